@@ -1,0 +1,23 @@
+"""Typed settings, targets and schedules. Imports nothing else of tgwatch at module level."""
+
+from __future__ import annotations
+
+from config.settings import (
+    HttpSettings,
+    IngestSettings,
+    LimitSettings,
+    Settings,
+    TelegramSettings,
+    load,
+    mask_uri,
+)
+
+__all__ = [
+    "HttpSettings",
+    "IngestSettings",
+    "LimitSettings",
+    "Settings",
+    "TelegramSettings",
+    "load",
+    "mask_uri",
+]

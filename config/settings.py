@@ -1,0 +1,144 @@
+"""Typed settings: defaults < TOML file < environment ``TGWATCH_*`` < CLI flags.
+
+Settings are loaded once (``config.load``) and then passed explicitly; no module reads the
+environment on its own. Secret values are ``SecretStr`` so that printing or logging a settings
+object can never show them.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+DEFAULT_CONFIG_FILE = "tgwatch.toml"
+
+
+class HttpSettings(BaseModel):
+    user_agent: str = "tgwatch/0.1 (+https://github.com/tgwatch/tgwatch; monitoring crawler)"
+    proxy: str | None = None
+    download_timeout: float = Field(30.0, gt=0)
+    concurrency_per_domain: int = Field(4, ge=1)
+    autothrottle: bool = True
+    autothrottle_target_concurrency: float = Field(2.0, gt=0)
+    retry_times: int = Field(4, ge=0)
+    max_retry_after: float = Field(600.0, ge=0, description="longest Retry-After we honour before giving up")
+
+
+class LimitSettings(BaseModel):
+    max_page_bytes: int = Field(8 * 1024 * 1024, ge=1024)
+    max_media_bytes: int = Field(50 * 1024 * 1024, ge=1024)
+    max_image_pixels: int = Field(40_000_000, ge=1)
+    max_video_seconds: float = Field(600.0, gt=0)
+    media_fetch_timeout: float = Field(60.0, gt=0)
+    max_redirects: int = Field(5, ge=0)
+
+
+class TelegramSettings(BaseModel):
+    api_id: int | None = None
+    api_hash: SecretStr | None = None
+    #: key that encrypts session strings and phone numbers at rest (urlsafe base64, 32 bytes)
+    secrets_key: SecretStr | None = None
+    flood_sleep_threshold: int = 0
+    request_pacing_seconds: float = Field(0.5, ge=0)
+
+
+class IngestSettings(BaseModel):
+    batch_size: int = Field(500, ge=1)
+
+
+class Settings(BaseSettings):
+    """Everything tgwatch can be told. ``tgwatch config show`` prints the effective values."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TGWATCH_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_default=True,
+    )
+
+    mongodb_uri: SecretStr | None = Field(
+        None, description="production MongoDB (>= 7, replica set); unset = embedded nx-27017"
+    )
+    database: str = "tgwatch"
+    data_dir: Path = Path(".tgwatch")
+    telegram_web_base: str = "https://t.me"
+    log_format: Literal["auto", "json", "console"] = "auto"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    http: HttpSettings = Field(default_factory=HttpSettings)
+    limits: LimitSettings = Field(default_factory=LimitSettings)
+    telegram: TelegramSettings = Field(default_factory=TelegramSettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        toml_file = _CURRENT_TOML.get("path")
+        if toml_file is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+        return tuple(sources)
+
+    def masked(self) -> dict[str, Any]:
+        """The effective settings as plain data with every secret (and URI password) masked."""
+        data: dict[str, Any] = self.model_dump(mode="json")
+        if self.mongodb_uri is not None:
+            data["mongodb_uri"] = mask_uri(self.mongodb_uri.get_secret_value())
+        return data
+
+
+_CURRENT_TOML: dict[str, Path | None] = {"path": None}
+
+
+def mask_uri(uri: str) -> str:
+    """``mongodb://user:pw@host`` → ``mongodb://user:****@host``; a URI without password is unchanged."""
+    scheme, sep, rest = uri.partition("://")
+    if not sep or "@" not in rest:
+        return uri
+    creds, _, hosts = rest.rpartition("@")
+    user, has_pw, _ = creds.partition(":")
+    return f"{scheme}://{user}{':****' if has_pw else ''}@{hosts}"
+
+
+def load(config_path: str | Path | None = None, **overrides: Any) -> Settings:
+    """Build the effective settings.
+
+    ``config_path`` names a TOML file (an error if missing); without it ``./tgwatch.toml`` is read
+    when present. ``overrides`` are CLI flags: they win over everything; ``None`` values are ignored
+    so unset flags fall through to the lower layers.
+    """
+    from crawler.errors import ConfigError  # local: config must not import the rest at module level
+
+    path: Path | None
+    if config_path is not None:
+        path = Path(config_path)
+        if not path.is_file():
+            raise ConfigError(f"config file not found: {path}")
+    else:
+        env_path = os.environ.get("TGWATCH_CONFIG")
+        path = Path(env_path) if env_path else Path(DEFAULT_CONFIG_FILE)
+        if not path.is_file():
+            path = None
+    clean = {k: v for k, v in overrides.items() if v is not None}
+    _CURRENT_TOML["path"] = path
+    try:
+        return Settings(**clean)
+    except ValueError as exc:
+        raise ConfigError(f"invalid settings: {exc}") from exc
+    finally:
+        _CURRENT_TOML["path"] = None

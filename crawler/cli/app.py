@@ -1,0 +1,83 @@
+"""What every command shares: effective settings, logging, and an opened store with its ingest."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar, cast
+
+import click
+
+import config
+from config import Settings
+from crawler import logs
+from crawler.errors import TgwatchError
+from crawler.ingest import Ingest
+from storage.client import Store, open_store
+
+T = TypeVar("T")
+
+
+@dataclass
+class Opened:
+    store: Store
+    ingest: Ingest
+
+
+@dataclass
+class AppContext:
+    config_path: Path | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)
+    _settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = config.load(self.config_path, **self.overrides)
+            logs.configure(self._settings.log_level, self._settings.log_format)
+        return self._settings
+
+    @asynccontextmanager
+    async def open(self) -> AsyncIterator[Opened]:
+        async with open_store(self.settings) as store:
+            yield Opened(store=store, ingest=Ingest(store))
+
+
+def run_async(main: Coroutine[Any, Any, T]) -> T:
+    """Run a command's coroutine; SIGTERM cancels it like Ctrl-C so every ``finally`` runs."""
+
+    async def runner() -> T:
+        task = asyncio.current_task()
+        loop = asyncio.get_running_loop()
+        if task is not None:
+            loop.add_signal_handler(signal.SIGTERM, task.cancel)
+        try:
+            return await main
+        finally:
+            loop.remove_signal_handler(signal.SIGTERM)
+
+    try:
+        return asyncio.run(runner())
+    except asyncio.CancelledError as exc:
+        raise click.Abort() from exc
+
+
+def async_command(func: Callable[..., Awaitable[T]]) -> Callable[..., T]:
+    """Turn an ``async def`` click callback into a sync one; map our errors to a clean exit."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> T:
+        try:
+            return run_async(cast(Coroutine[Any, Any, T], func(*args, **kwargs)))
+        except TgwatchError as exc:
+            raise click.ClickException(f"{exc.kind}: {exc.message}") from exc
+
+    return wrapper
+
+
+pass_app = click.make_pass_decorator(AppContext)

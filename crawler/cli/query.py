@@ -1,0 +1,65 @@
+"""``tgwatch query …``: read what is stored."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from crawler.cli.app import AppContext, async_command, pass_app
+from crawler.models import ChannelRef
+from storage.client import Doc
+
+
+def message_line(doc: Doc) -> dict[str, Any]:
+    """The JSON Lines shape of one message (documented in the README)."""
+    date = doc.get("date")
+    deleted_at = doc.get("deleted_at")
+    return {
+        "channel": doc.get("channel"),
+        "msg_id": doc.get("msg_id"),
+        "date": date.isoformat() if date else None,
+        "text": doc.get("text", ""),
+        "media": [
+            {k: v for k, v in m.items() if k in {"kind", "url", "sha256", "duration", "file_name", "size"} and v}
+            for m in doc.get("media", [])
+        ],
+        "views": doc.get("views"),
+        "edited": bool(doc.get("edited")),
+        "deleted": deleted_at is not None,
+        "deleted_at": deleted_at.isoformat() if deleted_at else None,
+        "version": doc.get("version", 1),
+    }
+
+
+@click.group("query")
+def query_group() -> None:
+    """Read collected records."""
+
+
+@query_group.command("messages")
+@click.option("--channel", help="username, t.me link or channel key")
+@click.option("--limit", type=click.IntRange(1, 100_000), default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="JSON Lines, one message per line")
+@pass_app
+@async_command
+async def query_messages(app: AppContext, channel: str | None, limit: int, as_json: bool) -> None:
+    """Newest messages first (per channel: highest id first)."""
+    async with app.open() as opened:
+        key = None
+        if channel:
+            name = channel.rstrip("/").rsplit("/", 1)[-1].lstrip("@").lower()
+            key = await opened.ingest.channels.resolve(ChannelRef(username=name)) or name
+        docs = await opened.ingest.messages.query(channel=key, limit=limit)
+    for doc in docs:
+        line = message_line(doc)
+        if as_json:
+            click.echo(json.dumps(line, ensure_ascii=False))
+        else:
+            flags = "".join(f for f, on in (("E", line["edited"]), ("D", line["deleted"])) if on)
+            text = line["text"].replace("\n", " ")
+            click.echo(
+                f"{line['channel']}/{line['msg_id']:<6} {line['date'] or '-':<25} v{line['version']} {flags:<2} "
+                f"media={len(line['media'])} {text[:80]}"
+            )

@@ -1,0 +1,96 @@
+"""tgwatch's one error tree.
+
+Library exceptions (Telethon RPC errors, Scrapy/HTTP failures, PyMongo errors) are translated at the
+edge that calls the library, so core code only ever sees these::
+
+    TgwatchError
+    ├── SourceError               a source (web page, MTProto) could not give us what we asked
+    │   ├── RateLimited           429 / FloodWait: retry after `retry_after` seconds
+    │   ├── AccessDenied          private channel, banned, no permission
+    │   ├── NotFound              username/post/invite does not exist (or no longer)
+    │   └── BadPage               malformed or truncated page: what it held is still kept
+    ├── MediaError                a media file we refuse to hash or keep
+    │   ├── TooLarge              over the configured size or pixel cap
+    │   ├── Undecodable           truncated, corrupt or not media at all
+    │   └── Bomb                  decompression bomb or hostile dimensions
+    ├── StoreError                MongoDB (or the embedded server) failed
+    ├── NotAuthorized             no active authorization covers a private join/read
+    └── ConfigError               settings are missing or contradictory
+"""
+
+from __future__ import annotations
+
+
+class TgwatchError(Exception):
+    """Base of every error tgwatch raises on purpose."""
+
+    #: short machine-readable kind recorded on runs, records and metrics
+    kind: str = "error"
+
+    def __init__(self, message: str = "", *, url: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.url = url
+
+    def to_doc(self) -> dict[str, object]:
+        doc: dict[str, object] = {"kind": self.kind, "message": self.message}
+        if self.url:
+            doc["url"] = self.url
+        return doc
+
+
+class SourceError(TgwatchError):
+    kind = "source"
+
+
+class RateLimited(SourceError):
+    kind = "rate_limited"
+
+    def __init__(self, message: str = "", *, retry_after: float, url: str | None = None) -> None:
+        super().__init__(message or f"rate limited, retry after {retry_after:g}s", url=url)
+        self.retry_after = retry_after
+
+    def to_doc(self) -> dict[str, object]:
+        doc = super().to_doc()
+        doc["retry_after"] = self.retry_after
+        return doc
+
+
+class AccessDenied(SourceError):
+    kind = "access_denied"
+
+
+class NotFound(SourceError):
+    kind = "not_found"
+
+
+class BadPage(SourceError):
+    kind = "bad_page"
+
+
+class MediaError(TgwatchError):
+    kind = "media"
+
+
+class TooLarge(MediaError):
+    kind = "too_large"
+
+
+class Undecodable(MediaError):
+    kind = "undecodable"
+
+
+class Bomb(MediaError):
+    kind = "bomb"
+
+
+class StoreError(TgwatchError):
+    kind = "store"
+
+
+class NotAuthorized(TgwatchError):
+    kind = "not_authorized"
+
+
+class ConfigError(TgwatchError):
+    kind = "config"

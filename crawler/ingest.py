@@ -1,0 +1,251 @@
+"""The single door: every source hands its records to ``Ingest.submit``.
+
+Ingest is a chain of small stages run in order over one batch (structlog's processor chain is the
+model). The chain is ``normalize → version → persist`` today, with named seams where later stages
+go: media fetching, hashing and matching before ``version``; the detection queue and the evidence
+ledger after ``persist``. A stage that is not ``essential`` records its failure and the batch goes on;
+an essential stage's failure aborts the batch *before* its checkpoint is saved, so the batch is
+simply submitted again (every write is keyed by natural ``_id`` and therefore idempotent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+from crawler.errors import StoreError, TgwatchError
+from crawler.logs import get_logger
+from crawler.models import Channel, ChannelRef, Checkpoint, Deletion, Message, utcnow
+from storage.client import Doc, Store
+from storage.repos import ChannelRepo, CheckpointRepo, ErrorRepo, MessageRepo
+from storage.repos.messages import MessageWrites
+
+log = get_logger(__name__)
+
+IngestRecord = Channel | Message | Deletion
+
+
+@dataclass
+class IngestResult:
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    channels: int = 0
+    media_refs: int = 0
+    errors: int = 0
+
+    def add(self, other: IngestResult) -> None:
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+@dataclass
+class Batch:
+    """One submission travelling through the stages. Stages replace records, never drop them."""
+
+    messages: list[Message]
+    channels: list[Channel]
+    deletions: list[Deletion]
+    received_at: datetime
+    run_id: str | None = None
+    channel_keys: dict[ChannelRef, str] = field(default_factory=dict)
+    writes: MessageWrites = field(default_factory=MessageWrites)
+    deleted_keys: list[str] = field(default_factory=list)
+    result: IngestResult = field(default_factory=IngestResult)
+    errors: list[tuple[TgwatchError | dict[str, object], str | None]] = field(default_factory=list)
+
+    def record_error(self, error: TgwatchError | dict[str, object], record: str | None = None) -> None:
+        self.errors.append((error, record))
+        self.result.errors += 1
+
+
+class Stage(Protocol):
+    name: str
+    essential: bool
+
+    async def __call__(self, batch: Batch) -> None: ...
+
+
+class NormalizeStage:
+    """Resolve every channel reference to its stable key and stamp it on the messages."""
+
+    name = "normalize"
+    essential = True
+
+    def __init__(self, channels: ChannelRepo) -> None:
+        self._channels = channels
+        self._cache: dict[ChannelRef, str] = {}
+
+    async def _key(self, ref: ChannelRef) -> str:
+        key = self._cache.get(ref)
+        if key is None:
+            key = await self._channels.ensure(ref)
+            self._cache[ref] = key
+        return key
+
+    async def __call__(self, batch: Batch) -> None:
+        refs = [r.ref for r in batch.channels] + [m.ref for m in batch.messages] + [d.ref for d in batch.deletions]
+        for ref in refs:
+            batch.channel_keys[ref] = await self._key(ref)
+        kept: list[Message] = []
+        for msg in batch.messages:
+            if msg.msg_id <= 0:
+                batch.record_error({"kind": "invalid_record", "message": f"message id {msg.msg_id} <= 0"})
+                continue
+            kept.append(msg.model_copy(update={"channel_key": batch.channel_keys[msg.ref]}))
+        batch.messages = kept
+        batch.result.media_refs += sum(len(m.media) for m in kept)
+
+
+class VersionStage:
+    """Decide, per message, between new, new version, and unchanged (only counters refreshed)."""
+
+    name = "version"
+    essential = True
+
+    def __init__(self, messages: MessageRepo) -> None:
+        self._messages = messages
+
+    async def __call__(self, batch: Batch) -> None:
+        current = await self._messages.current(m.key for m in batch.messages)
+        now = batch.received_at
+        for msg in batch.messages:
+            doc = msg.to_doc()
+            existing = current.get(msg.key)
+            doc.update(
+                first_seen_at=existing.get("first_seen_at", now) if existing else now,
+                last_seen_at=now,
+                deleted_at=existing.get("deleted_at") if existing else None,
+            )
+            if existing is not None and not _changed(existing, doc):
+                # Same content: refresh counters (views …) in place, keep the version and its raw capture.
+                doc.update(version=existing.get("version", 1), raw_sha256=existing.get("raw_sha256"))
+                batch.writes.replace.append(doc)
+                batch.result.unchanged += 1
+                continue
+            version = 1 if existing is None else int(existing.get("version", 1)) + 1
+            doc["version"] = version
+            batch.writes.versions.append(
+                {**doc, "_id": f"{msg.key}/v{version}", "message": msg.key, "stored_at": now}
+            )
+            batch.writes.replace.append(doc)
+            if msg.raw is not None:
+                batch.writes.raw.append({"_id": msg.raw.sha256, **msg.raw.model_dump(mode="python")})
+            current[msg.key] = doc  # a second copy in the same batch compares against this one
+            if existing is None:
+                batch.result.new += 1
+            else:
+                batch.result.updated += 1
+
+
+def _changed(existing: Doc, new: Doc) -> bool:
+    if existing.get("content_hash") != new["content_hash"]:
+        return True
+    old_digests, new_digests = existing.get("media_digests"), new.get("media_digests")
+    return old_digests is not None and new_digests is not None and old_digests != new_digests
+
+
+class PersistStage:
+    """Write the batch: raw captures, versions, current messages, channel snapshots, deletions."""
+
+    name = "persist"
+    essential = True
+
+    def __init__(self, messages: MessageRepo, channels: ChannelRepo) -> None:
+        self._messages = messages
+        self._channels = channels
+
+    async def __call__(self, batch: Batch) -> None:
+        await self._messages.write(batch.writes)
+        for channel in batch.channels:
+            await self._channels.record_snapshot(batch.channel_keys[channel.ref], channel)
+            batch.result.channels += 1
+        for deletion in batch.deletions:
+            key = batch.channel_keys[deletion.ref]
+            keys = [f"{key}/{i}" for i in deletion.msg_ids]
+            batch.result.deleted += await self._messages.mark_deleted(keys, deletion.seen_at)
+            batch.deleted_keys.extend(keys)
+
+
+class Ingest:
+    """Compose the stages over one store. Build once per process (or per run) and reuse."""
+
+    def __init__(self, store: Store, *, store_retry_seconds: float = 60.0) -> None:
+        self.store = store
+        self.channels = ChannelRepo(store)
+        self.messages = MessageRepo(store)
+        self.checkpoints = CheckpointRepo(store)
+        self.error_log = ErrorRepo(store)
+        self.stages: list[Stage] = [
+            NormalizeStage(self.channels),
+            VersionStage(self.messages),
+            PersistStage(self.messages, self.channels),
+        ]
+        self._store_retry_seconds = store_retry_seconds
+
+    def add_stage(self, stage: Stage, *, before: str | None = None, after: str | None = None) -> None:
+        """Insert a stage at a named seam (``before="version"``, ``after="persist"`` …)."""
+        names = [s.name for s in self.stages]
+        anchor = before or after
+        if anchor is None:
+            self.stages.append(stage)
+            return
+        if anchor not in names:
+            raise ValueError(f"no stage named {anchor!r}; stages are {names}")
+        index = names.index(anchor) + (1 if after else 0)
+        self.stages.insert(index, stage)
+
+    async def checkpoint(self, stream: str) -> Checkpoint | None:
+        return await self.checkpoints.get(stream)
+
+    async def submit(
+        self,
+        records: Sequence[IngestRecord],
+        *,
+        checkpoint: Checkpoint | None = None,
+        run_id: str | None = None,
+    ) -> IngestResult:
+        """Store a batch, then its checkpoint. Retries the whole batch through a store outage."""
+        delay, deadline = 0.5, asyncio.get_running_loop().time() + self._store_retry_seconds
+        while True:
+            try:
+                return await self._submit_once(records, checkpoint, run_id)
+            except StoreError as exc:
+                if asyncio.get_running_loop().time() + delay > deadline:
+                    raise
+                log.warning("store unavailable, retrying batch", error=str(exc), delay=delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+
+    async def _submit_once(
+        self, records: Sequence[IngestRecord], checkpoint: Checkpoint | None, run_id: str | None
+    ) -> IngestResult:
+        batch = Batch(
+            messages=[r for r in records if isinstance(r, Message)],
+            channels=[r for r in records if isinstance(r, Channel)],
+            deletions=[r for r in records if isinstance(r, Deletion)],
+            received_at=utcnow(),
+            run_id=run_id,
+        )
+        for stage in self.stages:
+            try:
+                await stage(batch)
+            except StoreError:
+                raise
+            except Exception as exc:
+                if stage.essential:
+                    raise
+                log.error("ingest stage failed", stage=stage.name, error=repr(exc))
+                if isinstance(exc, TgwatchError):
+                    batch.record_error(exc)
+                else:
+                    batch.record_error({"kind": "stage_failed", "stage": stage.name, "message": repr(exc)})
+        for error, record in batch.errors:
+            await self.error_log.record(error, run_id=run_id, record=record)
+        if checkpoint is not None:
+            await self.checkpoints.save(checkpoint)
+        return batch.result

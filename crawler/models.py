@@ -1,0 +1,337 @@
+"""The records every source hands to ingest, and their one mapping to MongoDB documents.
+
+Sources (web spiders, Telethon watchers) build these; nothing downstream knows which source a record
+came from except through ``source``. Records are frozen so a stage cannot change a record behind
+another stage's back: stages return new records (``model_copy(update=...)``).
+
+Every datetime is UTC-aware; naive datetimes are refused at construction, because a court bundle with
+an ambiguous capture time is worthless.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+
+def _utc(value: datetime) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"naive datetime {value!r}: tgwatch stores only UTC-aware datetimes")
+    return value.astimezone(UTC)
+
+
+UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def from_mongo_dt(value: datetime | str | None) -> datetime | None:
+    """A stored datetime as UTC-aware.
+
+    MongoDB returns naive datetimes that are UTC by contract. The embedded nx-27017 server turns a
+    datetime written by ``$set`` on an existing document into an ISO-like string; repositories avoid
+    that (they write datetimes by insert/replace), and this reader accepts both forms anyway.
+    """
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Source(StrEnum):
+    WEB = "web"
+    MTPROTO = "mtproto"
+
+
+class MediaKind(StrEnum):
+    PHOTO = "photo"
+    VIDEO = "video"
+    ROUND_VIDEO = "round_video"
+    GIF = "gif"
+    VOICE = "voice"
+    AUDIO = "audio"
+    DOCUMENT = "document"
+    STICKER = "sticker"
+
+
+class MediaRef(Record):
+    """One media item as a message shows it: where to get it and what the page says about it.
+
+    ``sha256`` stays None until the media stage has fetched and hashed the bytes; ``locator`` is an
+    opaque source-specific handle (e.g. MTProto file location) the matching fetcher understands.
+    """
+
+    kind: MediaKind
+    url: str | None = None
+    thumb_url: str | None = None
+    width: int | None = None
+    height: int | None = None
+    duration: float | None = None
+    size: int | None = None
+    size_text: str | None = None
+    mime: str | None = None
+    file_name: str | None = None
+    title: str | None = None
+    emoji: str | None = None
+    locator: dict[str, Any] | None = None
+    sha256: str | None = None
+    error: dict[str, Any] | None = None
+
+    def identity(self) -> str:
+        """What makes two sightings the same media item for versioning, without its digest.
+
+        Web-preview media URLs are signed CDN links that change between fetches, and a digest may be
+        missing on one crawl (fetch failed) and present on the next, so neither takes part here;
+        digests are compared separately (``Message.media_digests``) when both sides have them all.
+        """
+        if self.locator and "id" in self.locator:
+            return f"{self.kind}:id:{self.locator['id']}"
+        return f"{self.kind}:{self.file_name or self.title or ''}:{self.duration or ''}"
+
+
+class ForwardInfo(Record):
+    name: str | None = None
+    link: str | None = None
+    username: str | None = None
+    channel_id: int | None = None
+    msg_id: int | None = None
+    date: UtcDatetime | None = None
+
+
+class PollOption(Record):
+    text: str
+    percent: float | None = None
+    voters: int | None = None
+
+
+class Poll(Record):
+    question: str
+    options: list[PollOption] = Field(default_factory=list)
+    kind: str | None = None  # "anonymous poll", "quiz", …
+    voters: int | None = None
+
+
+class Location(Record):
+    latitude: float | None = None
+    longitude: float | None = None
+    title: str | None = None
+    address: str | None = None
+    url: str | None = None
+
+
+class LinkPreview(Record):
+    url: str | None = None
+    site: str | None = None
+    title: str | None = None
+    description: str | None = None
+    image_url: str | None = None
+
+
+class RawCapture(Record):
+    """The evidence form of a record: exactly what the source returned, with its digest."""
+
+    kind: Literal["html", "tl_json"]
+    content: str
+    sha256: str
+    url: str | None = None
+    request: str | None = None
+    fetched_at: UtcDatetime
+
+    @classmethod
+    def of(
+        cls,
+        kind: Literal["html", "tl_json"],
+        content: str,
+        *,
+        fetched_at: datetime,
+        url: str | None = None,
+        request: str | None = None,
+    ) -> RawCapture:
+        digest = hashlib.sha256(content.encode("utf-8")).hexdigest()
+        return cls(kind=kind, content=content, sha256=digest, url=url, request=request, fetched_at=fetched_at)
+
+
+class ChannelRef(Record):
+    """How a source names a channel. Ingest resolves it to the stable ``channel_key``."""
+
+    username: str | None = None
+    tg_id: int | None = None
+
+    def model_post_init(self, __context: Any) -> None:
+        if not self.username and self.tg_id is None:
+            raise ValueError("a ChannelRef needs a username or a numeric id")
+        if self.username and self.username != self.username.lower().lstrip("@"):
+            object.__setattr__(self, "username", self.username.lower().lstrip("@"))
+
+    def natural_key(self) -> str:
+        """The key a channel gets when first seen: numeric id when known, else the username."""
+        return f"id{self.tg_id}" if self.tg_id is not None else str(self.username)
+
+
+class ChannelState(StrEnum):
+    OK = "ok"
+    NO_PREVIEW = "no_preview"  # exists, but t.me/s/NAME redirects to t.me/NAME
+    NOT_FOUND = "not_found"
+    PRIVATE = "private"
+    BANNED = "banned"
+    INVALID = "invalid"
+
+
+class Counters(Record):
+    subscribers: int | None = None
+    members: int | None = None
+    online: int | None = None
+    photos: int | None = None
+    videos: int | None = None
+    files: int | None = None
+    links: int | None = None
+
+
+class Channel(Record):
+    """A snapshot of a channel's header as a source saw it at ``seen_at``."""
+
+    ref: ChannelRef
+    source: Source
+    seen_at: UtcDatetime
+    title: str | None = None
+    description: str | None = None
+    avatar_url: str | None = None
+    verified: bool = False
+    kind: str | None = None  # channel, group, megagroup, user, bot
+    counters: Counters = Field(default_factory=Counters)
+    state: ChannelState = ChannelState.OK
+    state_reason: str | None = None
+    raw: RawCapture | None = None
+
+
+class Message(Record):
+    """One message, normalized. ``channel_key`` is filled by ingest from ``ref``."""
+
+    ref: ChannelRef
+    msg_id: int
+    source: Source
+    date: UtcDatetime | None = None
+    channel_key: str | None = None
+    permalink: str | None = None
+    edited: bool = False
+    edit_date: UtcDatetime | None = None
+    author: str | None = None
+    text: str = ""
+    html: str | None = None
+    links: list[str] = Field(default_factory=list)
+    mentions: list[str] = Field(default_factory=list)
+    hashtags: list[str] = Field(default_factory=list)
+    views: int | None = None
+    forwards: int | None = None
+    forwarded_from: ForwardInfo | None = None
+    reply_to: int | None = None
+    via_bot: str | None = None
+    grouped_id: str | None = None
+    media: list[MediaRef] = Field(default_factory=list)
+    poll: Poll | None = None
+    location: Location | None = None
+    link_preview: LinkPreview | None = None
+    service: str | None = None
+    notices: list[str] = Field(default_factory=list)
+    unknown: list[str] = Field(default_factory=list)
+    raw: RawCapture | None = None
+
+    @property
+    def key(self) -> str:
+        if self.channel_key is None:
+            raise ValueError("channel_key is set by ingest; this message has not been through it")
+        return f"{self.channel_key}/{self.msg_id}"
+
+    def content_hash(self) -> str:
+        """The digest that decides whether a re-ingested message is a new version.
+
+        Only what the author can change counts: text, media, poll question/options, location.
+        Views, forwards and fetch times change on every crawl and must not create versions.
+        """
+        content = {
+            "text": self.text,
+            "media": [m.identity() for m in self.media],
+            "poll": [self.poll.question, [o.text for o in self.poll.options]] if self.poll else None,
+            "location": self.location.model_dump(mode="json") if self.location else None,
+            "service": self.service,
+        }
+        blob = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+        return hashlib.sha256(blob.encode("utf-8")).hexdigest()
+
+    def media_digests(self) -> list[str] | None:
+        """Every media item's SHA-256 in order, or None while any is still unknown."""
+        digests = [m.sha256 for m in self.media]
+        return None if any(d is None for d in digests) else [str(d) for d in digests]
+
+    def to_doc(self) -> dict[str, Any]:
+        doc = self.model_dump(mode="python", exclude={"raw"})
+        doc["_id"] = self.key
+        doc["media_digests"] = self.media_digests()
+        doc["channel"] = self.channel_key
+        doc["ref"] = self.ref.model_dump(mode="python")
+        doc["content_hash"] = self.content_hash()
+        if self.raw is not None:
+            doc["raw_sha256"] = self.raw.sha256
+        return doc
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> Self:
+        data = {k: v for k, v in doc.items() if k in cls.model_fields}
+        for name in ("date", "edit_date"):
+            data[name] = from_mongo_dt(data.get(name))
+        fwd = data.get("forwarded_from")
+        if fwd and fwd.get("date") is not None:
+            fwd = {**fwd, "date": from_mongo_dt(fwd["date"])}
+            data["forwarded_from"] = fwd
+        return cls.model_validate(data)
+
+
+class Deletion(Record):
+    """A source saw these messages disappear. Ingest marks them; it never removes anything."""
+
+    ref: ChannelRef
+    msg_ids: list[int]
+    source: Source
+    seen_at: UtcDatetime
+
+
+class Checkpoint(Record):
+    """How far a source has read one stream (e.g. ``web:durov``), saved only after its batch is stored.
+
+    ``newest_id`` is the highest id such that everything from ``oldest_id`` up to it has been read
+    without a gap; ``walk_top``/``walk_low`` describe a newest-first walk still in progress, so that a
+    crash mid-walk resumes below ``walk_low`` instead of skipping the gap down to ``newest_id``.
+    ``complete`` means the walk reached the channel's first message.
+    """
+
+    stream: str
+    newest_id: int | None = None
+    oldest_id: int | None = None
+    complete: bool = False
+    walk_top: int | None = None
+    walk_low: int | None = None
+    updated_at: UtcDatetime | None = None
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+    def to_doc(self) -> dict[str, Any]:
+        doc = self.model_dump(mode="python")
+        doc["_id"] = self.stream
+        return doc
+
+    @classmethod
+    def from_doc(cls, doc: dict[str, Any]) -> Self:
+        data = {k: v for k, v in doc.items() if k in cls.model_fields}
+        data["updated_at"] = from_mongo_dt(data.get("updated_at"))
+        return cls.model_validate(data)

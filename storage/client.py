@@ -1,0 +1,95 @@
+"""The one way to a connected database: a production URI, or the embedded nx-27017 server.
+
+PyMongo's native async API (``AsyncMongoClient``) is used for both; Motor is deprecated in its
+favour. PyMongo errors are translated into ``StoreError`` here and in the repositories, so the core
+never sees a driver exception.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import PyMongoError
+
+from config import Settings, mask_uri
+from crawler.errors import StoreError
+from storage import schema
+
+Doc = dict[str, Any]
+
+
+@contextmanager
+def translate_errors(action: str) -> Iterator[None]:
+    """Map driver failures to ``StoreError`` at the storage edge (httpx's map_exceptions pattern)."""
+    try:
+        yield
+    except PyMongoError as exc:
+        raise StoreError(f"{action}: {type(exc).__name__}: {exc}") from exc
+
+
+@dataclass
+class Store:
+    """A connected database plus where it came from (for ``db status``)."""
+
+    client: AsyncMongoClient[Doc]
+    db: AsyncDatabase[Doc]
+    uri: str
+    kind: str  # "embedded" or "mongodb"
+
+    def __getitem__(self, name: str) -> AsyncCollection[Doc]:
+        if name not in schema.BY_NAME:
+            raise KeyError(f"collection {name!r} is not declared in storage/schema.py")
+        return self.db[name]
+
+    @property
+    def masked_uri(self) -> str:
+        return mask_uri(self.uri)
+
+    async def ping(self) -> None:
+        with translate_errors("ping"):
+            await self.client.admin.command("ping")
+
+
+def _client(uri: str, timeout_ms: int = 10_000) -> AsyncMongoClient[Doc]:
+    return AsyncMongoClient(
+        uri,
+        tz_aware=True,
+        serverSelectionTimeoutMS=timeout_ms,
+        connectTimeoutMS=timeout_ms,
+        retryWrites=True,
+        retryReads=True,
+        appname="tgwatch",
+    )
+
+
+@asynccontextmanager
+async def open_store(settings: Settings, *, apply_schema: bool = True) -> AsyncIterator[Store]:
+    """Connect (starting or reusing the embedded server when no URI is set) and close on exit."""
+    embedded = None
+    if settings.mongodb_uri is not None:
+        uri, kind = settings.mongodb_uri.get_secret_value(), "mongodb"
+    else:
+        from storage.embedded import EmbeddedStore
+
+        embedded = EmbeddedStore(settings.data_dir)
+        uri = await asyncio.to_thread(embedded.acquire)
+        kind = "embedded"
+    client = _client(uri)
+    try:
+        store = Store(client=client, db=client[settings.database], uri=uri, kind=kind)
+        await store.ping()
+        if apply_schema:
+            with translate_errors("apply schema"):
+                await schema.apply(store.db)
+        yield store
+    finally:
+        await client.close()
+        if embedded is not None:
+            await asyncio.to_thread(embedded.release)

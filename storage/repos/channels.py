@@ -1,0 +1,95 @@
+"""Channel identity and header snapshots.
+
+A channel's key is chosen once, at first sighting, and never changes: usernames change and numeric
+ids are only known over MTProto, so every name and id ever seen is kept as an alias of the key and
+messages are never orphaned by a rename.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from pymongo import UpdateOne
+from pymongo.errors import BulkWriteError, DuplicateKeyError
+
+from crawler.models import Channel, ChannelRef
+from storage.client import Doc, Store, translate_errors
+
+
+def _alias_ids(ref: ChannelRef) -> list[str]:
+    ids = []
+    if ref.tg_id is not None:
+        ids.append(f"id:{ref.tg_id}")
+    if ref.username:
+        ids.append(f"u:{ref.username}")
+    return ids
+
+
+class ChannelRepo:
+    def __init__(self, store: Store) -> None:
+        self._channels = store["channels"]
+        self._aliases = store["channel_aliases"]
+        self._snapshots = store["channel_snapshots"]
+
+    async def resolve(self, ref: ChannelRef) -> str | None:
+        ids = _alias_ids(ref)
+        with translate_errors("resolve channel"):
+            found = {d["_id"]: d["key"] async for d in self._aliases.find({"_id": {"$in": ids}})}
+        for alias in ids:  # numeric id wins over a username that may have moved to another channel
+            if alias in found:
+                return str(found[alias])
+        return None
+
+    async def ensure(self, ref: ChannelRef) -> str:
+        """The channel's key, creating the channel and recording any new alias of it."""
+        key = await self.resolve(ref)
+        if key is None:
+            key = ref.natural_key()
+            # another process may create it first: same key, same channel
+            with translate_errors("create channel"), contextlib.suppress(DuplicateKeyError):
+                await self._channels.insert_one(
+                    {"_id": key, "usernames": [ref.username] if ref.username else [], "tg_id": ref.tg_id}
+                )
+        await self._add_aliases(key, ref)
+        return key
+
+    async def _add_aliases(self, key: str, ref: ChannelRef) -> None:
+        ops = [
+            UpdateOne({"_id": alias}, {"$setOnInsert": {"key": key}}, upsert=True) for alias in _alias_ids(ref)
+        ]
+        update: dict[str, Any] = {}
+        if ref.username:
+            update["$addToSet"] = {"usernames": ref.username}
+            update["$set"] = {"username": ref.username}
+        if ref.tg_id is not None:
+            update.setdefault("$set", {})["tg_id"] = ref.tg_id
+        with translate_errors("record channel aliases"):
+            try:
+                await self._aliases.bulk_write(ops, ordered=False)
+            except BulkWriteError as exc:
+                if any(e.get("code") != 11000 for e in exc.details.get("writeErrors", [])):
+                    raise
+            if update:
+                await self._channels.update_one({"_id": key}, update)
+
+    async def record_snapshot(self, key: str, channel: Channel) -> None:
+        """Keep the header as seen now, and the latest values on the channel document."""
+        snap: Doc = channel.model_dump(mode="python", exclude={"raw", "ref"})
+        snap["channel"] = key
+        snap["_id"] = f"{key}/{channel.seen_at.isoformat()}"
+        if channel.raw is not None:
+            snap["raw_sha256"] = channel.raw.sha256
+        latest = {k: v for k, v in snap.items() if k not in {"_id", "channel"}}
+        with translate_errors("record channel snapshot"):
+            await self._channels.update_one({"_id": key}, {"$set": {"latest": latest}})
+            with contextlib.suppress(DuplicateKeyError):
+                await self._snapshots.insert_one(snap)
+
+    async def get(self, key: str) -> Doc | None:
+        with translate_errors("get channel"):
+            return await self._channels.find_one({"_id": key})
+
+    async def list(self, limit: int = 1000) -> list[Doc]:
+        with translate_errors("list channels"):
+            return await self._channels.find().sort("_id", 1).limit(limit).to_list(None)

@@ -1,0 +1,121 @@
+"""Messages and their versions.
+
+``messages`` holds the current version of each message; ``message_versions`` holds every version
+ever stored (v1 included), written *before* the current document is replaced so that a crash between
+the two writes is repaired by simply ingesting the batch again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from pymongo import InsertOne, ReplaceOne
+from pymongo.errors import BulkWriteError
+
+from storage.client import Doc, Store, translate_errors
+
+DUPLICATE_KEY = 11000
+
+
+@dataclass
+class MessageWrites:
+    """What one ingest batch wants written, grouped by kind of write."""
+
+    versions: list[Doc] = field(default_factory=list)
+    replace: list[Doc] = field(default_factory=list)
+    raw: list[Doc] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.versions or self.replace or self.raw)
+
+
+async def _insert_ignoring_duplicates(coll: Any, docs: Sequence[Doc], action: str) -> int:
+    """Insert by natural ``_id``; an already-present id means the write happened before (replay)."""
+    if not docs:
+        return 0
+    with translate_errors(action):
+        try:
+            result = await coll.bulk_write([InsertOne(d) for d in docs], ordered=False)
+            return int(result.inserted_count)
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if any(e.get("code") != DUPLICATE_KEY for e in errors):
+                raise
+            return int(exc.details.get("nInserted", 0))
+
+
+class MessageRepo:
+    CURRENT_FIELDS = {
+        "_id": 1,
+        "content_hash": 1,
+        "media_digests": 1,
+        "version": 1,
+        "first_seen_at": 1,
+        "deleted_at": 1,
+        "raw_sha256": 1,
+    }
+
+    def __init__(self, store: Store) -> None:
+        self._messages = store["messages"]
+        self._versions = store["message_versions"]
+        self._raw = store["raw_captures"]
+
+    async def current(self, keys: Iterable[str]) -> dict[str, Doc]:
+        """The version bookkeeping of each already-stored message among ``keys``."""
+        ids = list(dict.fromkeys(keys))
+        if not ids:
+            return {}
+        with translate_errors("read messages"):
+            cursor = self._messages.find({"_id": {"$in": ids}}, self.CURRENT_FIELDS)
+            return {d["_id"]: d async for d in cursor}
+
+    async def write(self, writes: MessageWrites) -> None:
+        await _insert_ignoring_duplicates(self._raw, writes.raw, "store raw captures")
+        await _insert_ignoring_duplicates(self._versions, writes.versions, "store message versions")
+        ops = [ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in writes.replace]
+        if ops:
+            with translate_errors("store messages"):
+                await self._messages.bulk_write(ops, ordered=False)
+
+    async def mark_deleted(self, keys: Sequence[str], at: datetime) -> int:
+        """Set ``deleted_at`` once on each stored message; nothing is ever removed.
+
+        Written as a replace guarded by the version read, not ``$set``: datetimes must be written by
+        insert/replace to stay datetimes on the embedded server (see ``from_mongo_dt``).
+        """
+        if not keys:
+            return 0
+        with translate_errors("mark messages deleted"):
+            docs = await self._messages.find({"_id": {"$in": list(keys)}}).to_list(None)
+            ops = [
+                ReplaceOne({"_id": d["_id"], "version": d.get("version")}, {**d, "deleted_at": at})
+                for d in docs
+                if d.get("deleted_at") is None
+            ]
+            if not ops:
+                return 0
+            result = await self._messages.bulk_write(ops, ordered=False)
+        return int(result.modified_count)
+
+    async def get(self, key: str) -> Doc | None:
+        with translate_errors("get message"):
+            return await self._messages.find_one({"_id": key})
+
+    async def versions(self, key: str) -> list[Doc]:
+        with translate_errors("list versions"):
+            docs = await self._versions.find({"message": key}).to_list(None)
+        return sorted(docs, key=lambda d: d["version"])
+
+    async def query(self, *, channel: str | None = None, limit: int = 50) -> list[Doc]:
+        """Newest first, optionally for one channel key."""
+        flt: Doc = {"channel": channel} if channel else {}
+        sort = [("msg_id", -1)] if channel else [("date", -1)]
+        with translate_errors("query messages"):
+            return await self._messages.find(flt).sort(sort).limit(limit).to_list(None)
+
+    async def raw_capture(self, sha256: str) -> Doc | None:
+        with translate_errors("get raw capture"):
+            return await self._raw.find_one({"_id": sha256})

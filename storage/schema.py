@@ -1,0 +1,114 @@
+"""Every collection tgwatch uses, its ``_id`` rule and its indexes: the one place to look.
+
+``apply(db)`` creates what is missing and is idempotent (``tgwatch init`` and every process start
+call it). Only standard MongoDB index features are used, so the same declarations run on a MongoDB 7
+replica set and on the embedded nx-27017 server.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo.asynchronous.database import AsyncDatabase
+
+
+@dataclass(frozen=True)
+class Index:
+    keys: list[tuple[str, int]]
+    name: str
+    unique: bool = False
+    sparse: bool = False
+
+    def model(self) -> IndexModel:
+        opts: dict[str, Any] = {"name": self.name}
+        if self.unique:
+            opts["unique"] = True
+        if self.sparse:
+            opts["sparse"] = True
+        return IndexModel(self.keys, **opts)
+
+
+@dataclass(frozen=True)
+class Collection:
+    name: str
+    id_rule: str
+    indexes: list[Index] = field(default_factory=list)
+
+
+COLLECTIONS: tuple[Collection, ...] = (
+    Collection(
+        "channels",
+        "channel_key: 'id<N>' when the numeric id is known at first sighting, else the lower-cased username;"
+        " never changes afterwards",
+        [Index([("usernames", ASCENDING)], "usernames"), Index([("tg_id", ASCENDING)], "tg_id", sparse=True)],
+    ),
+    Collection(
+        "channel_aliases",
+        "'u:<username>' or 'id:<N>' → {key}; every name a channel has ever had resolves to its key",
+        [Index([("key", ASCENDING)], "key")],
+    ),
+    Collection(
+        "channel_snapshots",
+        "'<channel_key>/<seen_at ISO>' header snapshots (title, counters …) over time",
+        [Index([("channel", ASCENDING), ("seen_at", DESCENDING)], "channel_seen")],
+    ),
+    Collection(
+        "messages",
+        "'<channel_key>/<msg_id>': the current version of each message",
+        [
+            Index([("channel", ASCENDING), ("msg_id", DESCENDING)], "channel_msg"),
+            Index([("date", DESCENDING)], "date"),
+            Index([("media.sha256", ASCENDING)], "media_sha256", sparse=True),
+            Index([("grouped_id", ASCENDING)], "grouped_id", sparse=True),
+        ],
+    ),
+    Collection(
+        "message_versions",
+        "'<channel_key>/<msg_id>/v<n>': every earlier version, kept forever",
+        [Index([("message", ASCENDING), ("version", ASCENDING)], "message_version")],
+    ),
+    Collection(
+        "raw_captures",
+        "sha256 of the raw capture (HTML fragment or TL JSON): content-addressed evidence",
+        [],
+    ),
+    Collection(
+        "media",
+        "sha256 of the bytes: each distinct media hashed once",
+        [Index([("md5", ASCENDING)], "md5", sparse=True), Index([("pdq", ASCENDING)], "pdq", sparse=True)],
+    ),
+    Collection(
+        "sightings",
+        "'<sha256>/<channel_key>/<msg_id>': where and when a media item was seen",
+        [Index([("sha256", ASCENDING)], "sha256"), Index([("channel", ASCENDING)], "channel")],
+    ),
+    Collection("checkpoints", "stream name, e.g. 'web:<channel_key>' or 'mtproto:<channel_key>'", []),
+    Collection(
+        "runs",
+        "run id (uuid4 hex): one document per crawl/backfill/watch run",
+        [Index([("started_at", DESCENDING)], "started_at"), Index([("target", ASCENDING)], "target")],
+    ),
+    Collection(
+        "errors",
+        "uuid4 hex: every recorded error (kind, message, url, run, record)",
+        [Index([("run_id", ASCENDING)], "run_id"), Index([("at", DESCENDING)], "at")],
+    ),
+)
+
+BY_NAME = {c.name: c for c in COLLECTIONS}
+
+
+async def apply(db: AsyncDatabase[dict[str, Any]]) -> dict[str, list[str]]:
+    """Create missing collections and indexes; return what each collection has afterwards."""
+    existing = set(await db.list_collection_names())
+    result: dict[str, list[str]] = {}
+    for coll in COLLECTIONS:
+        if coll.name not in existing:
+            await db.create_collection(coll.name)
+        if coll.indexes:
+            await db[coll.name].create_indexes([ix.model() for ix in coll.indexes])
+        info = await db[coll.name].index_information()
+        result[coll.name] = sorted(info)
+    return result
