@@ -78,7 +78,6 @@ class Settings(BaseSettings):
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
 
-
     @classmethod
     def settings_customise_sources(
         cls,

@@ -113,6 +113,7 @@ class VersionStage:
     async def __call__(self, batch: Batch) -> None:
         current = await self._messages.current(m.key for m in batch.messages)
         now = batch.received_at
+        superseded: list[str] = []
         for msg in batch.messages:
             doc = msg.to_doc()
             existing = current.get(msg.key)
@@ -124,22 +125,41 @@ class VersionStage:
             if existing is not None and not _changed(existing, doc):
                 # Same content: refresh counters (views …) in place, keep the version and its raw capture.
                 doc.update(version=existing.get("version", 1), raw_sha256=existing.get("raw_sha256"))
-                batch.writes.replace.append(doc)
+                _keep_known_digests(existing, doc)
+                batch.writes.current[msg.key] = doc
                 batch.result.unchanged += 1
                 continue
-            version = 1 if existing is None else int(existing.get("version", 1)) + 1
-            doc["version"] = version
-            batch.writes.versions.append(
-                {**doc, "_id": f"{msg.key}/v{version}", "message": msg.key, "stored_at": now}
-            )
-            batch.writes.replace.append(doc)
-            if msg.raw is not None:
-                batch.writes.raw.append({"_id": msg.raw.sha256, **msg.raw.model_dump(mode="python")})
-            current[msg.key] = doc  # a second copy in the same batch compares against this one
             if existing is None:
+                doc["version"] = 1
+                batch.writes.new_ids.add(msg.key)
                 batch.result.new += 1
             else:
+                doc["version"] = int(existing.get("version", 1)) + 1
+                if msg.key in batch.writes.current:  # an earlier copy in this very batch is superseded
+                    batch.writes.versions.append(_version_doc(batch.writes.current[msg.key], now))
+                else:
+                    superseded.append(msg.key)
                 batch.result.updated += 1
+            batch.writes.current[msg.key] = doc
+            current[msg.key] = doc  # a later copy in the same batch compares against this one
+            if msg.raw is not None:
+                batch.writes.raw.append({"_id": msg.raw.sha256, **msg.raw.model_dump(mode="python")})
+        # The stored documents being superseded become versions, written before they are replaced.
+        for old in (await self._messages.full(superseded)).values():
+            batch.writes.versions.append(_version_doc(old, now))
+
+
+def _keep_known_digests(existing: Doc, doc: Doc) -> None:
+    """A crawl that could not fetch the media must not forget digests an earlier crawl computed."""
+    known = existing.get("media_digests")
+    if doc.get("media_digests") is None and known and len(known) == len(doc["media"]):
+        doc["media_digests"] = known
+        doc["media"] = [{**m, "sha256": m.get("sha256") or d} for m, d in zip(doc["media"], known, strict=True)]
+
+
+def _version_doc(doc: Doc, archived_at: datetime) -> Doc:
+    key = doc["_id"]
+    return {**doc, "_id": f"{key}/v{doc.get('version', 1)}", "message": key, "archived_at": archived_at}
 
 
 def _changed(existing: Doc, new: Doc) -> bool:

@@ -102,9 +102,7 @@ def _renderer(fmt: str, stream: TextIO) -> Iterable[Processor]:
     use_json = fmt == "json" or (fmt == "auto" and not stream.isatty())
     if use_json:
         return (
-            structlog.processors.ExceptionRenderer(
-                structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
-            ),
+            structlog.processors.ExceptionRenderer(structlog.tracebacks.ExceptionDictTransformer(show_locals=False)),
             RedactSecrets(),
             structlog.processors.JSONRenderer(ensure_ascii=False),
             ScrubRendered(),

@@ -66,7 +66,7 @@ COLLECTIONS: tuple[Collection, ...] = (
     ),
     Collection(
         "message_versions",
-        "'<channel_key>/<msg_id>/v<n>': every earlier version, kept forever",
+        "'<channel_key>/<msg_id>/v<n>': every superseded version, kept forever",
         [Index([("message", ASCENDING), ("version", ASCENDING)], "message_version")],
     ),
     Collection(

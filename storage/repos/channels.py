@@ -55,9 +55,7 @@ class ChannelRepo:
         return key
 
     async def _add_aliases(self, key: str, ref: ChannelRef) -> None:
-        ops = [
-            UpdateOne({"_id": alias}, {"$setOnInsert": {"key": key}}, upsert=True) for alias in _alias_ids(ref)
-        ]
+        ops = [UpdateOne({"_id": alias}, {"$setOnInsert": {"key": key}}, upsert=True) for alias in _alias_ids(ref)]
         update: dict[str, Any] = {}
         if ref.username:
             update["$addToSet"] = {"usernames": ref.username}

@@ -1,8 +1,9 @@
 """Messages and their versions.
 
 ``messages`` holds the current version of each message; ``message_versions`` holds every version
-ever stored (v1 included), written *before* the current document is replaced so that a crash between
-the two writes is repaired by simply ingesting the batch again.
+that was superseded, written *before* the current document is replaced so that a crash between the
+two writes is repaired by simply ingesting the batch again (the version insert is keyed by
+``<key>/v<n>`` and so idempotent). ``versions(key)`` returns both, oldest first.
 """
 
 from __future__ import annotations
@@ -22,14 +23,19 @@ DUPLICATE_KEY = 11000
 
 @dataclass
 class MessageWrites:
-    """What one ingest batch wants written, grouped by kind of write."""
+    """What one ingest batch wants written.
+
+    ``current`` holds the final current document per message id (a later copy of the same message
+    in one batch replaces an earlier one); ``new_ids`` are the ids not stored before this batch.
+    """
 
     versions: list[Doc] = field(default_factory=list)
-    replace: list[Doc] = field(default_factory=list)
+    current: dict[str, Doc] = field(default_factory=dict)
+    new_ids: set[str] = field(default_factory=set)
     raw: list[Doc] = field(default_factory=list)
 
     def __bool__(self) -> bool:
-        return bool(self.versions or self.replace or self.raw)
+        return bool(self.versions or self.current or self.raw)
 
 
 async def _insert_ignoring_duplicates(coll: Any, docs: Sequence[Doc], action: str) -> int:
@@ -75,10 +81,17 @@ class MessageRepo:
     async def write(self, writes: MessageWrites) -> None:
         await _insert_ignoring_duplicates(self._raw, writes.raw, "store raw captures")
         await _insert_ignoring_duplicates(self._versions, writes.versions, "store message versions")
-        ops = [ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in writes.replace]
-        if ops:
+        # Messages not stored before are inserted (cheaper than upserts); one that another process
+        # stored meanwhile fails with a duplicate key and is written as a replace instead.
+        fresh = [doc for key, doc in writes.current.items() if key in writes.new_ids]
+        replace = [doc for key, doc in writes.current.items() if key not in writes.new_ids]
+        if fresh and await _insert_ignoring_duplicates(self._messages, fresh, "store messages") < len(fresh):
+            replace += fresh
+        if replace:
             with translate_errors("store messages"):
-                await self._messages.bulk_write(ops, ordered=False)
+                await self._messages.bulk_write(
+                    [ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in replace], ordered=False
+                )
 
     async def mark_deleted(self, keys: Sequence[str], at: datetime) -> int:
         """Set ``deleted_at`` once on each stored message; nothing is ever removed.
@@ -100,14 +113,25 @@ class MessageRepo:
             result = await self._messages.bulk_write(ops, ordered=False)
         return int(result.modified_count)
 
+    async def full(self, keys: Sequence[str]) -> dict[str, Doc]:
+        if not keys:
+            return {}
+        with translate_errors("read messages"):
+            return {d["_id"]: d async for d in self._messages.find({"_id": {"$in": list(keys)}})}
+
     async def get(self, key: str) -> Doc | None:
         with translate_errors("get message"):
             return await self._messages.find_one({"_id": key})
 
     async def versions(self, key: str) -> list[Doc]:
+        """Every stored version of one message, oldest first, the current one last."""
         with translate_errors("list versions"):
             docs = await self._versions.find({"message": key}).to_list(None)
-        return sorted(docs, key=lambda d: d["version"])
+            current = await self._messages.find_one({"_id": key})
+        by_version = {d["version"]: d for d in docs}
+        if current is not None:
+            by_version[current["version"]] = current
+        return [by_version[v] for v in sorted(by_version)]
 
     async def query(self, *, channel: str | None = None, limit: int = 50) -> list[Doc]:
         """Newest first, optionally for one channel key."""

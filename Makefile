@@ -1,0 +1,41 @@
+# tgwatch: two commands set everything up on a fresh clone: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-dev
+BENCH_STAMP := $(VENV)/.installed-bench
+PYTEST_WORKERS ?= 2
+
+.PHONY: demo test lint format bench clean system-deps
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade pip setuptools wheel
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install -e '.[dev]'
+	touch $(STAMP)
+
+$(BENCH_STAMP): pyproject.toml $(STAMP)
+	$(PY) -m pip install -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/tgwatch demo
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+format: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+test: lint
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup -p no:cacheprovider $(PYTEST_ARGS)
+
+bench: $(BENCH_STAMP)
+	$(PY) bench/run_all.py
+
+clean:
+	rm -rf $(VENV) .tgwatch .mypy_cache .ruff_cache .pytest_cache
