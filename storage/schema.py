@@ -91,9 +91,26 @@ COLLECTIONS: tuple[Collection, ...] = (
         [Index([("started_at", DESCENDING)], "started_at"), Index([("target", ASCENDING)], "target")],
     ),
     Collection(
+        "tokens",
+        "SHA-256 of the API token (the token itself is never stored); token_id is the public handle",
+        [Index([("token_id", ASCENDING)], "token_id", unique=True), Index([("name", ASCENDING)], "name")],
+    ),
+    Collection(
         "errors",
         "uuid4 hex: every recorded error (kind, message, url, run, record)",
         [Index([("run_id", ASCENDING)], "run_id"), Index([("at", DESCENDING)], "at")],
+    ),
+    Collection(
+        "accounts",
+        "account name chosen by the operator: one Telegram account of the pool; phone and session"
+        " stored only encrypted (AES-GCM), flood_until as epoch seconds",
+        [Index([("state", ASCENDING)], "state")],
+    ),
+    Collection(
+        "authorizations",
+        "uuid4 hex: a legal authorization (case, warrant, approver, scope, accounts, valid_until)"
+        " that gates private joins",
+        [Index([("scope", ASCENDING)], "scope"), Index([("case_id", ASCENDING)], "case_id")],
     ),
 )
 

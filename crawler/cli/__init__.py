@@ -10,6 +10,7 @@ from crawler.cli.app import AppContext
 from crawler.cli.core import config_group, db_group, init_cmd
 from crawler.cli.demo import demo_cmd
 from crawler.cli.query import query_group
+from crawler.cli.serve import serve_cmd, tokens_group
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
@@ -34,6 +35,8 @@ cli.add_command(config_group)
 cli.add_command(db_group)
 cli.add_command(query_group)
 cli.add_command(demo_cmd)
+cli.add_command(serve_cmd)
+cli.add_command(tokens_group)
 
 
 def main() -> None:

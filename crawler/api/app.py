@@ -1,0 +1,243 @@
+"""The aiohttp application: middlewares (errors, security headers, auth), routes, OpenAPI.
+
+Feature modules (health, detection queue, investigator API, console …) each expose
+``register(routes: RouteTable)``; ``build_app`` installs them all behind the same middlewares.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict, deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from config import Settings
+from crawler.api.routing import PRINCIPAL, Handler, RouteTable, route_of
+from crawler.errors import AccessDenied, NotAuthorized, NotFound, StoreError, TgwatchError
+from crawler.logs import get_logger
+from crawler.tokens import TokenRepo
+from storage.client import Store
+
+log = get_logger(__name__)
+
+STORE: web.AppKey[Store] = web.AppKey("store", Store)
+SETTINGS: web.AppKey[Settings] = web.AppKey("settings", Settings)
+ROUTES: web.AppKey[RouteTable] = web.AppKey("routes", RouteTable)
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Cross-Origin-Resource-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data:; media-src 'self'; style-src 'self'; script-src 'self'; "
+        "object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+    ),
+}
+
+
+def json_response(data: Any, status: int = 200) -> web.Response:
+    return web.json_response(data, status=status, dumps=lambda o: json.dumps(o, ensure_ascii=False, default=str))
+
+
+def problem(status: int, detail: str, **extra: Any) -> web.Response:
+    return json_response({"status": status, "error": detail, **extra}, status=status)
+
+
+@dataclass
+class FailureLimiter:
+    """Failed authentications per client address: past ``limit`` in ``window`` seconds → 429."""
+
+    limit: int = 10
+    window: float = 60.0
+
+    def __post_init__(self) -> None:
+        self._failures: dict[str, deque[float]] = defaultdict(deque)
+
+    def blocked(self, client: str) -> float:
+        now = time.monotonic()
+        q = self._failures[client]
+        while q and now - q[0] > self.window:
+            q.popleft()
+        return self.window - (now - q[0]) if len(q) >= self.limit else 0.0
+
+    def fail(self, client: str) -> None:
+        self._failures[client].append(time.monotonic())
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every failure becomes a JSON problem with the right status; nothing leaks a traceback."""
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400 or exc.content_type == "application/json" or not request.path.startswith("/api/"):
+            raise
+        return problem(exc.status, exc.reason if not exc.text or exc.text.startswith(str(exc.status)) else exc.text)
+    except NotFound as exc:
+        return problem(404, exc.message)
+    except (NotAuthorized, AccessDenied) as exc:
+        return problem(403, exc.message, kind=exc.kind)
+    except StoreError as exc:
+        log.error("store unavailable", path=request.path, error=exc.message)
+        return problem(503, "store unavailable")
+    except TgwatchError as exc:
+        return problem(400, exc.message, kind=exc.kind)
+    except Exception:
+        log.exception("unhandled error", path=request.path, method=request.method)
+        return problem(500, "internal error")
+
+
+@web.middleware
+async def security_headers_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        response = await handler(request)
+    except web.HTTPException as exc:
+        _secure(exc, request)
+        raise
+    _secure(response, request)
+    return response
+
+
+def _secure(response: web.StreamResponse, request: web.Request) -> None:
+    for key, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(key, value)
+    if request.path.startswith("/api/"):
+        response.headers.setdefault("Cache-Control", "no-store")
+
+
+def auth_middleware(tokens: TokenRepo, limiter: FailureLimiter) -> Callable[..., Any]:
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        route = route_of(request)
+        if route is None or route.public:
+            return await handler(request)
+        client = request.remote or "?"
+        wait = limiter.blocked(client)
+        if wait:
+            return problem(429, "too many failed authentications", retry_after=round(wait, 1))
+        token = _bearer(request)
+        principal = await tokens.authenticate(token) if token else None
+        if principal is None:
+            limiter.fail(client)
+            response = problem(401, "missing or invalid token")
+            response.headers["WWW-Authenticate"] = 'Bearer realm="tgwatch"'
+            return response
+        if principal.role not in route.roles:
+            return problem(403, f"role {principal.role.value!r} may not {route.method} {route.path}")
+        request[PRINCIPAL] = principal
+        return await handler(request)
+
+    return middleware
+
+
+def _bearer(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip() or None
+    cookie = request.cookies.get("tgwatch_session")
+    return cookie or None
+
+
+def openapi(routes: RouteTable, title: str = "tgwatch API") -> dict[str, Any]:
+    """OpenAPI 3.1 document generated from the route declarations."""
+    paths: dict[str, dict[str, Any]] = {}
+    schemas: dict[str, Any] = {}
+    for route in routes.routes:
+        if not route.path.startswith("/api/") and route.path not in {"/healthz", "/readyz"}:
+            continue
+        op: dict[str, Any] = {
+            "summary": route.summary,
+            "tags": [route.tag],
+            "operationId": f"{route.handler.__name__}",
+            "responses": {
+                "200": {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}},
+                "400": {"description": "invalid request"},
+            },
+        }
+        params = [
+            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+            for name in _path_params(route.path)
+        ]
+        params += [
+            {"name": name, "in": "query", "required": False, "schema": {"type": "string"}, "description": desc}
+            for name, desc in route.query.items()
+        ]
+        if params:
+            op["parameters"] = params
+        if not route.public:
+            op["security"] = [{"bearer": []}]
+            op["description"] = "Roles: " + ", ".join(sorted(r.value for r in route.roles))
+            op["responses"].update({"401": {"description": "no valid token"}, "403": {"description": "wrong role"}})
+        if route.body is not None:
+            name = route.body.__name__
+            schema = route.body.model_json_schema(ref_template="#/components/schemas/{model}")
+            schemas.update(schema.pop("$defs", {}))
+            schemas[name] = schema
+            op["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}},
+            }
+        paths.setdefault(route.path, {})[route.method.lower()] = op
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": title, "version": "1"},
+        "paths": paths,
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": schemas,
+        },
+    }
+
+
+def _path_params(path: str) -> Iterable[str]:
+    for part in path.split("/"):
+        if part.startswith("{") and part.endswith("}"):
+            yield part[1:-1].split(":")[0]
+
+
+def register_core(routes: RouteTable) -> None:
+    @routes.add("GET", "/healthz", public=True, summary="liveness: the process answers", tag="health")
+    async def healthz(request: web.Request) -> web.StreamResponse:
+        return json_response({"status": "ok"})
+
+    @routes.add("GET", "/readyz", public=True, summary="readiness: the store answers", tag="health")
+    async def readyz(request: web.Request) -> web.StreamResponse:
+        try:
+            await request.app[STORE].ping()
+        except StoreError:
+            return problem(503, "store unavailable")
+        return json_response({"status": "ready"})
+
+    @routes.add("GET", "/api/v1/openapi.json", public=True, summary="this OpenAPI document", tag="meta")
+    async def openapi_doc(request: web.Request) -> web.StreamResponse:
+        return json_response(openapi(request.app[ROUTES]))
+
+
+Registrar = Callable[[RouteTable], None]
+
+
+def build_app(store: Store, settings: Settings, modules: Iterable[Registrar] = ()) -> web.Application:
+    routes = RouteTable()
+    register_core(routes)
+    for register in modules:
+        register(routes)
+    app = web.Application(
+        middlewares=[
+            security_headers_middleware,
+            error_middleware,
+            auth_middleware(TokenRepo(store), FailureLimiter()),
+        ],
+        client_max_size=4 * 1024 * 1024,
+    )
+    app[STORE] = store
+    app[SETTINGS] = settings
+    app[ROUTES] = routes
+    routes.install(app)
+    return app
