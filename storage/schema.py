@@ -91,6 +91,22 @@ COLLECTIONS: tuple[Collection, ...] = (
         [Index([("started_at", DESCENDING)], "started_at"), Index([("target", ASCENDING)], "target")],
     ),
     Collection(
+        "detection_jobs",
+        "'<media sha256>/<detector>': one detection job per media and detector (storage.workqueue)",
+        [
+            Index([("state", ASCENDING), ("priority", DESCENDING), ("available_at", ASCENDING)], "ready_order"),
+            Index([("state", ASCENDING), ("lease_until", ASCENDING)], "lease_expiry"),
+        ],
+    ),
+    Collection(
+        "crawl_tasks",
+        "'<target>/<due epoch>': one crawl task per target per due time (storage.workqueue)",
+        [
+            Index([("state", ASCENDING), ("priority", DESCENDING), ("available_at", ASCENDING)], "ready_order"),
+            Index([("state", ASCENDING), ("lease_until", ASCENDING)], "lease_expiry"),
+        ],
+    ),
+    Collection(
         "tokens",
         "SHA-256 of the API token (the token itself is never stored); token_id is the public handle",
         [Index([("token_id", ASCENDING)], "token_id", unique=True), Index([("name", ASCENDING)], "name")],
