@@ -1,0 +1,1 @@
+"""Pure page parsers: HTML in, records out. No network, no Scrapy, no store."""
