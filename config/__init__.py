@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from config.settings import (
+    DetectionSettings,
     HttpSettings,
     IngestSettings,
     LimitSettings,
@@ -13,6 +14,7 @@ from config.settings import (
 )
 
 __all__ = [
+    "DetectionSettings",
     "HttpSettings",
     "IngestSettings",
     "LimitSettings",

@@ -51,6 +51,22 @@ class TelegramSettings(BaseModel):
     request_pacing_seconds: float = Field(0.5, ge=0)
 
 
+class DetectionSettings(BaseModel):
+    #: which new media become detection jobs: every one, those seen in flagged channels, those that
+    #: matched no hash list, or none
+    enqueue_policy: Literal["all", "flagged", "unmatched", "off"] = "all"
+    detectors: list[str] = Field(default_factory=lambda: ["default"])
+    max_attempts: int = Field(5, ge=1)
+    lease_seconds: float = Field(120.0, gt=0)
+    #: AES-256-GCM key for quarantined media (urlsafe base64 of 32 bytes); unset = a key file
+    #: created once under data_dir/keys (0600)
+    quarantine_key: SecretStr | None = None
+    retention_days: float = Field(30.0, ge=0)
+    media_url_ttl_seconds: int = Field(600, ge=10)
+    #: a positive verdict adds this to the channel's risk score
+    risk_per_positive: float = 10.0
+
+
 class IngestSettings(BaseModel):
     batch_size: int = Field(500, ge=1)
 
@@ -77,6 +93,7 @@ class Settings(BaseSettings):
     limits: LimitSettings = Field(default_factory=LimitSettings)
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
+    detection: DetectionSettings = Field(default_factory=DetectionSettings)
 
     @classmethod
     def settings_customise_sources(

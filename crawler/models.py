@@ -335,3 +335,50 @@ class Checkpoint(Record):
         data = {k: v for k, v in doc.items() if k in cls.model_fields}
         data["updated_at"] = from_mongo_dt(data.get("updated_at"))
         return cls.model_validate(data)
+
+
+class Decision(StrEnum):
+    POSITIVE = "positive"
+    NEGATIVE = "negative"
+    UNKNOWN = "unknown"
+
+
+class Verdict(Record):
+    """What a detector said about one media item. Never overwritten: a newer verdict supersedes."""
+
+    sha256: str
+    detector: str
+    detector_version: str = "unknown"
+    decision: Decision
+    labels: dict[str, float] = Field(default_factory=dict)
+    job_id: str | None = None
+    decided_at: UtcDatetime
+
+    def model_post_init(self, __context: Any) -> None:
+        for label, score in self.labels.items():
+            if not (0.0 <= score <= 1.0) or score != score:
+                raise ValueError(f"label {label!r} has score {score!r}; scores are between 0 and 1")
+
+
+class AlertKind(StrEnum):
+    HASH_MATCH = "hash_match"
+    DETECTION = "detection"
+    REUPLOAD = "reupload"
+
+
+class Alert(Record):
+    """Something staff must look at. ``key`` makes raising the same alert twice a no-op."""
+
+    key: str
+    kind: AlertKind
+    sha256: str | None = None
+    summary: str
+    details: dict[str, Any] = Field(default_factory=dict)
+    channels: list[str] = Field(default_factory=list)
+    raised_at: UtcDatetime
+    status: Literal["open", "acknowledged", "closed"] = "open"
+
+    def to_doc(self) -> dict[str, Any]:
+        doc = self.model_dump(mode="python")
+        doc["_id"] = self.key
+        return doc

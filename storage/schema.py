@@ -107,6 +107,24 @@ COLLECTIONS: tuple[Collection, ...] = (
         ],
     ),
     Collection(
+        "verdicts",
+        "'<job id>/<lease token>': one verdict per settled lease; never overwritten, a newer one supersedes",
+        [Index([("sha256", ASCENDING), ("decided_at", DESCENDING)], "sha256_decided")],
+    ),
+    Collection(
+        "alerts",
+        "natural key of what raised it ('match/<list>/<sha256>', 'detection/<sha256>/<detector>' …)",
+        [
+            Index([("status", ASCENDING), ("raised_at", DESCENDING)], "status_raised"),
+            Index([("sha256", ASCENDING)], "sha256"),
+        ],
+    ),
+    Collection(
+        "audit",
+        "uuid4 hex: one entry per read of collected evidence (actor, role, action, filter, result count)",
+        [Index([("at", DESCENDING)], "at"), Index([("actor", ASCENDING), ("at", DESCENDING)], "actor_at")],
+    ),
+    Collection(
         "tokens",
         "SHA-256 of the API token (the token itself is never stored); token_id is the public handle",
         [Index([("token_id", ASCENDING)], "token_id", unique=True), Index([("name", ASCENDING)], "name")],

@@ -28,6 +28,9 @@ STORE: web.AppKey[Store] = web.AppKey("store", Store)
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings", Settings)
 ROUTES: web.AppKey[RouteTable] = web.AppKey("routes", RouteTable)
 
+#: HTTP status for errors of our tree that are not a plain bad request
+STATUS_BY_KIND = {"lease_lost": 409, "unknown_job": 404, "quarantine": 404, "rate_limited": 429}
+
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
@@ -88,7 +91,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         log.error("store unavailable", path=request.path, error=exc.message)
         return problem(503, "store unavailable")
     except TgwatchError as exc:
-        return problem(400, exc.message, kind=exc.kind)
+        return problem(STATUS_BY_KIND.get(exc.kind, 400), exc.message, kind=exc.kind)
     except Exception:
         log.exception("unhandled error", path=request.path, method=request.method)
         return problem(500, "internal error")

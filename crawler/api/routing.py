@@ -38,6 +38,8 @@ class RouteTable:
 
     def __init__(self) -> None:
         self.routes: list[Route] = []
+        #: ``async fn(app)`` run at server start, where feature modules build their services
+        self.startup: list[Callable[[web.Application], Awaitable[None]]] = []
 
     def add(
         self,
@@ -66,6 +68,7 @@ class RouteTable:
     def install(self, app: web.Application) -> None:
         for route in self.routes:
             app.router.add_route(route.method, route.path, _bind(route))
+        app.on_startup.extend(self.startup)
 
     def find(self, method: str, resource_path: str) -> Route | None:
         for route in self.routes:

@@ -1,0 +1,234 @@
+"""The detection queue as the detection service sees it: jobs per (media, detector), verdicts back.
+
+Built on ``storage.workqueue.WorkQueue`` over ``detection_jobs``. Job ids are
+``<sha256>/<detector>``, so enqueuing the same media for the same detector twice is a no-op (a
+higher priority is still applied). A verdict is stored under ``<job id>/<lease token>``: acking the
+same lease twice stores one verdict, and a later job's verdict supersedes rather than overwrites.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, Field, field_validator
+from pymongo.errors import DuplicateKeyError
+
+from config import Settings
+from crawler import keys
+from crawler.detection.quarantine import Quarantine
+from crawler.detection.signing import UrlSigner
+from crawler.logs import get_logger
+from crawler.models import Alert, AlertKind, Decision, Verdict, utcnow
+from storage.client import Doc, Store, translate_errors
+from storage.repos.alerts import AlertRepo
+from storage.workqueue import DONE, Lease, WorkQueue
+
+log = get_logger(__name__)
+
+PRIORITY_HASH_MATCH = 100
+PRIORITY_FLAGGED_CHANNEL = 50
+PRIORITY_NORMAL = 0
+
+
+class VerdictIn(BaseModel):
+    """The body a detector posts: ``{"decision": ..., "labels": {"name": score}}``."""
+
+    decision: Decision
+    labels: dict[str, float] = Field(default_factory=dict)
+    detector_version: str = Field("unknown", max_length=100)
+
+    @field_validator("labels")
+    @classmethod
+    def _scores(cls, labels: dict[str, float]) -> dict[str, float]:
+        for name, score in labels.items():
+            if not name or len(name) > 100:
+                raise ValueError(f"label name {name[:20]!r} must be 1-100 characters")
+            if not 0.0 <= score <= 1.0:
+                raise ValueError(f"label {name!r} score {score} is outside [0, 1]")
+        return labels
+
+
+@dataclass(frozen=True)
+class ClaimedJob:
+    job_id: str
+    token: str
+    sha256: str
+    detector: str
+    attempt: int
+    lease_until: float
+    media_url: str
+    context: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return self.__dict__.copy()
+
+
+def priority_for(*, matched: bool, flagged_channel: bool) -> int:
+    if matched:
+        return PRIORITY_HASH_MATCH
+    return PRIORITY_FLAGGED_CHANNEL if flagged_channel else PRIORITY_NORMAL
+
+
+class DetectionService:
+    def __init__(self, store: Store, settings: Settings) -> None:
+        self._store = store
+        self._settings = settings.detection
+        self.queue = WorkQueue(store, "detection_jobs", max_attempts=self._settings.max_attempts)
+        data_dir = settings.data_dir
+        self.quarantine = Quarantine(
+            data_dir / "quarantine", keys.load_or_create(self._settings.quarantine_key, data_dir, "quarantine")
+        )
+        self.signer = UrlSigner(keys.load_or_create(None, data_dir, "media-url"), self._settings.media_url_ttl_seconds)
+        self.alerts = AlertRepo(store)
+
+    # -- producing ---------------------------------------------------------------------------
+    def wanted(self, *, matched: bool, flagged_channel: bool) -> bool:
+        policy = self._settings.enqueue_policy
+        return (
+            policy == "all"
+            or (policy == "flagged" and (flagged_channel or matched))
+            or (policy == "unmatched" and not matched)
+        )
+
+    async def enqueue(
+        self,
+        sha256: str,
+        *,
+        matched: bool = False,
+        flagged_channel: bool = False,
+        context: dict[str, Any] | None = None,
+    ) -> list[str]:
+        """Queue a quarantined media item for every configured detector, if the policy wants it."""
+        if not self.wanted(matched=matched, flagged_channel=flagged_channel):
+            return []
+        priority = priority_for(matched=matched, flagged_channel=flagged_channel)
+        created = []
+        for detector in self._settings.detectors:
+            job_id = f"{sha256}/{detector}"
+            payload = {"sha256": sha256, "detector": detector, "context": context or {}}
+            if await self.queue.enqueue(job_id, payload, priority=priority):
+                created.append(job_id)
+            else:
+                await self.queue.raise_priority(job_id, priority)
+        return created
+
+    # -- consuming ---------------------------------------------------------------------------
+    async def claim(self, consumer: str, n: int = 1, lease_seconds: float | None = None) -> list[ClaimedJob]:
+        leases = await self.queue.claim(consumer, n, lease_seconds or self._settings.lease_seconds)
+        return [self._job(lease) for lease in leases]
+
+    def _job(self, lease: Lease) -> ClaimedJob:
+        sha = lease.payload["sha256"]
+        return ClaimedJob(
+            job_id=lease.job_id,
+            token=lease.token,
+            sha256=sha,
+            detector=lease.payload["detector"],
+            attempt=lease.attempt,
+            lease_until=lease.until,
+            media_url=self.signer.media_path(sha),
+            context=lease.payload.get("context", {}),
+        )
+
+    async def extend(self, job_id: str, token: str, lease_seconds: float | None = None) -> float:
+        return await self.queue.extend(job_id, token, lease_seconds or self._settings.lease_seconds)
+
+    async def nack(self, job_id: str, token: str, error: str) -> str:
+        return await self.queue.nack(job_id, token, error)
+
+    async def ack(self, job_id: str, token: str, verdict_in: VerdictIn) -> Verdict:
+        """Record the verdict, then settle the job. A positive verdict raises an alert and the
+        risk score of every channel the media was seen in."""
+        job = await self.queue.get(job_id)
+        if job is None:
+            from storage.workqueue import UnknownJob
+
+            raise UnknownJob(f"no job {job_id!r}")
+        verdict = Verdict(
+            sha256=job["payload"]["sha256"],
+            detector=job["payload"]["detector"],
+            detector_version=verdict_in.detector_version,
+            decision=verdict_in.decision,
+            labels=verdict_in.labels,
+            job_id=job_id,
+            decided_at=utcnow(),
+        )
+        if job["state"] == DONE and job.get("lease_token") == token:
+            return await self._stored_verdict(job_id, token) or verdict  # double ack: nothing changes
+        first = await self.queue.ack(job_id, token, {"decision": verdict.decision.value})
+        if first:
+            await self._store_verdict(job_id, token, verdict)
+            if verdict.decision is Decision.POSITIVE:
+                await self._on_positive(verdict)
+        return verdict
+
+    async def _store_verdict(self, job_id: str, token: str, verdict: Verdict) -> None:
+        doc = {"_id": f"{job_id}/{token}", **verdict.model_dump(mode="python")}
+        verdicts = self._store["verdicts"]
+        with translate_errors("store verdict"):
+            previous = await verdicts.find_one(
+                {"sha256": verdict.sha256, "detector": verdict.detector}, sort=[("decided_at", -1)]
+            )
+            doc["supersedes"] = previous["_id"] if previous else None
+            try:
+                await verdicts.insert_one(doc)
+            except DuplicateKeyError:
+                return
+            media = self._store["media"]
+            current = await media.find_one({"_id": verdict.sha256})
+            if current is not None:  # replace, not $set: the embedded server keeps datetimes that way
+                latest = {**current.get("verdicts", {}), verdict.detector: verdict.model_dump(mode="python")}
+                await media.replace_one({"_id": verdict.sha256}, {**current, "verdicts": latest})
+
+    async def _stored_verdict(self, job_id: str, token: str) -> Verdict | None:
+        with translate_errors("read verdict"):
+            doc = await self._store["verdicts"].find_one({"_id": f"{job_id}/{token}"})
+        if doc is None:
+            return None
+        return Verdict.model_validate({k: v for k, v in doc.items() if k in Verdict.model_fields})
+
+    async def _on_positive(self, verdict: Verdict) -> None:
+        with translate_errors("read sightings"):
+            sightings = await self._store["sightings"].find({"sha256": verdict.sha256}).to_list(None)
+        channels = sorted({s["channel"] for s in sightings})
+        top = max(verdict.labels.items(), key=lambda kv: kv[1], default=("", 0.0))
+        await self.alerts.raise_alert(
+            Alert(
+                key=f"detection/{verdict.sha256}/{verdict.detector}",
+                kind=AlertKind.DETECTION,
+                sha256=verdict.sha256,
+                summary=f"{verdict.detector} flagged media {verdict.sha256[:12]}"
+                + (f" ({top[0]} {top[1]:.2f})" if top[0] else ""),
+                details={"labels": verdict.labels, "detector_version": verdict.detector_version},
+                channels=channels,
+                raised_at=verdict.decided_at,
+            )
+        )
+        if channels:
+            with translate_errors("raise channel risk"):
+                for channel in channels:
+                    await self._store["channels"].update_one(
+                        {"_id": channel}, {"$inc": {"risk_score": self._settings.risk_per_positive, "positives": 1}}
+                    )
+
+    async def media_bytes(self, sha256: str) -> bytes:
+        return self.quarantine.get(sha256)
+
+    async def stats(self) -> dict[str, Any]:
+        return await self.queue.stats()
+
+    async def purge_quarantine(self) -> list[str]:
+        """Delete quarantined bytes whose every job is done, past retention, not under legal hold."""
+        with translate_errors("purge quarantine"):
+            jobs: list[Doc] = (
+                await self._store["detection_jobs"].find({}, {"state": 1, "payload.sha256": 1}).to_list(None)
+            )
+            held = {d["_id"] async for d in self._store["media"].find({"legal_hold": True}, {"_id": 1})}
+        open_shas = {j["payload"]["sha256"] for j in jobs if j["state"] != DONE}
+        done_shas = {j["payload"]["sha256"] for j in jobs if j["state"] == DONE}
+        removable = done_shas - open_shas - held
+        removed = self.quarantine.purge(removable, self._settings.retention_days * 86400)
+        if removed:
+            log.info("quarantine purged", count=len(removed))
+        return removed

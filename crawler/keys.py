@@ -1,0 +1,40 @@
+"""Symmetric keys that protect data at rest: from settings when given, else a key file made once.
+
+A key file lives under ``data_dir/keys`` with mode 0600 and is never stored in MongoDB, so a copy of
+the database alone does not reveal quarantined media.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import secrets
+from pathlib import Path
+
+from pydantic import SecretStr
+
+from crawler.errors import ConfigError
+
+
+def decode_key(value: str, name: str) -> bytes:
+    try:
+        raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+    except ValueError as exc:
+        raise ConfigError(f"{name} is not urlsafe base64") from exc
+    if len(raw) != 32:
+        raise ConfigError(f"{name} must decode to 32 bytes, got {len(raw)}")
+    return raw
+
+
+def load_or_create(configured: SecretStr | None, data_dir: Path, name: str) -> bytes:
+    if configured is not None:
+        return decode_key(configured.get_secret_value(), name)
+    path = data_dir / "keys" / f"{name}.key"
+    if path.exists():
+        return decode_key(path.read_text().strip(), str(path))
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    key = secrets.token_bytes(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(base64.urlsafe_b64encode(key).decode())
+    return key

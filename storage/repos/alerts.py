@@ -1,0 +1,44 @@
+"""Alerts: raised once per natural key, then worked through by staff."""
+
+from __future__ import annotations
+
+from crawler.models import Alert, utcnow
+from storage.client import Doc, Store, translate_errors
+
+
+class AlertRepo:
+    def __init__(self, store: Store) -> None:
+        self._coll = store["alerts"]
+
+    async def raise_alert(self, alert: Alert) -> bool:
+        """Insert the alert unless one with the same key exists (returns whether it is new)."""
+        from pymongo.errors import DuplicateKeyError
+
+        with translate_errors("raise alert"):
+            try:
+                await self._coll.insert_one(alert.to_doc())
+            except DuplicateKeyError:
+                return False
+        return True
+
+    async def get(self, key: str) -> Doc | None:
+        with translate_errors("get alert"):
+            return await self._coll.find_one({"_id": key})
+
+    async def list(self, *, status: str | None = None, kind: str | None = None, limit: int = 100) -> list[Doc]:
+        flt: Doc = {}
+        if status:
+            flt["status"] = status
+        if kind:
+            flt["kind"] = kind
+        with translate_errors("list alerts"):
+            return await self._coll.find(flt).sort("raised_at", -1).limit(limit).to_list(None)
+
+    async def set_status(self, key: str, status: str, by: str) -> bool:
+        with translate_errors("update alert"):
+            doc = await self._coll.find_one({"_id": key})
+            if doc is None:
+                return False
+            history = [*doc.get("history", []), {"status": status, "by": by, "at": utcnow()}]
+            await self._coll.replace_one({"_id": key}, {**doc, "status": status, "history": history})
+        return True
