@@ -1,0 +1,45 @@
+"""Shared fixtures: the embedded store (one server per test session/worker), a fresh database per test.
+
+Set ``TGWATCH_TEST_MONGODB_URI`` to run the same tests against a real MongoDB replica set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pymongo.asynchronous.database import AsyncDatabase
+
+from crawler.ingest import Ingest
+from storage import schema
+from storage.client import Store
+from tests.fixtures_store import db, embedded_uri  # noqa: F401  (fixtures re-exported for every test)
+
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
+
+
+@pytest.fixture
+def corpus_dir() -> Path:
+    if not CORPUS.is_dir():
+        pytest.skip(f"real-page corpus not found at {CORPUS} (it lives in ../shared/corpus beside the repo)")
+    return CORPUS
+
+
+@pytest.fixture
+async def store(db: AsyncDatabase[dict[str, Any]]) -> AsyncIterator[Store]:  # noqa: F811
+    """A ``Store`` over the per-test database, schema applied."""
+    await schema.apply(db)
+    yield Store(client=db.client, db=db, uri="(test)", kind="embedded")
+
+
+@pytest.fixture
+async def ingest(store: Store) -> AsyncIterator[Ingest]:
+    yield Ingest(store, store_retry_seconds=2.0)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if "corpus" in item.keywords and not CORPUS.is_dir():
+            item.add_marker(pytest.mark.skip(reason=f"corpus absent: {CORPUS}"))
