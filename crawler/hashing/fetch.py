@@ -1,0 +1,106 @@
+"""Web media fetch (aiohttp): the one seam where HTTP failures become our errors.
+
+The body is streamed and digested as it arrives, and abandoned the moment it passes the byte cap
+(a declared ``Content-Length`` over the cap is refused before reading). Redirects are bounded,
+timeouts are set, and the server's ``Content-Type`` is only recorded: the type we act on is sniffed
+from the first bytes. A body shorter than its ``Content-Length`` (connection cut) is ``Undecodable``.
+
+Error mapping (aiohttp → tgwatch): 429 → ``RateLimited``; 401/403 → ``AccessDenied``; 404/410 →
+``NotFound``; other HTTP errors, too many redirects, timeouts, connection failures → ``SourceError``;
+over the cap → ``TooLarge``; truncated body → ``Undecodable``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import aiohttp
+
+from crawler.errors import AccessDenied, NotFound, RateLimited, SourceError, TooLarge, Undecodable
+from crawler.hashing.digests import Digester
+from crawler.hashing.sniff import sniff
+
+_CHUNK = 64 * 1024
+
+
+@dataclass(frozen=True)
+class FetchLimits:
+    max_bytes: int = 50 * 1024 * 1024
+    total_timeout: float = 120.0
+    connect_timeout: float = 15.0
+    read_timeout: float = 30.0  # between two chunks
+    max_redirects: int = 5
+
+
+@dataclass(frozen=True)
+class FetchedMedia:
+    url: str  # after redirects
+    data: bytes
+    sha256: str
+    md5: str
+    size: int
+    mime: str | None  # sniffed from the bytes
+    declared_type: str | None  # what the server said, for the record only
+
+
+def _retry_after(value: str | None) -> float:
+    try:
+        return max(0.0, float(value)) if value else 60.0
+    except ValueError:
+        return 60.0
+
+
+def _status_error(status: int, url: str, retry_after: str | None) -> SourceError:
+    if status == 429:
+        return RateLimited(retry_after=_retry_after(retry_after), url=url)
+    if status in (401, 403):
+        return AccessDenied(f"HTTP {status}", url=url)
+    if status in (404, 410):
+        return NotFound(f"HTTP {status}", url=url)
+    return SourceError(f"HTTP {status}", url=url)
+
+
+async def fetch_media(session: aiohttp.ClientSession, url: str, limits: FetchLimits | None = None) -> FetchedMedia:
+    """GET ``url`` into memory under ``limits``; digests and sniffed type computed on the way."""
+    limits = limits or FetchLimits()
+    timeout = aiohttp.ClientTimeout(
+        total=limits.total_timeout, sock_connect=limits.connect_timeout, sock_read=limits.read_timeout
+    )
+    try:
+        async with session.get(
+            url, timeout=timeout, max_redirects=limits.max_redirects, allow_redirects=True, auto_decompress=False
+        ) as resp:
+            if resp.status >= 400:
+                raise _status_error(resp.status, url, resp.headers.get("Retry-After"))
+            declared = resp.content_length
+            if declared is not None and declared > limits.max_bytes:
+                raise TooLarge(f"Content-Length {declared} over the cap of {limits.max_bytes} bytes", url=url)
+            digester = Digester()
+            parts: list[bytes] = []
+            async for chunk in resp.content.iter_chunked(_CHUNK):
+                if digester.size + len(chunk) > limits.max_bytes:
+                    raise TooLarge(f"body passed the cap of {limits.max_bytes} bytes", url=url)
+                digester.update(chunk)
+                parts.append(chunk)
+            if declared is not None and digester.size != declared:
+                raise Undecodable(f"truncated download: {digester.size} of {declared} bytes", url=url)
+            data = b"".join(parts)
+            return FetchedMedia(
+                url=str(resp.url),
+                data=data,
+                sha256=digester.sha256,
+                md5=digester.md5,
+                size=digester.size,
+                mime=sniff(data[:64]),
+                declared_type=resp.headers.get("Content-Type"),
+            )
+    except aiohttp.TooManyRedirects as exc:
+        raise SourceError(f"more than {limits.max_redirects} redirects", url=url) from exc
+    except aiohttp.ClientPayloadError as exc:
+        raise Undecodable(f"truncated download: {exc}", url=url) from exc
+    except (aiohttp.InvalidURL, ValueError) as exc:
+        raise SourceError(f"invalid URL: {exc}", url=url) from exc
+    except TimeoutError as exc:
+        raise SourceError("timed out", url=url) from exc
+    except aiohttp.ClientError as exc:
+        raise SourceError(f"{type(exc).__name__}: {exc}", url=url) from exc
