@@ -51,6 +51,25 @@ class TelegramSettings(BaseModel):
     request_pacing_seconds: float = Field(0.5, ge=0)
 
 
+class MediaSettings(BaseModel):
+    #: fetch and hash media at crawl time (off only for benchmarks of the bare door)
+    fetch: bool = True
+    concurrency: int = Field(4, ge=1, le=64)
+    #: hashing processes; unset = one per core
+    hash_workers: int | None = Field(None, ge=1)
+    #: keep the bytes, encrypted, for detection and evidence
+    quarantine: bool = True
+
+
+class MatchingSettings(BaseModel):
+    pdq_max_distance: int = Field(31, ge=0, le=128)
+    pdq_quality_floor: int = Field(50, ge=0, le=100)
+    #: also match rotated and mirrored copies (all eight PDQ dihedral hashes)
+    dihedral: bool = False
+    vpdq_query_percent: float = Field(80.0, ge=0, le=100)
+    vpdq_target_percent: float = Field(0.0, ge=0, le=100)
+
+
 class DetectionSettings(BaseModel):
     #: which new media become detection jobs: every one, those seen in flagged channels, those that
     #: matched no hash list, or none
@@ -94,6 +113,8 @@ class Settings(BaseSettings):
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     detection: DetectionSettings = Field(default_factory=DetectionSettings)
+    media: MediaSettings = Field(default_factory=MediaSettings)
+    matching: MatchingSettings = Field(default_factory=MatchingSettings)
 
     @classmethod
     def settings_customise_sources(

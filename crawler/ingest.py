@@ -36,6 +36,9 @@ class IngestResult:
     deleted: int = 0
     channels: int = 0
     media_refs: int = 0
+    media_hashed: int = 0
+    media_errors: int = 0
+    matches: int = 0
     errors: int = 0
 
     def add(self, other: IngestResult) -> None:

@@ -8,15 +8,15 @@ never sees a driver exception.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from pymongo import AsyncMongoClient
+from pymongo import AsyncMongoClient, InsertOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import PyMongoError
+from pymongo.errors import BulkWriteError, PyMongoError
 
 from config import Settings, mask_uri
 from crawler.errors import StoreError
@@ -55,6 +55,25 @@ class Store:
     async def ping(self) -> None:
         with translate_errors("ping"):
             await self.client.admin.command("ping")
+
+
+DUPLICATE_KEY = 11000
+
+
+async def insert_new(coll: AsyncCollection[Doc], docs: Sequence[Doc], action: str) -> int:
+    """Insert documents keyed by natural ``_id``; an id already present means the write happened
+    before (a replay), so it is skipped rather than failing the batch. Returns how many were new."""
+    if not docs:
+        return 0
+    with translate_errors(action):
+        try:
+            result = await coll.bulk_write([InsertOne(d) for d in docs], ordered=False)
+            return int(result.inserted_count)
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if any(e.get("code") != DUPLICATE_KEY for e in errors):
+                raise
+            return int(exc.details.get("nInserted", 0))
 
 
 def _client(uri: str, timeout_ms: int = 10_000) -> AsyncMongoClient[Doc]:

@@ -107,6 +107,19 @@ COLLECTIONS: tuple[Collection, ...] = (
         ],
     ),
     Collection(
+        "hash_lists",
+        "list name given at import: format, enabled flag, counts per signal type, version (bumped on change)",
+        [],
+    ),
+    Collection(
+        "hash_entries",
+        "'<list>/<signal type>/<value>': one known hash of one list",
+        [
+            Index([("signal_type", ASCENDING), ("value", ASCENDING)], "type_value"),
+            Index([("list", ASCENDING), ("signal_type", ASCENDING)], "list_type"),
+        ],
+    ),
+    Collection(
         "verdicts",
         "'<job id>/<lease token>': one verdict per settled lease; never overwritten, a newer one supersedes",
         [Index([("sha256", ASCENDING), ("decided_at", DESCENDING)], "sha256_decided")],
@@ -145,6 +158,49 @@ COLLECTIONS: tuple[Collection, ...] = (
         "uuid4 hex: a legal authorization (case, warrant, approver, scope, accounts, valid_until)"
         " that gates private joins",
         [Index([("scope", ASCENDING)], "scope"), Index([("case_id", ASCENDING)], "case_id")],
+    ),
+    Collection(
+        "candidates",
+        "canonical Telegram link (crawler.links.normalize: https://t.me/NAME or https://t.me/+HASH):"
+        " one discovery candidate with its provenance, triage result and review status",
+        [
+            Index([("status", ASCENDING), ("priority", DESCENDING), ("first_seen_ts", ASCENDING)], "status_priority"),
+            Index([("score", DESCENDING)], "score"),
+        ],
+    ),
+    # -- evidence ledger (crawler/evidence) -------------------------------------------------------
+    Collection(
+        "ledger",
+        "seq (int, 0-based, gapless = RFC 9162 leaf index): append-only evidence entries; payload is"
+        " RFC 8785 canonical JSON, leaf_hash = SHA-256(0x00 || payload); cases/subjects/kind/at copy"
+        " payload members for queries",
+        [
+            Index([("cases", ASCENDING), ("_id", ASCENDING)], "cases_seq"),
+            Index([("subjects", ASCENDING), ("_id", ASCENDING)], "subjects_seq"),
+            Index([("kind", ASCENDING), ("_id", ASCENDING)], "kind_seq"),
+        ],
+    ),
+    Collection(
+        "ledger_nodes",
+        "'<level>/<index>' (level >= 1): RFC 9162 complete-subtree hashes; level 0 is ledger.leaf_hash",
+        [],
+    ),
+    Collection(
+        "ledger_heads",
+        "tree size (int): signed tree heads (Ed25519) with their optional RFC 3161 token or TSA failure",
+        [],
+    ),
+    Collection("ledger_writer", "'writer': the single-writer lease (holder, until) and nodes_size", []),
+    Collection(
+        "evidence_records",
+        "sha256 of the record's canonical JSON: the exact record bytes a capture entry binds",
+        [],
+    ),
+    Collection(
+        "case_items",
+        "'<case>/<subject>': an item an investigator attached to a case (subject 'channel:<key>' or"
+        " 'message:<channel_key>/<id>'), with the ledger seq of the attachment",
+        [Index([("case", ASCENDING)], "case")],
     ),
 )
 

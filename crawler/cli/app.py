@@ -18,6 +18,9 @@ from config import Settings
 from crawler import logs
 from crawler.errors import TgwatchError
 from crawler.ingest import Ingest
+from crawler.media.fetchers import MediaFetcher
+from crawler.models import Source
+from crawler.pipeline import open_pipeline
 from storage.client import Store, open_store
 
 T = TypeVar("T")
@@ -43,9 +46,10 @@ class AppContext:
         return self._settings
 
     @asynccontextmanager
-    async def open(self) -> AsyncIterator[Opened]:
-        async with open_store(self.settings) as store:
-            yield Opened(store=store, ingest=Ingest(store))
+    async def open(self, *, fetchers: dict[Source, MediaFetcher] | None = None) -> AsyncIterator[Opened]:
+        """The store and the fully assembled ingest door (media stage and all)."""
+        async with open_store(self.settings) as store, open_pipeline(store, self.settings, fetchers=fetchers) as ingest:
+            yield Opened(store=store, ingest=ingest)
 
 
 def run_async(main: Coroutine[Any, Any, T]) -> T:

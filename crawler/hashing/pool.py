@@ -8,6 +8,7 @@ of media waits at :meth:`HashPool.hash_media` instead of piling bytes up in the 
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -103,7 +104,13 @@ class HashPool:
         self.max_in_flight = max_in_flight or max(1, 2 * self.workers)
         self.options = options or HashOptions()
         self._slots = asyncio.Semaphore(self.max_in_flight)
-        self._executor = ProcessPoolExecutor(max_workers=self.workers) if self.workers else None
+        # forkserver, not fork: the parent runs driver and event-loop threads, and forking a threaded
+        # process can deadlock the child on a lock some other thread held
+        self._executor = (
+            ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("forkserver"))
+            if self.workers
+            else None
+        )
         self.in_flight = 0
         self.peak_in_flight = 0
 

@@ -11,14 +11,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
-from pymongo import InsertOne, ReplaceOne
-from pymongo.errors import BulkWriteError
+from pymongo import ReplaceOne
 
-from storage.client import Doc, Store, translate_errors
-
-DUPLICATE_KEY = 11000
+from storage.client import Doc, Store, insert_new, translate_errors
 
 
 @dataclass
@@ -36,21 +32,6 @@ class MessageWrites:
 
     def __bool__(self) -> bool:
         return bool(self.versions or self.current or self.raw)
-
-
-async def _insert_ignoring_duplicates(coll: Any, docs: Sequence[Doc], action: str) -> int:
-    """Insert by natural ``_id``; an already-present id means the write happened before (replay)."""
-    if not docs:
-        return 0
-    with translate_errors(action):
-        try:
-            result = await coll.bulk_write([InsertOne(d) for d in docs], ordered=False)
-            return int(result.inserted_count)
-        except BulkWriteError as exc:
-            errors = exc.details.get("writeErrors", [])
-            if any(e.get("code") != DUPLICATE_KEY for e in errors):
-                raise
-            return int(exc.details.get("nInserted", 0))
 
 
 class MessageRepo:
@@ -79,13 +60,13 @@ class MessageRepo:
             return {d["_id"]: d async for d in cursor}
 
     async def write(self, writes: MessageWrites) -> None:
-        await _insert_ignoring_duplicates(self._raw, writes.raw, "store raw captures")
-        await _insert_ignoring_duplicates(self._versions, writes.versions, "store message versions")
+        await insert_new(self._raw, writes.raw, "store raw captures")
+        await insert_new(self._versions, writes.versions, "store message versions")
         # Messages not stored before are inserted (cheaper than upserts); one that another process
         # stored meanwhile fails with a duplicate key and is written as a replace instead.
         fresh = [doc for key, doc in writes.current.items() if key in writes.new_ids]
         replace = [doc for key, doc in writes.current.items() if key not in writes.new_ids]
-        if fresh and await _insert_ignoring_duplicates(self._messages, fresh, "store messages") < len(fresh):
+        if fresh and await insert_new(self._messages, fresh, "store messages") < len(fresh):
             replace += fresh
         if replace:
             with translate_errors("store messages"):

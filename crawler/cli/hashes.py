@@ -1,0 +1,144 @@
+"""``tgwatch hashes …``: known-hash lists and local matching."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from crawler.cli.app import AppContext, async_command, pass_app
+from crawler.errors import TooLarge
+from crawler.hashing import lists as hashlists
+from crawler.hashing.pool import HashPool, MediaHashes
+from crawler.media.matcher import Matcher
+from crawler.pipeline import hash_options
+from storage.client import open_store
+from storage.repos.hashlists import HashListRepo
+
+
+@click.group("hashes")
+def hashes_group() -> None:
+    """Known-hash lists (StopNCII, ThreatExchange, CSV, JSON Lines) and matching."""
+
+
+@hashes_group.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--list", "name", required=True, help="list name (importing again adds to it)")
+@click.option("--format", "fmt", type=click.Choice(hashlists.FORMATS), default="csv", show_default=True)
+@pass_app
+@async_command
+async def hashes_import(app: AppContext, file: Path, name: str, fmt: str) -> None:
+    """Validate every value; import the good rows, report the bad ones with line numbers."""
+    parsed = hashlists.parse_file(file, fmt)
+    async with open_store(app.settings) as store:
+        added = await HashListRepo(store).add_entries(
+            name, fmt, ((r.signal_type, r.signal, r.label) for r in parsed.rows)
+        )
+    for error in parsed.errors:
+        click.echo(f"{file}:{error.line}: {error.message}", err=True)
+    total_new = sum(added.values())
+    per_type = ", ".join(f"{k}={v}" for k, v in sorted(added.items())) or "none"
+    click.echo(
+        f"list {name!r}: {len(parsed.rows)} valid rows, {total_new} new ({per_type}), {len(parsed.errors)} rejected"
+    )
+    if parsed.errors and not parsed.rows:
+        raise SystemExit(1)
+
+
+@hashes_group.command("lists")
+@click.option("--json", "as_json", is_flag=True)
+@pass_app
+@async_command
+async def hashes_lists(app: AppContext, as_json: bool) -> None:
+    """Imported lists with their counts per signal type."""
+    async with open_store(app.settings) as store:
+        docs = await HashListRepo(store).lists()
+    for doc in docs:
+        if as_json:
+            click.echo(json.dumps(doc, default=str))
+        else:
+            state = "enabled" if doc.get("enabled", True) else "disabled"
+            counts = ", ".join(f"{k}={v}" for k, v in sorted(doc.get("counts", {}).items()))
+            click.echo(f"{doc['_id']:<24} {state:<9} {doc.get('format', '?'):<15} {counts}")
+
+
+@hashes_group.command("disable")
+@click.argument("name")
+@pass_app
+@async_command
+async def hashes_disable(app: AppContext, name: str) -> None:
+    """Stop matching against a list (its entries are kept)."""
+    await _set_enabled(app, name, False)
+
+
+@hashes_group.command("enable")
+@click.argument("name")
+@pass_app
+@async_command
+async def hashes_enable(app: AppContext, name: str) -> None:
+    """Match against a disabled list again."""
+    await _set_enabled(app, name, True)
+
+
+async def _set_enabled(app: AppContext, name: str, enabled: bool) -> None:
+    async with open_store(app.settings) as store:
+        if not await HashListRepo(store).set_enabled(name, enabled):
+            raise click.ClickException(f"no list {name!r}")
+    click.echo(f"list {name!r} {'enabled' if enabled else 'disabled'}")
+
+
+@hashes_group.command("delete")
+@click.argument("name")
+@click.confirmation_option(prompt="Delete the list and all its entries?")
+@pass_app
+@async_command
+async def hashes_delete(app: AppContext, name: str) -> None:
+    """Remove a list and its entries."""
+    async with open_store(app.settings) as store:
+        removed = await HashListRepo(store).delete(name)
+    click.echo(f"list {name!r} deleted ({removed} entries)")
+
+
+@hashes_group.command("match")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="one JSON object per file")
+@click.option("--dihedral/--no-dihedral", default=None, help="also match rotated and mirrored copies")
+@pass_app
+@async_command
+async def hashes_match(app: AppContext, files: tuple[Path, ...], as_json: bool, dihedral: bool | None) -> None:
+    """Hash local files and print their hashes and matches against the imported lists; writes nothing."""
+    settings = app.settings
+    if dihedral is not None:
+        settings = settings.model_copy(update={"matching": settings.matching.model_copy(update={"dihedral": dihedral})})
+    async with open_store(settings) as store, HashPool(options=hash_options(settings)) as pool:
+        matcher = Matcher(store, settings.matching)
+        for path in files:
+            line = await _match_one(pool, matcher, path)
+            if as_json:
+                click.echo(json.dumps(line, ensure_ascii=False))
+            else:
+                found = ", ".join(f"{m['list']}:{m['signal_type']}@{m['distance']:g}" for m in line["matches"]) or "-"
+                err = f" error={line['error']}" if line["error"] else ""
+                click.echo(f"{path}  sha256={line['sha256']}  pdq={line['pdq'] or '-'}{err}  matches: {found}")
+
+
+async def _match_one(pool: HashPool, matcher: Matcher, path: Path) -> dict[str, Any]:
+    try:
+        hashes: MediaHashes = await pool.hash_media(path)
+    except TooLarge as exc:
+        return {"path": str(path), "sha256": None, "md5": None, "pdq": None, "pdq_quality": None,
+                "error": exc.kind, "matches": []}  # fmt: skip
+    matches = await matcher.match(hashes)
+    return {
+        "path": str(path),
+        "sha256": hashes.sha256,
+        "md5": hashes.md5,
+        "pdq": hashes.pdq.hash if hashes.pdq else None,
+        "pdq_quality": hashes.pdq.quality if hashes.pdq else None,
+        "error": hashes.error.kind if hashes.error else None,
+        "matches": [
+            {"list": m.list, "signal_type": m.signal_type, "distance": m.distance, "label": m.label} for m in matches
+        ],
+    }

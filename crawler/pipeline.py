@@ -1,0 +1,59 @@
+"""Assemble the ingest door with every stage this process needs, and own their resources.
+
+``open_pipeline`` is where seams get filled: the media stage (fetch → hash → quarantine → match →
+detection queue) before ``version``; later stages (evidence capture, discovery snowball) after
+``persist``. Sources add their own media fetcher (e.g. Telethon's) through ``fetchers``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+from config import Settings
+from crawler.detection.service import DetectionService
+from crawler.hashing.images import ImageLimits
+from crawler.hashing.pool import HashOptions, HashPool
+from crawler.hashing.video import VideoLimits
+from crawler.ingest import Ingest
+from crawler.media.fetchers import MediaFetcher, WebFetcher
+from crawler.media.matcher import Matcher
+from crawler.media.stage import MediaStage
+from crawler.models import Source
+from storage.client import Store
+
+
+def hash_options(settings: Settings) -> HashOptions:
+    limits = settings.limits
+    return HashOptions(
+        image=ImageLimits(max_bytes=limits.max_media_bytes, max_pixels=limits.max_image_pixels),
+        video=VideoLimits(max_bytes=limits.max_media_bytes, max_duration=limits.max_video_seconds),
+        dihedral=settings.matching.dihedral,
+        max_bytes=limits.max_media_bytes,
+    )
+
+
+@asynccontextmanager
+async def open_pipeline(
+    store: Store, settings: Settings, *, fetchers: dict[Source, MediaFetcher] | None = None
+) -> AsyncIterator[Ingest]:
+    ingest = Ingest(store)
+    async with AsyncExitStack() as stack:
+        if settings.media.fetch:
+            hasher = await stack.enter_async_context(
+                HashPool(workers=settings.media.hash_workers, options=hash_options(settings))
+            )
+            web = await stack.enter_async_context(WebFetcher(settings))
+            all_fetchers: dict[Source, MediaFetcher] = {Source.WEB: web, **(fetchers or {})}
+            ingest.add_stage(
+                MediaStage(
+                    store,
+                    settings,
+                    hasher=hasher,
+                    fetchers=all_fetchers,
+                    matcher=Matcher(store, settings.matching),
+                    detection=DetectionService(store, settings),
+                ),
+                before="version",
+            )
+        yield ingest

@@ -1,0 +1,98 @@
+"""The Telegram account pool's documents.
+
+Secrets arrive here already encrypted (``phone_enc``, ``session_enc``): this repository never sees a
+plaintext phone number or session string, so nothing in storage can leak one. Timestamps compared in
+queries (``flood_until``) are epoch seconds; datetimes are written by insert/replace only, because the
+embedded server turns a ``$set`` datetime into a string.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pymongo.errors import DuplicateKeyError
+
+from crawler.errors import ConfigError
+from crawler.models import utcnow
+from storage.client import Doc, Store, translate_errors
+
+ACTIVE = "active"
+DEAUTHORIZED = "deauthorized"
+BANNED = "banned"
+DISABLED = "disabled"
+STATES = (ACTIVE, DEAUTHORIZED, BANNED, DISABLED)
+
+
+class AccountRepo:
+    def __init__(self, store: Store) -> None:
+        self._coll = store["accounts"]
+
+    async def add(
+        self, name: str, *, session_enc: str, phone_enc: str | None, user_id: int | None, proxy: str | None
+    ) -> Doc:
+        now = utcnow()
+        doc: Doc = {
+            "_id": name,
+            "session_enc": session_enc,
+            "phone_enc": phone_enc,
+            "user_id": user_id,
+            "proxy": proxy,
+            "state": ACTIVE,
+            "state_reason": None,
+            "flood_until": 0.0,
+            "flood_waits": 0,
+            "added_at": now,
+            "updated_at": now,
+        }
+        with translate_errors("add account"):
+            try:
+                await self._coll.insert_one(doc)
+            except DuplicateKeyError as exc:
+                raise ConfigError(f"an account named {name!r} already exists") from exc
+        return doc
+
+    async def get(self, name: str) -> Doc | None:
+        with translate_errors("get account"):
+            return await self._coll.find_one({"_id": name})
+
+    async def list_all(self) -> list[Doc]:
+        with translate_errors("list accounts"):
+            return await self._coll.find().sort("_id", 1).to_list(None)
+
+    async def usable(self) -> list[Doc]:
+        """Accounts that may be used at all (flood-parked ones included: the pool waits them out)."""
+        with translate_errors("list accounts"):
+            return await self._coll.find({"state": ACTIVE}).sort("_id", 1).to_list(None)
+
+    async def remove(self, name: str) -> bool:
+        with translate_errors("remove account"):
+            result = await self._coll.delete_one({"_id": name})
+        return bool(result.deleted_count)
+
+    async def _replace(self, name: str, **changes: Any) -> Doc | None:
+        with translate_errors("update account"):
+            doc = await self._coll.find_one({"_id": name})
+            if doc is None:
+                return None
+            doc.update(changes, updated_at=utcnow())
+            await self._coll.replace_one({"_id": name}, doc)
+        return doc
+
+    async def set_state(self, name: str, state: str, reason: str | None = None) -> Doc | None:
+        if state not in STATES:
+            raise ValueError(f"unknown account state {state!r}; states are {STATES}")
+        return await self._replace(name, state=state, state_reason=reason)
+
+    async def park(self, name: str, until_epoch: float) -> Doc | None:
+        """Record a flood wait: the account is not used before ``until_epoch``; waits are counted."""
+        doc = await self.get(name)
+        if doc is None:
+            return None
+        return await self._replace(
+            name,
+            flood_until=max(float(doc.get("flood_until") or 0.0), until_epoch),
+            flood_waits=int(doc.get("flood_waits") or 0) + 1,
+        )
+
+    async def update_session(self, name: str, session_enc: str) -> Doc | None:
+        return await self._replace(name, session_enc=session_enc)

@@ -1,0 +1,82 @@
+"""Authorizations: the legal basis that must cover any private join (``ImportChatInvite``).
+
+One document per authorization: case id, warrant reference, approver, scope (invite hashes and/or
+channel keys, stored as ``invite:<hash>`` / ``channel:<key>`` strings), the accounts allowed to act,
+``valid_until`` (epoch seconds, compared in queries) and ``revoked``. A join is allowed only when an
+unrevoked, unexpired authorization lists both the invite (or its channel) and the acting account.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from crawler.models import utcnow
+from storage.client import Doc, Store, translate_errors
+
+
+def invite_scope(invite_hash: str) -> str:
+    return f"invite:{invite_hash}"
+
+
+def channel_scope(channel_key: str) -> str:
+    return f"channel:{channel_key}"
+
+
+class AuthorizationRepo:
+    def __init__(self, store: Store) -> None:
+        self._coll = store["authorizations"]
+
+    async def add(
+        self,
+        *,
+        case_id: str,
+        warrant_ref: str,
+        approver: str,
+        scope: Sequence[str],
+        accounts: Sequence[str],
+        valid_until: float,
+        note: str | None = None,
+    ) -> str:
+        doc: Doc = {
+            "_id": uuid.uuid4().hex,
+            "case_id": case_id,
+            "warrant_ref": warrant_ref,
+            "approver": approver,
+            "scope": list(scope),
+            "accounts": list(accounts),
+            "valid_until": float(valid_until),
+            "revoked": False,
+            "revoked_at": None,
+            "created_at": utcnow(),
+            "note": note,
+        }
+        with translate_errors("add authorization"):
+            await self._coll.insert_one(doc)
+        return str(doc["_id"])
+
+    async def revoke(self, auth_id: str) -> bool:
+        with translate_errors("revoke authorization"):
+            doc = await self._coll.find_one({"_id": auth_id})
+            if doc is None:
+                return False
+            doc.update(revoked=True, revoked_at=utcnow())
+            await self._coll.replace_one({"_id": auth_id}, doc)
+        return True
+
+    async def covering(self, scopes: Sequence[str], account: str, *, now: float | None = None) -> Doc | None:
+        """An active authorization covering any of ``scopes`` for ``account``, or None."""
+        query: dict[str, Any] = {
+            "scope": {"$in": list(scopes)},
+            "accounts": account,
+            "revoked": False,
+            "valid_until": {"$gt": time.time() if now is None else now},
+        }
+        with translate_errors("check authorization"):
+            return await self._coll.find_one(query)
+
+    async def get(self, auth_id: str) -> Doc | None:
+        with translate_errors("get authorization"):
+            return await self._coll.find_one({"_id": auth_id})

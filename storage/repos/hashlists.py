@@ -1,0 +1,100 @@
+"""Imported known-hash lists (StopNCII, NCMEC-style, ThreatExchange …) and their entries."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from pymongo import InsertOne
+from pymongo.errors import BulkWriteError
+
+from crawler.models import utcnow
+from storage.client import DUPLICATE_KEY, Doc, Store, translate_errors
+
+
+class HashListRepo:
+    def __init__(self, store: Store) -> None:
+        self._lists = store["hash_lists"]
+        self._entries = store["hash_entries"]
+
+    async def add_entries(self, name: str, fmt: str, rows: Iterable[tuple[str, str, str | None]]) -> dict[str, int]:
+        """Store (signal_type, value, label) rows under list ``name``; return new entries per type.
+
+        Entries are keyed ``<list>/<type>/<value>``, so importing the same file twice adds nothing.
+        """
+        added: dict[str, int] = {}
+        batch: list[Doc] = []
+        for signal_type, value, label in rows:
+            batch.append(
+                {"_id": f"{name}/{signal_type}/{value}", "list": name, "signal_type": signal_type, "value": value,
+                 "label": label}
+            )  # fmt: skip
+            if len(batch) >= 1000:
+                await self._insert(batch, added)
+                batch = []
+        await self._insert(batch, added)
+        with translate_errors("record hash list"):
+            doc = await self._lists.find_one({"_id": name}) or {
+                "_id": name, "enabled": True, "created_at": utcnow(), "counts": {}, "version": 0
+            }  # fmt: skip
+            counts = dict(doc.get("counts", {}))
+            for signal_type, n in added.items():
+                counts[signal_type] = counts.get(signal_type, 0) + n
+            doc.update(format=fmt, counts=counts, imported_at=utcnow(), version=int(doc.get("version", 0)) + 1)
+            await self._lists.replace_one({"_id": name}, doc, upsert=True)
+        return added
+
+    async def _insert(self, docs: Sequence[Doc], added: dict[str, int]) -> None:
+        if not docs:
+            return
+        with translate_errors("store hash entries"):
+            try:
+                await self._entries.bulk_write([InsertOne(d) for d in docs], ordered=False)
+                inserted_ids = {d["_id"] for d in docs}
+            except BulkWriteError as exc:
+                errors = exc.details.get("writeErrors", [])
+                if any(e.get("code") != DUPLICATE_KEY for e in errors):
+                    raise
+                failed = {docs[e["index"]]["_id"] for e in errors}
+                inserted_ids = {d["_id"] for d in docs} - failed
+        for d in docs:
+            if d["_id"] in inserted_ids:
+                added[d["signal_type"]] = added.get(d["signal_type"], 0) + 1
+
+    async def lists(self) -> list[Doc]:
+        with translate_errors("list hash lists"):
+            return await self._lists.find().sort("_id", 1).to_list(None)
+
+    async def enabled_names(self) -> set[str]:
+        return {d["_id"] for d in await self.lists() if d.get("enabled", True)}
+
+    async def state(self) -> tuple[Any, ...]:
+        """Changes whenever a list is imported, enabled, disabled or deleted (index refresh key)."""
+        return tuple((d["_id"], d.get("enabled", True), d.get("version", 0)) for d in await self.lists())
+
+    async def set_enabled(self, name: str, enabled: bool) -> bool:
+        with translate_errors("update hash list"):
+            doc = await self._lists.find_one({"_id": name})
+            if doc is None:
+                return False
+            doc.update(enabled=enabled, version=int(doc.get("version", 0)) + 1)
+            await self._lists.replace_one({"_id": name}, doc)
+        return True
+
+    async def delete(self, name: str) -> int:
+        with translate_errors("delete hash list"):
+            result = await self._entries.delete_many({"list": name})
+            await self._lists.delete_one({"_id": name})
+        return int(result.deleted_count)
+
+    async def entries(self, signal_type: str, lists: set[str]) -> list[Doc]:
+        with translate_errors("read hash entries"):
+            docs = await self._entries.find({"signal_type": signal_type}).to_list(None)
+        return [d for d in docs if d["list"] in lists]
+
+    async def exact(self, signal_type: str, values: Sequence[str], lists: set[str]) -> list[Doc]:
+        if not values:
+            return []
+        with translate_errors("look up hashes"):
+            docs = await self._entries.find({"signal_type": signal_type, "value": {"$in": list(values)}}).to_list(None)
+        return [d for d in docs if d["list"] in lists]
