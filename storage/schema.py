@@ -202,6 +202,12 @@ COLLECTIONS: tuple[Collection, ...] = (
         " 'message:<channel_key>/<id>'), with the ledger seq of the attachment",
         [Index([("case", ASCENDING)], "case")],
     ),
+    Collection(
+        "targets",
+        "canonical t.me link of the channel (crawler.links.normalize): one scheduled target; added by"
+        " `tgwatch targets add` or by approving a discovered candidate; schedule fields optional",
+        [Index([("group", ASCENDING)], "group", sparse=True), Index([("source", ASCENDING)], "source")],
+    ),
 )
 
 BY_NAME = {c.name: c for c in COLLECTIONS}

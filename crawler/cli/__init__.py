@@ -13,6 +13,7 @@ from crawler.cli.detection import detector_group, queue_group
 from crawler.cli.hashes import hashes_group
 from crawler.cli.query import query_group
 from crawler.cli.serve import serve_cmd, tokens_group
+from crawler.cli.telegram import COMMANDS as TELEGRAM_COMMANDS
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
@@ -42,6 +43,8 @@ cli.add_command(tokens_group)
 cli.add_command(queue_group)
 cli.add_command(detector_group)
 cli.add_command(hashes_group)
+for _command in TELEGRAM_COMMANDS:
+    cli.add_command(_command)
 
 
 def main() -> None:

@@ -1,0 +1,241 @@
+"""``tgwatch accounts|backfill|watch|invite``: the MTProto side of tgwatch.
+
+Secrets are typed at hidden prompts (or piped: ``--session-string -`` reads stdin) and stored only
+encrypted; no command ever prints a phone number or a session string.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+
+import click
+
+from crawler.cli.app import AppContext, Opened, async_command, pass_app
+from crawler.errors import NotAuthorized
+from crawler.models import Source
+from crawler.pipeline import open_pipeline
+from storage.client import open_store
+from storage.repos.accounts import AccountRepo
+from storage.repos.authorizations import AuthorizationRepo
+from storage.repos.runs import RunRepo
+from telegram_watch.accounts import Accounts, check_account, import_session, login_interactive
+from telegram_watch.backfill import Backfill
+from telegram_watch.client import ClientFactory, real_client_factory
+from telegram_watch.crypto import SecretBox
+from telegram_watch.entities import Target
+from telegram_watch.invites import Invites
+from telegram_watch.live import Watcher
+from telegram_watch.media import MediaFetcher
+from telegram_watch.pool import AccountPool
+
+
+@dataclass
+class Telegram:
+    opened: Opened
+    accounts: Accounts
+    factory: ClientFactory
+
+
+@asynccontextmanager
+async def open_telegram(app: AppContext) -> AsyncIterator[Telegram]:
+    """Store + decrypting account store + client factory; refuses to run without a secrets key.
+
+    The ingest door opened here has no MTProto media fetcher (account commands ingest nothing);
+    ``open_pool`` opens one that does.
+    """
+    box = SecretBox.from_settings(app.settings)
+    async with app.open() as opened:
+        accounts = Accounts(AccountRepo(opened.store), box)
+        yield Telegram(opened, accounts, real_client_factory(app.settings))
+
+
+@asynccontextmanager
+async def open_pool(app: AppContext) -> AsyncIterator[tuple[Telegram, AccountPool]]:
+    """The account pool, and an ingest door whose media stage downloads MTProto media through it."""
+    box = SecretBox.from_settings(app.settings)
+    settings = app.settings
+    async with open_store(settings) as store:
+        accounts = Accounts(AccountRepo(store), box)
+        factory = real_client_factory(settings)
+        pool = await AccountPool.load(accounts, factory, pacing=settings.telegram.request_pacing_seconds)
+        fetcher = MediaFetcher(pool, max_bytes=settings.limits.max_media_bytes)
+        try:
+            async with open_pipeline(store, settings, fetchers={Source.MTPROTO: fetcher}) as ingest:
+                yield Telegram(Opened(store=store, ingest=ingest), accounts, factory), pool
+        finally:
+            await pool.close()
+
+
+# --- accounts -----------------------------------------------------------------------------------
+
+
+@click.group("accounts")
+def accounts_group() -> None:
+    """The pool of Telegram accounts (sessions and phones stored encrypted)."""
+
+
+@accounts_group.command("add")
+@click.argument("name")
+@click.option("--session-string", help="import an existing Telethon StringSession ('-' reads it from stdin)")
+@click.option("--proxy", help="socks5://[user:pass@]host:port for this account")
+@pass_app
+@async_command
+async def accounts_add(app: AppContext, name: str, session_string: str | None, proxy: str | None) -> None:
+    """Log in interactively (phone, code, 2FA password) or import --session-string."""
+    async with open_telegram(app) as tg:
+        if session_string is not None:
+            session = sys.stdin.readline().strip() if session_string == "-" else session_string
+            user_id = await import_session(tg.accounts, tg.factory, name, session, proxy=proxy)
+        else:
+            user_id = await login_interactive(
+                tg.accounts,
+                tg.factory,
+                name,
+                phone=lambda: click.prompt("Phone number (international format)", hide_input=True),
+                code=lambda: click.prompt("Login code", hide_input=True),
+                password=lambda: click.prompt("2FA password", hide_input=True, default="", show_default=False),
+                proxy=proxy,
+            )
+    click.echo(f"account {name} added (user id {user_id})")
+
+
+@accounts_group.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@pass_app
+@async_command
+async def accounts_list(app: AppContext, as_json: bool) -> None:
+    """Accounts with their state; never shows phone numbers or sessions."""
+    async with open_telegram(app) as tg:
+        rows = await tg.accounts.summaries()
+    for row in rows:
+        if as_json:
+            click.echo(json.dumps(row))
+        else:
+            wait = f" flood-wait {row['flood_wait_left']}s" if row["flood_wait_left"] else ""
+            reason = f" ({row['reason']})" if row["reason"] else ""
+            click.echo(f"{row['name']:<20} {row['state']}{reason}{wait} waits={row['flood_waits']}")
+
+
+@accounts_group.command("check")
+@click.argument("names", nargs=-1)
+@pass_app
+@async_command
+async def accounts_check(app: AppContext, names: tuple[str, ...]) -> None:
+    """Connect with each stored session and record whether it still works."""
+    async with open_telegram(app) as tg:
+        selected = names or tuple(r["name"] for r in await tg.accounts.summaries())
+        for name in selected:
+            state = await check_account(tg.accounts, tg.factory, await tg.accounts.get(name))
+            click.echo(f"{name}: {state}")
+
+
+@accounts_group.command("remove")
+@click.argument("name")
+@pass_app
+@async_command
+async def accounts_remove(app: AppContext, name: str) -> None:
+    """Forget an account (its encrypted session is deleted)."""
+    async with open_telegram(app) as tg:
+        removed = await tg.accounts.repo.remove(name)
+    if not removed:
+        raise click.ClickException(f"no account named {name!r}")
+    click.echo(f"account {name} removed")
+
+
+# --- backfill / watch ---------------------------------------------------------------------------
+
+
+@click.command("backfill")
+@click.argument("channel")
+@click.option("--limit", type=click.IntRange(1), help="read at most N messages in this run")
+@click.option(
+    "--since-date", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]), help="stop at messages older (UTC)"
+)
+@pass_app
+@async_command
+async def backfill_cmd(app: AppContext, channel: str, limit: int | None, since_date: datetime | None) -> None:
+    """Read CHANNEL's history into the store; resumable (rerun after any interruption)."""
+    since = since_date.replace(tzinfo=UTC) if since_date else None
+    async with open_pool(app) as (tg, pool):
+        runs = RunRepo(tg.opened.store)
+        run_id = await runs.start(channel, "backfill")
+        runner = Backfill(
+            pool,
+            tg.opened.ingest,
+            batch_size=app.settings.ingest.batch_size,
+            run_id=run_id,
+            web_base=app.settings.telegram_web_base,
+        )
+        status = "failed"
+        try:
+            result = await runner.run(Target.parse(channel), limit=limit, since=since)
+            status = "ok" if result.state == "ok" else result.state
+        finally:
+            await runs.finish(run_id, status, stats=dict(pool.stats))
+    click.echo(
+        f"{result.channel}: fetched {result.fetched}, new {result.stored.new}, updated {result.stored.updated},"
+        f" state {result.state}, complete {result.complete}"
+    )
+
+
+@click.command("watch")
+@click.argument("channels", nargs=-1, required=True)
+@click.option("--resync", type=float, default=300.0, show_default=True, help="seconds between safety catch-ups")
+@pass_app
+@async_command
+async def watch_cmd(app: AppContext, channels: tuple[str, ...], resync: float) -> None:
+    """Follow CHANNELS live: new, edited and deleted messages (Ctrl-C to stop)."""
+    async with open_pool(app) as (tg, pool):
+        runs = RunRepo(tg.opened.store)
+        run_id = await runs.start(",".join(channels), "watch")
+        watcher = Watcher(
+            pool, tg.opened.ingest, [Target.parse(c) for c in channels], resync_seconds=resync, run_id=run_id
+        )
+        try:
+            await watcher.run(asyncio.Event())
+        finally:
+            await runs.finish(run_id, "stopped", counts=watcher.counts, stats=dict(pool.stats))
+
+
+# --- invites ------------------------------------------------------------------------------------
+
+
+@click.group("invite")
+def invite_group() -> None:
+    """Invite links: check (always allowed) or join (only under an authorization)."""
+
+
+@invite_group.command("check")
+@click.argument("link")
+@pass_app
+@async_command
+async def invite_check(app: AppContext, link: str) -> None:
+    """Title, member count and kind behind an invite, without joining."""
+    async with open_pool(app) as (tg, pool):
+        info = await Invites(pool, tg.opened.ingest, AuthorizationRepo(tg.opened.store)).check(link)
+    click.echo(json.dumps({**asdict(info), "state": str(info.state)}, ensure_ascii=False))
+
+
+@invite_group.command("join")
+@click.argument("link")
+@click.option("--account", help="the (authorized) account that joins")
+@pass_app
+@async_command
+async def invite_join(app: AppContext, link: str, account: str | None) -> None:
+    """Join through an invite; refused unless an active authorization covers it."""
+    async with open_pool(app) as (tg, pool):
+        invites = Invites(pool, tg.opened.ingest, AuthorizationRepo(tg.opened.store))
+        try:
+            channel = await invites.join(link, account=account)
+        except NotAuthorized as exc:
+            raise click.ClickException(f"not_authorized: {exc.message}") from exc
+    click.echo(f"joined {channel.ref.natural_key()} ({channel.title})")
+
+
+COMMANDS = (accounts_group, backfill_cmd, watch_cmd, invite_group)

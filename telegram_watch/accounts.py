@@ -1,0 +1,174 @@
+"""The account pool's persistence and log-in flows, with secrets encrypted before they reach storage.
+
+``Accounts`` is the only code that sees a plaintext session string or phone number: it encrypts on
+the way into ``AccountRepo`` and decrypts on the way out into an ``Account`` whose secret fields are
+hidden from ``repr`` (so a stray ``log.info(account=...)`` prints nothing secret). Log lines name an
+account by its operator-chosen name, never by its phone.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from telethon import TelegramClient
+from telethon.sessions import StringSession
+
+from crawler.errors import ConfigError
+from crawler.logs import get_logger
+from storage.repos.accounts import ACTIVE, AccountRepo
+from telegram_watch.client import ClientFactory, parse_proxy
+from telegram_watch.crypto import SecretBox
+from telegram_watch.errors import AccountUnusable, telethon_errors
+
+log = get_logger(__name__)
+
+Prompt = Callable[[], str]
+
+
+@dataclass(frozen=True)
+class Account:
+    name: str
+    session: str = field(repr=False)
+    phone: str | None = field(default=None, repr=False)
+    proxy: str | None = field(default=None, repr=False)
+    state: str = ACTIVE
+    state_reason: str | None = None
+    flood_until: float = 0.0
+    flood_waits: int = 0
+    user_id: int | None = None
+
+
+def summary(doc: dict[str, Any], *, now: float | None = None) -> dict[str, Any]:
+    """What ``accounts list`` may show: no phone, no session, no proxy credentials."""
+    now = time.time() if now is None else now
+    until = float(doc.get("flood_until") or 0.0)
+    return {
+        "name": doc["_id"],
+        "state": doc.get("state"),
+        "reason": doc.get("state_reason"),
+        "user_id": doc.get("user_id"),
+        "flood_wait_left": round(until - now) if until > now else 0,
+        "flood_waits": int(doc.get("flood_waits") or 0),
+        "proxy": bool(doc.get("proxy_enc")) or bool(doc.get("proxy")),
+    }
+
+
+class Accounts:
+    """Encrypting facade over ``AccountRepo``."""
+
+    def __init__(self, repo: AccountRepo, box: SecretBox) -> None:
+        self.repo = repo
+        self._box = box
+
+    async def add(
+        self, name: str, *, session: str, phone: str | None, user_id: int | None, proxy: str | None = None
+    ) -> None:
+        if not name or not name.replace("-", "").replace("_", "").isalnum():
+            raise ConfigError("account names are letters, digits, '-' and '_' (they appear in logs)")
+        parse_proxy(proxy)  # validate before storing
+        await self.repo.add(
+            name,
+            session_enc=self._box.encrypt(session, context=f"session:{name}"),
+            phone_enc=self._box.encrypt(phone, context=f"phone:{name}") if phone else None,
+            user_id=user_id,
+            proxy=self._box.encrypt(proxy, context=f"proxy:{name}") if proxy else None,
+        )
+        log.info("account added", account=name, user_id=user_id)
+
+    def _account(self, doc: dict[str, Any]) -> Account:
+        name = str(doc["_id"])
+        return Account(
+            name=name,
+            session=self._box.decrypt(doc["session_enc"], context=f"session:{name}"),
+            phone=self._box.decrypt(doc["phone_enc"], context=f"phone:{name}") if doc.get("phone_enc") else None,
+            proxy=self._box.decrypt(doc["proxy"], context=f"proxy:{name}") if doc.get("proxy") else None,
+            state=str(doc.get("state", ACTIVE)),
+            state_reason=doc.get("state_reason"),
+            flood_until=float(doc.get("flood_until") or 0.0),
+            flood_waits=int(doc.get("flood_waits") or 0),
+            user_id=doc.get("user_id"),
+        )
+
+    async def get(self, name: str) -> Account:
+        doc = await self.repo.get(name)
+        if doc is None:
+            raise ConfigError(f"no account named {name!r}")
+        return self._account(doc)
+
+    async def active(self) -> list[Account]:
+        return [self._account(d) for d in await self.repo.usable()]
+
+    async def summaries(self) -> list[dict[str, Any]]:
+        return [summary(d) for d in await self.repo.list_all()]
+
+
+async def _authorized_user(client: TelegramClient) -> int:
+    """Connect and return the logged-in user's id; an unauthorized session is ``AccountUnusable``."""
+    with telethon_errors():
+        if not client.is_connected():
+            await client.connect()
+        if not await client.is_user_authorized():
+            raise AccountUnusable("session is not authorized", rpc="AUTH_KEY_UNREGISTERED", state="deauthorized")
+        me = await client.get_me(input_peer=True)
+    return int(me.user_id)
+
+
+async def import_session(
+    accounts: Accounts, factory: ClientFactory, name: str, session: str, *, proxy: str | None = None
+) -> int:
+    """Add an account from an existing session string after proving it is logged in."""
+    client = factory(session, proxy)
+    try:
+        user_id = await _authorized_user(client)
+    finally:
+        await client.disconnect()
+    await accounts.add(name, session=session, phone=None, user_id=user_id, proxy=proxy)
+    return user_id
+
+
+async def login_interactive(
+    accounts: Accounts,
+    factory: ClientFactory,
+    name: str,
+    *,
+    phone: Prompt,
+    code: Prompt,
+    password: Prompt,
+    proxy: str | None = None,
+) -> int:
+    """Log in with phone, code and (if set) 2FA password through Telethon, then store encrypted."""
+    client = factory("", proxy)
+    asked: dict[str, str] = {}
+
+    def ask_phone() -> str:
+        asked["phone"] = phone()
+        return asked["phone"]
+
+    try:
+        with telethon_errors():
+            start: Awaitable[Any] = client.start(phone=ask_phone, code_callback=code, password=password)
+            await start
+        user_id = await _authorized_user(client)
+        session = StringSession.save(client.session)
+    finally:
+        await client.disconnect()
+    await accounts.add(name, session=session, phone=asked.get("phone"), user_id=user_id, proxy=proxy)
+    return user_id
+
+
+async def check_account(accounts: Accounts, factory: ClientFactory, account: Account) -> str:
+    """Connect with the stored session; record and return the account's state."""
+    client = factory(account.session, account.proxy)
+    try:
+        await _authorized_user(client)
+        state, reason = ACTIVE, None
+    except AccountUnusable as exc:
+        state, reason = exc.state, exc.rpc
+    finally:
+        await client.disconnect()
+    await accounts.repo.set_state(account.name, state, reason)
+    log.info("account checked", account=account.name, state=state, reason=reason)
+    return state

@@ -1,0 +1,187 @@
+"""The account pool: who makes the next request, at what pace, and what happens on a flood wait.
+
+Work is handed to the pool as a small operation (``op(client)`` doing about one request, e.g. one
+history page) for a channel. The pool picks the least recently used account that is active, not
+flood-parked and not known to be locked out of that channel, paces it (``request_pacing_seconds``
+between two requests of the same account; other accounts are not held up), and runs the operation.
+
+* ``FloodWait(N)`` parks that account until now+N (in memory and in ``accounts``), is logged with
+  the account *name* and counted, and the same operation is handed to another account at once. Only
+  when every candidate is parked does this one unit of work sleep (``asyncio.sleep``: the process
+  and other channels keep going) until the first account comes back, or give up with
+  ``RateLimited`` when that is further away than ``max_wait``.
+* Deauthorized/banned accounts are retired (state stored) and the work moves on.
+* ``ChannelPrivate``/``ChannelBanned`` on one account marks that account as unable to read that
+  channel and tries the others; only when none can read it does the error reach the caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+from telethon import TelegramClient
+
+from crawler.errors import ConfigError, RateLimited, TgwatchError
+from crawler.logs import get_logger
+from telegram_watch.accounts import Account, Accounts
+from telegram_watch.client import ClientFactory
+from telegram_watch.errors import AccountUnusable, TelegramDenied, telethon_errors
+
+log = get_logger(__name__)
+
+T = TypeVar("T")
+Operation = Callable[[TelegramClient], Awaitable[T]]
+Clock = Callable[[], float]
+
+
+@dataclass(eq=False)
+class Member:
+    account: Account
+    flood_until: float = 0.0
+    last_request: float = 0.0
+    dead: bool = False
+    locked_out: set[str] = field(default_factory=set)
+    client: TelegramClient | None = None
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    @property
+    def name(self) -> str:
+        return self.account.name
+
+
+class NoAccount(ConfigError):
+    """No usable account at all (none added, or all deauthorized/banned)."""
+
+
+class AccountPool:
+    def __init__(
+        self,
+        accounts: list[Account],
+        factory: ClientFactory,
+        *,
+        store: Accounts | None = None,
+        pacing: float = 0.5,
+        max_wait: float = 3600.0,
+        clock: Clock = time.time,
+    ) -> None:
+        self.members = [Member(a, flood_until=a.flood_until) for a in accounts]
+        self._factory = factory
+        self._store = store
+        self._pacing = pacing
+        self._max_wait = max_wait
+        self._clock = clock
+        self.stats: Counter[str] = Counter()
+
+    @classmethod
+    async def load(
+        cls, store: Accounts, factory: ClientFactory, *, pacing: float, max_wait: float = 3600.0
+    ) -> AccountPool:
+        return cls(await store.active(), factory, store=store, pacing=pacing, max_wait=max_wait)
+
+    # --- clients --------------------------------------------------------------------------------
+
+    async def client(self, member: Member) -> TelegramClient:
+        """The member's connected client (connected on first use)."""
+        if member.client is None:
+            member.client = self._factory(member.account.session, member.account.proxy)
+        if not member.client.is_connected():
+            with telethon_errors():
+                await member.client.connect()
+        return member.client
+
+    async def close(self) -> None:
+        for member in self.members:
+            if member.client is not None:
+                await member.client.disconnect()
+                member.client = None
+
+    # --- choosing -------------------------------------------------------------------------------
+
+    def candidates(self, channel: str | None, only: set[str] | None = None) -> list[Member]:
+        return [
+            m
+            for m in self.members
+            if not m.dead and (channel is None or channel not in m.locked_out) and (only is None or m.name in only)
+        ]
+
+    def _pick(self, channel: str | None, only: set[str] | None) -> Member | None:
+        now = self._clock()
+        ready = [m for m in self.candidates(channel, only) if m.flood_until <= now]
+        return min(ready, key=lambda m: m.last_request) if ready else None
+
+    # --- running --------------------------------------------------------------------------------
+
+    async def run(self, channel: str | None, op: Operation[T], *, only: set[str] | None = None) -> T:
+        """Run ``op`` with the first suitable account, handing it over on flood waits and lock-outs.
+
+        ``only`` restricts the work to named accounts (a join must be made by an authorized one).
+        """
+        denied: TelegramDenied | None = None
+        while True:
+            member = self._pick(channel, only)
+            if member is None:
+                waiting = self.candidates(channel, only)
+                if not waiting:
+                    if denied is not None:
+                        raise denied
+                    raise NoAccount("no usable Telegram account (add one with `tgwatch accounts add`)")
+                wait = min(m.flood_until for m in waiting) - self._clock()
+                if wait > self._max_wait:
+                    raise RateLimited("every account is flood-waiting", retry_after=wait)
+                self.stats["pool_waits"] += 1
+                log.info("all accounts flood-waiting", channel=channel, seconds=round(wait, 1))
+                await asyncio.sleep(max(wait, 0.0))
+                continue
+            try:
+                return await self._run_on(member, op)
+            except RateLimited as exc:
+                await self._park(member, exc.retry_after, channel)
+            except AccountUnusable as exc:
+                await self._retire(member, exc)
+            except TelegramDenied as exc:
+                if channel is None:
+                    raise
+                member.locked_out.add(channel)
+                self.stats["locked_out"] += 1
+                log.info("account cannot read channel", account=member.name, channel=channel, rpc=exc.rpc)
+                denied = exc
+
+    async def _run_on(self, member: Member, op: Operation[T]) -> T:
+        async with member.lock:
+            delay = member.last_request + self._pacing - self._clock()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            client = await self.client(member)
+            member.last_request = self._clock()
+            self.stats["requests"] += 1
+            try:
+                with telethon_errors():
+                    return await op(client)
+            finally:
+                member.last_request = self._clock()
+
+    async def _park(self, member: Member, seconds: float, channel: str | None) -> None:
+        member.flood_until = self._clock() + seconds
+        self.stats["flood_waits"] += 1
+        self.stats["flood_wait_seconds"] += int(seconds)
+        self.stats["handovers"] += 1
+        log.warning("flood wait: account parked", account=member.name, seconds=seconds, channel=channel)
+        if self._store is not None:
+            await self._store.repo.park(member.name, member.flood_until)
+
+    async def _retire(self, member: Member, exc: AccountUnusable) -> None:
+        member.dead = True
+        self.stats[f"accounts_{exc.state}"] += 1
+        log.error("account unusable: retired", account=member.name, state=exc.state, rpc=exc.rpc)
+        if self._store is not None:
+            await self._store.repo.set_state(member.name, exc.state, exc.rpc)
+        if member.client is not None:
+            with contextlib.suppress(OSError, TgwatchError):
+                await member.client.disconnect()
+            member.client = None
