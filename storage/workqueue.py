@@ -11,6 +11,7 @@ immune to the embedded server's habit of turning ``$set`` datetimes into strings
 
 from __future__ import annotations
 
+import random
 import time
 import uuid
 from collections.abc import Callable
@@ -24,6 +25,8 @@ from crawler.errors import TgwatchError
 from storage.client import Doc, Store, translate_errors
 
 READY, LEASED, DONE, DEAD = "ready", "leased", "done", "dead"
+#: candidates read per job wanted, so concurrent consumers pick different jobs
+CANDIDATE_SPREAD = 4
 
 
 class LeaseLost(TgwatchError):
@@ -46,6 +49,10 @@ class Lease:
     priority: int
 
 
+def _lease(doc: Doc) -> Lease:
+    return Lease(doc["_id"], doc["lease_token"], doc["lease_until"], doc["attempts"], doc["payload"], doc["priority"])
+
+
 def _error_entry(attempt: int, error: str) -> str:
     """Error history entries are strings ("attempt N: message"): the embedded server stores a
     ``$push``-ed sub-document as a JSON string, so a string is what both servers agree on."""
@@ -66,11 +73,15 @@ class WorkQueue:
         max_attempts: int = 5,
         backoff: Callable[[int], float] = default_backoff,
         clock: Callable[[], float] = time.time,
+        reclaim_interval: float = 1.0,
     ) -> None:
         self._coll = store[collection]
         self.max_attempts = max_attempts
         self._backoff = backoff
         self._clock = clock
+        #: seconds between looks for expired leases (always looked for when nothing is ready)
+        self.reclaim_interval = reclaim_interval
+        self._next_reclaim = 0.0
 
     async def enqueue(self, job_id: str, payload: dict[str, Any], *, priority: int = 0, delay: float = 0.0) -> bool:
         """Add a job once; enqueuing the same id again is a no-op (returns False)."""
@@ -102,48 +113,80 @@ class WorkQueue:
             )
 
     async def claim(self, consumer: str, n: int = 1, lease_seconds: float = 60.0) -> list[Lease]:
-        """Lease up to ``n`` jobs: expired leases first (they are oldest), then ready jobs by priority."""
+        """Lease up to ``n`` jobs: expired leases first (they are oldest), then ready jobs by priority.
+
+        Ready jobs are picked in two steps: one sorted read of a few candidate ids, then one atomic
+        ``find_one_and_update`` per candidate guarded by ``state == ready`` (a candidate another
+        consumer took meanwhile is simply skipped). Looking a job up by ``_id`` is several times
+        cheaper than a sorted ``find_one_and_update`` on the embedded server, and exclusivity is the
+        same. Expired leases are looked for at most every ``reclaim_interval`` seconds, and always
+        when nothing is ready.
+        """
         leases: list[Lease] = []
+        if self._clock() >= self._next_reclaim:
+            self._next_reclaim = self._clock() + self.reclaim_interval
+            while len(leases) < n and (doc := await self._reclaim_one(consumer, lease_seconds)) is not None:
+                leases.append(_lease(doc))
         while len(leases) < n:
-            doc = await self._claim_one(consumer, lease_seconds)
-            if doc is None:
+            got = await self._claim_ready(consumer, n - len(leases), lease_seconds)
+            if not got:
                 break
-            leases.append(
-                Lease(
-                    doc["_id"], doc["lease_token"], doc["lease_until"], doc["attempts"], doc["payload"], doc["priority"]
-                )
-            )
+            leases += got
+        if not leases:
+            while len(leases) < n and (doc := await self._reclaim_one(consumer, lease_seconds)) is not None:
+                leases.append(_lease(doc))
         return leases
 
-    async def _claim_one(self, consumer: str, lease_seconds: float) -> Doc | None:
-        now = self._clock()
-        update = {
+    def _lease_update(self, consumer: str, lease_seconds: float) -> Doc:
+        return {
             "$set": {
                 "state": LEASED,
                 "lease_owner": consumer,
                 "lease_token": uuid.uuid4().hex,
-                "lease_until": now + lease_seconds,
+                "lease_until": self._clock() + lease_seconds,
             },
             "$inc": {"attempts": 1},
         }
-        with translate_errors("claim"):
-            expired = await self._coll.find_one_and_update(
-                {"state": LEASED, "lease_until": {"$lt": now}},
-                update,
-                sort=[("lease_until", ASCENDING)],
-                return_document=ReturnDocument.AFTER,
-            )
-            if expired is not None:
-                if expired["attempts"] > self.max_attempts:  # it keeps killing its consumers: poison
-                    await self._bury(expired, "lease expired too many times")
-                    return await self._claim_one(consumer, lease_seconds)
-                return expired
-            return await self._coll.find_one_and_update(
-                {"state": READY, "available_at": {"$lte": now}},
-                update,
-                sort=[("priority", DESCENDING), ("available_at", ASCENDING)],
-                return_document=ReturnDocument.AFTER,
-            )
+
+    async def _reclaim_one(self, consumer: str, lease_seconds: float) -> Doc | None:
+        while True:
+            with translate_errors("claim"):
+                expired = await self._coll.find_one_and_update(
+                    {"state": LEASED, "lease_until": {"$lt": self._clock()}},
+                    self._lease_update(consumer, lease_seconds),
+                    sort=[("lease_until", ASCENDING)],
+                    return_document=ReturnDocument.AFTER,
+                )
+                if expired is None or expired["attempts"] <= self.max_attempts:
+                    return expired
+                await self._bury(expired, "lease expired too many times")  # it keeps killing its consumers
+
+    async def _claim_ready(self, consumer: str, n: int, lease_seconds: float) -> list[Lease]:
+        for _ in range(5):  # candidates all taken by other consumers meanwhile: look again
+            with translate_errors("claim"):
+                cursor = (
+                    self._coll.find({"state": READY, "available_at": {"$lte": self._clock()}}, {"_id": 1})
+                    .sort([("priority", DESCENDING), ("available_at", ASCENDING)])
+                    .limit(n * CANDIDATE_SPREAD)
+                )
+                candidates = [d["_id"] async for d in cursor]
+                # consumers racing for the same head of the queue would mostly collide; trying the
+                # candidates in a random order spreads them (priority order holds across windows)
+                random.shuffle(candidates)
+                leases = []
+                for job_id in candidates:
+                    if len(leases) == n:
+                        break
+                    doc = await self._coll.find_one_and_update(
+                        {"_id": job_id, "state": READY},
+                        self._lease_update(consumer, lease_seconds),
+                        return_document=ReturnDocument.AFTER,
+                    )
+                    if doc is not None:
+                        leases.append(_lease(doc))
+            if leases or not candidates:
+                return leases
+        return []
 
     async def extend(self, job_id: str, token: str, lease_seconds: float = 60.0) -> float:
         until = self._clock() + lease_seconds
