@@ -165,14 +165,14 @@ class WorkQueue:
         for _ in range(5):  # candidates all taken by other consumers meanwhile: look again
             with translate_errors("claim"):
                 cursor = (
-                    self._coll.find({"state": READY, "available_at": {"$lte": self._clock()}}, {"_id": 1})
+                    self._coll.find({"state": READY, "available_at": {"$lte": self._clock()}}, {"priority": 1})
                     .sort([("priority", DESCENDING), ("available_at", ASCENDING)])
                     .limit(n * CANDIDATE_SPREAD)
                 )
-                candidates = [d["_id"] async for d in cursor]
+                window = [(d.get("priority", 0), random.random(), d["_id"]) async for d in cursor]
                 # consumers racing for the same head of the queue would mostly collide; trying the
-                # candidates in a random order spreads them (priority order holds across windows)
-                random.shuffle(candidates)
+                # candidates of one priority in a random order spreads them, higher priorities first
+                candidates = [job_id for _, _, job_id in sorted(window, key=lambda w: (-w[0], w[1]))]
                 leases = []
                 for job_id in candidates:
                     if len(leases) == n:
