@@ -173,7 +173,7 @@ class WorkQueue:
                 # consumers racing for the same head of the queue would mostly collide; trying the
                 # candidates of one priority in a random order spreads them, higher priorities first
                 candidates = [job_id for _, _, job_id in sorted(window, key=lambda w: (-w[0], w[1]))]
-                leases = []
+                leases: list[Lease] = []
                 for job_id in candidates:
                     if len(leases) == n:
                         break
