@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import getpass
+import os
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
@@ -85,3 +87,11 @@ def async_command(func: Callable[..., Awaitable[T]]) -> Callable[..., T]:
 
 
 pass_app = click.make_pass_decorator(AppContext)
+
+
+def cli_actor() -> str:
+    """Who runs a CLI command, for audit entries: the operating-system account."""
+    try:
+        return f"os:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return f"os-uid:{os.getuid()}"

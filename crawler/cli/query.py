@@ -7,7 +7,8 @@ from typing import Any
 
 import click
 
-from crawler.cli.app import AppContext, async_command, pass_app
+from crawler.audit import AuditLog
+from crawler.cli.app import AppContext, async_command, cli_actor, pass_app
 from crawler.models import ChannelRef
 from storage.client import Doc
 
@@ -52,6 +53,10 @@ async def query_messages(app: AppContext, channel: str | None, limit: int, as_js
             name = channel.rstrip("/").rsplit("/", 1)[-1].lstrip("@").lower()
             key = await opened.ingest.channels.resolve(ChannelRef(username=name)) or name
         docs = await opened.ingest.messages.query(channel=key, limit=limit)
+        await AuditLog(opened.store).record_access(
+            actor=cli_actor(), role="cli", action="query messages", via="cli",
+            filter={"channel": key, "limit": limit}, result_count=len(docs),
+        )  # fmt: skip
     for doc in docs:
         line = message_line(doc)
         if as_json:
