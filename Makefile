@@ -31,7 +31,11 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-test: lint
+# Debian's chromium + CJK fonts for the console browser test (root only; the test skips without them)
+system-deps:
+	@if [ -x /usr/bin/chromium ] || [ "$$(id -u)" != 0 ]; then true; else sh scripts/install-browser.sh; fi
+
+test: lint system-deps
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup -p no:cacheprovider $(PYTEST_ARGS)
 
 bench: $(BENCH_STAMP)

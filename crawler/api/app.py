@@ -74,6 +74,9 @@ class FailureLimiter:
         self._failures[client].append(time.monotonic())
 
 
+LIMITER: web.AppKey[FailureLimiter] = web.AppKey("failure_limiter", FailureLimiter)
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every failure becomes a JSON problem with the right status; nothing leaks a traceback."""
@@ -226,7 +229,12 @@ def register_core(routes: RouteTable) -> None:
 Registrar = Callable[[RouteTable], None]
 
 
-def build_app(store: Store, settings: Settings, modules: Iterable[Registrar] = ()) -> web.Application:
+def build_app(
+    store: Store, settings: Settings, modules: Iterable[Registrar] = (), *, limiter: FailureLimiter | None = None
+) -> web.Application:
+    """The server. ``limiter`` counts failed authentications per client address (tokens and
+    console sign-ins alike); tests that make many unauthenticated calls on purpose pass their own."""
+    limiter = limiter or FailureLimiter()
     routes = RouteTable()
     register_core(routes)
     for register in modules:
@@ -235,12 +243,13 @@ def build_app(store: Store, settings: Settings, modules: Iterable[Registrar] = (
         middlewares=[
             security_headers_middleware,
             error_middleware,
-            auth_middleware(TokenRepo(store), FailureLimiter()),
+            auth_middleware(TokenRepo(store), limiter),
         ],
         client_max_size=4 * 1024 * 1024,
     )
     app[STORE] = store
     app[SETTINGS] = settings
     app[ROUTES] = routes
+    app[LIMITER] = limiter
     routes.install(app)
     return app

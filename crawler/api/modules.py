@@ -3,6 +3,18 @@
 from __future__ import annotations
 
 from crawler.api.app import Registrar
+from crawler.console.routes import register as console_register
 from crawler.detection import api as detection_api
+from crawler.discovery import api as discovery_api
+from crawler.evidence import api as evidence_api
+from crawler.investigate.api import register as investigate_register
+from crawler.scheduling import api as scheduling_api
 
-ALL_MODULES: list[Registrar] = [detection_api.register]
+ALL_MODULES: list[Registrar] = [
+    detection_api.register,
+    investigate_register,
+    console_register,
+    scheduling_api.register,
+    discovery_api.register,
+    evidence_api.register,
+]

@@ -1,0 +1,335 @@
+"""Console pages, declared through the shared ``RouteTable``.
+
+Every console route is declared ``public=True`` and checks the session here, on purpose: the core
+auth middleware answers a missing token with a 401 JSON problem, which is right for API clients but
+wrong for a person with a browser, who should land on the sign-in page. ``page`` below does the
+same checks the middleware does (valid token from the session cookie, role) and renders HTML
+answers (a redirect to sign in, a 403 page) instead. State-changing forms also need the session's
+CSRF token.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from aiohttp import web
+
+from crawler.api.app import LIMITER, STORE
+from crawler.api.routing import PRINCIPAL, RouteTable
+from crawler.console.render import render
+from crawler.console.session import (
+    clear_session,
+    current,
+    login_csrf_valid,
+    login_nonce,
+    session_csrf,
+    set_login_nonce,
+    set_session,
+)
+from crawler.errors import NotFound, TgwatchError
+from crawler.investigate.access import CSRF_FIELD, audit, csrf_valid, investigate, media_authorization, ops
+from crawler.investigate.filters import SEARCH_PARAMS, MessageSearch
+from crawler.investigate.ops import ALERT_STATUSES
+from crawler.investigate.pagination import BadQuery, page_of
+from crawler.tokens import Principal, Role, TokenRepo
+
+STATIC = Path(__file__).parent / "static"
+STATIC_TYPES = {".css": "text/css", ".js": "application/javascript"}
+EVIDENCE = frozenset({Role.INVESTIGATOR, Role.ADMIN})
+OPERATIONS = frozenset({Role.MONITOR, Role.INVESTIGATOR, Role.ADMIN})
+AUDITORS = frozenset({Role.AUDITOR, Role.ADMIN})
+REVIEWERS = frozenset({Role.MONITOR, Role.ADMIN})  # as /api/v1/candidates: approving creates crawl targets
+VIDEO_KINDS = {"video", "round_video", "gif"}
+TOKEN_MAX = 200
+
+PageHandler = Callable[[web.Request, Principal, dict[str, Any]], Awaitable[web.StreamResponse]]
+
+
+def safe_next(value: str | None) -> str:
+    """Only a path inside the console: never another site (no open redirect)."""
+    if value and value.startswith("/console/") and "//" not in value and "\\" not in value:
+        return value
+    return "/console/"
+
+
+def _error(request: web.Request, status: int, message: str, base: dict[str, Any] | None = None) -> web.Response:
+    context = base or {"who": None, "csrf": ""}
+    return render(request, "error.html", status, status=status, message=message, **context)
+
+
+def page(
+    routes: RouteTable, method: str, path: str, roles: frozenset[Role], summary: str
+) -> Callable[[PageHandler], PageHandler]:
+    def register(handler: PageHandler) -> PageHandler:
+        @routes.add(method, path, public=True, summary=f"console: {summary}", tag="console")
+        async def wrapped(request: web.Request) -> web.StreamResponse:
+            session = await current(request)
+            if session is None:
+                if method == "GET":
+                    raise web.HTTPSeeOther("/console/login?" + urlencode({"next": request.path_qs}))
+                return _error(request, 401, "Your session has ended; sign in again.")
+            who, token = session
+            base = {"who": who, "csrf": session_csrf(request, token)}
+            if who.role not in roles:
+                return _error(request, 403, f"The role {who.role.value!r} may not open this page.", base)
+            if method != "GET":
+                form = await request.post()
+                if not csrf_valid(request, token, str(form.get(CSRF_FIELD, ""))):
+                    return _error(
+                        request, 403, "The form was not sent by this console (CSRF token missing or wrong).", base
+                    )
+            request[PRINCIPAL] = who
+            try:
+                return await handler(request, who, base)
+            except BadQuery as exc:
+                return _error(request, 400, exc.message, base)
+            except NotFound as exc:
+                return _error(request, 404, exc.message, base)
+            except TgwatchError as exc:  # e.g. a review conflict, a missing authorization
+                return _error(request, 409 if exc.kind == "review_conflict" else 400, exc.message, base)
+
+        wrapped.__name__ = f"console_{handler.__name__}"
+        return handler
+
+    return register
+
+
+def register(routes: RouteTable) -> None:
+    _session_pages(routes)
+    _evidence_pages(routes)
+    _operation_pages(routes)
+
+
+def _session_pages(routes: RouteTable) -> None:
+    @routes.add("GET", "/", public=True, summary="console: go to the console", tag="console")
+    async def root(request: web.Request) -> web.StreamResponse:
+        raise web.HTTPSeeOther("/console/")
+
+    @routes.add("GET", "/console/static/{name}", public=True, summary="console: stylesheet and script", tag="console")
+    async def static(request: web.Request) -> web.StreamResponse:
+        name = request.match_info["name"]
+        path = STATIC / name
+        if "/" in name or name.startswith(".") or path.suffix not in STATIC_TYPES or not path.is_file():
+            raise web.HTTPNotFound()
+        return web.Response(
+            body=path.read_bytes(),
+            content_type=STATIC_TYPES[path.suffix],
+            charset="utf-8",
+            headers={"Cache-Control": "no-cache"},
+        )
+
+    @routes.add("GET", "/console/login", public=True, summary="console: sign-in form", tag="console")
+    async def login_form(request: web.Request) -> web.StreamResponse:
+        return _login_page(request, None, 200)
+
+    @routes.add("POST", "/console/login", public=True, summary="console: sign in with a token", tag="console")
+    async def login(request: web.Request) -> web.StreamResponse:
+        # the same failure count as bad bearer tokens: guessing through the form gains nothing
+        limiter = request.app[LIMITER]
+        client = request.remote or "?"
+        wait = limiter.blocked(client)
+        if wait:
+            response = _login_page(request, f"Too many failed sign-ins; try again in {int(wait) + 1} seconds.", 429)
+            response.headers["Retry-After"] = str(int(wait) + 1)
+            return response
+        form = await request.post()
+        if not login_csrf_valid(request, str(form.get(CSRF_FIELD, ""))):
+            limiter.fail(client)
+            return _login_page(request, "The sign-in form expired; please try again.", 400)
+        token = str(form.get("token", "")).strip()
+        if not token or len(token) > TOKEN_MAX:
+            limiter.fail(client)
+            return _login_page(request, "Enter the token you were given.", 400)
+        who = await TokenRepo(request.app[STORE]).authenticate(token)
+        if who is None:
+            limiter.fail(client)
+            return _login_page(request, "That token is not valid (unknown or revoked).", 401)
+        response = web.HTTPSeeOther(safe_next(str(form.get("next", ""))))
+        set_session(request, response, token)
+        response.del_cookie("tgwatch_login", path="/console")
+        raise response
+
+    @page(routes, "POST", "/console/logout", frozenset(Role), "sign out")
+    async def logout(request: web.Request, who: Principal, base: dict[str, Any]) -> web.StreamResponse:
+        response = web.HTTPSeeOther("/console/login")
+        clear_session(request, response)
+        raise response
+
+    @page(routes, "GET", "/console/", frozenset(Role), "home")
+    async def home(request: web.Request, who: Principal, base: dict[str, Any]) -> web.StreamResponse:
+        if who.role in EVIDENCE:
+            raise web.HTTPSeeOther("/console/search")
+        if who.role in OPERATIONS:
+            raise web.HTTPSeeOther("/console/alerts")
+        if who.role in AUDITORS:
+            raise web.HTTPSeeOther("/console/audit")
+        return _error(request, 403, "This token is for the detection service, not the console.", base)
+
+
+def _login_page(request: web.Request, error: str | None, status: int) -> web.Response:
+    nonce, form_token = login_nonce(request)
+    next_path = safe_next(request.query.get("next"))
+    response = render(request, "login.html", status, who=None, csrf=form_token, error=error, next=next_path)
+    set_login_nonce(request, response, nonce)
+    return response
+
+
+async def _media_view(request: web.Request, who: Principal, docs: list[dict[str, Any]]) -> dict[str, bool]:
+    """Which media digests on a page this investigator may see (an active case authorization)."""
+    allowed: dict[str, bool] = {}
+    service = investigate(request)
+    for doc in docs:
+        for media in doc.get("media") or []:
+            sha = media.get("sha256")
+            if sha and sha not in allowed:
+                channels = await service.media_channels(sha)
+                allowed[sha] = await media_authorization(request.app[STORE], who, sha, channels) is not None
+    return allowed
+
+
+def _evidence_pages(routes: RouteTable) -> None:
+    @page(routes, "GET", "/console/search", EVIDENCE, "search messages")
+    async def search(request: web.Request, who: Principal, base: dict[str, Any]) -> web.StreamResponse:
+        query = {k: v for k, v in request.query.items() if k in SEARCH_PARAMS and v != ""}
+        found = MessageSearch.from_query(query)
+        items: list[dict[str, Any]] = []
+        next_cursor = None
+        if not found.is_empty():
+            pg = page_of(query, found.params())
+            items = await investigate(request).search(found, pg)
+            next_cursor = pg.next_cursor(len(items))
+            await audit(request, who, "messages.search", filter=found.params(), result_count=len(items), via="console")
+        filters = {k: v for k, v in query.items() if k not in {"cursor", "limit"}}
+        return render(
+            request,
+            "search.html",
+            **base,
+            q=filters,
+            searched=not found.is_empty(),
+            items=items,
+            next_cursor=next_cursor,
+            allowed=await _media_view(request, who, items),
+        )
+
+    @page(routes, "GET", "/console/channels/{channel}", EVIDENCE, "a channel")
+    async def channel(request: web.Request, who: Principal, base: dict[str, Any]) -> web.StreamResponse:
+        service = investigate(request)
+        detail = await service.channel(request.match_info["channel"].lower())
+        _, members = await service.members(detail["key"], page_of({}, {}, default_limit=500))
+        found = MessageSearch(channel=detail["key"])
+        pg = page_of(request.query, found.params())
+        items = await service.search(found, pg)
+        await audit(request, who, "channels.get", target=detail["key"], result_count=len(items), via="console")
+        return render(
+            request,
+            "channel.html",
+            **base,
+            channel=detail,
+            members=members,
+            items=items,
+            next_cursor=pg.next_cursor(len(items)),
+            allowed=await _media_view(request, who, items),
+        )
+
+    @page(routes, "GET", "/console/messages/{channel}/{msg_id}", EVIDENCE, "a message in context")
+    async def message(request: web.Request, who: Principal, base: dict[str, Any]) -> web.StreamResponse:
+        msg_id = request.match_info["msg_id"]
+        if not msg_id.isdigit():
+            raise BadQuery(f"message id must be a positive integer, got {msg_id!r}")
+        key = f"{request.match_info['channel'].lower()}/{int(msg_id)}"
+        ctx = await investigate(request).context(key)
+        count = 1 + sum(len(ctx[k]) for k in ("before", "after", "album", "reply_chain", "replies"))
+        await audit(request, who, "messages.context", target=key, result_count=count, via="console")
+        shown = [ctx["message"], *ctx["album"]]
+        return render(
+            request, "message.html", **base, ctx=ctx, m=ctx["message"], allowed=await _media_view(request, who, shown)
+        )
+
+    @page(routes, "GET", "/console/media/{sha256}", EVIDENCE, "a media item across channels")
+    async def media(request: web.Request, who: Principal, base: dict[str, Any]) -> web.StreamResponse:
+        sha = request.match_info["sha256"].lower()
+        if len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
+            raise BadQuery("sha256 must be 64 hexadecimal characters")
+        found = await investigate(request).media(sha)
+        await audit(request, who, "media.get", target=sha, result_count=len(found["sightings"]), via="console")
+        channels = found["channels"]
+        allowed = await media_authorization(request.app[STORE], who, sha, channels) is not None
+        return render(request, "media.html", **base, media=found, sha=sha, allowed={sha: allowed})
+
+
+def _operation_pages(routes: RouteTable) -> None:
+    @page(routes, "GET", "/console/alerts", OPERATIONS, "alerts queue")
+    async def alerts(request: web.Request, who: Principal, base: dict[str, Any]) -> web.StreamResponse:
+        status = request.query.get("status", "open") or None
+        pg = page_of(request.query, {"status": status})
+        items = await ops(request).alerts(pg, status=status)
+        await audit(request, who, "alerts.list", filter={"status": status}, result_count=len(items), via="console")
+        return render(
+            request,
+            "alerts.html",
+            **base,
+            items=items,
+            status=status,
+            statuses=ALERT_STATUSES,
+            next_cursor=pg.next_cursor(len(items)),
+        )
+
+    @page(routes, "POST", "/console/alerts/status", OPERATIONS, "change an alert's status")
+    async def alert_status(request: web.Request, who: Principal, base: dict[str, Any]) -> web.StreamResponse:
+        form = await request.post()
+        key, status = str(form.get("key", "")), str(form.get("status", ""))
+        if not key or len(key) > 300:
+            raise BadQuery("alert key is missing")
+        await ops(request).set_alert_status(key, status, who.name)
+        raise web.HTTPSeeOther("/console/alerts")
+
+    @page(routes, "GET", "/console/candidates", REVIEWERS, "discovery candidates to review")
+    async def candidates(request: web.Request, who: Principal, base: dict[str, Any]) -> web.StreamResponse:
+        from crawler.discovery.models import CandidateStatus
+        from crawler.discovery.service import DiscoveryService, summary_line
+
+        status = request.query.get("status") or None
+        try:
+            statuses = [CandidateStatus(status)] if status else [CandidateStatus.TRIAGED, CandidateStatus.NEW]
+        except ValueError:
+            raise BadQuery("status must be new, triaged, approved or rejected") from None
+        docs = await DiscoveryService(request.app[STORE]).list(statuses=statuses, limit=200)
+        await audit(request, who, "candidates.list", filter={"status": status}, result_count=len(docs), via="console")
+        items = [summary_line(d) for d in docs]
+        return render(request, "candidates.html", **base, items=items, status=status)
+
+    @page(routes, "POST", "/console/candidates/review", REVIEWERS, "approve or reject a candidate")
+    async def review(request: web.Request, who: Principal, base: dict[str, Any]) -> web.StreamResponse:
+        from crawler.discovery.service import DiscoveryService
+
+        form = await request.post()
+        link, action = str(form.get("link", "")), str(form.get("action", ""))
+        note = str(form.get("note", "")).strip()[:500] or None
+        if not link or len(link) > 300:
+            raise BadQuery("candidate link is missing")
+        service = DiscoveryService(request.app[STORE])
+        if action == "approve":
+            await service.approve(link, actor=who.name, note=note)
+        elif action == "reject":
+            await service.reject(link, actor=who.name, note=note)
+        else:
+            raise BadQuery("action must be approve or reject")
+        raise web.HTTPSeeOther("/console/candidates")
+
+    @page(routes, "GET", "/console/runs", OPERATIONS, "run status and health")
+    async def runs(request: web.Request, who: Principal, base: dict[str, Any]) -> web.StreamResponse:
+        health = await ops(request).health()
+        pg = page_of(request.query, {"what": "runs"})
+        items = await ops(request).runs(pg)
+        return render(request, "runs.html", **base, health=health, items=items, next_cursor=pg.next_cursor(len(items)))
+
+    @page(routes, "GET", "/console/audit", AUDITORS, "audit trail")
+    async def audit_trail(request: web.Request, who: Principal, base: dict[str, Any]) -> web.StreamResponse:
+        actor = request.query.get("actor") or None
+        pg = page_of(request.query, {"actor": actor, "action": None})
+        items = await ops(request).audit(pg, actor=actor)
+        await audit(request, who, "audit.list", filter={"actor": actor}, result_count=len(items), via="console")
+        return render(request, "audit.html", **base, items=items, actor=actor, next_cursor=pg.next_cursor(len(items)))

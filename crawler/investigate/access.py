@@ -1,0 +1,113 @@
+"""Who may see what: the audit call every evidence read makes, CSRF tokens, the media-bytes gate.
+
+Shared by the API and the console so both doors apply the same rules.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from typing import Any
+
+from aiohttp import web
+
+from crawler import keys
+from crawler.api.app import SETTINGS, STORE
+from crawler.audit import AuditLog
+from crawler.investigate.ops import OpsService
+from crawler.investigate.service import InvestigateService
+from crawler.tokens import Principal, Role, token_digest
+from storage.client import Doc, Store
+from storage.repos.authorizations import AuthorizationRepo, channel_scope
+
+SESSION_COOKIE = "tgwatch_session"
+CSRF_HEADER = "X-CSRF-Token"
+CSRF_FIELD = "csrf_token"
+
+
+# Services are a few collection handles each: built per request, because an aiohttp app's state
+# must not change once it has started.
+def investigate(request: web.Request) -> InvestigateService:
+    return InvestigateService(request.app[STORE])
+
+
+def ops(request: web.Request) -> OpsService:
+    return OpsService(request.app[STORE])
+
+
+def audit_log(request: web.Request) -> AuditLog:
+    return AuditLog(request.app[STORE])
+
+
+async def audit(
+    request: web.Request,
+    who: Principal,
+    action: str,
+    *,
+    filter: dict[str, Any] | None = None,
+    result_count: int | None = None,
+    target: str | None = None,
+    via: str = "api",
+) -> Doc:
+    """Record one read of evidence (every evidence endpoint calls this before answering)."""
+    return await audit_log(request).record_access(
+        actor=who.name,
+        role=who.role.value,
+        action=action,
+        filter=filter,
+        result_count=result_count,
+        via=via,
+        target=target,
+    )
+
+
+# -- CSRF ----------------------------------------------------------------------------------------
+def csrf_key(request: web.Request) -> bytes:
+    """A key file under data_dir: tokens survive restarts and every worker process shares them."""
+    return keys.load_or_create(None, request.app[SETTINGS].data_dir, "console-csrf")
+
+
+def csrf_token(request: web.Request, session_token: str) -> str:
+    """The synchronizer token of one session: an HMAC of the session token's digest.
+
+    Tied to the session (a new sign-in gets a new token), unguessable without the server key, and
+    stateless, so any worker process can check it.
+    """
+    mac = hmac.new(csrf_key(request), f"csrf:{token_digest(session_token)}".encode(), hashlib.sha256)
+    return mac.hexdigest()
+
+
+def csrf_valid(request: web.Request, session_token: str | None, presented: str | None) -> bool:
+    if not session_token or not presented:
+        return False
+    return hmac.compare_digest(csrf_token(request, session_token), presented)
+
+
+def require_csrf_for_cookie_auth(request: web.Request, presented: str | None) -> None:
+    """A state change authenticated by the session cookie must carry the session's CSRF token.
+
+    Calls with an ``Authorization`` header are not forgeable by another site, so they need none.
+    """
+    if request.headers.get("Authorization", "").lower().startswith("bearer "):
+        return
+    if not csrf_valid(request, request.cookies.get(SESSION_COOKIE), presented):
+        raise web.HTTPForbidden(
+            text='{"status": 403, "error": "missing or invalid CSRF token"}', content_type="application/json"
+        )
+
+
+# -- media bytes ---------------------------------------------------------------------------------
+def media_scope(sha256: str) -> str:
+    return f"media:{sha256}"
+
+
+async def media_authorization(store: Store, who: Principal, sha256: str, channels: list[str]) -> Doc | None:
+    """The active case authorization that lets ``who`` see these bytes, or None.
+
+    An authorization covers media when its scope names the media (``media:<sha256>``) or a channel it
+    was seen in (``channel:<key>``), and its ``accounts`` list the investigator's token name.
+    """
+    if who.role not in {Role.INVESTIGATOR, Role.ADMIN}:
+        return None
+    scopes = [media_scope(sha256), *(channel_scope(c) for c in channels)]
+    return await AuthorizationRepo(store).covering(scopes, who.name)

@@ -1,0 +1,49 @@
+"""Ledger inclusion proofs for a message: which ledger entries name it, and the RFC 9162 path from
+each to the newest signed tree head.
+
+An entry appended after the newest signed head cannot be proved yet; it is listed with
+``status = "awaiting signed head"`` rather than left out, so an investigator sees it is recorded.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from crawler.evidence.ledger import Ledger
+from crawler.investigate.serialize import jsonable
+from storage.client import Store, translate_errors
+
+MAX_ENTRIES = 20
+HEAD_FIELDS = ("size", "root_hash", "timestamp", "signature", "key_id")
+
+
+async def subject_proofs(store: Store, subject: str) -> dict[str, Any]:
+    """Entries naming ``subject`` (e.g. ``message:<channel>/<id>``), each with its inclusion proof."""
+    ledger = Ledger(store)
+    with translate_errors("read ledger entries"):
+        # ``$in``: an equality match on an indexed array field finds nothing on the embedded store
+        query = {"subjects": {"$in": [subject]}}
+        docs = await store["ledger"].find(query).sort("seq", 1).limit(MAX_ENTRIES).to_list(None)
+    head = await ledger.latest_head()
+    size = int(head["size"]) if head else 0
+    entries = []
+    for doc in docs:
+        seq = int(doc["_id"])
+        item: dict[str, Any] = {
+            "seq": seq,
+            "kind": doc.get("kind"),
+            "at": jsonable(doc.get("at")),
+            "leaf_hash": doc.get("leaf_hash"),
+            "payload": doc.get("payload"),
+        }
+        if seq < size:
+            path = await ledger.inclusion_proof(seq, size)
+            item.update(status="proved", tree_size=size, inclusion_proof=[p.hex() for p in path])
+        else:
+            item.update(status="awaiting signed head", tree_size=None, inclusion_proof=None)
+        entries.append(item)
+    return {
+        "subject": subject,
+        "tree_head": {k: head.get(k) for k in HEAD_FIELDS} if head else None,
+        "entries": entries,
+    }

@@ -1,0 +1,239 @@
+"""The investigator's queries over collected evidence: channels, messages in context, media.
+
+No HTTP here: the API and the console both call this class and each writes its own audit entry,
+because only they know who asked and through which door.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from crawler.errors import NotFound
+from crawler.investigate.filters import MessageSearch, resolve_channel, to_mongo
+from crawler.investigate.pagination import Page
+from crawler.investigate.proofs import subject_proofs
+from crawler.investigate.serialize import jsonable, message_json, with_key
+from storage.client import Doc, Store, translate_errors
+from storage.repos import MessageRepo
+
+#: search order: newest first; ``_id`` breaks ties so pages are stable
+ORDER = [("date", -1), ("_id", -1)]
+REPLY_DEPTH = 20
+NEIGHBOURS = 5
+EXPORT_BATCH = 500
+
+
+class InvestigateService:
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._messages = MessageRepo(store)
+
+    # -- channels ----------------------------------------------------------------------------
+    async def channels(self, page: Page) -> list[dict[str, Any]]:
+        with translate_errors("list channels"):
+            docs = await self._store["channels"].find().sort("_id", 1).skip(page.offset).limit(page.limit).to_list(None)
+        return [_channel_summary(d) for d in docs]
+
+    async def channel(self, name: str) -> dict[str, Any]:
+        key = await resolve_channel(self._store, name)
+        with translate_errors("get channel"):
+            doc = await self._store["channels"].find_one({"_id": key})
+        if doc is None:
+            raise NotFound(f"no channel {name!r}")
+        out = with_key(doc)
+        out["usernames"] = await self._usernames(key, doc)
+        return out
+
+    async def usernames(self, name: str) -> dict[str, Any]:
+        detail = await self.channel(name)
+        key = detail["key"]
+        with translate_errors("list channel snapshots"):
+            snaps = await self._store["channel_snapshots"].find({"channel": key}).sort("seen_at", 1).to_list(None)
+        # the snapshots carry no username, so the history is the alias set plus the current name
+        return {
+            "key": key,
+            "current": detail.get("username"),
+            "usernames": detail["usernames"],
+            "first_seen_at": jsonable(snaps[0]["seen_at"]) if snaps else None,
+        }
+
+    async def _usernames(self, key: str, doc: Doc) -> list[str]:
+        with translate_errors("list channel aliases"):
+            aliases = [a["_id"] async for a in self._store["channel_aliases"].find({"key": key}, {"_id": 1})]
+        names = {a[2:] for a in aliases if a.startswith("u:")} | set(doc.get("usernames") or [])
+        return sorted(names)
+
+    async def members(self, name: str, page: Page) -> tuple[str, list[dict[str, Any]]]:
+        """Member/subscriber counts over time, oldest first, from the header snapshots."""
+        key = await resolve_channel(self._store, name)
+        with translate_errors("list channel snapshots"):
+            docs = (
+                await self._store["channel_snapshots"]
+                .find({"channel": key}, {"seen_at": 1, "counters": 1, "title": 1})
+                .sort("seen_at", 1)
+                .skip(page.offset)
+                .limit(page.limit)
+                .to_list(None)
+            )
+        points = [
+            {
+                "seen_at": jsonable(d.get("seen_at")),
+                **{k: (d.get("counters") or {}).get(k) for k in ("subscribers", "members", "online")},
+            }
+            for d in docs
+        ]
+        return key, points
+
+    # -- messages ----------------------------------------------------------------------------
+    async def search(self, search: MessageSearch, page: Page) -> list[dict[str, Any]]:
+        query = await to_mongo(self._store, search)
+        with translate_errors("search messages"):
+            docs = (
+                await self._store["messages"].find(query).sort(ORDER).skip(page.offset).limit(page.limit).to_list(None)
+            )
+        return [message_json(d) for d in docs]
+
+    async def stream(self, search: MessageSearch) -> AsyncIterator[Doc]:
+        """Every matching message, newest first, read in batches (for exports)."""
+        query = await to_mongo(self._store, search)
+        offset = 0
+        while True:
+            with translate_errors("export messages"):
+                docs = (
+                    await self._store["messages"].find(query).sort(ORDER).skip(offset).limit(EXPORT_BATCH).to_list(None)
+                )
+            for doc in docs:
+                yield doc
+            if len(docs) < EXPORT_BATCH:
+                return
+            offset += len(docs)
+
+    async def message(self, key: str) -> Doc:
+        doc = await self._messages.get(key)
+        if doc is None:
+            raise NotFound(f"no message {key!r}")
+        return doc
+
+    async def context(self, key: str, neighbours: int = NEIGHBOURS) -> dict[str, Any]:
+        """A message with what surrounds it: neighbours, album, reply chain, replies, versions."""
+        doc = await self.message(key)
+        channel, msg_id = doc["channel"], doc["msg_id"]
+        coll = self._store["messages"]
+        with translate_errors("read message context"):
+            before = (
+                await coll.find({"channel": channel, "msg_id": {"$lt": msg_id}})
+                .sort("msg_id", -1)
+                .limit(neighbours)
+                .to_list(None)
+            )
+            after = (
+                await coll.find({"channel": channel, "msg_id": {"$gt": msg_id}})
+                .sort("msg_id", 1)
+                .limit(neighbours)
+                .to_list(None)
+            )
+            album: list[Doc] = []
+            if doc.get("grouped_id"):
+                album = (
+                    await coll.find({"channel": channel, "grouped_id": doc["grouped_id"]})
+                    .sort("msg_id", 1)
+                    .to_list(None)
+                )
+            replies = (
+                await coll.find({"channel": channel, "reply_to": msg_id}).sort("msg_id", 1).limit(50).to_list(None)
+            )
+        chain = await self._reply_chain(doc)
+        versions = await self._messages.versions(key)
+        ledger = await subject_proofs(self._store, f"message:{key}")
+        return {
+            "message": message_json(doc),
+            "before": [message_json(d) for d in reversed(before)],
+            "after": [message_json(d) for d in after],
+            "album": [message_json(d) for d in album],
+            "reply_chain": [message_json(d) for d in chain],
+            "replies": [message_json(d) for d in replies],
+            "versions": [message_json({**v, "_id": v.get("message", v["_id"])}) for v in versions],
+            "ledger": ledger,
+        }
+
+    async def _reply_chain(self, doc: Doc) -> list[Doc]:
+        """The messages this one answers, nearest first (bounded: chains can be long or cyclic)."""
+        chain: list[Doc] = []
+        seen = {doc["msg_id"]}
+        current = doc
+        while current.get("reply_to") and len(chain) < REPLY_DEPTH:
+            parent_id = int(current["reply_to"])
+            if parent_id in seen:
+                break
+            seen.add(parent_id)
+            parent = await self._messages.get(f"{doc['channel']}/{parent_id}")
+            if parent is None:
+                break
+            chain.append(parent)
+            current = parent
+        return chain
+
+    # -- media -------------------------------------------------------------------------------
+    async def media(self, sha256: str) -> dict[str, Any]:
+        """One media item: hashes, every sighting across channels, matches and verdicts."""
+        with translate_errors("read media"):
+            doc = await self._store["media"].find_one({"_id": sha256})
+            sightings = await self._store["sightings"].find({"sha256": sha256}).sort("first_seen_at", 1).to_list(None)
+            alerts = await self._store["alerts"].find({"sha256": sha256}).sort("raised_at", -1).to_list(None)
+            verdicts = await self._store["verdicts"].find({"sha256": sha256}).sort("decided_at", -1).to_list(None)
+            messages = (
+                await self._store["messages"]
+                .find({"media": {"$elemMatch": {"sha256": sha256}}})
+                .sort(ORDER)
+                .limit(500)
+                .to_list(None)
+            )
+        if doc is None and not sightings and not messages:
+            raise NotFound(f"no media {sha256}")
+        seen_in = {(s["channel"], s["msg_id"]) for s in sightings}
+        for m in messages:  # messages carry digests even where no sighting was recorded
+            if (m["channel"], m["msg_id"]) not in seen_in:
+                sightings.append(
+                    {"sha256": sha256, "channel": m["channel"], "msg_id": m["msg_id"], "message": m["_id"]}
+                )
+        return {
+            "sha256": sha256,
+            "hashes": jsonable(
+                {k: v for k, v in (doc or {}).items() if k in {"md5", "pdq", "pdq_quality", "size", "mime"}}
+            ),
+            "media": with_key(doc) if doc else None,
+            "sightings": [
+                jsonable({**{k: v for k, v in s.items() if k != "_id"}, "message": f"{s['channel']}/{s['msg_id']}"})
+                for s in sightings
+            ],
+            "channels": sorted({s["channel"] for s in sightings}),
+            "matches": [with_key(a) for a in alerts if a.get("kind") == "hash_match"],
+            "alerts": [with_key(a) for a in alerts],
+            "verdicts": [with_key(v) for v in verdicts],
+            "messages": [message_json(m) for m in messages],
+        }
+
+    async def media_channels(self, sha256: str) -> list[str]:
+        """Channels a media item was seen in (what a case authorization must cover)."""
+        with translate_errors("read sightings"):
+            found = await self._store["sightings"].distinct("channel", {"sha256": sha256})
+            found += await self._store["messages"].distinct("channel", {"media": {"$elemMatch": {"sha256": sha256}}})
+        return sorted({c for c in found if isinstance(c, str)})
+
+
+def _channel_summary(doc: Doc) -> dict[str, Any]:
+    latest = doc.get("latest") or {}
+    return jsonable(
+        {
+            "key": doc["_id"],
+            "username": doc.get("username"),
+            "usernames": doc.get("usernames") or [],
+            "tg_id": doc.get("tg_id"),
+            "title": latest.get("title"),
+            "state": latest.get("state"),
+            "subscribers": (latest.get("counters") or {}).get("subscribers"),
+            "seen_at": latest.get("seen_at"),
+            "risk_score": doc.get("risk_score", 0),
+        }
+    )

@@ -1,0 +1,124 @@
+"""The console in a real browser: Debian's headless Chromium driven by Playwright (no download).
+
+Signs in with a token, searches, opens a message, reveals a blurred image and checks the reveal was
+audited, then signs in as a monitor and approves a discovery candidate; the screenshot of the revealed
+message is kept at ``test-artifacts/console.png``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import time
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from crawler.api.app import build_app
+from crawler.api.modules import ALL_MODULES
+from crawler.ingest import Ingest
+from crawler.tokens import Role
+from storage.client import Store
+from storage.repos.authorizations import AuthorizationRepo, channel_scope
+from tests.test_investigate_api import load_case, token
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium not installed (scripts/install-browser.sh)"),
+    pytest.mark.skipif(
+        importlib.util.find_spec("playwright") is None, reason="the playwright Python package is not installed"
+    ),
+]
+
+
+async def test_investigator_signs_in_searches_and_reveals_an_image(
+    store: Store, ingest: Ingest, tmp_path: Path
+) -> None:
+    from playwright.async_api import async_playwright
+
+    from crawler.discovery.service import DiscoveryService
+
+    case = await load_case(store, ingest, tmp_path)
+    await DiscoveryService(store).add_tip("https://t.me/sample_room_one", source="hotline")
+    inv = await token(store, Role.INVESTIGATOR, "ana")
+    mon = await token(store, Role.MONITOR, "mo")
+    await AuthorizationRepo(store).add(
+        case_id="CASE-B",
+        warrant_ref="W-B",
+        approver="judge",
+        scope=[channel_scope("alpha_news")],
+        accounts=["ana"],
+        valid_until=time.time() + 3600,
+    )
+    runner = web.AppRunner(build_app(store, case.settings, ALL_MODULES), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    base = f"http://{host}:{port}"
+    try:
+        async with async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            try:
+                page = await browser.new_page(viewport={"width": 1200, "height": 1000})
+                errors: list[str] = []
+                page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+                await page.goto(f"{base}/console/search")
+                assert "/console/login" in page.url
+                await page.fill("#token", inv)
+                await page.click("button[type=submit]")
+                await page.wait_for_url(f"{base}/console/search")
+
+                await page.fill("input[name=sha256]", case.sha)
+                await page.click("form.search button[type=submit]")
+                await page.wait_for_selector("ol.messages li.message")
+                keys = await page.locator("ol.messages li.message .meta a").all_inner_texts()
+                assert sorted(keys) == ["alpha_news/2", "beta_chat/7"]
+
+                await page.click("text=alpha_news/2")
+                await page.wait_for_url(f"{base}/console/messages/alpha_news/2")
+                image = page.locator("article.focus img.sensitive")
+                await image.wait_for()
+                blurred = await image.evaluate("el => getComputedStyle(el).filter")
+                assert "blur" in blurred and "grayscale" in blurred
+                assert await image.evaluate("el => el.complete && el.naturalWidth") == 96
+
+                await page.click("article.focus button.reveal")
+                await page.wait_for_selector("article.focus img.sensitive.revealed")
+                assert await image.evaluate("el => getComputedStyle(el).filter") == "none"
+                ARTIFACTS.mkdir(exist_ok=True)
+                await page.screenshot(path=str(ARTIFACTS / "console.png"), full_page=True)
+                assert not [e for e in errors if "Content Security Policy" in e], errors
+
+                await page.click("form.signout button[type=submit]")
+                await page.wait_for_url(f"{base}/console/login")
+                await page.goto(f"{base}/console/candidates")
+                await page.fill("#token", mon)
+                await page.click("button[type=submit]")
+                await page.wait_for_url(f"{base}/console/candidates")
+                row = page.locator("table.candidates tr", has_text="https://t.me/sample_room_one")
+                await row.locator("button[value=approve]").click()
+                await page.wait_for_url(f"{base}/console/candidates")
+                await page.goto(f"{base}/console/candidates?status=approved")
+                assert "https://t.me/sample_room_one" in await page.locator("table.candidates").inner_text()
+            finally:
+                await browser.close()
+    finally:
+        await runner.cleanup()
+    candidate = await store["candidates"].find_one({"_id": "https://t.me/sample_room_one"})
+    assert candidate is not None and candidate["status"] == "approved" and candidate["review"]["by"] == "mo"
+    entry = await store["audit"].find_one({"action": "media.reveal", "actor": "ana"})
+    assert entry is not None and entry["target"] == case.sha and entry["via"] == "console"
+    assert entry["filter"] == {"message": "alpha_news/2"}
