@@ -19,6 +19,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from config.evidence import EvidenceSettings
+
 DEFAULT_CONFIG_FILE = "tgwatch.toml"
 
 
@@ -115,6 +117,7 @@ class Settings(BaseSettings):
     detection: DetectionSettings = Field(default_factory=DetectionSettings)
     media: MediaSettings = Field(default_factory=MediaSettings)
     matching: MatchingSettings = Field(default_factory=MatchingSettings)
+    evidence: EvidenceSettings = Field(default_factory=EvidenceSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -80,11 +80,18 @@ class _ScheduleFields(BaseModel):
     priority: int | None = None
     paused: bool | None = None
 
-    @field_validator("every", "jitter")
+    @field_validator("every")
     @classmethod
-    def _duration(cls, value: str | None) -> str | None:
+    def _interval(cls, value: str | None) -> str | None:
         if value is not None and parse_duration(value) <= 0:
-            raise ValueError(f"duration must be positive: {value!r}")
+            raise ValueError(f"interval must be positive: {value!r}")
+        return value
+
+    @field_validator("jitter")
+    @classmethod
+    def _jitter(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_duration(value)
         return value
 
     @field_validator("cron")
@@ -149,8 +156,6 @@ def load_targets(path: str | Path | None = None) -> TargetsConfig:
     except (OSError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"cannot read targets from {found}: {exc}") from exc
     try:
-        return TargetsConfig(
-            targets=data.get("targets", []), groups=data.get("groups", {}), source=found
-        )
+        return TargetsConfig(targets=data.get("targets", []), groups=data.get("groups", {}), source=found)
     except ValidationError as exc:
         raise ConfigError(f"invalid targets in {found}: {exc}") from exc

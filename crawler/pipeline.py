@@ -1,8 +1,8 @@
 """Assemble the ingest door with every stage this process needs, and own their resources.
 
 ``open_pipeline`` is where seams get filled: the media stage (fetch → hash → quarantine → match →
-detection queue) before ``version``; later stages (evidence capture, discovery snowball) after
-``persist``. Sources add their own media fetcher (e.g. Telethon's) through ``fetchers``.
+detection queue) before ``version``; the evidence capture stage (ledger entries for every stored
+record) after ``persist``. Sources add their own media fetcher (e.g. Telethon's) through ``fetchers``.
 """
 
 from __future__ import annotations
@@ -12,6 +12,9 @@ from contextlib import AsyncExitStack, asynccontextmanager
 
 from config import Settings
 from crawler.detection.service import DetectionService
+from crawler.evidence.capture import install as install_capture
+from crawler.evidence.hooks import verdict_hook
+from crawler.evidence.wiring import build_ledger
 from crawler.hashing.images import ImageLimits
 from crawler.hashing.pool import HashOptions, HashPool
 from crawler.hashing.video import VideoLimits
@@ -38,6 +41,7 @@ async def open_pipeline(
     store: Store, settings: Settings, *, fetchers: dict[Source, MediaFetcher] | None = None
 ) -> AsyncIterator[Ingest]:
     ingest = Ingest(store)
+    ledger = build_ledger(store, settings)
     async with AsyncExitStack() as stack:
         if settings.media.fetch:
             hasher = await stack.enter_async_context(
@@ -52,8 +56,9 @@ async def open_pipeline(
                     hasher=hasher,
                     fetchers=all_fetchers,
                     matcher=Matcher(store, settings.matching),
-                    detection=DetectionService(store, settings),
+                    detection=DetectionService(store, settings, verdict_hook=verdict_hook(ledger)),
                 ),
                 before="version",
             )
+        install_capture(ingest, ledger, worker=settings.evidence.worker_name)
         yield ingest

@@ -173,11 +173,13 @@ COLLECTIONS: tuple[Collection, ...] = (
         "ledger",
         "seq (int, 0-based, gapless = RFC 9162 leaf index): append-only evidence entries; payload is"
         " RFC 8785 canonical JSON, leaf_hash = SHA-256(0x00 || payload); cases/subjects/kind/at copy"
-        " payload members for queries",
+        " payload members for queries; seq is repeated as a field because the embedded server sorts _id as text",
         [
-            Index([("cases", ASCENDING), ("_id", ASCENDING)], "cases_seq"),
-            Index([("subjects", ASCENDING), ("_id", ASCENDING)], "subjects_seq"),
-            Index([("kind", ASCENDING), ("_id", ASCENDING)], "kind_seq"),
+            Index([("seq", ASCENDING)], "seq", unique=True),
+            Index([("cases", ASCENDING)], "cases"),
+            Index([("subjects", ASCENDING)], "subjects"),
+            Index([("kind", ASCENDING)], "kind"),
+            Index([("capture_of", ASCENDING)], "capture_of", sparse=True),
         ],
     ),
     Collection(
@@ -188,7 +190,7 @@ COLLECTIONS: tuple[Collection, ...] = (
     Collection(
         "ledger_heads",
         "tree size (int): signed tree heads (Ed25519) with their optional RFC 3161 token or TSA failure",
-        [],
+        [Index([("size", ASCENDING)], "size")],
     ),
     Collection("ledger_writer", "'writer': the single-writer lease (holder, until) and nodes_size", []),
     Collection(

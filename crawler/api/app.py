@@ -17,7 +17,10 @@ from aiohttp import web
 
 from config import Settings
 from crawler.api.routing import PRINCIPAL, Handler, RouteTable, route_of
+from crawler.audit import AuditLog
 from crawler.errors import AccessDenied, NotAuthorized, NotFound, StoreError, TgwatchError
+from crawler.evidence.ledger import Ledger
+from crawler.evidence.wiring import audit_log, build_ledger
 from crawler.logs import get_logger
 from crawler.tokens import TokenRepo
 from storage.client import Store
@@ -75,6 +78,9 @@ class FailureLimiter:
 
 
 LIMITER: web.AppKey[FailureLimiter] = web.AppKey("failure_limiter", FailureLimiter)
+LEDGER: web.AppKey[Ledger] = web.AppKey("ledger", Ledger)
+#: the one audit log of the server: every entry is also a ``query`` entry in the ledger
+AUDIT: web.AppKey[AuditLog] = web.AppKey("audit", AuditLog)
 
 
 @web.middleware
@@ -251,5 +257,8 @@ def build_app(
     app[SETTINGS] = settings
     app[ROUTES] = routes
     app[LIMITER] = limiter
+    ledger = build_ledger(store, settings)
+    app[LEDGER] = ledger
+    app[AUDIT] = audit_log(store, ledger)
     routes.install(app)
     return app

@@ -10,6 +10,7 @@ from crawler.cli.app import AppContext
 from crawler.cli.core import config_group, db_group, init_cmd
 from crawler.cli.demo import demo_cmd
 from crawler.cli.detection import detector_group, queue_group
+from crawler.cli.evidence import COMMANDS as EVIDENCE_COMMANDS
 from crawler.cli.hashes import hashes_group
 from crawler.cli.query import query_group
 from crawler.cli.serve import serve_cmd, tokens_group
@@ -43,7 +44,7 @@ cli.add_command(tokens_group)
 cli.add_command(queue_group)
 cli.add_command(detector_group)
 cli.add_command(hashes_group)
-for _command in TELEGRAM_COMMANDS:
+for _command in (*TELEGRAM_COMMANDS, *EVIDENCE_COMMANDS):
     cli.add_command(_command)
 
 

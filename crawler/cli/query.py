@@ -7,8 +7,8 @@ from typing import Any
 
 import click
 
-from crawler.audit import AuditLog
 from crawler.cli.app import AppContext, async_command, cli_actor, pass_app
+from crawler.evidence.wiring import audit_log, build_ledger
 from crawler.models import ChannelRef
 from storage.client import Doc
 
@@ -53,7 +53,7 @@ async def query_messages(app: AppContext, channel: str | None, limit: int, as_js
             name = channel.rstrip("/").rsplit("/", 1)[-1].lstrip("@").lower()
             key = await opened.ingest.channels.resolve(ChannelRef(username=name)) or name
         docs = await opened.ingest.messages.query(channel=key, limit=limit)
-        await AuditLog(opened.store).record_access(
+        await audit_log(opened.store, build_ledger(opened.store, app.settings)).record_access(
             actor=cli_actor(), role="cli", action="query messages", via="cli",
             filter={"channel": key, "limit": limit}, result_count=len(docs),
         )  # fmt: skip

@@ -5,10 +5,11 @@ from __future__ import annotations
 from aiohttp import web
 from pydantic import BaseModel, Field
 
-from crawler.api.app import SETTINGS, STORE, json_response, problem
+from crawler.api.app import LEDGER, SETTINGS, STORE, json_response, problem
 from crawler.api.routing import RouteTable, json_body, principal
 from crawler.detection.quarantine import QuarantineError
 from crawler.detection.service import DetectionService, VerdictIn
+from crawler.evidence.hooks import verdict_hook
 from crawler.tokens import Role
 
 SERVICE: web.AppKey[DetectionService] = web.AppKey("detection_service", DetectionService)
@@ -44,7 +45,7 @@ def service(request: web.Request) -> DetectionService:
 
 
 async def _start(app: web.Application) -> None:
-    app[SERVICE] = DetectionService(app[STORE], app[SETTINGS])
+    app[SERVICE] = DetectionService(app[STORE], app[SETTINGS], verdict_hook=verdict_hook(app[LEDGER]))
 
 
 def register(routes: RouteTable) -> None:

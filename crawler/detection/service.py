@@ -8,6 +8,7 @@ same lease twice stores one verdict, and a later job's verdict supersedes rather
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -71,8 +72,15 @@ def priority_for(*, matched: bool, flagged_channel: bool) -> int:
 
 
 class DetectionService:
-    def __init__(self, store: Store, settings: Settings) -> None:
+    def __init__(
+        self,
+        store: Store,
+        settings: Settings,
+        *,
+        verdict_hook: Callable[[Verdict, str | None], Awaitable[None]] | None = None,
+    ) -> None:
         self._store = store
+        self._verdict_hook = verdict_hook
         self._settings = settings.detection
         self.queue = WorkQueue(store, "detection_jobs", max_attempts=self._settings.max_attempts)
         data_dir = settings.data_dir
@@ -175,6 +183,9 @@ class DetectionService:
                 await verdicts.insert_one(doc)
             except DuplicateKeyError:
                 return
+        if self._verdict_hook is not None:  # the evidence ledger records every verdict
+            await self._verdict_hook(verdict, str(doc["_id"]))
+        with translate_errors("store verdict"):
             media = self._store["media"]
             current = await media.find_one({"_id": verdict.sha256})
             if current is not None:  # replace, not $set: the embedded server keeps datetimes that way

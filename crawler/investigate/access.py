@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from crawler import keys
-from crawler.api.app import SETTINGS, STORE
+from crawler.api.app import AUDIT, SETTINGS, STORE
 from crawler.audit import AuditLog
 from crawler.investigate.ops import OpsService
 from crawler.investigate.service import InvestigateService
@@ -36,7 +36,7 @@ def ops(request: web.Request) -> OpsService:
 
 
 def audit_log(request: web.Request) -> AuditLog:
-    return AuditLog(request.app[STORE])
+    return request.app[AUDIT]
 
 
 async def audit(

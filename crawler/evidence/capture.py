@@ -1,0 +1,240 @@
+"""The ingest stage that writes ``capture`` entries: every source path reaches the ledger through it.
+
+Installed after ``persist`` by :func:`install` (the lead calls it where the ``Ingest`` is built), so an
+entry is only written for what was really stored, and an essential-stage failure (which makes the
+source resubmit the batch) never leaves a capture entry for data that is not there.
+
+What one batch produces (one ``append_many``: one lease, one insert):
+
+- ``item: message`` for each message version that has no capture entry yet (a re-observation of
+  unchanged content is not a new capture; it only moves ``last_seen_at``; a batch replayed after a
+  failure gets the entries it missed, never twice). It carries the record digest
+  (``record_sha256``: SHA-256 of the canonical JSON of the stored message document, whose exact
+  bytes are kept in ``evidence_records`` for the exporter), the content hash, the raw-capture digest
+  and kind, the source URL or TL request, the capture time, every media digest;
+- ``item: media`` for each media item of those messages whose digest is known;
+- ``item: channel_snapshot`` for each channel header seen (record digest + raw digest);
+- ``item: deletion`` for each deletion observed.
+
+Each names the collecting worker and account, the run, and the authorization (and its case) that
+covers the channel when one is active: that is how items collected under a case's authorization
+belong to the case without anyone attaching them.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from pymongo import InsertOne
+from pymongo.errors import BulkWriteError
+
+from crawler.evidence.entries import jsonable, record_bytes
+from crawler.evidence.ledger import DUPLICATE_KEY, Ledger
+from crawler.ingest import Batch, Ingest
+from crawler.models import Channel, RawCapture
+from storage.client import Doc, Store, translate_errors
+from storage.repos.authorizations import channel_scope
+
+
+class RecordStore:
+    """``evidence_records``: the exact bytes of each captured record (and of channel-header raw
+    captures, which ``persist`` keeps only as a digest), by their SHA-256."""
+
+    def __init__(self, store: Store) -> None:
+        self._coll = store["evidence_records"]
+
+    async def put(self, records: Iterable[tuple[str, bytes]]) -> None:
+        docs = {sha: {"_id": sha, "content": data.decode("utf-8")} for sha, data in records}
+        if not docs:
+            return
+        with translate_errors("store evidence records"):
+            try:
+                await self._coll.bulk_write([InsertOne(d) for d in docs.values()], ordered=False)
+            except BulkWriteError as exc:  # content-addressed: already there means identical
+                if any(e.get("code") != DUPLICATE_KEY for e in exc.details.get("writeErrors", [])):
+                    raise
+
+    async def get(self, shas: Sequence[str]) -> dict[str, bytes]:
+        with translate_errors("read evidence records"):
+            return {d["_id"]: d["content"].encode("utf-8") async for d in self._coll.find({"_id": {"$in": list(shas)}})}
+
+
+def _raw_fields(raw: RawCapture | None) -> dict[str, Any]:
+    if raw is None:
+        return {"raw_sha256": None}
+    return {
+        "raw_sha256": raw.sha256,
+        "raw_kind": raw.kind,
+        "source_url": raw.url,
+        "tl_request": raw.request,
+        "captured_at": raw.fetched_at,
+    }
+
+
+class CaptureStage:
+    """``capture`` ledger entries for what ``persist`` just stored (see the module docstring)."""
+
+    name = "ledger"
+    #: a batch whose capture entries could not be written is not checkpointed: the source submits it
+    #: again, and the replay writes exactly the entries that are missing (see ``_already_captured``)
+    essential = True
+
+    def __init__(self, ledger: Ledger, *, worker: str | None = None, account: str | None = None) -> None:
+        self.ledger = ledger
+        self.records = RecordStore(ledger.store)
+        self._auth = ledger.store["authorizations"]
+        self.worker = worker or f"{socket.gethostname()}:{os.getpid()}"
+        self.account = account
+
+    async def _grants(self, batch: Batch) -> dict[str, Doc]:
+        """channel key → an active authorization whose scope names the channel (key or username)."""
+        names: dict[str, str] = {}
+        for ref, key in batch.channel_keys.items():
+            names[channel_scope(key)] = key
+            if ref.username:
+                names[channel_scope(ref.username)] = key
+        if not names:
+            return {}
+        query = {"scope": {"$in": list(names)}, "revoked": False, "valid_until": {"$gt": time.time()}}
+        out: dict[str, Doc] = {}
+        with translate_errors("read authorizations"):
+            async for grant in self._auth.find(query).sort("_id", 1):
+                for scope in grant.get("scope", []):
+                    if scope in names:
+                        out.setdefault(names[scope], grant)
+        return out
+
+    async def _already_captured(self, batch: Batch) -> set[str]:
+        """Which ``<key>/v<version>`` of this batch already have a capture entry.
+
+        Deciding from the ledger rather than from "new or changed in this batch" keeps the stage
+        idempotent *and* complete: a batch replayed after a store outage finds its messages already
+        persisted (so "unchanged"), and still gets the capture entries the failed attempt never wrote.
+        """
+        wanted = [f"{k}/v{d.get('version', 1)}" for k, d in batch.writes.current.items()]
+        if not wanted:
+            return set()
+        with translate_errors("read capture entries"):
+            cursor = self.ledger.store["ledger"].find({"capture_of": {"$in": wanted}}, {"capture_of": 1})
+            return {d["capture_of"] async for d in cursor}
+
+    def _who(self, grant: Doc | None, run_id: str | None) -> dict[str, Any]:
+        return {
+            "worker": self.worker,
+            "account": self.account,
+            "run_id": run_id,
+            "authorization": grant["_id"] if grant else None,
+            "cases": [grant["case_id"]] if grant and grant.get("case_id") else [],
+        }
+
+    async def __call__(self, batch: Batch) -> None:
+        grants = await self._grants(batch)
+        captured = await self._already_captured(batch)
+        raw_by_key = {m.key: m.raw for m in batch.messages if m.channel_key is not None}
+        entries: list[dict[str, Any]] = []
+        records: list[tuple[str, bytes]] = []
+        for key, doc in batch.writes.current.items():
+            capture_of = f"{key}/v{doc.get('version', 1)}"
+            if capture_of in captured:
+                continue
+            channel = str(doc.get("channel"))
+            grant = grants.get(channel)
+            data, record_sha = record_bytes(doc)
+            records.append((record_sha, data))
+            media = [
+                {"kind": jsonable(m.get("kind")), "sha256": m.get("sha256"), "url": m.get("url")}
+                for m in doc.get("media") or []
+            ]
+            subjects = [f"message:{key}", f"channel:{channel}"]
+            entries.append(
+                {
+                    "kind": "capture",
+                    "item": "message",
+                    "message": key,
+                    "capture_of": capture_of,
+                    "channel": channel,
+                    "version": doc.get("version"),
+                    "source": jsonable(doc.get("source")),
+                    "permalink": doc.get("permalink"),
+                    "record_sha256": record_sha,
+                    "content_hash": doc.get("content_hash"),
+                    "media": media,
+                    "received_at": batch.received_at,
+                    **_raw_fields(raw_by_key.get(key)),
+                    **self._who(grant, batch.run_id),
+                    "subjects": subjects,
+                }
+            )
+            for m in media:
+                if m["sha256"]:
+                    entries.append(
+                        {
+                            "kind": "capture",
+                            "item": "media",
+                            "sha256": m["sha256"],
+                            "media_kind": m["kind"],
+                            "url": m["url"],
+                            "message": key,
+                            "channel": channel,
+                            "received_at": batch.received_at,
+                            **self._who(grant, batch.run_id),
+                            "subjects": [f"media:{m['sha256']}", *subjects],
+                        }
+                    )
+        for snapshot in batch.channels:
+            entries.append(self._snapshot(snapshot, batch, grants, records))
+        for deletion in batch.deletions:
+            channel = batch.channel_keys[deletion.ref]
+            entries.append(
+                {
+                    "kind": "capture",
+                    "item": "deletion",
+                    "channel": channel,
+                    "messages": [f"{channel}/{i}" for i in deletion.msg_ids],
+                    "source": deletion.source.value,
+                    "captured_at": deletion.seen_at,
+                    **self._who(grants.get(channel), batch.run_id),
+                    "subjects": [f"channel:{channel}", *(f"message:{channel}/{i}" for i in deletion.msg_ids)],
+                }
+            )
+        if not entries:
+            return
+        await self.records.put(records)
+        await self.ledger.append_many(entries)
+
+    def _snapshot(
+        self, channel: Channel, batch: Batch, grants: dict[str, Doc], records: list[tuple[str, bytes]]
+    ) -> dict[str, Any]:
+        key = batch.channel_keys[channel.ref]
+        record = channel.model_dump(mode="json", exclude={"raw"})
+        record["channel_key"] = key
+        data, record_sha = record_bytes(record)
+        records.append((record_sha, data))
+        if channel.raw is not None:  # persist keeps only the digest of a header's raw capture
+            records.append((channel.raw.sha256, channel.raw.content.encode("utf-8")))
+        return {
+            "kind": "capture",
+            "item": "channel_snapshot",
+            "channel": key,
+            "state": channel.state.value,
+            "source": channel.source.value,
+            "record_sha256": record_sha,
+            "seen_at": channel.seen_at,
+            **_raw_fields(channel.raw),
+            **self._who(grants.get(key), batch.run_id),
+            "subjects": [f"channel:{key}"],
+        }
+
+
+def install(ingest: Ingest, ledger: Ledger, *, worker: str | None = None, account: str | None = None) -> CaptureStage:
+    """Add the capture stage after ``persist`` (idempotent per ingest)."""
+    for stage in ingest.stages:
+        if isinstance(stage, CaptureStage):
+            return stage
+    stage = CaptureStage(ledger, worker=worker, account=account)
+    ingest.add_stage(stage, after="persist")
+    return stage

@@ -1,0 +1,327 @@
+"""Case export: a zip that anyone can verify offline with the ``verify_bundle.py`` inside it.
+
+The layout is exactly the one :mod:`crawler.evidence.verify_bundle` documents (and checks):
+``manifest.json``, ``ledger/entries.jsonl``, ``proofs/<seq>.json``, ``tree_head.json``,
+``public_key.pem``, ``records/<sha256>.json``, ``captures/<sha256>.html|.json``,
+``captures/media/<sha256>``, plus ``verify_bundle.py`` and ``HOW-TO-VERIFY.txt``.
+
+Order of work, and why:
+
+1. select the case's entries (:class:`~crawler.evidence.cases.Cases`), optionally within a time span;
+2. append the ``export`` entry (who, role, span, how many entries, SHA-256 of their seq list): the
+   hand-over is part of the chain of custody, and it travels in the bundle too;
+3. sign a tree head covering everything (or use the newest stored head when this process has no
+   key and that head covers it): every bundled entry gets its inclusion proof against that head;
+4. bind files: a capture entry's ``record_sha256`` → ``records/``, ``raw_sha256`` → ``captures/``,
+   a media capture's ``sha256`` → ``captures/media/`` *only* when the exporting role may receive
+   media and the capture's authorization is not revoked; otherwise the manifest lists the digest
+   as ``withheld`` with the reason. A file missing from the store is listed as withheld as well
+   (the bundle never pretends), and the verifier still checks its digest is bound to its entry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import tempfile
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from crawler.errors import ConfigError, NotFound
+from crawler.evidence import verify_bundle
+from crawler.evidence.capture import RecordStore
+from crawler.evidence.cases import Cases
+from crawler.evidence.heads import HeadSigner, sign_head_now
+from crawler.evidence.ledger import Ledger
+from crawler.evidence.signing import TreeHead, key_id, public_key_pem
+from crawler.models import utcnow
+from storage.client import translate_errors
+
+FORMAT = verify_bundle.FORMAT
+
+
+class MediaSource(Protocol):
+    """Where the exporter gets media bytes: ``None`` when it does not hold them."""
+
+    async def read(self, sha256: str) -> bytes | None: ...
+
+
+class DirectoryMediaSource:
+    """Media files named by their SHA-256 under one directory."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    async def read(self, sha256: str) -> bytes | None:
+        path = self.root / sha256
+        if len(sha256) != 64 or not path.is_file():
+            return None
+        data = await asyncio.to_thread(path.read_bytes)
+        return data if hashlib.sha256(data).hexdigest() == sha256 else None
+
+
+class QuarantineMediaSource:
+    """The detection quarantine (AES-GCM files) as a media source."""
+
+    def __init__(self, quarantine: Any) -> None:
+        self.quarantine = quarantine
+
+    async def read(self, sha256: str) -> bytes | None:
+        if not self.quarantine.has(sha256):
+            return None
+        try:
+            data: bytes = await asyncio.to_thread(self.quarantine.get, sha256)
+        except Exception:  # an unreadable file is withheld, the reason says so
+            return None
+        return data
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    path: Path
+    case_id: str
+    entries: int
+    files: int
+    withheld: int
+    tree_size: int
+    key_id: str
+    export_seq: int
+
+
+HOW_TO_VERIFY = """\
+HOW TO VERIFY THIS EVIDENCE BUNDLE
+==================================
+
+Case: {case}
+Exported: {created} by {actor} (role {role})
+Ledger entries: {entries}; files: {files}; withheld items (digest only): {withheld}
+Signed tree head: size {size}, root {root}
+Signing key id: {key_id}
+
+You need nothing but this zip file and Python 3.11 or newer. Nothing is downloaded.
+
+1. Unpack verify_bundle.py from the zip (any unzip tool), or run it straight from the zip:
+
+       unzip -p {name} verify_bundle.py > verify_bundle.py
+       python3 verify_bundle.py {name}
+
+2. It prints "OK: ..." and exits 0 when every check passes; otherwise it prints "FAIL:" with the
+   first item that failed and exits 1. It checks: the Ed25519 signature of tree_head.json with the
+   bundled public key; that every ledger entry's leaf hash is SHA-256(0x00 || payload); that each
+   entry's inclusion proof (RFC 9162) leads to the signed root; that every file under records/ and
+   captures/ has the SHA-256 the manifest gives and that this digest is recorded in the payload of
+   the ledger entry it is bound to; that nothing unlisted was slipped in.
+
+3. IMPORTANT: the public key travels with the bundle, so it proves nothing on its own. Compare the
+   key id printed by the verifier (and written above) with the key id the operator published or
+   swore to, obtained independently of this bundle. Only if they are equal does the signature show
+   that the operator's log holds these entries.
+
+4. Items listed in manifest.json with "withheld" were not handed over (media the recipient's role or
+   the authorization does not allow, or bytes no longer in the store); their SHA-256 is still bound
+   to a signed ledger entry, so bytes obtained later can be checked against it.
+
+Formats: payloads are RFC 8785 canonical JSON; the tree is RFC 9162 (Certificate Transparency 2.0)
+hashing; the signature is Ed25519 (RFC 8032) over the canonical JSON
+{{"root_hash":"<hex>","size":N,"timestamp":"<RFC 3339>"}}. The layout is described at the top of
+verify_bundle.py.
+"""
+
+
+class Exporter:
+    def __init__(
+        self,
+        ledger: Ledger,
+        public_key: Ed25519PublicKey,
+        *,
+        signer: HeadSigner | None = None,
+        media: MediaSource | None = None,
+        media_roles: Sequence[str] = ("admin", "investigator"),
+    ) -> None:
+        self.ledger = ledger
+        self.public_key = public_key
+        self.signer = signer
+        self.media = media
+        self.media_roles = set(media_roles)
+        self.cases = Cases(ledger)
+        self.records = RecordStore(ledger.store)
+
+    async def _head(self, must_cover: int) -> TreeHead:
+        if self.signer is not None:
+            head = await sign_head_now(self.ledger, self.signer)
+        else:
+            doc = await self.ledger.latest_head()
+            if doc is None:
+                raise ConfigError("no signing key in this process and no signed tree head stored yet")
+            head = TreeHead.from_dict({k: doc[k] for k in ("size", "root_hash", "timestamp", "signature", "key_id")})
+        if head.size <= must_cover:
+            raise ConfigError(
+                f"the newest signed tree head (size {head.size}) does not cover seq {must_cover}; "
+                "export from a process that holds the signing key"
+            )
+        if head.key_id != key_id(self.public_key):
+            raise ConfigError("the tree head was signed by another key than the configured public key")
+        return head
+
+    async def _media_reason(self, payload: dict[str, Any], role: str) -> str | None:
+        """Why media bytes must be withheld, or None when they may be handed over."""
+        if role not in self.media_roles:
+            return f"role {role!r} may not receive media; digest only"
+        auth_id = payload.get("authorization")
+        if isinstance(auth_id, str):
+            with translate_errors("read authorization"):
+                grant = await self.ledger.store["authorizations"].find_one({"_id": auth_id})
+            if grant is None or grant.get("revoked"):
+                return "the authorization it was collected under is revoked or unknown; digest only"
+        if self.media is None:
+            return "media bytes are not held by this exporter"
+        return None
+
+    async def export(
+        self,
+        case_id: str,
+        out: Path,
+        *,
+        actor: str,
+        role: str,
+        since: str | None = None,
+        until: str | None = None,
+    ) -> ExportResult:
+        selected = await self.cases.entries(case_id, since=since, until=until)
+        if not selected:
+            raise NotFound(f"case {case_id!r} has no ledger entries" + (" in that span" if since or until else ""))
+        seqs = [int(d["seq"]) for d in selected]
+        export_seq = await self.ledger.append(
+            {
+                "kind": "export",
+                "case": case_id,
+                "actor": actor,
+                "role": role,
+                "from": since,
+                "to": until,
+                "entries": len(seqs),
+                "seqs_sha256": hashlib.sha256(",".join(map(str, seqs)).encode()).hexdigest(),
+                "cases": [case_id],
+            }
+        )
+        export_doc = await self.ledger.entry(export_seq)
+        assert export_doc is not None
+        selected.append(export_doc)
+        head = await self._head(export_seq)
+
+        files: dict[str, bytes] = {}
+        manifest_files: list[dict[str, Any]] = []
+        bound: set[str] = set()
+        raw_coll = self.ledger.store["raw_captures"]
+        for doc in selected:
+            payload = json.loads(doc["payload"])
+            seq = int(doc["seq"])
+            if payload.get("kind") != "capture":
+                continue
+            wanted: list[tuple[str, str]] = []  # (sha256, path or "media")
+            if isinstance(payload.get("record_sha256"), str):
+                wanted.append((payload["record_sha256"], f"records/{payload['record_sha256']}.json"))
+            if isinstance(payload.get("raw_sha256"), str):
+                ext = "html" if payload.get("raw_kind") == "html" else "json"
+                wanted.append((payload["raw_sha256"], f"captures/{payload['raw_sha256']}.{ext}"))
+            if payload.get("item") == "media" and isinstance(payload.get("sha256"), str):
+                wanted.append((payload["sha256"], "media"))
+            for sha, path in wanted:
+                if sha in bound:
+                    continue
+                bound.add(sha)
+                data: bytes | None
+                if path == "media":
+                    reason = await self._media_reason(payload, role)
+                    data = None if reason else await self.media.read(sha) if self.media else None
+                    if data is None and reason is None:
+                        reason = "media bytes are no longer held"
+                    path = f"captures/media/{sha}"
+                else:
+                    reason = None
+                    data = (await self.records.get([sha])).get(sha)
+                    if data is None and path.startswith("captures/"):
+                        with translate_errors("read raw capture"):
+                            raw = await raw_coll.find_one({"_id": sha})
+                        data = raw["content"].encode("utf-8") if raw else None
+                    if data is not None and hashlib.sha256(data).hexdigest() != sha:
+                        data, reason = None, "the stored copy no longer has this digest (altered in the store)"
+                    elif data is None:
+                        reason = "not found in the store"
+                if data is None:
+                    manifest_files.append({"path": None, "sha256": sha, "seq": seq, "withheld": reason})
+                else:
+                    files[path] = data
+                    manifest_files.append({"path": path, "sha256": sha, "seq": seq})
+
+        created = utcnow().strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        entries_lines = []
+        proofs: dict[str, bytes] = {}
+        for doc in selected:
+            seq = int(doc["seq"])
+            entries_lines.append(
+                json.dumps({"seq": seq, "payload": doc["payload"], "leaf_hash": doc["leaf_hash"]}, ensure_ascii=False)
+            )
+            audit_path = await self.ledger.inclusion_proof(seq, head.size)
+            proof = {"seq": seq, "leaf_index": seq, "tree_size": head.size, "audit_path": [p.hex() for p in audit_path]}
+            proofs[f"proofs/{seq}.json"] = json.dumps(proof).encode()
+        withheld = sum(1 for f in manifest_files if f["path"] is None)
+        manifest = {
+            "format": FORMAT,
+            "case": case_id,
+            "created": created,
+            "exported_by": actor,
+            "role": role,
+            "from": since,
+            "to": until,
+            "export_seq": export_seq,
+            "key_id": head.key_id,
+            "files": manifest_files,
+        }
+        how_to = HOW_TO_VERIFY.format(
+            case=case_id,
+            created=created,
+            actor=actor,
+            role=role,
+            entries=len(selected),
+            files=len(files),
+            withheld=withheld,
+            size=head.size,
+            root=head.root_hash,
+            key_id=head.key_id,
+            name=out.name,
+        )
+        members: list[tuple[str, bytes]] = [
+            ("manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False).encode()),
+            ("ledger/entries.jsonl", ("\n".join(entries_lines) + "\n").encode("utf-8")),
+            ("tree_head.json", json.dumps(head.to_dict(), indent=2).encode()),
+            ("public_key.pem", public_key_pem(self.public_key)),
+            ("verify_bundle.py", await asyncio.to_thread(Path(verify_bundle.__file__).read_bytes)),
+            ("HOW-TO-VERIFY.txt", how_to.encode("utf-8")),
+            *sorted(proofs.items(), key=lambda kv: int(kv[0][7:-5])),
+            *sorted(files.items()),
+        ]
+        await asyncio.to_thread(_write_zip, out, members)
+        return ExportResult(out, case_id, len(selected), len(files), withheld, head.size, head.key_id, export_seq)
+
+
+def _write_zip(out: Path, members: list[tuple[str, bytes]]) -> None:
+    """Write atomically: a half-written bundle never sits under the final name."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".bundle-", suffix=".zip", dir=out.parent)
+    os.close(fd)
+    try:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            for name, data in members:
+                zf.writestr(name, data)
+        os.replace(tmp, out)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
