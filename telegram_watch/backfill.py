@@ -22,7 +22,7 @@ Live catch-up after a disconnect is the top walk alone (``catch_up``).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
@@ -61,6 +61,10 @@ async def fetch_page(client: TelegramClient, target: Target, *, offset_id: int, 
     return list(page or [])
 
 
+#: ``gate(channel_key, account_names)`` raises ``NotAuthorized`` unless an authorization covers the read
+PrivateGate = Callable[[str, list[str]], Awaitable[object]]
+
+
 class Backfill:
     def __init__(
         self,
@@ -71,8 +75,11 @@ class Backfill:
         page_size: int = PAGE_SIZE,
         web_base: str = DEFAULT_WEB_BASE,
         run_id: str | None = None,
+        private_gate: PrivateGate | None = None,
     ) -> None:
         self.pool = pool
+        #: checks an active authorization before any history of a private chat is read
+        self.private_gate = private_gate
         self.ingest = ingest
         self.batch_size = batch_size
         self.page_size = min(page_size, PAGE_SIZE)
@@ -90,6 +97,9 @@ class Backfill:
         if not resolved.ok:
             result.state = str(resolved.channel.state)
             return result
+        if resolved.ref.username is None and self.private_gate is not None:
+            # a chat without a public username is private: reading it needs a covering authorization
+            await self.private_gate(resolved.ref.natural_key(), [m.name for m in self.pool.candidates(None)])
         walk = _Walk(self, resolved, result, limit=limit, since=since)
         try:
             try:

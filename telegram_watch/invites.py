@@ -10,8 +10,9 @@ whose accounts include the acting account. Without one the join is refused with 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from telethon.tl import functions, types
 
@@ -60,11 +61,38 @@ def _kind(invite: Any) -> str:
     return "channel" if getattr(invite, "channel", False) else "group"
 
 
+class LedgerGate(Protocol):
+    """What ``crawler.evidence.authorizations.Authorizations`` offers the join path."""
+
+    async def require(
+        self, scopes: Sequence[str], accounts: Sequence[str], *, action: str, target: str, run_id: str | None = None
+    ) -> tuple[dict[str, Any], str]: ...
+
+    async def record_join(
+        self,
+        grant: dict[str, Any],
+        account: str,
+        *,
+        invite: str | None = None,
+        channel_key: str | None = None,
+        run_id: str | None = None,
+    ) -> int: ...
+
+
 class Invites:
-    def __init__(self, pool: AccountPool, ingest: Ingest, authorizations: AuthorizationRepo) -> None:
+    def __init__(
+        self,
+        pool: AccountPool,
+        ingest: Ingest,
+        authorizations: AuthorizationRepo,
+        *,
+        ledger_gate: LedgerGate | None = None,
+    ) -> None:
         self.pool = pool
         self.ingest = ingest
         self.authorizations = authorizations
+        #: the evidence ledger's authorization service: refusals and joins become ledger entries
+        self.ledger_gate = ledger_gate
 
     async def check(self, link: str) -> InviteInfo:
         """What the invite leads to, or a clear state for an expired/invalid one. Never joins."""
@@ -98,7 +126,18 @@ class Invites:
         digest = invite_hash(link)
         names = [account] if account else [m.name for m in self.pool.candidates(None)]
         grant = None
-        for name in names:
+        if self.ledger_gate is not None:
+            try:
+                grant, account = await self.ledger_gate.require(
+                    [invite_scope(digest)], names, action="join", target=digest, run_id=run_id
+                )
+            except NotAuthorized as gate_refusal:
+                await self.ingest.error_log.record(
+                    {**gate_refusal.to_doc(), "action": "import_chat_invite", "invite": digest, "accounts": names},
+                    run_id=run_id,
+                )
+                raise
+        for name in names if grant is None else []:
             grant = await self.authorizations.covering([invite_scope(digest)], name)
             if grant is not None:
                 account = name
@@ -122,5 +161,8 @@ class Invites:
             raise TelegramNotFound("the join returned no chat", rpc="NO_CHAT")
         channel = convert_channel(chats[0], request="messages.importChatInvite")
         await self.ingest.submit([channel], run_id=run_id)
+        if self.ledger_gate is not None:
+            key = await self.ingest.channels.resolve(channel.ref) or channel.ref.natural_key()
+            await self.ledger_gate.record_join(grant, account, invite=digest, channel_key=key, run_id=run_id)
         log.info("joined", account=account, channel=channel_ref(chats[0]).natural_key())
         return channel

@@ -18,11 +18,13 @@ import click
 
 from crawler.cli.app import AppContext, Opened, async_command, pass_app
 from crawler.errors import NotAuthorized
+from crawler.evidence.authorizations import Authorizations
+from crawler.evidence.wiring import build_ledger
 from crawler.models import Source
 from crawler.pipeline import open_pipeline
 from storage.client import open_store
 from storage.repos.accounts import AccountRepo
-from storage.repos.authorizations import AuthorizationRepo
+from storage.repos.authorizations import AuthorizationRepo, channel_scope
 from storage.repos.runs import RunRepo
 from telegram_watch.accounts import Accounts, check_account, import_session, login_interactive
 from telegram_watch.backfill import Backfill
@@ -165,12 +167,18 @@ async def backfill_cmd(app: AppContext, channel: str, limit: int | None, since_d
     async with open_pool(app) as (tg, pool):
         runs = RunRepo(tg.opened.store)
         run_id = await runs.start(channel, "backfill")
+        gate = Authorizations(build_ledger(tg.opened.store, app.settings))
+
+        async def private_gate(channel_key: str, accounts: list[str]) -> None:
+            await gate.require([channel_scope(channel_key)], accounts, action="read", target=channel_key, run_id=run_id)
+
         runner = Backfill(
             pool,
             tg.opened.ingest,
             batch_size=app.settings.ingest.batch_size,
             run_id=run_id,
             web_base=app.settings.telegram_web_base,
+            private_gate=private_gate,
         )
         status = "failed"
         try:
@@ -230,7 +238,10 @@ async def invite_check(app: AppContext, link: str) -> None:
 async def invite_join(app: AppContext, link: str, account: str | None) -> None:
     """Join through an invite; refused unless an active authorization covers it."""
     async with open_pool(app) as (tg, pool):
-        invites = Invites(pool, tg.opened.ingest, AuthorizationRepo(tg.opened.store))
+        ledger = build_ledger(tg.opened.store, app.settings)
+        invites = Invites(
+            pool, tg.opened.ingest, AuthorizationRepo(tg.opened.store), ledger_gate=Authorizations(ledger)
+        )
         try:
             channel = await invites.join(link, account=account)
         except NotAuthorized as exc:
