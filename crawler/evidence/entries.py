@@ -34,12 +34,18 @@ from crawler.models import Verdict
 KINDS = ("capture", "join", "refusal", "authorization", "case", "query", "export", "verdict")
 
 
+MAX_EXACT_INT = 2**53
+
+
 def jsonable(value: Any) -> Any:
     """Plain JSON data for a payload: datetimes as RFC 3339 UTC, enums as values, paths as text.
 
-    Floats stay floats (JCS spells them); anything else unknown becomes ``str`` so that a stray
-    object never makes an append fail.
+    Floats stay floats (JCS spells them); integers beyond what an IEEE double holds exactly
+    (Telegram access hashes, ids) become decimal strings, as RFC 8785 asks; anything else unknown
+    becomes ``str`` so that a stray object never makes an append fail.
     """
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_EXACT_INT:
+        return str(value)
     if value is None or isinstance(value, bool | int | float | str):
         return value
     if isinstance(value, datetime):
