@@ -13,6 +13,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+#: the shipped multi-language term list (``crawler.discovery.scoring`` reads it)
+DEFAULT_TERMS_FILE = Path(__file__).with_name("terms.toml")
+
 
 class DiscoverySettings(BaseModel):
     #: snowball: a candidate found in a channel of depth d gets depth d + 1; deeper ones are dropped
@@ -37,6 +40,6 @@ class DiscoverySettings(BaseModel):
 
 
 def discovery_settings(settings: Any) -> DiscoverySettings:
-    """``settings.discovery`` once ``config.Settings`` has that field; the defaults until then."""
+    """``settings.discovery``; the defaults for settings-like objects without it (tests' stand-ins)."""
     value = getattr(settings, "discovery", None)
     return value if isinstance(value, DiscoverySettings) else DiscoverySettings()

@@ -19,6 +19,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from config.discovery import DiscoverySettings
 from config.evidence import EvidenceSettings
 
 DEFAULT_CONFIG_FILE = "tgwatch.toml"
@@ -118,6 +119,7 @@ class Settings(BaseSettings):
     media: MediaSettings = Field(default_factory=MediaSettings)
     matching: MatchingSettings = Field(default_factory=MatchingSettings)
     evidence: EvidenceSettings = Field(default_factory=EvidenceSettings)
+    discovery: DiscoverySettings = Field(default_factory=DiscoverySettings)
 
     @classmethod
     def settings_customise_sources(

@@ -1,8 +1,9 @@
 """Assemble the ingest door with every stage this process needs, and own their resources.
 
 ``open_pipeline`` is where seams get filled: the media stage (fetch → hash → quarantine → match →
-detection queue) before ``version``; the evidence capture stage (ledger entries for every stored
-record) after ``persist``. Sources add their own media fetcher (e.g. Telethon's) through ``fetchers``.
+detection queue) before ``version``; after ``persist`` the discovery snowball (links, mentions and
+forwards become candidates) and the evidence capture stage (ledger entries for every stored
+record). Sources add their own media fetcher (e.g. Telethon's) through ``fetchers``.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from contextlib import AsyncExitStack, asynccontextmanager
 
 from config import Settings
 from crawler.detection.service import DetectionService
+from crawler.discovery.service import DiscoveryService
+from crawler.discovery.snowball import SnowballStage
 from crawler.evidence.capture import install as install_capture
 from crawler.evidence.hooks import verdict_hook
 from crawler.evidence.wiring import build_ledger
@@ -61,4 +64,5 @@ async def open_pipeline(
                 before="version",
             )
         install_capture(ingest, ledger, worker=settings.evidence.worker_name)
+        ingest.add_stage(SnowballStage(DiscoveryService(store, settings.discovery)), after="persist")
         yield ingest

@@ -8,8 +8,10 @@ import click
 
 from crawler.cli.app import AppContext
 from crawler.cli.core import config_group, db_group, init_cmd
+from crawler.cli.crawl import crawl
 from crawler.cli.demo import demo_cmd
 from crawler.cli.detection import detector_group, queue_group
+from crawler.cli.discovery import aggregator_cmd, candidates_group, discover_group
 from crawler.cli.evidence import COMMANDS as EVIDENCE_COMMANDS
 from crawler.cli.hashes import hashes_group
 from crawler.cli.query import query_group
@@ -44,6 +46,10 @@ cli.add_command(tokens_group)
 cli.add_command(queue_group)
 cli.add_command(detector_group)
 cli.add_command(hashes_group)
+crawl.add_command(aggregator_cmd)
+cli.add_command(crawl)
+cli.add_command(discover_group)
+cli.add_command(candidates_group)
 for _command in (*TELEGRAM_COMMANDS, *EVIDENCE_COMMANDS):
     cli.add_command(_command)
 

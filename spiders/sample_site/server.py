@@ -10,6 +10,7 @@ Routes (t.me's shapes, served on loopback)::
     /media/file/ID.EXT      media bytes (jpg, png, webp, mp4, ogg, tgs)
     /media/thumb/ID.jpg     poster picture of a video
     /img/emoji/40/HEX.png   emoji images referenced by message text
+    /directory/…, /blog/…   the synthetic aggregator (``aggregator.py``); /+HASH, /joinchat/HASH invites
 
 Faults (``site.faults``) match a request by ``fnmatch`` pattern, against the path alone or, when
 the pattern holds a ``?``-query part, against path plus query; the first rule with uses left wins
@@ -29,8 +30,8 @@ from enum import StrEnum
 
 from aiohttp import web
 
+from spiders.sample_site import aggregator, render
 from spiders.sample_site import media as media_mod
-from spiders.sample_site import render
 from spiders.sample_site.content import Media, Message, World, build_world
 
 
@@ -157,6 +158,7 @@ class SampleSite:
         app.router.add_get("/s/{name}", self._preview)
         app.router.add_get("/media/{variant}/{file}", self._media_file)
         app.router.add_get("/img/emoji/40/{code}.png", self._emoji)
+        aggregator.add_routes(app, _html)  # /directory/…, /blog/…, /+HASH, /joinchat/HASH
         app.router.add_get("/{name}", self._profile)
         app.router.add_get("/{name}/{post}", self._post)
         return app
@@ -277,7 +279,8 @@ class SampleSite:
         name = request.match_info["name"]
         ch = self.world.channel(name)
         if ch is None:
-            return _html(render.render_not_found(name))
+            room = aggregator.room_page(name, self._base(request))  # groups and bots the aggregator lists
+            return _html(room if room is not None else render.render_not_found(name))
         return _html(render.render_profile(ch, self._base(request)))
 
     async def _post(self, request: web.Request) -> web.Response:

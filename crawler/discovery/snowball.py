@@ -1,0 +1,153 @@
+"""Snowball: rooms that stored messages link to, mention or forward from become candidates.
+
+An ingest stage after ``persist`` (so it only sees what is safely stored) and not essential (a
+discovery hiccup must never fail a crawl's batch). Each candidate keeps the message it came from
+(``message_key``) and a depth: the source channel's depth + 1, where a channel's depth is that of
+its own candidate (a channel staff added directly, a seed, has depth 0). Limits from
+``DiscoverySettings``: deeper than ``max_depth`` is not followed, at most ``max_links_per_message``
+per message and ``max_new_per_batch`` new candidates per batch; what a limit cut is counted in
+``SnowballStage.stats`` and logged, never silently lost from the messages themselves.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+
+from crawler.discovery.models import Sighting, SourceKind, room_link
+from crawler.discovery.service import DiscoveryService
+from crawler.discovery.targets import existing_targets
+from crawler.ingest import Batch
+from crawler.links import TgLink
+from crawler.logs import get_logger
+from crawler.models import Message
+
+log = get_logger(__name__)
+
+_NUMERIC_MENTION = re.compile(r"id\d+")  # MTProto mentions of users without a username
+
+
+@dataclass
+class SnowballStats:
+    messages: int = 0
+    sightings: int = 0
+    new: int = 0
+    skipped_depth: int = 0
+    skipped_volume: int = 0
+    skipped_per_message: int = 0
+    skipped_targets: int = 0
+    by_batch: list[dict[str, int]] = field(default_factory=list)
+
+
+def message_rooms(msg: Message) -> list[tuple[TgLink, str]]:
+    """Every room a message points at, in order, without duplicates: (link, how it was found)."""
+    found: list[tuple[TgLink, str]] = []
+    for url in msg.links:
+        room = room_link(url)
+        if room is not None:
+            found.append((room, "link"))
+    for name in msg.mentions:
+        name = name.lstrip("@")
+        if _NUMERIC_MENTION.fullmatch(name):
+            continue
+        room = room_link("@" + name)
+        if room is not None:
+            found.append((room, "mention"))
+    fwd = msg.forwarded_from
+    if fwd is not None:
+        room = room_link(fwd.link) if fwd.link else None
+        if room is None and fwd.username:
+            room = room_link("@" + fwd.username)
+        if room is not None:
+            found.append((room, "forwarded_from"))
+    seen: set[str] = set()
+    unique = []
+    for room, how in found:
+        if room.canonical not in seen:
+            seen.add(room.canonical)
+            unique.append((room, how))
+    return unique
+
+
+def _changed_keys(batch: Batch) -> set[str]:
+    """Messages new or changed in this batch: re-crawled unchanged ones add nothing to discovery."""
+    return set(batch.writes.new_ids) | {str(v["message"]) for v in batch.writes.versions}
+
+
+class SnowballStage:
+    name = "snowball"
+    essential = False
+
+    def __init__(self, service: DiscoveryService) -> None:
+        self.service = service
+        self.settings = service.settings
+        self.stats = SnowballStats()
+
+    async def _source_depths(self, messages: list[Message]) -> dict[str, int]:
+        """channel key → depth, from the candidate of the channel's own link (none: a seed, depth 0)."""
+        links = {m.channel_key or "": f"https://t.me/{m.ref.username}" for m in messages if m.ref.username}
+        docs = await self.service.repo.existing(links.values())
+        return {key: int(docs[link].get("depth", 0)) for key, link in links.items() if link in docs}
+
+    async def __call__(self, batch: Batch) -> None:
+        changed = _changed_keys(batch)
+        messages = [m for m in batch.messages if m.channel_key is not None and m.key in changed]
+        if not messages:
+            return
+        depths = await self._source_depths(messages)
+        limits = self.settings
+        stats = Counter[str]()
+        planned: list[Sighting] = []
+        for msg in messages:
+            stats["messages"] += 1
+            own = f"https://t.me/{msg.ref.username}" if msg.ref.username else None
+            depth = depths.get(msg.channel_key or "", 0) + 1
+            rooms = [(room, how) for room, how in message_rooms(msg) if room.canonical != own]
+            if len(rooms) > limits.max_links_per_message:
+                stats["skipped_per_message"] += len(rooms) - limits.max_links_per_message
+                rooms = rooms[: limits.max_links_per_message]
+            if depth > limits.max_depth:
+                stats["skipped_depth"] += len(rooms)
+                continue
+            for room, how in rooms:
+                planned.append(
+                    Sighting.of(
+                        room,
+                        SourceKind.SNOWBALL,
+                        msg.channel_key or "",
+                        batch.received_at,
+                        message_key=msg.key,
+                        page_url=msg.permalink,
+                        context={"found_as": how, "text": msg.text[:500]},
+                        depth=depth,
+                        priority=limits.snowball_priority,
+                    )
+                )
+        links = list(dict.fromkeys(s.link for s in planned))
+        targets = await existing_targets(self.service.store, links)
+        known = set(await self.service.repo.existing(links))
+        allowed_new: set[str] = set()
+        kept: list[Sighting] = []
+        for sighting in planned:
+            if sighting.link in targets and sighting.link not in known:
+                stats["skipped_targets"] += 1  # a seed staff already crawl: not a discovery
+                continue
+            if sighting.link not in known and sighting.link not in allowed_new:
+                if len(allowed_new) >= limits.max_new_per_batch:
+                    stats["skipped_volume"] += 1
+                    continue
+                allowed_new.add(sighting.link)
+            kept.append(sighting)
+        if kept:
+            result = await self.service.record(kept)
+            stats["new"] += result.new
+            stats["sightings"] += len(kept)
+        self._account(stats)
+
+    def _account(self, stats: Counter[str]) -> None:
+        for name, value in stats.items():
+            setattr(self.stats, name, getattr(self.stats, name) + value)
+        self.stats.by_batch.append(dict(stats))
+        if stats["skipped_depth"] or stats["skipped_volume"] or stats["skipped_per_message"]:
+            log.info("snowball limits applied", **dict(stats))

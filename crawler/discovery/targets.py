@@ -1,0 +1,75 @@
+"""The hand-off from discovery to the scheduler: approving a candidate creates a crawl target.
+
+The scheduler owns the ``targets`` collection (``crawler.scheduling.targets``: schema entry,
+scheduling fields, pausing);
+discovery only ever creates a target through this one function, with the agreed document shape::
+
+    {_id: canonical link, kind, method: "web" | "mtproto", source: "candidate", created_at, paused: false}
+
+(an invite target also records the ``authorization_id`` that allowed it). Creating an existing
+target is a no-op that returns the stored document, so approving twice cannot duplicate work.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import DuplicateKeyError
+
+from crawler.errors import ConfigError
+from crawler.links import LinkKind, normalize
+from crawler.models import utcnow
+from storage.client import Doc, Store, translate_errors
+
+Method = Literal["web", "mtproto"]
+METHODS: tuple[Method, ...] = ("web", "mtproto")
+
+
+def _targets(store: Store) -> AsyncCollection[Doc]:
+    return store["targets"]  # declared by the scheduler (crawler.scheduling.targets)
+
+
+async def create_target(
+    store: Store, link: str, method: Method, *, authorization_id: str | None = None, **extra: Any
+) -> Doc:
+    """Create (or return the existing) crawl target for a canonical room link."""
+    parsed = normalize(link)
+    if parsed is None or parsed.kind not in (LinkKind.USERNAME, LinkKind.INVITE):
+        raise ConfigError(f"{link!r} is not a room link a target can be made of")
+    if method not in METHODS:
+        raise ConfigError(f"method must be one of {METHODS}, got {method!r}")
+    if parsed.kind is LinkKind.INVITE and method != "mtproto":
+        raise ConfigError("an invite can only be followed over MTProto (method 'mtproto')")
+    doc: Doc = {
+        "_id": parsed.canonical,
+        "kind": parsed.kind.value,
+        "method": method,
+        "source": "candidate",
+        "created_at": utcnow(),
+        "paused": False,
+        **extra,
+    }
+    if authorization_id is not None:
+        doc["authorization_id"] = authorization_id
+    coll = _targets(store)
+    with translate_errors("create target"):
+        try:
+            await coll.insert_one(doc)
+        except DuplicateKeyError:
+            existing = await coll.find_one({"_id": parsed.canonical})
+            return existing or doc
+    return doc
+
+
+async def get_target(store: Store, link: str) -> Doc | None:
+    with translate_errors("get target"):
+        return await _targets(store).find_one({"_id": link})
+
+
+async def existing_targets(store: Store, links: list[str]) -> set[str]:
+    """Which of these canonical links are targets already (the snowball skips them)."""
+    if not links:
+        return set()
+    with translate_errors("read targets"):
+        return {str(d["_id"]) async for d in _targets(store).find({"_id": {"$in": links}}, {"_id": 1})}

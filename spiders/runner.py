@@ -1,0 +1,60 @@
+"""Run Scrapy spiders inside tgwatch's own running asyncio loop.
+
+Scrapy's ``AsyncCrawlerRunner`` with Twisted's ``AsyncioSelectorReactor`` *bound to the loop that is
+already running* (ours): Scrapy's downloads, our MongoDB writes (PyMongo async) and aiohttp all
+share one loop and one thread. The reactor is installed once per process, on first use, before
+anything imports Twisted's default reactor; ``reactor.run()`` is never called because the asyncio
+loop is what runs. Safe to call many times in one process (the tests run many crawls).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import sys
+import threading
+from typing import Any
+
+from scrapy.crawler import AsyncCrawlerRunner, Crawler
+from scrapy.settings import Settings as ScrapySettings
+
+from crawler.errors import ConfigError
+
+
+def ensure_asyncio_reactor() -> None:
+    """Install Twisted's asyncio reactor on the running loop, or check the installed one uses it."""
+    loop = asyncio.get_running_loop()
+    if "twisted.internet.reactor" not in sys.modules:
+        from twisted.internet import asyncioreactor
+
+        asyncioreactor.install(eventloop=loop)
+    from twisted.internet import reactor
+
+    bound = getattr(reactor, "_asyncioEventloop", None)
+    if bound is None:
+        raise ConfigError(
+            f"a non-asyncio Twisted reactor ({type(reactor).__name__}) was installed before tgwatch could "
+            "install the asyncio one; import spiders.runner before anything imports twisted.internet.reactor"
+        )
+    if bound is not loop:
+        raise ConfigError(
+            "Twisted's asyncio reactor is bound to another event loop; run every crawl of one process on "
+            "one loop (pytest: a session-scoped loop)"
+        )
+    if not reactor.running:
+        # reactor.run() would run the loop, which already runs: only fire the startup triggers
+        # (thread pool for DNS, etc.) and mark the reactor as running. The reactor is never
+        # stopped, so its thread pool's shutdown trigger never fires: daemon threads keep those
+        # idle DNS workers from holding the process open at exit.
+        pool = reactor.getThreadPool()
+        pool.threadFactory = functools.partial(threading.Thread, daemon=True)
+        reactor.startRunning(installSignalHandlers=False)
+
+
+async def run_spider(spidercls: type[Any], settings: ScrapySettings, **spider_kwargs: Any) -> Crawler:
+    """Run one spider to completion in the running loop; returns its crawler (stats, spider)."""
+    ensure_asyncio_reactor()
+    runner = AsyncCrawlerRunner(settings)
+    crawler = runner.create_crawler(spidercls)
+    await runner.crawl(crawler, **spider_kwargs)
+    return crawler

@@ -1,0 +1,89 @@
+"""Scrapy settings built from tgwatch's own ``config.Settings`` (the one place they are translated).
+
+Scrapy components then read what they need in ``from_crawler`` (Scrapy's own pattern), so nothing
+else in tgwatch has to know Scrapy's setting names.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from scrapy.settings import Settings as ScrapySettings
+
+from config import Settings
+
+
+class Shared:
+    """A live object carried in Scrapy settings. Scrapy deep-copies its settings per crawler; an
+    ingest door (sockets, locks) must be shared, not copied, so this wrapper copies as itself."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __copy__(self) -> Shared:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Shared:
+        return self
+
+
+def shared(settings: Any, name: str) -> Any:
+    """Read a ``Shared`` setting back (None when unset)."""
+    value = settings.get(name)
+    return value.value if isinstance(value, Shared) else value
+
+
+ASYNCIO_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
+
+#: our retry middleware replaces Scrapy's (same slot in the chain, back-off + Retry-After added)
+_RETRY_SLOT = 550
+
+
+def build_scrapy_settings(
+    settings: Settings,
+    *,
+    ingest: Any = None,
+    hooks: Any = None,
+    overrides: dict[str, Any] | None = None,
+) -> ScrapySettings:
+    """Scrapy settings for one crawl. ``ingest`` reaches the pipeline as ``TGWATCH_INGEST``."""
+    http = settings.http
+    values: dict[str, Any] = {
+        "TWISTED_REACTOR": ASYNCIO_REACTOR,
+        "USER_AGENT": http.user_agent,
+        "ROBOTSTXT_OBEY": False,  # t.me/s/ pages are public previews meant for browsers
+        "COOKIES_ENABLED": False,
+        "TELNETCONSOLE_ENABLED": False,
+        "LOG_ENABLED": False,  # tgwatch logs through structlog; Scrapy's own log is noise here
+        "DOWNLOAD_TIMEOUT": http.download_timeout,
+        "DOWNLOAD_MAXSIZE": settings.limits.max_page_bytes,
+        "REDIRECT_MAX_TIMES": settings.limits.max_redirects,
+        "CONCURRENT_REQUESTS": max(8, http.concurrency_per_domain),
+        "CONCURRENT_REQUESTS_PER_DOMAIN": http.concurrency_per_domain,
+        "AUTOTHROTTLE_ENABLED": http.autothrottle,
+        "AUTOTHROTTLE_TARGET_CONCURRENCY": http.autothrottle_target_concurrency,
+        "AUTOTHROTTLE_START_DELAY": 0.5,
+        "AUTOTHROTTLE_MAX_DELAY": 60.0,
+        "RETRY_ENABLED": True,
+        "RETRY_TIMES": http.retry_times,
+        # 429/503 are retried after the server's Retry-After; the rest after exponential back-off
+        "RETRY_HTTP_CODES": [500, 502, 503, 504, 522, 524, 408, 429],
+        "TGWATCH_RETRY_BASE_DELAY": 1.0,
+        "TGWATCH_RETRY_MAX_DELAY": 60.0,
+        "TGWATCH_MAX_RETRY_AFTER": http.max_retry_after,
+        "TGWATCH_PROXY": http.proxy,
+        "TGWATCH_TRUNCATED_RETRIES": 2,
+        "DOWNLOADER_MIDDLEWARES": {
+            "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
+            "spiders.middlewares.BackoffRetryMiddleware": _RETRY_SLOT,
+            "spiders.middlewares.ProxyMiddleware": 740,  # before Scrapy's HttpProxyMiddleware (750)
+        },
+        "ITEM_PIPELINES": {"spiders.pipelines.IngestPipeline": 300},
+        "TGWATCH_INGEST": Shared(ingest) if ingest is not None else None,
+        "TGWATCH_HOOKS": Shared(hooks) if hooks is not None else None,
+    }
+    if overrides:
+        values.update(overrides)
+    return ScrapySettings(values)
