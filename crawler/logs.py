@@ -143,6 +143,8 @@ def configure(level: str = "INFO", fmt: str = "auto", stream: TextIO | None = No
     root.setLevel(max(logging.getLevelName(level), logging.INFO))
     for noisy in ("scrapy", "twisted", "telethon", "pymongo", "asyncio", "aiohttp.access", "filelock"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # "Disabled <component>: NotConfigured" is Scrapy's normal way of switching a component off
+    logging.getLogger("scrapy.middleware").setLevel(logging.ERROR)
 
 
 class _ScrubbingFormatter(logging.Formatter):

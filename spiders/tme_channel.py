@@ -102,6 +102,9 @@ class Walker:
             self.cp = self._with(oldest_id=min(lo, cp.oldest_id or lo), complete=bottom)
             return self._finish_or(lo, bottom)
 
+        if self.phase == "recheck":  # re-reading stored pages: the checkpoint already covers them
+            return self.cp, STOP if bottom or self._limit_reached(lo) else lo
+
         if self.phase == "top":
             walk_top, walk_low = hi, lo
             self.top_walks += 1
@@ -172,6 +175,11 @@ class Walker:
     def _after_join(self) -> Next:
         if self.mode.pages is not None and self.pages >= self.mode.pages:
             return STOP
+        if self.mode.pages is not None and self.prev_low is not None and self.phase != "resume":
+            # --pages N reads N pages from the top even where they were read before: re-reading
+            # recent pages is how edits to recent messages become new versions
+            self.phase = "recheck"
+            return int(self.prev_low)
         if self.phase == "resume" and self.top_walks == 0:
             # the interrupted walk is closed; messages newer than it may have appeared meanwhile
             self.phase = "top"

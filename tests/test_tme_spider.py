@@ -360,3 +360,22 @@ async def test_resume_after_kill_9_loses_and_duplicates_nothing(
     # the rerun resumed: it did not walk the already stored newest pages again
     resumed_hits = [h for h in site.hits if h.startswith("/s/chanx")]
     assert resumed_hits.count("/s/chanx?before=56") <= 2
+
+
+def test_pages_mode_rereads_stored_pages_to_catch_edits() -> None:
+    """--pages N reads N pages from the top even where a complete checkpoint already covers them."""
+    from crawler.models import Checkpoint
+    from spiders.tme_channel import STOP, TOP
+
+    cp = Checkpoint(stream="web:chanx", newest_id=100, oldest_id=1, complete=True)
+    w = Walker("web:chanx", cp, CrawlMode(pages=3))
+    assert w.start() == TOP
+    cp1, nxt = w.on_page(list(range(81, 101)), has_older=True)
+    assert nxt == 81 and cp1.newest_id == 100 and cp1.complete
+    cp2, nxt = w.on_page(list(range(61, 81)), has_older=True)
+    assert nxt == 61 and cp2.newest_id == 100 and cp2.oldest_id == 1
+    _, nxt = w.on_page(list(range(41, 61)), has_older=True)
+    assert nxt == STOP
+    default = Walker("web:chanx", cp, CrawlMode())
+    assert default.start() == TOP
+    assert default.on_page(list(range(81, 101)), has_older=True)[1] == STOP, "without --pages: only what is new"

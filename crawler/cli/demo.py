@@ -1,4 +1,4 @@
-"""``tgwatch demo``: the whole path on generated data (see ``crawler.demo``)."""
+"""``tgwatch demo``: the whole path on generated data (see ``crawler.demo`` and ``crawler.demo_site``)."""
 
 from __future__ import annotations
 
@@ -6,17 +6,36 @@ import click
 
 from crawler.cli.app import AppContext, async_command, pass_app
 from crawler.demo import DEMO_CHANNEL, ingest_synthetic, print_stored
+from crawler.evidence.signing import generate_key
+from crawler.evidence.wiring import build_ledger
 
 
 @click.command("demo")
+@click.option("--quick", is_flag=True, help="only the ingest-door step (no sample site)")
 @pass_app
 @async_command
-async def demo_cmd(app: AppContext) -> None:
-    """Run tgwatch end to end on generated data in the embedded (or configured) store."""
+async def demo_cmd(app: AppContext, quick: bool) -> None:
+    """Run tgwatch end to end on the bundled offline sample site, in the embedded (or configured) store."""
+    from spiders.runner import ensure_asyncio_reactor  # before anything imports Twisted's reactor
+
+    ensure_asyncio_reactor()
+    settings = app.settings
+    key = settings.evidence.private_key_path(settings.data_dir)
+    if not key.exists():
+        files = generate_key(key.parent, name=key.name)
+        click.echo(f"created the evidence signing key {files.private_path} (key id {files.key_id[:16]}…)")
     async with app.open() as opened:
         click.echo(f"store: {opened.store.kind} at {opened.store.masked_uri}")
         click.echo("== 1. the ingest door (synthetic batch) ==")
         await ingest_synthetic(opened.ingest, click.echo)
-        key = await opened.ingest.channels.resolve(DEMO_CHANNEL)
+        key_name = await opened.ingest.channels.resolve(DEMO_CHANNEL)
         click.echo("stored:")
-        await print_stored(opened.ingest, key or DEMO_CHANNEL.natural_key(), click.echo)
+        await print_stored(opened.ingest, key_name or DEMO_CHANNEL.natural_key(), click.echo)
+        if quick:
+            return
+        from crawler import demo_site
+
+        await demo_site.run(settings, opened.store, opened.ingest, build_ledger(opened.store, settings), click.echo)
+    click.echo(
+        "done: `tgwatch query messages --channel korea_now`, `tgwatch db status`, `tgwatch serve` to look around"
+    )

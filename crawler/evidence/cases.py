@@ -68,7 +68,8 @@ class Cases:
     async def entries(self, case_id: str, *, since: str | None = None, until: str | None = None) -> list[Doc]:
         """The case's ledger entries in seq order; ``since``/``until`` are RFC 3339 UTC bounds on ``at``."""
         subjects = await self.subjects(case_id)
-        members: list[dict[str, Any]] = [{"cases": case_id}]
+        # `$in`, not equality: the embedded server misses equality matches on indexed array fields
+        members: list[dict[str, Any]] = [{"cases": {"$in": [case_id]}}]
         if subjects:
             members.append({"subjects": {"$in": subjects}})
         flt: dict[str, Any] = {"$or": members} if len(members) > 1 else members[0]

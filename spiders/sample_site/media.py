@@ -50,7 +50,9 @@ def draw_picture(seed: str, width: int, height: int, caption: str = "") -> Image
     noise = np.random.default_rng(rng.randint(0, 2**32 - 1)).normal(0, 6, (height, width, 1)).astype(np.float32)
     img = Image.fromarray(np.clip(pixels + noise, 0, 255).astype(np.uint8), "RGB")
     draw = ImageDraw.Draw(img)
-    for _ in range(rng.randint(3, 7)):
+    # enough edges for a PDQ quality above the matching floor (flat pictures score low and are
+    # never matched), so the demo's hash-list step has something real to match
+    for _ in range(rng.randint(14, 24)):
         x0, y0 = rng.randint(0, width - 1), rng.randint(0, height - 1)
         x1 = min(width, x0 + rng.randint(10, max(11, width // 2)))
         y1 = min(height, y0 + rng.randint(10, max(11, height // 2)))
