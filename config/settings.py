@@ -21,6 +21,7 @@ from pydantic_settings import (
 
 from config.discovery import DiscoverySettings
 from config.evidence import EvidenceSettings
+from config.targets import GroupSpec, TargetSpec
 
 DEFAULT_CONFIG_FILE = "tgwatch.toml"
 
@@ -120,6 +121,9 @@ class Settings(BaseSettings):
     matching: MatchingSettings = Field(default_factory=MatchingSettings)
     evidence: EvidenceSettings = Field(default_factory=EvidenceSettings)
     discovery: DiscoverySettings = Field(default_factory=DiscoverySettings)
+    #: scheduled targets and groups from the settings file (``[[targets]]``, ``[groups.NAME]``)
+    targets: list[TargetSpec] = Field(default_factory=list)
+    groups: dict[str, GroupSpec] = Field(default_factory=dict)
 
     @classmethod
     def settings_customise_sources(

@@ -66,7 +66,7 @@ class Walker:
         )
         if checkpoint is None and mode.pages is None and mode.since is None:
             self.want_full = True  # first crawl without limits: everything
-        self.phase: Literal["gap", "resume", "top", "backfill"] = "top"
+        self.phase: Literal["gap", "resume", "top", "backfill", "recheck"] = "top"
         self.top_walks = 0
         self.prev_low: int | None = None  # lowest id of the previous page in the current walk
         self._gaps: list[list[int | None]] = [list(g) for g in self.cp.extra.get("gaps", [])]

@@ -27,6 +27,7 @@ from typing import TypeVar
 
 from telethon import TelegramClient
 
+from crawler import metrics
 from crawler.errors import ConfigError, RateLimited, TgwatchError
 from crawler.logs import get_logger
 from telegram_watch.accounts import Account, Accounts
@@ -171,6 +172,7 @@ class AccountPool:
         self.stats["flood_waits"] += 1
         self.stats["flood_wait_seconds"] += int(seconds)
         self.stats["handovers"] += 1
+        metrics.count_flood_wait("mtproto", seconds)
         log.warning("flood wait: account parked", account=member.name, seconds=seconds, channel=channel)
         if self._store is not None:
             await self._store.repo.park(member.name, member.flood_until)

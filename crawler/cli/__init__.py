@@ -15,6 +15,7 @@ from crawler.cli.discovery import aggregator_cmd, candidates_group, discover_gro
 from crawler.cli.evidence import COMMANDS as EVIDENCE_COMMANDS
 from crawler.cli.hashes import hashes_group
 from crawler.cli.query import query_group
+from crawler.cli.scheduling import COMMANDS as SCHEDULING_COMMANDS
 from crawler.cli.serve import serve_cmd, tokens_group
 from crawler.cli.telegram import COMMANDS as TELEGRAM_COMMANDS
 
@@ -50,7 +51,7 @@ crawl.add_command(aggregator_cmd)
 cli.add_command(crawl)
 cli.add_command(discover_group)
 cli.add_command(candidates_group)
-for _command in (*TELEGRAM_COMMANDS, *EVIDENCE_COMMANDS):
+for _command in (*TELEGRAM_COMMANDS, *EVIDENCE_COMMANDS, *SCHEDULING_COMMANDS):
     cli.add_command(_command)
 
 

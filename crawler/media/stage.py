@@ -17,6 +17,7 @@ from typing import Any
 from pymongo.errors import DuplicateKeyError
 
 from config import Settings
+from crawler import metrics
 from crawler.detection.service import DetectionService
 from crawler.errors import MediaError, SourceError, Undecodable
 from crawler.hashing.pool import HashPool, MediaHashes
@@ -124,6 +125,8 @@ class MediaStage:
         if outcome.new and is_media:
             channel = msg.channel_key or ""
             if matches:
+                for hit in matches:
+                    metrics.count_hash_match(hit.signal_type)
                 await self._alert(hashes.sha256, matches, channel, msg)
             if self._detection is not None:
                 await self._detection.enqueue(

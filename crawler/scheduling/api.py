@@ -1,0 +1,43 @@
+"""``GET /metrics``: Prometheus text exposition of this process.
+
+Monitor-only (and admin), not public: the numbers hold no collected content, but queue depths,
+error kinds and rates tell an outsider what is being watched and when it struggles. Prometheus
+scrapes with a bearer token (``authorization: {credentials_file: …}`` in its scrape config), and
+``/healthz``/``/readyz`` stay public for the orchestrator's probes.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from crawler import metrics
+from crawler.api.app import STORE
+from crawler.api.routing import RouteTable
+from crawler.errors import TgwatchError
+from crawler.logs import get_logger
+from crawler.tokens import Role
+from storage.client import Store
+
+log = get_logger(__name__)
+
+
+async def refresh_queue_depth(store: Store) -> None:
+    """Read queue depths from the store into the gauges (crawl tasks and detection jobs)."""
+    from crawler.scheduling.tasks import QUEUE
+    from storage.workqueue import WorkQueue
+
+    for name in (QUEUE, "detection_jobs"):
+        try:
+            metrics.set_queue_depth(name, await WorkQueue(store, name).stats())
+        except TgwatchError as exc:
+            log.warning("queue depth unavailable", queue=name, error=exc.message)
+
+
+def register(routes: RouteTable) -> None:
+    @routes.add("GET", "/metrics", roles={Role.MONITOR}, summary="Prometheus metrics of this process", tag="health")
+    async def prometheus_metrics(request: web.Request) -> web.StreamResponse:
+        await refresh_queue_depth(request.app[STORE])
+        body, content_type = metrics.exposition()
+        response = web.Response(body=body)
+        response.headers["Content-Type"] = content_type
+        return response

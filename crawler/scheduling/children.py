@@ -1,0 +1,76 @@
+"""Child ``tgwatch worker`` processes of ``tgwatch run --workers N``.
+
+No cluster manager: just N local worker processes, each a full ``tgwatch worker`` claiming from the
+same queue. On Linux each child asks the kernel for SIGTERM when its parent dies
+(``PR_SET_PDEATHSIG``), so even a ``kill -9`` of the parent leaves no orphan crawling on; a clean
+stop sends SIGTERM, waits for the grace period, then SIGKILLs what is left and reaps everything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import Callable, Sequence
+
+from crawler.logs import get_logger
+
+log = get_logger(__name__)
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+
+    def preexec() -> None:
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        with contextlib.suppress(Exception):
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+
+    return preexec
+
+
+class Children:
+    def __init__(self, argv: Sequence[str]) -> None:
+        self.argv = list(argv)
+        self.procs: list[asyncio.subprocess.Process] = []
+
+    async def start(self, n: int) -> None:
+        for _ in range(n):
+            proc = await asyncio.create_subprocess_exec(*self.argv, preexec_fn=_die_with_parent())
+            self.procs.append(proc)
+            log.info("worker process started", pid=proc.pid)
+
+    @property
+    def pids(self) -> list[int]:
+        return [p.pid for p in self.procs]
+
+    @staticmethod
+    def _kill(procs: list[asyncio.subprocess.Process]) -> None:
+        for p in procs:
+            if p.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    p.kill()
+
+    async def stop(self, grace: float) -> None:
+        """SIGTERM every child, wait ``grace`` seconds, SIGKILL the rest; always reaps them all."""
+        alive = [p for p in self.procs if p.returncode is None]
+        for p in alive:
+            with contextlib.suppress(ProcessLookupError):
+                p.send_signal(signal.SIGTERM)
+        if alive:
+            done = asyncio.gather(*(p.wait() for p in alive))
+            try:
+                await asyncio.wait_for(asyncio.shield(done), grace)
+            except TimeoutError:
+                self._kill(alive)
+                await done
+            except asyncio.CancelledError:
+                self._kill(alive)
+                await asyncio.shield(done)
+                raise
+        for p in self.procs:
+            log.info("worker process stopped", pid=p.pid, returncode=p.returncode)

@@ -1,0 +1,272 @@
+"""Method → crawl function: what a worker calls to crawl one target once.
+
+``web`` is ``crawler.crawl_web.crawl_channel`` (spider → ingest → checkpoint → run record);
+``mtproto`` is ``telegram_watch.backfill.Backfill`` over the account pool. Both record a ``runs``
+document (target, task, due, worker, start, end, pages, messages new/updated, media, errors) and
+count the Prometheus metrics. A cancelled crawl (shutdown, lost lease) is finished as
+``abandoned``: checkpoints are written by ingest after every stored batch, so the next run resumes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from contextlib import suppress
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from crawler import metrics
+from crawler.crawl_web import StoreRunRecorder
+from crawler.logs import get_logger
+from crawler.scheduling.tasks import TaskSpec
+from storage.repos.runs import RunRepo
+
+if TYPE_CHECKING:
+    from config import Settings
+    from crawler.ingest import Ingest
+    from storage.client import Store
+    from telegram_watch.pool import AccountPool
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    run_id: str | None
+    status: str
+    counts: dict[str, int] = field(default_factory=dict)
+    errors: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"run_id": self.run_id, "status": self.status, "counts": self.counts, "errors": self.errors}
+
+
+@dataclass
+class RunContext:
+    """What runners share in one process: settings, store, ingest, and the MTProto pool (opened on
+    first use, closed by ``aclose``)."""
+
+    settings: Settings
+    store: Store
+    ingest: Ingest
+    consumer: str = "local"
+    web_base: str | None = None
+    scrapy_overrides: dict[str, Any] | None = None
+    #: the MTProto account pool; opened from the stored accounts on first use unless given
+    account_pool: AccountPool | None = None
+
+    async def pool(self) -> AccountPool:
+        if self.account_pool is None:
+            from storage.repos.accounts import AccountRepo
+            from telegram_watch.accounts import Accounts
+            from telegram_watch.client import real_client_factory
+            from telegram_watch.crypto import SecretBox
+            from telegram_watch.pool import AccountPool
+
+            accounts = Accounts(AccountRepo(self.store), SecretBox.from_settings(self.settings))
+            self.account_pool = await AccountPool.load(
+                accounts, real_client_factory(self.settings), pacing=self.settings.telegram.request_pacing_seconds
+            )
+        return self.account_pool
+
+    async def aclose(self) -> None:
+        try:
+            if self.account_pool is not None:
+                pool, self.account_pool = self.account_pool, None
+                await pool.close()
+        finally:
+            stop_twisted_threads()
+
+
+def stop_twisted_threads() -> None:
+    """Stop the Twisted reactor's thread pool (Scrapy's DNS lookups start it). Its threads are not
+    daemon threads and the reactor is never ``run()``/``stop()``-ped here (asyncio drives it), so
+    without this a finished ``tgwatch worker`` would never exit and be SIGKILLed at shutdown."""
+    if "twisted.internet.reactor" not in sys.modules:
+        return
+    from twisted.internet import reactor
+
+    if getattr(reactor, "threadpool", None) is not None:
+        reactor._stopThreadPool()  # Twisted's own shutdown trigger; resets the pool
+
+
+Runner = Callable[[RunContext, TaskSpec], Awaitable[RunOutcome]]
+
+
+class MeteredRecorder(StoreRunRecorder):
+    """The crawl driver's run recorder, plus task details on the run and Prometheus counting."""
+
+    def __init__(self, store: Store, task: TaskSpec, consumer: str, method: str) -> None:
+        super().__init__(store)
+        self.task, self.consumer, self.method = task, consumer, method
+        self.counts: dict[str, int] = {}
+        self.error_count = 0
+
+    async def start(self, target: str, kind: str) -> str:
+        self.run_id = await self.runs.start(
+            target, kind, method=self.method, task=self.task.task_id, due=self.task.due,
+            attempt=self.task.attempt, worker=self.consumer,
+        )  # fmt: skip
+        return self.run_id
+
+    async def add(self, counts: Mapping[str, int]) -> None:
+        for k, v in counts.items():
+            self.counts[k] = self.counts.get(k, 0) + int(v)
+        metrics.count_page(self.method, int(counts.get("pages", 0)))
+        metrics.count_messages(self.method, int(counts.get("new", 0)), int(counts.get("updated", 0)))
+        if counts.get("media_refs"):
+            metrics.MEDIA_REFS.labels(self.method).inc(int(counts["media_refs"]))
+        await super().add(counts)
+
+    async def error(self, err: dict[str, object]) -> None:
+        self.error_count += 1
+        kind = str(err.get("kind", "error"))
+        metrics.count_error(kind)
+        if kind == "rate_limited":
+            retry = err.get("retry_after")
+            metrics.count_flood_wait(self.method, float(retry) if isinstance(retry, int | float) else 0.0)
+        await super().error(err)
+
+
+def _cancel_requested() -> bool:
+    task = asyncio.current_task()
+    return bool(task is not None and task.cancelling())
+
+
+async def _abandon(store: Store, run_id: str | None) -> None:
+    """Mark a cancelled run ``abandoned`` (shielded: we are being cancelled)."""
+    if run_id is not None:
+        with suppress(Exception):
+            await asyncio.shield(RunRepo(store).finish(run_id, "abandoned"))
+
+
+_CRAWLERS: ContextVar[list[Any] | None] = ContextVar("tgwatch_run_crawlers", default=None)
+
+
+class CrawlerHandle:
+    """Scrapy extension that hands each crawler to the run that started it (through a context
+    variable), so an abandoned run can stop its spider: cancelling the coroutine that awaits a
+    Scrapy crawl does not stop the crawl, which would otherwise go on fetching in the background."""
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> CrawlerHandle:
+        bucket = _CRAWLERS.get()
+        if bucket is not None:
+            bucket.append(crawler)
+        return cls()
+
+
+STOP_SPIDER_SECONDS = 15.0
+
+
+async def _stop_crawlers(crawlers: list[Any]) -> None:
+    for crawler in crawlers:
+        try:
+            await asyncio.wait_for(crawler.stop_async(), STOP_SPIDER_SECONDS)
+        except Exception as exc:  # stopping is best effort; the process may be going away anyway
+            log.warning("spider did not stop cleanly", error=str(exc)[:300])
+
+
+def _with_handle(overrides: dict[str, Any] | None) -> dict[str, Any]:
+    out = dict(overrides or {})
+    out["EXTENSIONS"] = {**out.get("EXTENSIONS", {}), f"{__name__}.CrawlerHandle": 0}
+    return out
+
+
+async def run_web(ctx: RunContext, task: TaskSpec) -> RunOutcome:
+    from crawler.crawl_web import crawl_channel
+
+    recorder = MeteredRecorder(ctx.store, task, ctx.consumer, "web")
+    started = time.monotonic()
+    status = "failed"
+    crawlers: list[Any] = []
+    token = _CRAWLERS.set(crawlers)
+    metrics.RUNNING.labels("web").inc()
+    try:
+        summary = await crawl_channel(
+            ctx.settings, ctx.ingest, task.target, base_url=ctx.web_base, recorder=recorder,
+            scrapy_overrides=_with_handle(ctx.scrapy_overrides),
+        )  # fmt: skip
+        if _cancel_requested():  # the crawl swallowed our cancellation (Scrapy does): honour it here
+            raise asyncio.CancelledError
+        status = summary.status
+        return RunOutcome(recorder.run_id, status, dict(recorder.counts), recorder.error_count)
+    except asyncio.CancelledError:
+        status = "abandoned"
+        await asyncio.shield(_stop_crawlers(crawlers))
+        await _abandon(ctx.store, recorder.run_id)
+        raise
+    finally:
+        _CRAWLERS.reset(token)
+        metrics.RUNNING.labels("web").dec()
+        metrics.observe_run("web", status, time.monotonic() - started)
+
+
+async def run_mtproto(ctx: RunContext, task: TaskSpec) -> RunOutcome:
+    from crawler.errors import TgwatchError
+    from telegram_watch.backfill import Backfill
+    from telegram_watch.entities import Target
+
+    runs = RunRepo(ctx.store)
+    started = time.monotonic()
+    status = "failed"
+    metrics.RUNNING.labels("mtproto").inc()
+    run_id = await runs.start(
+        task.target, "backfill", method="mtproto", task=task.task_id, due=task.due, attempt=task.attempt,
+        worker=ctx.consumer,
+    )  # fmt: skip
+    counts: dict[str, int] = {}
+    errors = 0
+    try:
+        pool = await ctx.pool()
+        floods_before = int(pool.stats.get("flood_waits", 0))
+        seconds_before = int(pool.stats.get("flood_wait_seconds", 0))
+        runner = Backfill(
+            pool, ctx.ingest, batch_size=ctx.settings.ingest.batch_size, run_id=run_id,
+            web_base=ctx.settings.telegram_web_base,
+        )  # fmt: skip
+        try:
+            result = await runner.run(Target.parse(task.name))
+            status = "ok" if result.state == "ok" else result.state
+            counts = {
+                "pages": result.batches, "messages": result.fetched, "new": result.stored.new,
+                "updated": result.stored.updated,
+            }  # fmt: skip
+            await runs.add(run_id, **counts)
+            metrics.count_page("mtproto", result.batches)
+            metrics.count_messages("mtproto", result.stored.new, result.stored.updated)
+        except TgwatchError as exc:  # source problems end the run, they do not fail the task
+            from storage.repos.errors import ErrorRepo
+
+            errors = 1
+            metrics.count_error(exc.kind)
+            await ErrorRepo(ctx.store).record(exc, run_id=run_id)
+            await runs.error(run_id)
+            if exc.kind == "store":
+                raise
+        floods = int(pool.stats.get("flood_waits", 0)) - floods_before
+        if floods > 0:
+            metrics.FLOOD_WAITS.labels("mtproto").inc(floods)
+            metrics.FLOOD_WAIT_SECONDS.labels("mtproto").inc(
+                max(0, int(pool.stats.get("flood_wait_seconds", 0)) - seconds_before)
+            )
+        await runs.finish(run_id, status)
+        return RunOutcome(run_id, status, counts, errors)
+    except asyncio.CancelledError:
+        status = "abandoned"
+        await _abandon(ctx.store, run_id)
+        raise
+    except BaseException:
+        with suppress(Exception):
+            await runs.finish(run_id, "failed")
+        raise
+    finally:
+        metrics.RUNNING.labels("mtproto").dec()
+        metrics.observe_run("mtproto", status, time.monotonic() - started)
+
+
+#: the product runners; tests may pass another mapping to ``Worker`` but never replace these
+RUNNERS: dict[str, Runner] = {"web": run_web, "mtproto": run_mtproto}

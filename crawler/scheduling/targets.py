@@ -1,0 +1,95 @@
+"""The ``targets`` collection: channels to crawl on a schedule, added by staff or by discovery.
+
+Document shape (shared with ``crawler.discovery.targets.create_target``, which adds approved
+candidates)::
+
+    {_id: canonical link, kind: "username"|"invite", method: "web"|"mtproto", source, created_at,
+     paused, name?, every?, cron?, jitter?, group?, priority?}
+
+Schedule fields are optional: a target without them takes its group's, then the default group's.
+Documents holding a datetime are written whole (insert/replace): the embedded server turns a
+``$set`` datetime into a string; ``paused`` is a plain bool and may be ``$set``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pymongo.errors import DuplicateKeyError
+
+from crawler.errors import ConfigError
+from crawler.links import LinkKind, normalize
+from crawler.models import utcnow
+from storage.client import Doc, Store, translate_errors
+
+COLLECTION = "targets"
+SCHEDULE_FIELDS = ("every", "cron", "jitter", "group", "priority")
+
+
+def canonical_target(name: str) -> tuple[str, str]:
+    """``NAME``, ``@NAME`` or a t.me link → (canonical link, kind). Raises ``ConfigError``."""
+    text = name.strip()
+    link = normalize(text if ("/" in text or text.startswith("@") or ":" in text) else "@" + text)
+    if link is None or link.kind not in (LinkKind.USERNAME, LinkKind.INVITE):
+        raise ConfigError(f"not a channel username or t.me channel/invite link: {name!r}")
+    return link.canonical, link.kind.value
+
+
+class TargetRepo:
+    def __init__(self, store: Store) -> None:
+        self._coll = store[COLLECTION]
+
+    async def add(
+        self,
+        name: str,
+        *,
+        method: str,
+        source: str = "cli",
+        paused: bool = False,
+        **schedule: Any,
+    ) -> Doc:
+        """Add or replace a target (its ``created_at`` survives a replace). Returns the document."""
+        key, kind = canonical_target(name)
+        if kind == "invite" and method == "web":
+            raise ConfigError(f"{name!r} is an invite link: it has no web preview, use --method mtproto")
+        doc: Doc = {
+            "_id": key,
+            "kind": kind,
+            "method": method,
+            "source": source,
+            "created_at": utcnow(),
+            "paused": paused,
+            "name": name.strip(),
+        }
+        doc.update({k: v for k, v in schedule.items() if k in SCHEDULE_FIELDS and v is not None})
+        with translate_errors("add target"):
+            try:
+                await self._coll.insert_one(doc)
+            except DuplicateKeyError:
+                old = await self._coll.find_one({"_id": key}, {"created_at": 1})
+                if old is not None and old.get("created_at") is not None:
+                    doc["created_at"] = old["created_at"]
+                await self._coll.replace_one({"_id": key}, doc)
+        return doc
+
+    async def get(self, name: str) -> Doc | None:
+        key, _ = canonical_target(name)
+        with translate_errors("get target"):
+            return await self._coll.find_one({"_id": key})
+
+    async def list(self) -> list[Doc]:
+        with translate_errors("list targets"):
+            return await self._coll.find().sort("_id", 1).to_list(None)
+
+    async def remove(self, name: str) -> bool:
+        key, _ = canonical_target(name)
+        with translate_errors("remove target"):
+            res = await self._coll.delete_one({"_id": key})
+        return bool(res.deleted_count)
+
+    async def set_paused(self, name: str, paused: bool = True) -> bool:
+        """Pause or resume; False when there is no such target in the database."""
+        key, _ = canonical_target(name)
+        with translate_errors("pause target"):
+            res = await self._coll.update_one({"_id": key}, {"$set": {"paused": paused}})
+        return bool(res.matched_count)
