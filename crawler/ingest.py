@@ -120,10 +120,12 @@ class VersionStage:
         for msg in batch.messages:
             doc = msg.to_doc()
             existing = current.get(msg.key)
+            deleted_at = existing.get("deleted_at") if existing else None
             doc.update(
                 first_seen_at=existing.get("first_seen_at", now) if existing else now,
                 last_seen_at=now,
-                deleted_at=existing.get("deleted_at") if existing else None,
+                deleted_at=deleted_at,
+                deleted=deleted_at is not None,
             )
             if existing is not None and not _changed(existing, doc):
                 # Same content: refresh counters (views …) in place, keep the version and its raw capture.
@@ -173,7 +175,8 @@ def _changed(existing: Doc, new: Doc) -> bool:
 
 
 class PersistStage:
-    """Write the batch: raw captures, versions, current messages, channel snapshots, deletions."""
+    """Write the batch: raw captures, versions, current messages, media sightings, channel
+    snapshots, deletions."""
 
     name = "persist"
     essential = True
@@ -184,6 +187,7 @@ class PersistStage:
 
     async def __call__(self, batch: Batch) -> None:
         await self._messages.write(batch.writes)
+        await self._messages.add_sightings(batch.messages, batch.received_at)
         for channel in batch.channels:
             await self._channels.record_snapshot(batch.channel_keys[channel.ref], channel)
             batch.result.channels += 1

@@ -60,6 +60,8 @@ COLLECTIONS: tuple[Collection, ...] = (
         [
             Index([("channel", ASCENDING), ("msg_id", DESCENDING)], "channel_msg"),
             Index([("date", DESCENDING)], "date"),
+            Index([("date_ts", DESCENDING)], "date_ts"),
+            Index([("deleted", ASCENDING)], "deleted"),
             Index([("media.sha256", ASCENDING)], "media_sha256", sparse=True),
             Index([("grouped_id", ASCENDING)], "grouped_id", sparse=True),
         ],

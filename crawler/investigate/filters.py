@@ -21,7 +21,7 @@ from typing import Any
 from crawler.investigate.pagination import BadQuery
 from crawler.models import ChannelRef
 from storage.client import Doc, Store, translate_errors
-from storage.repos import ChannelRepo
+from storage.repos import ChannelRepo, MessageRepo
 
 HEX = re.compile(r"^[0-9a-f]+$")
 DECISIONS = ("positive", "negative", "unknown")
@@ -187,35 +187,25 @@ def _intersect(current: list[str] | None, more: list[str]) -> list[str]:
     return more if current is None else [s for s in current if s in set(more)]
 
 
-def media_with_any(digests: list[str]) -> Doc:
-    """Messages holding any of these media (one ``$elemMatch`` equality each: the embedded store
-    does not evaluate ``$in`` inside ``$elemMatch``)."""
-    if not digests:
-        return {"_id": {"$in": []}}
-    each = [{"media": {"$elemMatch": {"sha256": d}}} for d in digests]
-    return each[0] if len(each) == 1 else {"$or": each}
-
-
 async def to_mongo(store: Store, search: MessageSearch) -> Doc:
     """The store query for a search. Hash-like filters become one ``$in`` over media digests."""
     clauses: list[Doc] = []
     if search.channel:
         clauses.append({"channel": await resolve_channel(store, search.channel)})
     if search.since or search.until:
+        # epoch seconds (``date_ts``): the embedded store evaluates datetime ranges outside its index
         bounds: Doc = {}
         if search.since:
-            bounds["$gte"] = search.since
+            bounds["$gte"] = search.since.timestamp()
         if search.until:
-            bounds["$lt"] = search.until
-        clauses.append({"date": bounds})
+            bounds["$lt"] = search.until.timestamp()
+        clauses.append({"date_ts": bounds})
     if search.q:
         clauses.append({"text": {"$regex": caseless_pattern(search.q)}})
     if search.edited is not None:
         clauses.append({"edited": search.edited})
-    if search.deleted is True:
-        clauses.append({"deleted_at": {"$ne": None}})
-    elif search.deleted is False:
-        clauses.append({"deleted_at": None})
+    if search.deleted is not None:
+        clauses.append({"deleted": search.deleted})
     digests: list[str] | None = None
     if search.sha256:
         digests = [search.sha256]
@@ -226,7 +216,8 @@ async def to_mongo(store: Store, search: MessageSearch) -> Doc:
     if search.verdict:
         digests = _intersect(digests, await verdict_digests(store, search.verdict))
     if digests is not None:
-        clauses.append(media_with_any(digests))
+        # through the sightings index, not a scan of every message's media list
+        clauses.append({"_id": {"$in": await MessageRepo(store).keys_with_media(digests)}})
     elif search.has_media is True:
         clauses.append({"media": {"$elemMatch": {"kind": {"$exists": True}}}})
     if search.has_media is False:

@@ -3,7 +3,7 @@
 Runs before ``version`` so digests take part in versioning. For every media reference without a
 digest it fetches the bytes through the source's fetcher, hashes them in the process pool (each
 distinct SHA-256 once: known media are not hashed again), keeps them encrypted in quarantine,
-records the sighting (channel, message, time), matches new media against the hash lists (alert +
+matches new media against the hash lists (alert +
 higher detection priority on a match) and queues them for the detection service. A bad media item
 gets a clear ``MediaError`` on its reference and in ``errors``; the rest of the batch goes on.
 """
@@ -27,7 +27,7 @@ from crawler.logs import get_logger
 from crawler.media.fetchers import MediaFetcher
 from crawler.media.matcher import Matcher, MatchHit
 from crawler.models import Alert, AlertKind, MediaKind, MediaRef, Message, Source, utcnow
-from storage.client import Doc, Store, insert_new, translate_errors
+from storage.client import Doc, Store, translate_errors
 from storage.repos.alerts import AlertRepo
 from storage.repos.messages import MessageRepo
 
@@ -91,7 +91,6 @@ class MediaStage:
                 batch.messages[mi] = _with_media(batch.messages[mi], di, sha256=outcome.sha256, error=outcome.error)
             batch.result.media_hashed += int(outcome.new)
             batch.result.matches += outcome.matches
-        await self._sightings(batch)
 
     async def _one(self, batch: Batch, msg: Message, di: int, flagged: set[str]) -> _Outcome:
         ref = msg.media[di]
@@ -184,24 +183,6 @@ class MediaStage:
                     raised_at=utcnow(),
                 )
             )
-
-    async def _sightings(self, batch: Batch) -> None:
-        docs = [
-            {
-                "_id": f"{ref.sha256}/{msg.channel_key}/{msg.msg_id}",
-                "sha256": ref.sha256,
-                "channel": msg.channel_key,
-                "msg_id": msg.msg_id,
-                "message_date": msg.date,
-                "seen_at": batch.received_at,
-                "source": msg.source.value,
-            }
-            for msg in batch.messages
-            for ref in msg.media
-            if ref.sha256
-        ]
-        unique = list({d["_id"]: d for d in docs}.values())
-        await insert_new(self._store["sightings"], unique, "store sightings")
 
     async def _flagged_channels(self, keys: set[str | None]) -> set[str]:
         ids = [k for k in keys if k]

@@ -14,6 +14,7 @@ from datetime import datetime
 
 from pymongo import ReplaceOne
 
+from crawler.models import Message
 from storage.client import Doc, Store, insert_new, translate_errors
 
 
@@ -49,6 +50,7 @@ class MessageRepo:
         self._messages = store["messages"]
         self._versions = store["message_versions"]
         self._raw = store["raw_captures"]
+        self._sightings = store["sightings"]
 
     async def current(self, keys: Iterable[str]) -> dict[str, Doc]:
         """The version bookkeeping of each already-stored message among ``keys``."""
@@ -85,7 +87,7 @@ class MessageRepo:
         with translate_errors("mark messages deleted"):
             docs = await self._messages.find({"_id": {"$in": list(keys)}}).to_list(None)
             ops = [
-                ReplaceOne({"_id": d["_id"], "version": d.get("version")}, {**d, "deleted_at": at})
+                ReplaceOne({"_id": d["_id"], "version": d.get("version")}, {**d, "deleted_at": at, "deleted": True})
                 for d in docs
                 if d.get("deleted_at") is None
             ]
@@ -93,6 +95,33 @@ class MessageRepo:
                 return 0
             result = await self._messages.bulk_write(ops, ordered=False)
         return int(result.modified_count)
+
+    async def add_sightings(self, messages: Sequence[Message], at: datetime) -> int:
+        """Where each media digest was seen: ``<sha256>/<channel>/<msg_id>``, first sighting kept."""
+        docs = {
+            f"{ref.sha256}/{msg.channel_key}/{msg.msg_id}": {
+                "_id": f"{ref.sha256}/{msg.channel_key}/{msg.msg_id}",
+                "sha256": ref.sha256,
+                "channel": msg.channel_key,
+                "msg_id": msg.msg_id,
+                "message": msg.key,
+                "message_date": msg.date,
+                "seen_at": at,
+                "source": msg.source.value,
+            }
+            for msg in messages
+            for ref in msg.media
+            if ref.sha256 and msg.channel_key
+        }
+        return await insert_new(self._sightings, list(docs.values()), "store sightings")
+
+    async def keys_with_media(self, digests: Sequence[str]) -> list[str]:
+        """Every message key that ever held one of these media (through the sightings index)."""
+        if not digests:
+            return []
+        with translate_errors("read sightings"):
+            cursor = self._sightings.find({"sha256": {"$in": list(digests)}}, {"channel": 1, "msg_id": 1})
+            return sorted({f"{d['channel']}/{d['msg_id']}" async for d in cursor})
 
     async def full(self, keys: Sequence[str]) -> dict[str, Doc]:
         if not keys:
