@@ -26,7 +26,7 @@ QUICK_NOTE = " (quick run: smaller inputs, not for the record)"
 BENCHES: list[tuple[str, list[str], list[str]]] = [
     ("ingest.py", [], ["--messages", "5000"]),
     ("parse.py", [], ["--seconds", "1"]),
-    ("crawl.py", [], ["--quick"]),
+    ("crawl.py", [], ["--posts", "400"]),
     ("backfill.py", [], ["--messages", "10000"]),
     ("matching.py", [], ["--n", "20000", "--queries", "500"]),
     ("hashing.py", [], ["--images", "60"]),
