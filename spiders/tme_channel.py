@@ -315,6 +315,16 @@ class TmeChannelSpider(scrapy.Spider):
             self.failures.append(err)
             yield PageItem(url=response.url, records=[], checkpoint=None, errors=[err], kind="error")
             return
+        before = response.meta.get("before")
+        if isinstance(before, int) and page.ids and min(page.ids) >= before:
+            # a page asked for ids below `before` that holds none: following it could loop forever
+            err = BadPage(
+                f"pagination did not go down: before={before} answered ids {min(page.ids)}..{max(page.ids)}",
+                url=response.url,
+            )
+            self.failures.append(err)
+            yield PageItem(url=response.url, records=[], checkpoint=None, errors=[err], kind="error")
+            return
         checkpoint, nxt = self.walker.on_page(page.ids, page.before is not None, page.truncated)
         # the next download starts while this page is being stored; the pipeline still stores
         # pages (and saves their checkpoints) strictly in this order
