@@ -38,7 +38,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import StrEnum
-from html.parser import HTMLParser
+from html import unescape
 from urllib.parse import parse_qs, urlsplit
 
 __all__ = [
@@ -301,48 +301,34 @@ def _links_in_text(text: str) -> list[TgLink]:
     return links
 
 
-class _HrefAndTextCollector(HTMLParser):
-    """Document-order stream of href values and visible text chunks (scripts and styles skipped)."""
-
-    _SKIP = frozenset({"script", "style", "noscript", "template"})
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.items: list[tuple[str, str]] = []  # ("href" | "text", value)
-        self._skipping = 0
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in self._SKIP:
-            self._skipping += 1
-            return
-        for name, value in attrs:
-            if name == "href" and value:
-                self.items.append(("href", value.strip()))
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self._SKIP and self._skipping:
-            self._skipping -= 1
-
-    def handle_data(self, data: str) -> None:
-        if not self._skipping and data.strip():
-            self.items.append(("text", data))
+#: one tag (name, attributes bounded in length) or one run of text; every match attempt is bounded,
+#: so a page of unterminated tags costs linear time (html.parser is quadratic on such input)
+_TOKEN = re.compile(r"<(/?)([a-zA-Z][\w:-]{0,40})([^<>]{0,8192})>|([^<]+)")
+_HREF = re.compile(r"""\bhref\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""", re.IGNORECASE)
+_SKIP_TAGS = frozenset({"script", "style", "noscript", "template"})
 
 
 def _links_in_html(html: str) -> list[TgLink]:
-    collector = _HrefAndTextCollector()
-    try:
-        collector.feed(html)
-        collector.close()
-    except (AssertionError, ValueError):  # HTMLParser on hostile markup: keep what was read
-        pass
+    """Links in hrefs and in visible text, in document order (scripts and styles skipped)."""
     links: list[TgLink] = []
-    for item_kind, value in collector.items:
-        if item_kind == "href":
-            link = normalize(value)
+    skipping = 0
+    for match in _TOKEN.finditer(html):
+        closing, tag, attrs, text = match.groups()
+        if text is not None:
+            if not skipping and text.strip():
+                links.extend(_links_in_text(unescape(text)))
+            continue
+        name = tag.lower()
+        if name in _SKIP_TAGS:
+            skipping = max(0, skipping - 1) if closing else skipping + (0 if attrs.rstrip().endswith("/") else 1)
+            continue
+        if closing or skipping:
+            continue
+        for href in _HREF.finditer(attrs):
+            value = unescape(next(g for g in href.groups() if g is not None)).strip()
+            link = normalize(value) if value else None
             if link is not None:
                 links.append(link)
-        else:
-            links.extend(_links_in_text(value))
     return links
 
 

@@ -8,6 +8,7 @@ account by its operator-chosen name, never by its phone.
 
 from __future__ import annotations
 
+import binascii
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -120,7 +121,10 @@ async def import_session(
     accounts: Accounts, factory: ClientFactory, name: str, session: str, *, proxy: str | None = None
 ) -> int:
     """Add an account from an existing session string after proving it is logged in."""
-    client = factory(session, proxy)
+    try:
+        client = factory(session, proxy)
+    except (ValueError, binascii.Error) as exc:  # StringSession refuses malformed strings
+        raise ConfigError("the session string is malformed (not a Telethon StringSession)") from exc
     try:
         user_id = await _authorized_user(client)
     finally:

@@ -7,6 +7,7 @@ Feature modules (health, detection queue, investigator API, console …) each ex
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable
@@ -196,7 +197,8 @@ def openapi(routes: RouteTable, title: str = "tgwatch API") -> dict[str, Any]:
                 "required": True,
                 "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{name}"}}},
             }
-        paths.setdefault(route.path, {})[route.method.lower()] = op
+        # OpenAPI paths name parameters only: aiohttp's `{key:regex}` becomes `{key}`
+        paths.setdefault(re.sub(r"\{(\w+):[^}]+\}", r"{\1}", route.path), {})[route.method.lower()] = op
     return {
         "openapi": "3.1.0",
         "info": {"title": title, "version": "1"},

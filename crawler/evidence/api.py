@@ -28,6 +28,8 @@ def _int(request: web.Request, name: str, default: int | None = None, *, low: in
         raise web.HTTPBadRequest(reason=f"{name} must be an integer") from None
     if value < low:
         raise web.HTTPBadRequest(reason=f"{name} must be >= {low}")
+    if value >= 2**63:  # beyond a MongoDB integer
+        raise web.HTTPBadRequest(reason=f"{name} is too large")
     return value
 
 

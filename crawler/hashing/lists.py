@@ -95,7 +95,7 @@ def _lines(text: str) -> Iterator[tuple[int, str]]:
 
 
 def parse_csv(text: str) -> Iterator[HashRow | RowError]:
-    reader = csv.reader(io.StringIO(text))
+    reader = csv.reader(io.StringIO(text, newline=""))
     header: list[str] | None = None
     for fields in reader:
         line = reader.line_num
@@ -123,6 +123,9 @@ def parse_jsonl(text: str) -> Iterator[HashRow | RowError]:
         except json.JSONDecodeError as exc:
             yield RowError(line, f"not JSON: {exc.msg}")
             continue
+        except RecursionError:
+            yield RowError(line, "not JSON: nested too deeply")
+            continue
         if not isinstance(obj, dict):
             yield RowError(line, "expected a JSON object")
             continue
@@ -149,7 +152,7 @@ def parse_stopncii(text: str) -> Iterator[HashRow | RowError]:
     if stripped.startswith(("{", "[")):
         try:
             doc = json.loads(text)
-        except json.JSONDecodeError:
+        except (json.JSONDecodeError, RecursionError):
             doc = None  # not one document: one record per line
         if doc is not None:
             records = doc.get("hashRecords") if isinstance(doc, dict) else doc
@@ -167,6 +170,9 @@ def parse_stopncii(text: str) -> Iterator[HashRow | RowError]:
         except json.JSONDecodeError as exc:
             yield RowError(line, f"not JSON: {exc.msg}")
             continue
+        except RecursionError:
+            yield RowError(line, "not JSON: nested too deeply")
+            continue
         yield _stopncii_record(line, rec)
 
 
@@ -177,7 +183,7 @@ def _te_type(name: str) -> str:
 def parse_threatexchange(text: str) -> Iterator[HashRow | RowError]:
     first = next(_lines(text), (0, ""))[1]
     if first.replace(" ", "").lower().startswith("collab,signal_type,signal_str"):
-        reader = csv.DictReader(io.StringIO(text))
+        reader = csv.DictReader(io.StringIO(text, newline=""))
         for rec in reader:
             line = reader.line_num
             if not any((v or "").strip() for v in rec.values() if isinstance(v, str)):
@@ -208,7 +214,19 @@ def parse(text: str, fmt: str) -> Iterator[HashRow | RowError]:
         parser = _PARSERS[fmt]
     except KeyError:
         raise ValueError(f"unknown hash-list format {fmt!r}; known: {', '.join(FORMATS)}") from None
-    return parser(text)
+    return _guarded(parser(text))
+
+
+def _guarded(items: Iterator[HashRow | RowError]) -> Iterator[HashRow | RowError]:
+    """A file the csv/json readers cannot go on with (a field past the size limit, nesting deep
+    enough to exhaust the recursion limit) ends with one clear error; rows before it are kept."""
+    last = 0
+    try:
+        for item in items:
+            last = item.line
+            yield item
+    except (csv.Error, RecursionError) as exc:
+        yield RowError(last + 1, f"unreadable from here on ({type(exc).__name__}: {str(exc)[:200]})")
 
 
 def parse_file(path: Path, fmt: str) -> ParsedList:

@@ -58,7 +58,7 @@ def sha_param(request: web.Request) -> str:
 
 def message_key(request: web.Request) -> str:
     channel, msg_id = request.match_info["channel"], request.match_info["msg_id"]
-    if not msg_id.isdigit():
+    if not (msg_id.isascii() and msg_id.isdigit() and len(msg_id) <= 18):
         raise BadQuery(f"message id must be a positive integer, got {msg_id!r}")
     return f"{channel.lower()}/{int(msg_id)}"
 
