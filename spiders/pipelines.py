@@ -1,8 +1,11 @@
 """The one door out of Scrapy: each page's records go to ``ingest.submit`` with the page's checkpoint.
 
-Spiders never touch MongoDB. Pages are submitted strictly in the order the spider produced them
-(an ``asyncio.Lock`` is FIFO), because page *k+1*'s checkpoint must never be saved before page *k*'s
-batch is stored, even though Scrapy may already be downloading page *k+1*.
+Spiders never touch MongoDB. Pages are stored strictly in the order the spider produced them,
+because page *k+1*'s checkpoint must never be saved before page *k*'s batch is stored, even though
+Scrapy may already be downloading page *k+1*. One writer task does the storing; pages that arrive
+while a submit is in flight are stored together in the next one (group commit: one batch, then the
+newest of their checkpoints), which is the same outcome as storing them one by one, in fewer round
+trips.
 
 Media are passed on as ``MediaRef``s; fetching and hashing them is ingest's media stage (the seam
 named ``media`` in ``crawler.ingest``), not the spider's.
@@ -56,7 +59,8 @@ class IngestPipeline:
         self.ingest = ingest
         self.hooks = hooks
         self.crawler = crawler
-        self._lock = asyncio.Lock()
+        self._pending: list[tuple[PageItem, asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
         self._failed: TgwatchError | None = None
         self._closing: asyncio.Future[None] | None = None
 
@@ -72,20 +76,40 @@ class IngestPipeline:
     async def process_item(self, item: Any) -> Any:
         if not isinstance(item, PageItem):
             return item
-        async with self._lock:
+        if self._failed is not None:
+            # an earlier page was not stored: storing later pages would save a checkpoint past it
+            raise DropItem(f"not stored after an earlier store failure: {self._failed}")
+        stored: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((item, stored))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.ensure_future(self._write_pending())
+        await stored
+        return item
+
+    async def _write_pending(self) -> None:
+        from crawler.ingest import IngestResult
+
+        while self._pending:
+            group, self._pending = self._pending, []
             if self._failed is not None:
-                # an earlier page was not stored: storing later pages would save a checkpoint past it
-                raise DropItem(f"not stored after an earlier store failure: {self._failed}")
+                for _, stored in group:
+                    stored.set_exception(DropItem(f"not stored after an earlier store failure: {self._failed}"))
+                continue
+            records = [record for item, _ in group for record in item.records]
+            checkpoint = next((item.checkpoint for item, _ in reversed(group) if item.checkpoint is not None), None)
             try:
-                result = await self.ingest.submit(item.records, checkpoint=item.checkpoint)
+                result = await self.ingest.submit(records, checkpoint=checkpoint)
             except TgwatchError as exc:
-                # the checkpoint was not saved: a rerun fetches this page again, nothing is lost
+                # no checkpoint was saved: a rerun fetches these pages again, nothing is lost
                 self._failed = exc
-                if self.hooks is not None:
-                    await self.hooks.page_failed(item, exc)
+                for item, stored in group:
+                    if self.hooks is not None:
+                        await self.hooks.page_failed(item, exc)
+                    stored.set_exception(DropItem(f"store failed: {exc}"))
                 if self.crawler is not None and self.crawler.engine is not None:
                     self._closing = asyncio.ensure_future(self.crawler.engine.close_spider_async(reason="store_failed"))
-                raise DropItem(f"store failed: {exc}") from exc
-            if self.hooks is not None:
-                await self.hooks.page_stored(item, result)
-        return item
+                continue
+            for index, (item, stored) in enumerate(group):
+                if self.hooks is not None:  # the group's counts are told once, with its first page
+                    await self.hooks.page_stored(item, result if index == 0 else IngestResult())
+                stored.set_result(None)
