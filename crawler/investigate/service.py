@@ -22,6 +22,24 @@ ORDER = [("date", -1), ("_id", -1)]
 REPLY_DEPTH = 20
 NEIGHBOURS = 5
 EXPORT_BATCH = 500
+#: a search narrowed to at most this many message ids (media searches go through the sightings
+#: index) is read by id and ordered here: a sorted scan would make the embedded store's planner walk
+#: the date index over every message to find a handful
+KNOWN_IDS_MAX = 5000
+
+
+def _known_ids(query: Doc) -> list[str] | None:
+    ids = query.get("_id")
+    if isinstance(ids, dict) and isinstance(ids.get("$in"), list) and len(ids["$in"]) <= KNOWN_IDS_MAX:
+        return list(ids["$in"])
+    return None
+
+
+def _ordered(docs: list[Doc]) -> list[Doc]:
+    """``ORDER`` (date, then _id, both descending; undated last), done in Python."""
+    dated = sorted((d for d in docs if d.get("date") is not None), key=lambda d: (d["date"], d["_id"]), reverse=True)
+    undated = sorted((d for d in docs if d.get("date") is None), key=lambda d: d["_id"], reverse=True)
+    return dated + undated
 
 
 class InvestigateService:
@@ -88,15 +106,23 @@ class InvestigateService:
     # -- messages ----------------------------------------------------------------------------
     async def search(self, search: MessageSearch, page: Page) -> list[dict[str, Any]]:
         query = await to_mongo(self._store, search)
+        known = _known_ids(query)
         with translate_errors("search messages"):
-            docs = (
-                await self._store["messages"].find(query).sort(ORDER).skip(page.offset).limit(page.limit).to_list(None)
-            )
+            if known is not None:
+                # an empty id list is answered here: the embedded store scans everything for `$in: []`
+                found = await self._store["messages"].find(query).to_list(None) if known else []
+                docs = _ordered(found)
+                docs = docs[page.offset : page.offset + page.limit]
+            else:
+                cursor = self._store["messages"].find(query).sort(ORDER).skip(page.offset).limit(page.limit)
+                docs = await cursor.to_list(None)
         return [message_json(d) for d in docs]
 
     async def stream(self, search: MessageSearch) -> AsyncIterator[Doc]:
         """Every matching message, newest first, read in batches (for exports)."""
         query = await to_mongo(self._store, search)
+        if _known_ids(query) == []:
+            return  # nothing can match (and `$in: []` would be a full scan on the embedded store)
         offset = 0
         while True:
             with translate_errors("export messages"):

@@ -120,7 +120,9 @@ class MessageRepo:
         if not digests:
             return []
         with translate_errors("read sightings"):
-            cursor = self._sightings.find({"sha256": {"$in": list(digests)}}, {"channel": 1, "msg_id": 1})
+            # equality for one digest: the embedded store answers it from the index, `$in` by a scan
+            flt: Doc = {"sha256": digests[0]} if len(digests) == 1 else {"sha256": {"$in": list(digests)}}
+            cursor = self._sightings.find(flt, {"channel": 1, "msg_id": 1})
             return sorted({f"{d['channel']}/{d['msg_id']}" async for d in cursor})
 
     async def full(self, keys: Sequence[str]) -> dict[str, Doc]:
