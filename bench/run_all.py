@@ -33,7 +33,6 @@ BENCHES: list[tuple[str, list[str], list[str]]] = [
     ("detection_queue.py", [], ["--jobs", "300"]),
     ("ledger.py", [], ["--entries", "5000"]),
     ("api.py", [], ["--messages", "5000"]),
-    ("soak.py", [], ["--minutes", "2"]),
 ]
 
 
@@ -51,6 +50,17 @@ def machine() -> str:
         f"{cpu}; {os.cpu_count()} cores; {mem:.0f} GiB RAM; {platform.system()} {platform.release()}; "
         f"Python {platform.python_version()}"
     )
+
+
+def _merge(previous: str, fresh: list[str]) -> list[str]:
+    """Sections of an earlier report in bench order, with the freshly run ones put in their place."""
+
+    def name(section: str) -> str:
+        return section.split("\n", 1)[0].split()[1]
+
+    old = {name("## " + sec): "## " + sec for sec in previous.split("\n## ")[1:]}
+    old.update({name(sec): sec for sec in fresh})
+    return [old[script] for script, _, _ in BENCHES if script in old]
 
 
 def main() -> None:
@@ -85,6 +95,8 @@ def main() -> None:
         f"- machine: {machine()}\n"
         "- how: `make bench` (`python bench/run_all.py`); each table is the script's own output.\n\n"
     )
+    if args.only and args.out.exists():  # a partial run replaces only its own sections
+        sections = _merge(args.out.read_text(), sections)
     args.out.write_text(header + "\n".join(sections))
     print(f"wrote {args.out}")
 

@@ -59,10 +59,10 @@ COLLECTIONS: tuple[Collection, ...] = (
         "'<channel_key>/<msg_id>': the current version of each message",
         [
             Index([("channel", ASCENDING), ("msg_id", DESCENDING)], "channel_msg"),
-            Index([("date", DESCENDING)], "date"),
+            # newest-first order and date ranges use the epoch field; media are found through
+            # `sightings`, so no index on `media.sha256` (every index slows every insert)
             Index([("date_ts", DESCENDING)], "date_ts"),
             Index([("deleted", ASCENDING)], "deleted"),
-            Index([("media.sha256", ASCENDING)], "media_sha256", sparse=True),
             Index([("grouped_id", ASCENDING)], "grouped_id", sparse=True),
         ],
     ),

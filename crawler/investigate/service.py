@@ -18,7 +18,7 @@ from storage.client import Doc, Store, translate_errors
 from storage.repos import MessageRepo
 
 #: search order: newest first; ``_id`` breaks ties so pages are stable
-ORDER = [("date", -1), ("_id", -1)]
+ORDER = [("date_ts", -1), ("_id", -1)]
 REPLY_DEPTH = 20
 NEIGHBOURS = 5
 EXPORT_BATCH = 500

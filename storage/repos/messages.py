@@ -148,7 +148,7 @@ class MessageRepo:
     async def query(self, *, channel: str | None = None, limit: int = 50) -> list[Doc]:
         """Newest first, optionally for one channel key."""
         flt: Doc = {"channel": channel} if channel else {}
-        sort = [("msg_id", -1)] if channel else [("date", -1)]
+        sort = [("msg_id", -1)] if channel else [("date_ts", -1)]
         with translate_errors("query messages"):
             return await self._messages.find(flt).sort(sort).limit(limit).to_list(None)
 
