@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -20,6 +21,7 @@ from pathlib import Path
 import psutil
 
 HERE = Path(__file__).resolve().parent
+LOG_LINE = re.compile(r"^\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d\S* +\[\w+ *\]")
 QUICK_NOTE = " (quick run: smaller inputs, not for the record)"
 
 #: (script, full-run arguments, quick-run arguments)
@@ -85,7 +87,8 @@ def main() -> None:
         took = time.perf_counter() - t0
         print(proc.stdout, flush=True)
         status = "ok" if proc.returncode == 0 else f"FAILED (exit {proc.returncode})"
-        body = proc.stdout.strip() or "(no output)"
+        # log lines the scripts' libraries print (store start/stop) are not figures
+        body = "\n".join(ln for ln in proc.stdout.splitlines() if not LOG_LINE.match(ln)).strip() or "(no output)"
         if proc.returncode != 0:
             body += "\n\n" + proc.stderr.strip()[-3000:]
         sections.append(f"## {script} — {status}, {took:.0f} s\n\n```\n{body}\n```\n")
