@@ -17,4 +17,5 @@ ALL_MODULES: list[Registrar] = [
     scheduling_api.register,
     discovery_api.register,
     evidence_api.register,
+    evidence_api.register_export,
 ]

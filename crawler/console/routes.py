@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from aiohttp import web
 
@@ -191,6 +191,14 @@ async def _media_view(request: web.Request, who: Principal, docs: list[dict[str,
 
 
 def _evidence_pages(routes: RouteTable) -> None:
+    @page(routes, "GET", "/console/case-bundle", EVIDENCE, "download a case evidence bundle")
+    async def case_bundle(request: web.Request, who: Principal, base: dict[str, Any]) -> web.StreamResponse:
+        case = request.query.get("case", "").strip()
+        if not case or len(case) > 100:
+            raise web.HTTPBadRequest(text="a case id (1-100 characters) is required")
+        # the API route builds, audits and streams the bundle; the session cookie authenticates it
+        raise web.HTTPSeeOther(f"/api/v1/cases/{quote(case, safe='')}/bundle")
+
     @page(routes, "GET", "/console/search", EVIDENCE, "search messages")
     async def search(request: web.Request, who: Principal, base: dict[str, Any]) -> web.StreamResponse:
         query = {k: v for k, v in request.query.items() if k in SEARCH_PARAMS and v != ""}

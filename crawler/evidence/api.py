@@ -6,10 +6,18 @@ Every call is audited (who, role, what, how many results), and the audit hook ma
 
 from __future__ import annotations
 
+import asyncio
+import tempfile
+from pathlib import Path
+
 from aiohttp import web
 
-from crawler.api.app import AUDIT, LEDGER, json_response
+from crawler import keys
+from crawler.api.app import AUDIT, LEDGER, SETTINGS, json_response, problem
 from crawler.api.routing import RouteTable, principal
+from crawler.detection.quarantine import Quarantine
+from crawler.evidence.export import Exporter, QuarantineMediaSource
+from crawler.evidence.signing import load_public_key
 from crawler.tokens import Role
 
 READERS = {Role.AUDITOR, Role.INVESTIGATOR}
@@ -110,3 +118,45 @@ def register(routes: RouteTable) -> None:
         proof = await ledger.consistency_proof(first, second)
         await _audit(request, "ledger.consistency_proof", {"first": first, "second": second}, 1)
         return json_response({"first": first, "second": second, "proof": [p.hex() for p in proof]})
+
+
+def register_export(routes: RouteTable) -> None:
+    @routes.add(
+        "GET",
+        "/api/v1/cases/{case}/bundle",
+        roles={Role.INVESTIGATOR, Role.AUDITOR},
+        summary="the case evidence bundle (zip, verifiable offline with the verify_bundle.py inside)",
+        tag="ledger",
+    )
+    async def case_bundle(request: web.Request) -> web.StreamResponse:
+        ledger = request.app[LEDGER]
+        settings = request.app[SETTINGS]
+        if ledger.signer is None:
+            return problem(
+                409, "this server holds no signing key: export on the signing host (tgwatch evidence export)"
+            )
+        who = principal(request)
+        case = request.match_info["case"]
+        public = load_public_key(settings.evidence.public_key_path(settings.data_dir).read_bytes())
+        quarantine = Quarantine(
+            settings.data_dir / "quarantine",
+            keys.load_or_create(settings.detection.quarantine_key, settings.data_dir, "quarantine"),
+        )
+        exporter = Exporter(
+            ledger,
+            public,
+            signer=ledger.signer,
+            media=QuarantineMediaSource(quarantine),
+            media_roles=settings.evidence.export_media_roles,
+        )
+        with tempfile.TemporaryDirectory(prefix="tgwatch-export-") as tmp:
+            out = Path(tmp) / f"{case}.zip"
+            result = await exporter.export(case, out, actor=who.name, role=who.role.value)
+            body = await asyncio.to_thread(out.read_bytes)
+        await _audit(request, "case.export", {"case": case}, result.entries)
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in case)[:80]
+        return web.Response(
+            body=body,
+            content_type="application/zip",
+            headers={"Content-Disposition": f'attachment; filename="{safe}.zip"', "Cache-Control": "no-store"},
+        )
