@@ -1,9 +1,5 @@
 """Soak: the scheduler daemon and its workers crawling the sample site for a long while.
 
-NOT YET VERIFIED: its first trial run (2 minutes) did not finish — the daemon was still running
-minutes after the sampling loop should have ended — so it is not part of ``make bench`` until that
-is understood.
-
 Goal (issue 12): over 30 minutes, RSS and open file descriptors of every tgwatch process stay flat.
 Run: ``python bench/soak.py [--minutes 30] [--targets 6] [--every 20s]``. It serves the offline
 sample site, adds the targets, runs ``tgwatch run --workers 2`` against a fresh data dir, samples

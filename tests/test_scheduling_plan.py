@@ -120,3 +120,13 @@ def test_jitter_is_a_fixed_per_target_offset_inside_the_window() -> None:
     assert all(0 <= o < 600 for o in offsets)
     assert len(set(offsets)) > 40  # spread, not bunched
     assert offsets == [s.offset() for s in build_schedules(cfg, [])]  # stable across schedulers
+
+
+def test_jitter_never_exceeds_half_the_interval() -> None:
+    from crawler.scheduling.plan import Schedule
+
+    fast = Schedule(target="https://t.me/a", name="a", method="web", every=20.0, cron=None, jitter=600.0,
+                    priority=0, group=None, source="db", paused=False)  # fmt: skip
+    assert fast.spread == 10.0 and 0 <= fast.offset() < 10.0
+    hourly = fast.__class__(**{**fast.__dict__, "every": 3600.0})
+    assert hourly.spread == 600.0

@@ -53,7 +53,7 @@ class Schedule:
     @property
     def describe(self) -> str:
         when = f"cron {self.cron}" if self.cron else f"every {_fmt(self.every or 0)}"
-        return when + (f" ±{_fmt(self.jitter)}" if self.jitter else "")
+        return when + (f" ±{_fmt(self.spread)}" if self.spread else "")
 
     def trigger(self) -> BaseTrigger:
         """The APScheduler trigger that fires at each due time."""
@@ -62,12 +62,18 @@ class Schedule:
         assert self.every is not None
         return IntervalTrigger(seconds=self.every, start_date=ANCHOR, timezone=UTC)
 
+    @property
+    def spread(self) -> float:
+        """The jitter window in force: never more than half an interval, so a target due every 20 s
+        is not pushed 10 minutes out by a default meant for hourly schedules."""
+        return min(self.jitter, self.every / 2) if self.every else self.jitter
+
     def offset(self) -> float:
-        """Seconds after the due time at which this target's task becomes claimable (0 ≤ x < jitter)."""
-        if self.jitter <= 0:
+        """Seconds after the due time at which this target's task becomes claimable (0 ≤ x < spread)."""
+        if self.spread <= 0:
             return 0.0
         h = int.from_bytes(hashlib.sha256(self.target.encode()).digest()[:8], "big")
-        return round(h / 2**64 * self.jitter, 3)
+        return round(h / 2**64 * self.spread, 3)
 
     def due_at_or_before(self, now: datetime) -> datetime | None:
         """The latest due time not after ``now`` (None if the schedule never fired before ``now``)."""
