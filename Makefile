@@ -33,7 +33,8 @@ format: $(STAMP)
 
 # Debian's chromium + CJK fonts for the console browser test (root only; the test skips without them)
 system-deps:
-	@if [ -x /usr/bin/chromium ] || [ "$$(id -u)" != 0 ]; then true; else sh scripts/install-browser.sh; fi
+	@if [ -x /usr/bin/chromium ] || [ "$$(id -u)" != 0 ]; then true; \
+	else sh scripts/install-browser.sh || echo "chromium could not be installed: the browser test will skip"; fi
 
 test: lint system-deps
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup -p no:cacheprovider $(PYTEST_ARGS)
