@@ -123,15 +123,9 @@ async def load_case(store: Store, ingest: Ingest, data_dir: Path) -> Case:
     await ingest.submit([_msg("alpha_news", 1, "첫 번째 소식 Hello World (fixed)", 0, edited=True)])
     await ingest.submit([Deletion(ref=ChannelRef(username="beta_chat"), msg_ids=[8], source=Source.WEB, seen_at=T0)])
     # a rename: the same channel (known by its key) seen under a new username keeps its messages
-    media = MediaRepo(store)
-    await media.upsert(sha, {"md5": digests.md5, "size": len(image)}, T0)
-    await media.upsert(other_sha, {"md5": other_digests.md5, "size": len(other)}, T0)
-    await media.add_sightings(
-        [
-            {"sha256": sha, "channel": "alpha_news", "msg_id": 2, "at": T0},
-            {"sha256": sha, "channel": "beta_chat", "msg_id": 7, "at": T0 + timedelta(minutes=40)},
-        ]
-    )
+    media = MediaRepo(store)  # the door recorded the sightings; the hashes are the media stage's part
+    await media.insert({"_id": sha, "md5": digests.md5, "size": len(image), "first_seen_at": T0})
+    await media.insert({"_id": other_sha, "md5": other_digests.md5, "size": len(other), "first_seen_at": T0})
     await AlertRepo(store).raise_alert(
         Alert(
             key=f"match/testlist/{sha}",

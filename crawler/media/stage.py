@@ -14,8 +14,6 @@ import asyncio
 from dataclasses import dataclass, replace
 from typing import Any
 
-from pymongo.errors import DuplicateKeyError
-
 from config import Settings
 from crawler import metrics
 from crawler.detection.service import DetectionService
@@ -29,6 +27,7 @@ from crawler.media.matcher import Matcher, MatchHit
 from crawler.models import Alert, AlertKind, MediaKind, MediaRef, Message, Source, utcnow
 from storage.client import Doc, Store, translate_errors
 from storage.repos.alerts import AlertRepo
+from storage.repos.media import MediaRepo
 from storage.repos.messages import MessageRepo
 
 log = get_logger(__name__)
@@ -67,6 +66,7 @@ class MediaStage:
         self._matcher = matcher
         self._detection = detection
         self._messages = MessageRepo(store)
+        self._media = MediaRepo(store)
         self._alerts = AlertRepo(store)
         self._limit = asyncio.Semaphore(settings.media.concurrency)
 
@@ -115,7 +115,7 @@ class MediaStage:
             batch.result.media_errors += 1
         if self._settings.media.quarantine and self._detection is not None:
             self._detection.quarantine.put(data)
-        if await self._store["media"].find_one({"_id": hashes.sha256}, {"_id": 1}) is not None:
+        if await self._media.known([hashes.sha256]):
             return outcome  # hashed, matched and queued when first seen
         is_media = hashes.kind != "other" or ref.kind not in VISUAL
         matches = await self._matcher.match(hashes) if is_media else []
@@ -162,12 +162,7 @@ class MediaStage:
             "matched": bool(matches),
             "first_seen_at": utcnow(),
         }
-        with translate_errors("store media"):
-            try:
-                await self._store["media"].insert_one(doc)
-            except DuplicateKeyError:
-                return False  # a concurrent worker hashed the same bytes first
-        return True
+        return await self._media.insert(doc)
 
     async def _alert(self, sha256: str, matches: list[MatchHit], channel: str, msg: Message) -> None:
         for hit in {m.list: m for m in reversed(matches)}.values():  # best hit per list
