@@ -78,7 +78,8 @@ async def soak(minutes: float, targets: int, every: str) -> list[Row]:
             leftovers = [p for p in psutil.process_iter(["cmdline"]) if str(data) in " ".join(p.info["cmdline"] or [])]
             runs = await asyncio.to_thread(
                 subprocess.run,
-                [sys.executable, "-m", "crawler", "--data-dir", str(data), "runs", "list", "--json"],
+                [sys.executable, "-m", "crawler", "--data-dir", str(data), "runs", "list", "--json",
+                 "--limit", "10000"],
                 env=env, capture_output=True, text=True,
             )  # fmt: skip
             pages = sum(1 for _ in site.hits)
