@@ -170,6 +170,11 @@ def frontier_keys(size: int) -> list[NodeKey]:
     return subtree_keys(0, size) if size else []
 
 
+def frontier_plan(size: int) -> Plan:
+    """The plan that reads the right-edge subtrees of a tree of ``size`` leaves (what appends need)."""
+    return Plan(tuple((k[1] << k[0], (k[1] + 1) << k[0]) for k in frontier_keys(size)))
+
+
 def append_nodes(
     size: int, frontier: Sequence[bytes], leaf_hashes: Iterable[bytes]
 ) -> tuple[dict[NodeKey, bytes], list[bytes]]:
@@ -286,9 +291,7 @@ class MerkleLog:
         """Append leaf hashes in order; returns the new size."""
         leaves = list(leaves)
         if self._frontier is None:
-            keys = frontier_keys(self._size)
-            got = self.store.get_nodes(keys)
-            self._frontier = Plan(tuple((k[1] << k[0], (k[1] + 1) << k[0]) for k in keys)).resolve(got)
+            self._frontier = self._resolve(frontier_plan(self._size))
         writes, frontier = append_nodes(self._size, self._frontier, leaves)
         self.store.put_nodes(writes)
         self._frontier, self._size = frontier, self._size + len(leaves)
@@ -323,9 +326,8 @@ class AsyncMerkleLog:
     async def extend(self, leaves: Iterable[bytes]) -> int:
         leaves = list(leaves)
         if self._frontier is None:
-            keys = frontier_keys(self._size)
-            got = await self.store.get_nodes(keys)
-            self._frontier = Plan(tuple((k[1] << k[0], (k[1] + 1) << k[0]) for k in keys)).resolve(got)
+            plan = frontier_plan(self._size)
+            self._frontier = plan.resolve(await self.store.get_nodes(plan.node_keys()))
         writes, frontier = append_nodes(self._size, self._frontier, leaves)
         await self.store.put_nodes(writes)
         self._frontier, self._size = frontier, self._size + len(leaves)
