@@ -21,6 +21,7 @@ from pydantic_settings import (
 
 from config.discovery import DiscoverySettings
 from config.evidence import EvidenceSettings
+from config.takedowns import TakedownSettings
 from config.targets import GroupSpec, TargetSpec
 
 DEFAULT_CONFIG_FILE = "tgwatch.toml"
@@ -121,6 +122,7 @@ class Settings(BaseSettings):
     matching: MatchingSettings = Field(default_factory=MatchingSettings)
     evidence: EvidenceSettings = Field(default_factory=EvidenceSettings)
     discovery: DiscoverySettings = Field(default_factory=DiscoverySettings)
+    takedowns: TakedownSettings = Field(default_factory=TakedownSettings)
     #: scheduled targets and groups from the settings file (``[[targets]]``, ``[groups.NAME]``)
     targets: list[TargetSpec] = Field(default_factory=list)
     groups: dict[str, GroupSpec] = Field(default_factory=dict)

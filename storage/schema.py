@@ -212,6 +212,25 @@ COLLECTIONS: tuple[Collection, ...] = (
         " `tgwatch targets add` or by approving a discovered candidate; schedule fields optional",
         [Index([("group", ASCENDING)], "group", sparse=True), Index([("source", ASCENDING)], "source")],
     ),
+    Collection(
+        "takedowns",
+        "'TD-<n>' (n from counters/'takedowns'): one request to a platform with its items and their"
+        " removal state; replaced whole under a `rev` guard (never `$set`: it holds datetimes)",
+        [
+            Index([("open", ASCENDING), ("next_check_ts", ASCENDING)], "open_due"),
+            Index([("status", ASCENDING), ("created_ts", DESCENDING)], "status_created"),
+            Index([("created_ts", DESCENDING)], "created"),
+            Index([("digests", ASCENDING)], "digests"),
+            Index([("item_ids", ASCENDING)], "item_ids"),
+        ],
+    ),
+    Collection(
+        "takedown_checks",
+        "'<request>/<item_id>/<n>': the n-th re-check of one reported item (status, reason, page or TL"
+        " request, time); insert-only",
+        [Index([("request", ASCENDING), ("checked_at", DESCENDING)], "request_checked")],
+    ),
+    Collection("counters", "counter name (e.g. 'takedowns'): {n} incremented atomically for readable ids", []),
 )
 
 BY_NAME = {c.name: c for c in COLLECTIONS}

@@ -16,7 +16,10 @@ Kinds:
 - ``case``: an item attached to a case by an investigator;
 - ``query``: an investigator's or auditor's read (one per audit entry);
 - ``export``: a case bundle handed out;
-- ``verdict``: a detector's verdict on a media item.
+- ``verdict``: a detector's verdict on a media item;
+- ``takedown``: a takedown request's history (``action`` = ``create``, ``sent``, ``item_status``,
+  ``status``, ``reopen``; built by :mod:`crawler.takedowns.service`), subjects
+  ``takedown:<request id>`` and the items' ``message:``/``channel:`` names.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from typing import Any
 from crawler.evidence.canonical import canonicalize, rfc3339_utc
 from crawler.models import Verdict
 
-KINDS = ("capture", "join", "refusal", "authorization", "case", "query", "export", "verdict")
+KINDS = ("capture", "join", "refusal", "authorization", "case", "query", "export", "verdict", "takedown")
 
 
 MAX_EXACT_INT = 2**53
