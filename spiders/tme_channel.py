@@ -355,8 +355,12 @@ class TmeChannelSpider(scrapy.Spider):
         kind = profile.type.value if profile.type is not EntityType.UNKNOWN else None
         if profile.state is PageState.NOT_FOUND:
             state, reason = ChannelState.NOT_FOUND, f"@{self.username} does not exist (t.me shows no such username)"
+        elif profile.state is PageState.BLOCKED:
+            state, reason = ChannelState.BANNED, profile.blocked_notice or f"t.me shows @{self.username} as blocked"
         elif profile.state is PageState.VALID and profile.type in (EntityType.USER, EntityType.BOT):
             state, reason = ChannelState.INVALID, f"@{self.username} is a {profile.type.value}, not a channel"
+        elif profile.state is PageState.VALID and profile.is_private:
+            state, reason = ChannelState.PRIVATE, f"t.me/{self.username} says the channel is private"
         elif profile.state is PageState.VALID:
             state = ChannelState.NO_PREVIEW
             reason = f"t.me/s/{self.username} redirects to {response.url}: the owner disabled the web preview"

@@ -316,3 +316,77 @@ def test_any_truncation_never_raises(cut: int) -> None:
     page = parse_profile(CHANNEL_INVITE[:cut], url="https://t.me/+AbCdEfGh12345678")
     assert page.invite_hash == "AbCdEfGh12345678"
     assert page.state in (VALID, PageState.UNKNOWN)
+
+
+# --- blocked channels and groups (takedown re-checks read these) ----------------------------------
+
+
+def _blocked(
+    notice: str, where: str = "description", title: str | None = "Some Room", extra: str = "1 234 subscribers"
+) -> str:
+    block = f'<div class="tgme_page_{where}">{notice}</div>'
+    return _page(
+        (f'<div class="tgme_page_title"><span dir="auto">{title}</span></div>' if title else "")
+        + (f'<div class="tgme_page_extra">{extra}</div>' if extra else "")
+        + block
+        + '<div class="tgme_page_action"><a href="tg://resolve?domain=someroom">View in Telegram</a></div>'
+    )
+
+
+@pytest.mark.parametrize(
+    ("notice", "where", "expected_type"),
+    [
+        ("This channel can't be displayed because it violated Telegram's Terms of Service.", "description", C),
+        ("This channel can’t be displayed because it violated Telegram’s Terms of Service.", "description", C),
+        ("This channel can&#39;t be displayed because it was used to spread spam.", "additional", C),
+        ("This group can't be displayed because it violated Telegram's Terms of Service.", "description", G),
+        ("This channel is blocked because it was used to spread prohibited content.", "additional", C),
+        ("  This channel is unavailable due to copyright infringement.", "description", C),
+    ],
+)
+def test_blocked_page(notice: str, where: str, expected_type: EntityType) -> None:
+    page = parse_profile(_blocked(notice, where, extra=""), url="https://t.me/someroom")
+    assert page.state is PageState.BLOCKED
+    assert page.blocked_notice is not None and page.blocked_notice.startswith("This ")
+    assert page.blocked_notice.endswith(".")
+    assert (page.username, page.title) == ("someroom", "Some Room")
+    assert page.type is expected_type, "the notice names the room's kind when nothing else does"
+    assert not page.has_web_preview and not page.is_private
+    assert page.problems == ()
+
+
+def test_blocked_page_keeps_its_counters() -> None:
+    page = parse_profile(_blocked("This channel can't be displayed because it violated the rules."))
+    assert (page.state, page.type, page.subscribers, page.title) == (PageState.BLOCKED, C, 1234, "Some Room")
+
+
+def test_blocked_page_without_title_still_says_blocked() -> None:
+    page = parse_profile(_blocked("This group can't be displayed because it violated the rules.", title=None))
+    assert page.state is PageState.BLOCKED
+    assert page.title is None and page.blocked_notice == "This group can't be displayed because it violated the rules."
+
+
+@pytest.mark.parametrize(
+    "description",
+    [
+        "News every morning. This channel can't be displayed in some apps, use the web.",  # quoted mid-text
+        "Why does this channel cannot load? Ask the admins.",
+        "A channel about blocked drains and plumbing.",
+    ],
+)
+def test_description_mentioning_blocking_is_not_a_block(description: str) -> None:
+    page = parse_profile(_blocked(description), url="https://t.me/someroom")
+    assert page.state is VALID and page.blocked_notice is None
+    assert page.description == description
+
+
+def test_private_note_is_read() -> None:
+    html = _page(
+        '<div class="tgme_page_title"><span>Closed Room</span></div>'
+        '<div class="tgme_page_extra">12 subscribers</div>'
+        '<div class="tgme_page_action"><a href="tg://resolve?domain=closedroom">Join Channel</a></div>'
+        '<div class="tgme_page_additional">This channel is private. If you have <strong>Telegram</strong>, '
+        "you can ask to join <strong>Closed Room</strong>.</div>"
+    )
+    page = parse_profile(html, url="https://t.me/closedroom")
+    assert (page.state, page.type, page.is_private, page.blocked_notice) == (VALID, C, True, None)

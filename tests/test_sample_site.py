@@ -394,3 +394,61 @@ def test_command_line_serves_and_prints_its_url() -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+# -- takedown re-checks: a channel blocked, a message removed -------------------------------------
+
+
+def test_world_helpers_return_new_worlds_and_leave_the_old_one_alone(world: World) -> None:
+    daily = world.channels["daily_brief"]
+    gone_id = daily.ids[len(daily.ids) // 2]
+    without = world.without_message("Daily_Brief", gone_id)
+    assert gone_id not in without.channels["daily_brief"].ids
+    assert set(without.channels["daily_brief"].ids) == set(daily.ids) - {gone_id}
+    assert gone_id in world.channels["daily_brief"].ids, "the original world is unchanged"
+    blocked = world.with_kind("daily_brief", ChannelKind.BLOCKED)
+    assert (
+        blocked.channels["daily_brief"].kind is ChannelKind.BLOCKED and not blocked.channels["daily_brief"].has_preview
+    )
+    assert world.channels["daily_brief"].kind is ChannelKind.PUBLIC
+    assert blocked.channels["korea_now"] is world.channels["korea_now"]
+    with pytest.raises(KeyError):
+        world.without_message("daily_brief", 999_999)
+    with pytest.raises(KeyError):
+        world.with_kind("no_such_channel", ChannelKind.BLOCKED)
+
+
+async def test_blocked_channel_and_removed_message_on_the_same_address(
+    world: World, site: SampleSite, http: aiohttp.ClientSession
+) -> None:
+    korea = world.channels["korea_now"]
+    msg_id = korea.messages[-1].id
+    site.set_world(world.without_message("korea_now", msg_id))
+    gone = Selector(text=await get_text(http, site.url(f"/korea_now/{msg_id}")))
+    assert gone.css(".tgme_widget_message_error::text").get() == "Post not found"
+    assert msg_id not in post_ids(await walk_preview(http, site, "korea_now"))
+
+    site.set_world(world.with_kind("korea_now", ChannelKind.BLOCKED))
+    async with http.get(site.url("/s/korea_now"), allow_redirects=False) as r:
+        assert r.status == 302 and r.headers["Location"] == "/korea_now"
+    profile = Selector(text=await get_text(http, site.url("/korea_now")))
+    assert profile.css(".tgme_page_title span::text").get() == korea.title
+    assert profile.css(".tgme_page_description::text").get() == (
+        "This channel can't be displayed because it violated Telegram's Terms of Service."
+    )
+    assert profile.css(".tgme_page_context_link").get() is None
+    post = Selector(text=await get_text(http, site.url(f"/korea_now/{korea.messages[0].id}")))
+    assert post.css("div.tgme_widget_message").get() is None, "a blocked channel shows no post"
+    assert "can't be displayed" in (post.css(".tgme_page_description::text").get() or "")
+
+
+def test_command_line_world_options(world: World) -> None:
+    from spiders.sample_site.__main__ import parse_args, world_of
+
+    msg_id = world.channels["media_lab"].ids[-1]
+    args = parse_args(["--blocked", "daily_brief", "--remove", f"media_lab/{msg_id}"])
+    served = world_of(args)
+    assert served.channels["daily_brief"].kind is ChannelKind.BLOCKED
+    assert msg_id not in served.channels["media_lab"].ids
+    with pytest.raises(SystemExit):
+        world_of(parse_args(["--remove", "media_lab"]))

@@ -26,6 +26,14 @@ State needs positive proof (an unfamiliar or throttled page must not be reported
 when it has the ``.tgme_page`` frame but no title and shows the placeholder icon
 (``.tgme_page_icon``) or the ``noindex`` robots tag, or says the invite link is invalid/expired;
 ``unknown`` otherwise, with a problem recorded.
+
+``blocked`` (checked before ``valid``, because the page of a blocked channel still shows its title):
+the frame's ``.tgme_page_description`` or ``.tgme_page_additional`` carries Telegram's block notice
+("This channel can't be displayed because it violated Telegram's Terms of Service.", "This group
+can’t be displayed …", "This channel is blocked because …", "… is unavailable due to copyright
+infringement"); the notice's text is kept in ``blocked_notice``. Takedown re-checks read it as
+proof of removal, so only those two blocks are read: a description that merely quotes the notice
+somewhere in its middle does not count, the notice must open the block's text.
 """
 
 from __future__ import annotations
@@ -54,6 +62,7 @@ class PageState(StrEnum):
     VALID = "valid"
     EXPIRED_INVITE = "expired_invite"  # invite hash revoked, expired or never valid
     NOT_FOUND = "not_found"  # username not (or no longer) taken
+    BLOCKED = "blocked"  # Telegram blocked the channel/group: the page shows its block notice
     UNKNOWN = "unknown"  # not a preview page we recognise (throttle page, truncated, markup change)
 
 
@@ -80,6 +89,8 @@ class ProfilePage:
     has_web_preview: bool = False
     action_text: str | None = None
     action_url: str | None = None
+    is_private: bool = False  # "This channel/group is private": it exists, its content is not public
+    blocked_notice: str | None = None  # the block notice's text when ``state`` is ``blocked``
     problems: tuple[str, ...] = ()
 
 
@@ -113,6 +124,17 @@ _TITLE_TYPES: tuple[tuple[str, EntityType], ...] = (
     ("telegram: join group", EntityType.GROUP),
 )
 _INVALID_INVITE = re.compile(r"invite link (?:is invalid|has expired)|link (?:has )?expired", re.IGNORECASE)
+#: Telegram's block notice (straight, curly or no apostrophe); must open the block it sits in
+_BLOCKED_NOTICE = re.compile(
+    r"^\W*this (?P<noun>channel|group|chat|bot|account|user) (?:"
+    r"can['’‘`´]?t be displayed|cannot be displayed|can not be displayed"
+    r"|is blocked\b|has been blocked\b|was blocked\b"
+    r"|is unavailable due to\b|is not available due to\b"
+    r")",
+    re.IGNORECASE,
+)
+_NOTICE_TYPES = {"channel": EntityType.CHANNEL, "group": EntityType.GROUP, "bot": EntityType.BOT}
+_PRIVATE_NOTE = re.compile(r"\bthis (?:channel|group) is private\b", re.IGNORECASE)
 _COUNTER_HINT = re.compile(r"\d|\bno\s+\w+", re.IGNORECASE)
 _DEFAULT_IMAGE = "telegram.org/img/t_logo"
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0]+")
@@ -153,6 +175,16 @@ def _first(selector: Selector, css: str) -> Selector | None:
 def _meta(selector: Selector, prop: str) -> str | None:
     value = selector.xpath(f"//meta[@property='{prop}' or @name='{prop}']/@content").get()
     return value.strip() if value else None
+
+
+def _blocked_notice(selector: Selector) -> str | None:
+    """The block notice of a blocked channel's page (its first sentence-bearing block), or None."""
+    for css in (".tgme_page .tgme_page_description", ".tgme_page .tgme_page_additional"):
+        for node in selector.css(css):
+            text = _text(node)
+            if text is not None and _BLOCKED_NOTICE.search(text):
+                return text
+    return None
 
 
 def _classify_type(
@@ -232,9 +264,12 @@ def parse_profile(html: str | bytes, url: str | None = None) -> ProfilePage:
     additional = _text(_first(selector, ".tgme_page_additional"))
     whole_text = " ".join(filter(None, [page_title, _text(page), additional]))
 
+    blocked_notice = _blocked_notice(selector) if page is not None else None
     if page is None:
         state = PageState.UNKNOWN
         problems.append("no div.tgme_page: not a t.me preview page (throttled, truncated or changed)")
+    elif blocked_notice is not None:
+        state = PageState.BLOCKED
     elif title is not None:
         state = PageState.VALID
     elif (
@@ -247,7 +282,7 @@ def parse_profile(html: str | bytes, url: str | None = None) -> ProfilePage:
         state = PageState.UNKNOWN
         problems.append("preview frame without a title or a not-found mark")
 
-    if state is not PageState.VALID:
+    if title is None or state not in (PageState.VALID, PageState.BLOCKED):
         return ProfilePage(
             state=state,
             is_invite=is_invite,
@@ -255,6 +290,7 @@ def parse_profile(html: str | bytes, url: str | None = None) -> ProfilePage:
             invite_hash=invite_hash,
             action_text=action_text,
             action_url=action_url,
+            blocked_notice=blocked_notice,
             problems=tuple(problems),
         )
 
@@ -294,10 +330,14 @@ def parse_profile(html: str | bytes, url: str | None = None) -> ProfilePage:
     )
 
     entity = _classify_type(action_text, counters, has_web_preview, additional, page_title)
-    if entity is EntityType.UNKNOWN:
-        problems.append("entity type not recognised from button, counters or text")
-    if action is None:
-        problems.append("no action button")
+    if entity is EntityType.UNKNOWN and blocked_notice is not None:
+        notice = _BLOCKED_NOTICE.search(blocked_notice)
+        entity = _NOTICE_TYPES.get(notice.group("noun").lower(), entity) if notice else entity  # "This group …"
+    if state is PageState.VALID:  # a blocked page is read as it stands: a missing button is normal there
+        if entity is EntityType.UNKNOWN:
+            problems.append("entity type not recognised from button, counters or text")
+        if action is None:
+            problems.append("no action button")
 
     return ProfilePage(
         state=state,
@@ -319,5 +359,7 @@ def parse_profile(html: str | bytes, url: str | None = None) -> ProfilePage:
         has_web_preview=has_web_preview,
         action_text=action_text,
         action_url=action_url,
+        is_private=bool(_PRIVATE_NOTE.search(" ".join(filter(None, [additional, description])))),
+        blocked_notice=blocked_notice,
         problems=tuple(problems),
     )

@@ -17,6 +17,9 @@ What the site holds (``build_world(seed, generation, big_size)``; same arguments
 * ``big_feed`` — ``big_size`` posts (default 400) of the mixed kind, for benchmarks.
 * ``quiet_room`` — public channel without web preview: ``/s/quiet_room`` redirects to ``/quiet_room``.
 * ``closed_club`` — private: the profile page says so; ``/s/closed_club`` redirects to it.
+* any channel can be made to answer as blocked by Telegram (``world.with_kind(NAME, ChannelKind.BLOCKED)``:
+  ``/NAME`` shows the block notice, ``/s/NAME`` and ``/NAME/ID`` lead there), and single messages can
+  be taken away (``world.without_message(NAME, ID)``): takedown re-checks' view of removal.
 * ``no_such_channel`` (and any other unknown name) — ``/s/NAME`` redirects to ``/NAME``, which is
   t.me's "Contact @NAME" form without title or counters.
 

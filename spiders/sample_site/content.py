@@ -31,6 +31,7 @@ class ChannelKind(StrEnum):
     PUBLIC = "public"  # /s/NAME web preview with history
     NO_PREVIEW = "no_preview"  # public channel whose /s/NAME redirects to the /NAME profile page
     PRIVATE = "private"  # the profile page says the channel is private; no preview
+    BLOCKED = "blocked"  # Telegram blocked it: /NAME shows the block notice, /s/NAME and /NAME/ID lead there
 
 
 class MediaKind(StrEnum):
@@ -264,6 +265,28 @@ class World:
 
     def channel(self, username: str) -> Channel | None:
         return self.channels.get(username.lower())
+
+    def without_message(self, username: str, msg_id: int) -> World:
+        """This world with one message gone (deleted by its channel or removed by Telegram).
+
+        Tests swap it in with ``site.set_world(...)`` to see what a re-check finds on the same
+        address; ``changes`` (the generation's own edits) is left as it was."""
+        ch = self._known(username)
+        if ch.message(msg_id) is None:
+            raise KeyError(f"@{ch.username} has no message {msg_id}")
+        kept = tuple(m for m in ch.messages if m.id != msg_id)
+        return replace(self, channels={**self.channels, ch.username.lower(): replace(ch, messages=kept)})
+
+    def with_kind(self, username: str, kind: ChannelKind) -> World:
+        """This world with one channel answering as ``kind`` (e.g. ``BLOCKED``, ``PRIVATE``)."""
+        ch = self._known(username)
+        return replace(self, channels={**self.channels, ch.username.lower(): replace(ch, kind=kind)})
+
+    def _known(self, username: str) -> Channel:
+        ch = self.channel(username)
+        if ch is None:
+            raise KeyError(f"no channel @{username} in this world")
+        return ch
 
     def media_index(self) -> dict[str, Media]:
         """media_id → Media for every served item, including link-preview and map images."""

@@ -526,9 +526,14 @@ def _page_shell(head: str, inner: str) -> str:
     )
 
 
+#: the notice ``/NAME`` of a ``ChannelKind.BLOCKED`` channel shows (t.me's wording)
+BLOCKED_NOTICE = "This channel can't be displayed because it violated Telegram's Terms of Service."
+
+
 def render_profile(ch: Channel, base: str) -> str:
     """``/NAME`` for a known channel: title, counter, description, action button; a "Preview
-    channel" link only when the channel has a web preview, and a privacy note for a private one."""
+    channel" link only when the channel has a web preview, a privacy note for a private one, and
+    Telegram's block notice instead of the description for a blocked one."""
     name = ch.username
     avatar = media_url(base, ch.avatar_id, "jpg")
     head = _head(f"Telegram: View @{name}", ch.title, ch.description, avatar)
@@ -540,6 +545,9 @@ def render_profile(ch: Channel, base: str) -> str:
     context = ""
     if ch.has_preview:
         context = f'<div class="tgme_page_context_link_wrap"><a class="tgme_page_context_link" href="/s/{name}">Preview channel</a></div>\n'
+    if ch.kind is ChannelKind.BLOCKED:
+        # t.me keeps the title and shows the block notice where the description was
+        description = f'<div class="tgme_page_description" dir="auto">{esc(BLOCKED_NOTICE)}</div>\n'
     if ch.kind is ChannelKind.PRIVATE:
         action, additional = (
             "Join Channel",

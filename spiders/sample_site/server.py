@@ -4,9 +4,11 @@ Routes (t.me's shapes, served on loopback)::
 
     /                       index of the sample usernames (for people; t.me has no such page)
     /s/NAME                 newest page of the web preview; ?before=ID older, ?after=ID newer
-                            NAME without preview, private or unknown → 302 to /NAME
-    /NAME                   profile page (or the "Contact @NAME" form for an unknown username)
-    /NAME/ID                single post widget ("Post not found" widget for a missing id)
+                            NAME without preview, private, blocked or unknown → 302 to /NAME
+    /NAME                   profile page (or the "Contact @NAME" form for an unknown username;
+                            the block notice for a blocked channel)
+    /NAME/ID                single post widget ("Post not found" widget for a missing id); the
+                            profile page for a channel without preview (private, blocked)
     /media/file/ID.EXT      media bytes (jpg, png, webp, mp4, ogg, tgs)
     /media/thumb/ID.jpg     poster picture of a video
     /img/emoji/40/HEX.png   emoji images referenced by message text
