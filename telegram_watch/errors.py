@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from telethon import errors as tle
+from telethon.errors import rpcerrorlist
 
 from crawler.errors import AccessDenied, NotFound, RateLimited, SourceError, TgwatchError
 from crawler.models import ChannelState
@@ -90,7 +91,14 @@ _ACCOUNT: dict[type[Exception], str] = {
 
 
 def rpc_name(exc: BaseException) -> str:
-    return str(getattr(exc, "message", None) or type(exc).__name__)
+    """Telegram's error name (``CHANNEL_BANNED``): Telethon's known errors keep only the generic
+    ``BAD_REQUEST`` in ``message``, so the class is mapped back to the name it was raised for."""
+    known = _RPC_NAMES.get(type(exc))
+    return known or str(getattr(exc, "message", None) or type(exc).__name__)
+
+
+#: Telethon's error class → the Telegram error name it stands for
+_RPC_NAMES: dict[type, str] = {cls: name for name, cls in rpcerrorlist.rpc_errors_dict.items()}
 
 
 def translate(exc: BaseException) -> TgwatchError:

@@ -319,21 +319,22 @@ class TakedownService:
 
     def _next_item(self, req: TakedownRequest, old: TakedownItem, res: ProbeResult) -> TakedownItem:
         s = self.settings
-        now = res.checked_at
+        seen = res.checked_at  # when the check looked: what the record says
+        now = self.clock()  # when the next check is planned from
         base = req.last_sent_at or req.created_at
         age_interval = s.interval_for_age(max(0.0, (now - base).total_seconds()))
-        upd: dict[str, Any] = {"checked_at": now, "checks": old.checks + 1, "last_result": res.status}
+        upd: dict[str, Any] = {"checked_at": seen, "checks": old.checks + 1, "last_result": res.status}
         if res.status is ItemStatus.UNKNOWN:
             failures = old.failures + 1
             upd["failures"] = failures
             retry = min(s.unknown_retry * 2 ** (failures - 1), age_interval)
             upd["next_check_at"] = now + timedelta(seconds=retry)
             if old.status is ItemStatus.PENDING:
-                upd |= {"status": ItemStatus.UNKNOWN, "status_reason": res.reason, "status_since": now}
+                upd |= {"status": ItemStatus.UNKNOWN, "status_reason": res.reason, "status_since": seen}
             return old.model_copy(update=upd)
         upd["failures"] = 0
         if res.status is not old.status:
-            upd |= {"status": res.status, "status_since": now}
+            upd |= {"status": res.status, "status_since": seen}
         upd["status_reason"] = res.reason
         if res.status is ItemStatus.REMOVED:
             already = old.status is ItemStatus.REMOVED

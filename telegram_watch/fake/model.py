@@ -226,6 +226,8 @@ class FakeChannel:
     signatures: bool = False
     private: bool = False  # readable only by members (joined through an invite)
     banned: bool = False  # blocked by Telegram: restricted entity, CHANNEL_BANNED on reads
+    ban_reason: str = "terms"  # the restriction reason (platform "all") a banned channel carries
+    ban_text: str = "This channel can't be displayed."
     participants_count: int = 0
     old_usernames: list[str] = field(default_factory=list)
     migrated_from_chat_id: int | None = None

@@ -46,7 +46,7 @@ def channel(world: FakeTelegram, viewer: FakeUser, ch: FakeChannel) -> Any:
         )
     restriction = None
     if ch.banned:
-        restriction = [types.RestrictionReason(platform="all", reason="terms", text="This channel can't be displayed.")]
+        restriction = [types.RestrictionReason(platform="all", reason=ch.ban_reason, text=ch.ban_text)]
     return types.Channel(
         id=ch.id,
         title=ch.title,

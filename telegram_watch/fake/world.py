@@ -186,9 +186,16 @@ class FakeTelegram:
         channel.members.discard(account.id)
         channel.kicked.add(account.id)
 
-    def ban_channel(self, channel: FakeChannel) -> None:
-        """Telegram blocks the channel: it resolves as restricted, reads get CHANNEL_BANNED."""
+    def ban_channel(self, channel: FakeChannel, *, reason: str = "terms", text: str | None = None) -> None:
+        """Telegram blocks the channel: it resolves as restricted, reads get CHANNEL_BANNED.
+
+        The entity then carries ``RestrictionReason(platform="all", reason, text)``, the notice
+        Telegram's apps show instead of the channel (``text`` defaults to the generic one).
+        """
         channel.banned = True
+        channel.ban_reason = reason
+        if text is not None:
+            channel.ban_text = text
 
     def change_username(self, channel: FakeChannel, new: str | None) -> None:
         """Rename: the old username stops resolving (USERNAME_NOT_OCCUPIED) and is freed."""
