@@ -2,8 +2,9 @@
 
 ``open_pipeline`` is where seams get filled: the media stage (fetch → hash → quarantine → match →
 detection queue) before ``version``; after ``persist`` the discovery snowball (links, mentions and
-forwards become candidates) and the evidence capture stage (ledger entries for every stored
-record). Sources add their own media fetcher (e.g. Telethon's) through ``fetchers``.
+forwards become candidates), the evidence capture stage (ledger entries for every stored
+record) and the takedown re-upload check (removed items' media seen again re-open their request).
+Sources add their own media fetcher (e.g. Telethon's) through ``fetchers``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from crawler.media.fetchers import MediaFetcher, WebFetcher
 from crawler.media.matcher import Matcher
 from crawler.media.stage import MediaStage
 from crawler.models import Source
+from crawler.takedowns.reupload import ReuploadStage
+from crawler.takedowns.service import TakedownService
 from storage.client import Store
 
 
@@ -65,4 +68,8 @@ async def open_pipeline(
             )
         install_capture(ingest, ledger, worker=settings.evidence.worker_name)
         ingest.add_stage(SnowballStage(DiscoveryService(store, settings.discovery)), after="persist")
+        # after the capture stage ("ledger"): a re-upload added to a request already has its evidence
+        ingest.add_stage(
+            ReuploadStage(TakedownService(store, ledger, settings.takedowns), settings.matching), after="ledger"
+        )
         yield ingest
