@@ -11,13 +11,15 @@ Who counts what:
 * crawl runs (``crawler.scheduling.runners``): pages, messages new/updated, media refs, errors by
   kind, flood waits (web 429 and MTProto flood waits), run durations and outcomes;
 * hash-list matching should call ``count_hash_match(signal)`` where it finds a match;
-* queue depth is read from the store when ``/metrics`` is scraped (``refresh_queue_depth``).
+* queue depth is read from the store when ``/metrics`` is scraped (``refresh_queue_depth``);
+* takedown figures likewise (``set_takedown_figures``, from ``crawler.takedowns.stats``): the same
+  numbers as ``tgwatch takedown stats``, the API and the console, computed from the stored requests.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -28,6 +30,9 @@ from prometheus_client import (
     ProcessCollector,
     generate_latest,
 )
+
+if TYPE_CHECKING:
+    from crawler.takedowns.stats import TakedownStats
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 ProcessCollector(registry=REGISTRY)
@@ -61,6 +66,35 @@ TASKS = Counter(
 )  # fmt: skip
 QUEUE_DEPTH = Gauge("tgwatch_queue_depth", "Jobs per queue and state (read at scrape time)", ["queue", "state"],
                     registry=REGISTRY)  # fmt: skip
+TAKEDOWN_REQUESTS = Gauge(
+    "tgwatch_takedown_requests", "Takedown requests by status (read at scrape time)", ["status"], registry=REGISTRY
+)
+TAKEDOWN_ITEMS = Gauge(
+    "tgwatch_takedown_items", "Reported items by removal status (read at scrape time)", ["status"], registry=REGISTRY
+)
+TAKEDOWN_OVERDUE = Gauge(
+    "tgwatch_takedown_overdue", "Sent requests with an item still up past the overdue limit", registry=REGISTRY
+)
+TAKEDOWN_UNSENT = Gauge("tgwatch_takedown_unsent", "Takedown requests not sent yet", registry=REGISTRY)
+TAKEDOWN_REMOVED_SHARE = Gauge(
+    "tgwatch_takedown_removed_share",
+    "Share of reported items removed within the window after sending, among items sent at least that long ago "
+    "(NaN while none is that old)",
+    ["window"], registry=REGISTRY,
+)  # fmt: skip
+TAKEDOWN_REMOVED_ELIGIBLE = Gauge(
+    "tgwatch_takedown_removed_eligible", "Items sent at least the window ago (the share's denominator)", ["window"],
+    registry=REGISTRY,
+)  # fmt: skip
+TAKEDOWN_REMOVAL_SECONDS = Gauge(
+    "tgwatch_takedown_removal_seconds", "Time from sending a request to finding an item removed (NaN: none yet)",
+    ["quantile"], registry=REGISTRY,
+)  # fmt: skip
+TAKEDOWN_DETECTION_SECONDS = Gauge(
+    "tgwatch_takedown_detection_to_request_seconds",
+    "Time from detection (alert or first sighting) to the takedown request (NaN: none yet)",
+    ["quantile"], registry=REGISTRY,
+)  # fmt: skip
 RUNNING = Gauge("tgwatch_runs_in_progress", "Crawl runs running in this process", ["method"], registry=REGISTRY)
 
 
@@ -120,6 +154,36 @@ def set_queue_depth(queue: str, stats: Mapping[str, Any]) -> None:
         value = stats.get(state)
         if isinstance(value, int | float):
             QUEUE_DEPTH.labels(queue, state).set(value)
+
+
+def set_takedown_figures(stats: TakedownStats) -> None:
+    """Copy one computation of the removal figures into the gauges (every series, every scrape).
+
+    Unknown values are NaN, not 0: "no removal measured yet" must not read as "removed at once".
+    """
+    from crawler.takedowns.models import ItemStatus, RequestStatus
+    from crawler.takedowns.stats import WINDOWS
+
+    for status in RequestStatus:
+        TAKEDOWN_REQUESTS.labels(status.value).set(stats.requests.get(status.value, 0))
+    for item_status in ItemStatus:
+        TAKEDOWN_ITEMS.labels(item_status.value).set(stats.items.get(item_status.value, 0))
+    TAKEDOWN_OVERDUE.set(len(stats.overdue))
+    TAKEDOWN_UNSENT.set(stats.unsent)
+    for window, _ in WINDOWS:
+        share = stats.removed_within_items.get(window)
+        TAKEDOWN_REMOVED_SHARE.labels(window).set(_or_nan(share.share if share else None))
+        TAKEDOWN_REMOVED_ELIGIBLE.labels(window).set(share.eligible if share else 0)
+    for gauge, durations in (
+        (TAKEDOWN_REMOVAL_SECONDS, stats.request_to_removal),
+        (TAKEDOWN_DETECTION_SECONDS, stats.detection_to_request),
+    ):
+        gauge.labels("0.5").set(_or_nan(durations.median))
+        gauge.labels("0.9").set(_or_nan(durations.p90))
+
+
+def _or_nan(value: float | None) -> float:
+    return float("nan") if value is None else float(value)
 
 
 def exposition() -> tuple[bytes, str]:

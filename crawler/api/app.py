@@ -33,7 +33,9 @@ SETTINGS: web.AppKey[Settings] = web.AppKey("settings", Settings)
 ROUTES: web.AppKey[RouteTable] = web.AppKey("routes", RouteTable)
 
 #: HTTP status for errors of our tree that are not a plain bad request
-STATUS_BY_KIND = {"lease_lost": 409, "unknown_job": 404, "quarantine": 404, "rate_limited": 429}
+STATUS_BY_KIND = {
+    "lease_lost": 409, "unknown_job": 404, "quarantine": 404, "rate_limited": 429, "takedown_conflict": 409,
+}  # fmt: skip
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",

@@ -9,6 +9,7 @@ from crawler.discovery import api as discovery_api
 from crawler.evidence import api as evidence_api
 from crawler.investigate.api import register as investigate_register
 from crawler.scheduling import api as scheduling_api
+from crawler.takedowns import api as takedowns_api
 
 ALL_MODULES: list[Registrar] = [
     detection_api.register,
@@ -18,4 +19,5 @@ ALL_MODULES: list[Registrar] = [
     discovery_api.register,
     evidence_api.register,
     evidence_api.register_export,
+    takedowns_api.register,
 ]

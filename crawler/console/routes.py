@@ -44,6 +44,7 @@ AUDITORS = frozenset({Role.AUDITOR, Role.ADMIN})
 REVIEWERS = frozenset({Role.MONITOR, Role.ADMIN})  # as /api/v1/candidates: approving creates crawl targets
 VIDEO_KINDS = {"video", "round_video", "gif"}
 TOKEN_MAX = 200
+CONFLICT_KINDS = frozenset({"review_conflict", "takedown_conflict"})
 
 PageHandler = Callable[[web.Request, Principal, dict[str, Any]], Awaitable[web.StreamResponse]]
 
@@ -89,7 +90,7 @@ def page(
             except NotFound as exc:
                 return _error(request, 404, exc.message, base)
             except TgwatchError as exc:  # e.g. a review conflict, a missing authorization
-                return _error(request, 409 if exc.kind == "review_conflict" else 400, exc.message, base)
+                return _error(request, 409 if exc.kind in CONFLICT_KINDS else 400, exc.message, base)
 
         wrapped.__name__ = f"console_{handler.__name__}"
         return handler
@@ -98,9 +99,12 @@ def page(
 
 
 def register(routes: RouteTable) -> None:
+    from crawler.console import takedowns  # imports ``page`` from here: imported late
+
     _session_pages(routes)
     _evidence_pages(routes)
     _operation_pages(routes)
+    takedowns.register(routes)
 
 
 def _session_pages(routes: RouteTable) -> None:

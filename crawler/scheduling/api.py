@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from config.takedowns import TakedownSettings
 from crawler import metrics
-from crawler.api.app import STORE
+from crawler.api.app import SETTINGS, STORE
 from crawler.api.routing import RouteTable
 from crawler.errors import TgwatchError
 from crawler.logs import get_logger
+from crawler.models import utcnow
 from crawler.tokens import Role
 from storage.client import Store
 
@@ -33,10 +35,32 @@ async def refresh_queue_depth(store: Store) -> None:
             log.warning("queue depth unavailable", queue=name, error=exc.message)
 
 
+async def refresh_takedown_figures(store: Store, settings: TakedownSettings) -> None:
+    """Compute the takedown figures from the stored requests into the gauges.
+
+    A store failure (or a request document that no longer reads) logs a warning and leaves the
+    previous values: a monitoring scrape must never fail because of one feature's data.
+    """
+    from crawler.takedowns.models import TakedownRequest
+    from crawler.takedowns.stats import compute_stats
+    from storage.repos.takedowns import TakedownRepo
+
+    try:
+        requests = [TakedownRequest.from_doc(d) for d in await TakedownRepo(store).all()]
+    except TgwatchError as exc:
+        log.warning("takedown figures unavailable", error=exc.message)
+        return
+    except ValueError as exc:  # pydantic's ValidationError: a stored request that no longer reads
+        log.warning("takedown figures unavailable", error=str(exc).splitlines()[0])
+        return
+    metrics.set_takedown_figures(compute_stats(requests, utcnow(), overdue_after=settings.overdue_after))
+
+
 def register(routes: RouteTable) -> None:
     @routes.add("GET", "/metrics", roles={Role.MONITOR}, summary="Prometheus metrics of this process", tag="health")
     async def prometheus_metrics(request: web.Request) -> web.StreamResponse:
         await refresh_queue_depth(request.app[STORE])
+        await refresh_takedown_figures(request.app[STORE], request.app[SETTINGS].takedowns)
         body, content_type = metrics.exposition()
         response = web.Response(body=body)
         response.headers["Content-Type"] = content_type

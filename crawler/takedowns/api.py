@@ -1,0 +1,331 @@
+"""``/api/v1/takedowns``: list, figures, detail, reports and history of takedown requests; create
+and mark sent.
+
+Roles follow the issue: monitors create and send (they work the alert queue); investigators read
+(a request names evidence); auditors read the history (the ledger entries that prove what was done
+and when). Every read is audited like other evidence reads; creating and sending need no audit
+entry of their own because the service writes each of them to the ledger before it answers.
+
+The console (``crawler.console.takedowns``) reuses the helpers here, so both doors show the same
+JSON-ready shapes and the same figures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from crawler.api.app import LEDGER, SETTINGS, STORE, json_response, problem
+from crawler.api.routing import RouteTable, json_body, principal
+from crawler.evidence.ledger import Ledger
+from crawler.investigate.access import CSRF_HEADER, audit, require_csrf_for_cookie_auth
+from crawler.investigate.pagination import BadQuery
+from crawler.investigate.serialize import jsonable
+from crawler.takedowns.models import OPEN_STATUSES, ItemStatus, Reason, RequestStatus, TakedownRequest
+from crawler.takedowns.render import render_json, render_text
+from crawler.takedowns.service import TakedownService
+from crawler.takedowns.stats import TakedownStats, compute_stats
+from crawler.tokens import Role
+from storage.client import Doc
+
+READERS = {Role.MONITOR, Role.INVESTIGATOR, Role.AUDITOR}
+HISTORY = {Role.AUDITOR, Role.INVESTIGATOR}
+SENDERS = {Role.MONITOR}
+MAX_LIMIT = 200
+DEFAULT_LIMIT = 50
+#: check results shown with a request (newest first); every item's latest one is always among them
+CHECKS_SHOWN = 200
+#: ``?status=open`` is shorthand for every status that still needs work
+OPEN = "open"
+TAG = "takedowns"
+HEAD_FIELDS = ("size", "root_hash", "timestamp", "signature", "key_id", "tsa")
+
+
+class TakedownIn(BaseModel):
+    """A new request: an alert, message references (``CHANNEL/ID`` or t.me links) and/or a channel."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    alert: str | None = Field(None, min_length=1, max_length=300, description="alert key, e.g. match/<list>/<sha256>")
+    messages: list[str] = Field(default_factory=list, max_length=500, description="CHANNEL/ID or t.me links")
+    channel: str | None = Field(None, min_length=1, max_length=300, description="report the whole channel")
+    reason: Reason
+    case: str | None = Field(None, min_length=1, max_length=100)
+    note: str | None = Field(None, max_length=4000)
+
+    @model_validator(mode="after")
+    def _something(self) -> TakedownIn:
+        if self.alert is None and not self.messages and self.channel is None:
+            raise ValueError("name an alert, messages or a channel")
+        if any(not m.strip() or len(m) > 300 for m in self.messages):
+            raise ValueError("each message reference must be 1-300 characters")
+        return self
+
+
+class SentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    via: str = Field(min_length=1, max_length=200, description="how it was sent, e.g. email:abuse@telegram.org")
+    reference: str | None = Field(None, max_length=200, description="the platform's ticket number, if any")
+
+
+# -- shared with the console ---------------------------------------------------------------------
+def service(app: web.Application) -> TakedownService:
+    """Built per request (a few collection handles): an aiohttp app's state must not change once started."""
+    return TakedownService(app[STORE], app[LEDGER], app[SETTINGS].takedowns)
+
+
+def parse_statuses(raw: str | None) -> list[str]:
+    """``?status=`` as stored status values: one status, several comma-separated, or ``open``."""
+    if not raw:
+        return []
+    out: list[str] = []
+    for part in (p.strip().lower() for p in raw.split(",")):
+        if part == OPEN:
+            out += [s.value for s in OPEN_STATUSES]
+            continue
+        try:
+            out.append(RequestStatus(part).value)
+        except ValueError:
+            allowed = ", ".join([OPEN, *(s.value for s in RequestStatus)])
+            raise BadQuery(f"status must be one of {allowed}; got {part!r}") from None
+    return list(dict.fromkeys(out))
+
+
+def parse_limit(raw: str | None) -> int:
+    if raw is None or raw == "":
+        return DEFAULT_LIMIT
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_LIMIT:
+        raise BadQuery(f"limit must be an integer 1..{MAX_LIMIT}")
+    return int(raw)
+
+
+def parse_cursor(raw: str | None) -> float | None:
+    """The cursor is the ``created_ts`` of the last request of the previous page (newest first)."""
+    if not raw:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise BadQuery("cursor is not one this server issued") from None
+    if not 0 <= value < 1e11:  # also refuses nan and inf
+        raise BadQuery("cursor is not one this server issued")
+    return value
+
+
+def summary_json(req: TakedownRequest) -> dict[str, Any]:
+    """One line of a list: what a person scanning requests needs, without the items."""
+    removed = sum(1 for i in req.items if i.status is ItemStatus.REMOVED)
+    return jsonable(
+        {
+            "id": req.id,
+            "status": req.status.value,
+            "open": req.status in OPEN_STATUSES,
+            "reason": req.reason.value,
+            "reason_label": req.reason.label,
+            "case": req.case,
+            "items": len(req.items),
+            "removed": removed,
+            "created_at": req.created_at,
+            "created_by": req.created_by,
+            "detected_at": req.detected_at,
+            "sent_at": req.sent_at,
+            "removed_at": req.removed_at,
+            "next_check_at": req.next_check_at(),
+            "alerts": req.alerts,
+        }
+    )
+
+
+def check_json(doc: Doc) -> dict[str, Any]:
+    return jsonable({k: v for k, v in doc.items() if k != "_id"})
+
+
+def latest_checks(checks: Iterable[Doc]) -> dict[str, dict[str, Any]]:
+    """The newest check of each item (``checks`` newest first, as the repository lists them)."""
+    out: dict[str, dict[str, Any]] = {}
+    for doc in checks:
+        out.setdefault(str(doc.get("item")), check_json(doc))
+    return out
+
+
+async def detail_json(svc: TakedownService, req: TakedownRequest) -> dict[str, Any]:
+    """The whole request, each item with its last check, and the newest check results."""
+    checks = await svc.repo.checks(req.id, limit=CHECKS_SHOWN)
+    last = latest_checks(checks)
+    out: dict[str, Any] = jsonable(req.model_dump(mode="json"))
+    out |= {
+        "open": req.status in OPEN_STATUSES,
+        "reason_label": req.reason.label,
+        "sent_at": jsonable(req.sent_at),
+        "next_check_at": jsonable(req.next_check_at()),
+    }
+    for item in out["items"]:
+        item["last_check"] = last.get(item["item_id"])
+    out["checks"] = [check_json(d) for d in checks]
+    return out
+
+
+async def tree_head(ledger: Ledger) -> dict[str, Any] | None:
+    """The newest signed tree head as plain JSON (None before the first head is signed)."""
+    doc = await ledger.latest_head()
+    if doc is None:
+        return None
+    return jsonable({k: doc[k] for k in HEAD_FIELDS if k in doc})
+
+
+async def figures(svc: TakedownService) -> TakedownStats:
+    return compute_stats(await svc.all(), svc.clock(), overdue_after=svc.settings.overdue_after)
+
+
+# -- routes --------------------------------------------------------------------------------------
+def register(routes: RouteTable) -> None:
+    _reads(routes)
+    _writes(routes)
+
+
+def _reads(routes: RouteTable) -> None:
+    @routes.add(
+        "GET",
+        "/api/v1/takedowns",
+        roles=READERS,
+        summary="takedown requests, newest first",
+        tag=TAG,
+        query={
+            "status": "open | draft | sent | partial | removed | reopened (comma-separated for several)",
+            "limit": f"page size, 1..{MAX_LIMIT} (default {DEFAULT_LIMIT})",
+            "cursor": "next_cursor of the previous page",
+        },
+    )
+    async def list_takedowns(request: web.Request) -> web.StreamResponse:
+        raw_status = request.query.get("status") or None
+        statuses = parse_statuses(raw_status)
+        limit = parse_limit(request.query.get("limit"))
+        before = parse_cursor(request.query.get("cursor"))
+        reqs = await service(request.app).recent(statuses=statuses or None, before_ts=before, limit=limit)
+        await audit(
+            request, principal(request), "takedowns.list", filter={"status": raw_status}, result_count=len(reqs)
+        )
+        cursor = repr(reqs[-1].created_at.timestamp()) if len(reqs) == limit else None
+        return json_response({"items": [summary_json(r) for r in reqs], "next_cursor": cursor})
+
+    # declared before ``{id}`` so that "stats" is never taken for a request id
+    @routes.add(
+        "GET",
+        "/api/v1/takedowns/stats",
+        roles=READERS,
+        summary="removal figures: detection→request, request→removal, share removed after 24h/7d/30d, overdue",
+        tag=TAG,
+    )
+    async def takedown_stats(request: web.Request) -> web.StreamResponse:
+        stats = await figures(service(request.app))
+        await audit(request, principal(request), "takedowns.stats", result_count=sum(stats.requests.values()))
+        return json_response(stats.as_dict())
+
+    @routes.add(
+        "GET", "/api/v1/takedowns/{id}", roles=READERS, summary="one request: items, statuses, latest checks", tag=TAG
+    )
+    async def takedown(request: web.Request) -> web.StreamResponse:
+        svc = service(request.app)
+        req = await svc.get(request.match_info["id"])
+        out = await detail_json(svc, req)
+        await audit(request, principal(request), "takedowns.get", target=req.id, result_count=len(req.items))
+        return json_response(out)
+
+    @routes.add(
+        "GET",
+        "/api/v1/takedowns/{id}/report",
+        roles=READERS,
+        summary="the report: plain text for Telegram's abuse channels, or JSON (tgwatch.takedown/1) for hotlines",
+        tag=TAG,
+        query={"format": "text (default) or json"},
+    )
+    async def report(request: web.Request) -> web.StreamResponse:
+        fmt = request.query.get("format", "text")
+        if fmt not in ("text", "json"):
+            raise BadQuery(f"format must be text or json, got {fmt!r}")
+        svc = service(request.app)
+        req = await svc.get(request.match_info["id"])
+        settings = request.app[SETTINGS].takedowns
+        await audit(
+            request, principal(request), "takedowns.report", target=req.id, filter={"format": fmt},
+            result_count=len(req.items),
+        )  # fmt: skip
+        if fmt == "json":
+            return json_response(render_json(req, settings, tree_head=await tree_head(request.app[LEDGER])))
+        return web.Response(text=render_text(req, settings), content_type="text/plain", charset="utf-8")
+
+    @routes.add(
+        "GET",
+        "/api/v1/takedowns/{id}/history",
+        roles=HISTORY,
+        summary="the request's ledger entries (create, sent, item status, re-open), oldest first",
+        tag=TAG,
+    )
+    async def history(request: web.Request) -> web.StreamResponse:
+        svc = service(request.app)
+        request_id = request.match_info["id"]
+        entries = await svc.history(request_id)
+        await audit(
+            request, principal(request), "takedowns.history", target=request_id.strip().upper(),
+            result_count=len(entries),
+        )  # fmt: skip
+        return json_response({"request": request_id.strip().upper(), "entries": entries})
+
+
+def _writes(routes: RouteTable) -> None:
+    @routes.add(
+        "POST",
+        "/api/v1/takedowns",
+        roles=SENDERS,
+        summary="create a request from an alert, messages and/or a channel",
+        tag=TAG,
+        body=TakedownIn,
+    )
+    async def create(request: web.Request) -> web.StreamResponse:
+        require_csrf_for_cookie_auth(request, request.headers.get(CSRF_HEADER))
+        body: TakedownIn = await json_body(request, TakedownIn)
+        svc = service(request.app)
+        req = await svc.create(
+            reason=body.reason, actor=principal(request).name, alert=body.alert, messages=body.messages,
+            channel=body.channel, case=body.case, note=body.note,
+        )  # fmt: skip
+        return json_response(await detail_json(svc, req), status=201)
+
+    @routes.add(
+        "POST",
+        "/api/v1/takedowns/{id}/sent",
+        roles=SENDERS,
+        summary="record that the request was sent: by whom (the caller), when (now) and how",
+        tag=TAG,
+        body=SentIn,
+    )
+    async def mark_sent(request: web.Request) -> web.StreamResponse:
+        require_csrf_for_cookie_auth(request, request.headers.get(CSRF_HEADER))
+        body: SentIn = await json_body(request, SentIn)
+        svc = service(request.app)
+        try:
+            req = await svc.mark_sent(
+                request.match_info["id"], via=body.via, actor=principal(request).name, reference=body.reference
+            )
+        except ValueError as exc:
+            return problem(400, str(exc))
+        return json_response(await detail_json(svc, req))
+
+
+__all__ = [
+    "SentIn",
+    "TakedownIn",
+    "check_json",
+    "detail_json",
+    "figures",
+    "latest_checks",
+    "parse_statuses",
+    "register",
+    "service",
+    "summary_json",
+    "tree_head",
+]
