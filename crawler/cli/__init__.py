@@ -17,6 +17,7 @@ from crawler.cli.hashes import hashes_group
 from crawler.cli.query import query_group
 from crawler.cli.scheduling import COMMANDS as SCHEDULING_COMMANDS
 from crawler.cli.serve import serve_cmd, tokens_group
+from crawler.cli.takedowns import takedown_group
 from crawler.cli.telegram import COMMANDS as TELEGRAM_COMMANDS
 
 
@@ -51,6 +52,7 @@ crawl.add_command(aggregator_cmd)
 cli.add_command(crawl)
 cli.add_command(discover_group)
 cli.add_command(candidates_group)
+cli.add_command(takedown_group)
 for _command in (*TELEGRAM_COMMANDS, *EVIDENCE_COMMANDS, *SCHEDULING_COMMANDS):
     cli.add_command(_command)
 

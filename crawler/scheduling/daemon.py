@@ -14,7 +14,7 @@ task id, so restarting the daemon never doubles a crawl and a brand-new target i
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -43,8 +43,11 @@ class Daemon:
         misfire_grace: float = 300.0,
         sync_seconds: float = 30.0,
         clock: Callable[[], float] = time.time,
+        system: Sequence[Schedule] = (),
     ) -> None:
         self.store = store
+        #: built-in schedules beside the targets' (the takedown re-check job)
+        self.system = list(system)
         self.load_config = load_config
         self.tasks = tasks or CrawlTasks(store, clock=clock)
         self.misfire_grace = misfire_grace
@@ -58,7 +61,7 @@ class Daemon:
         return datetime.fromtimestamp(self.clock(), UTC)
 
     async def schedules(self) -> list[Schedule]:
-        return build_schedules(self.load_config(), await TargetRepo(self.store).list())
+        return [*build_schedules(self.load_config(), await TargetRepo(self.store).list()), *self.system]
 
     async def tick(self, now: datetime | None = None, only: set[str] | None = None) -> dict[str, Created]:
         """Enqueue each schedule's latest due time (≤ ``now``); the injectable-clock entry point."""

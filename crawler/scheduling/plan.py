@@ -99,6 +99,21 @@ class Schedule:
         return t
 
 
+#: the built-in recurring job that re-checks reported takedown items (a task like any crawl)
+TAKEDOWN_TARGET = "tgwatch:takedown-recheck"
+TAKEDOWN_METHOD = "takedown_recheck"
+
+
+def takedown_schedule(every: float) -> Schedule | None:
+    """The re-check job's schedule (None when ``takedowns.recheck_every`` is 0: switched off)."""
+    if every <= 0:
+        return None
+    return Schedule(
+        target=TAKEDOWN_TARGET, name="takedown re-checks", method=TAKEDOWN_METHOD, every=every, cron=None,
+        jitter=0.0, priority=50, group=None, source="system",
+    )  # fmt: skip
+
+
 _WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from crawler import metrics
 from crawler.crawl_web import StoreRunRecorder
 from crawler.logs import get_logger
+from crawler.scheduling.plan import TAKEDOWN_METHOD
 from crawler.scheduling.tasks import TaskSpec
 from storage.repos.runs import RunRepo
 
@@ -268,5 +269,16 @@ async def run_mtproto(ctx: RunContext, task: TaskSpec) -> RunOutcome:
         metrics.observe_run("mtproto", status, time.monotonic() - started)
 
 
+async def run_takedown_recheck(ctx: RunContext, task: TaskSpec) -> RunOutcome:
+    """The recurring takedown re-check: every reported item due now, through the probe of its source."""
+    from crawler.takedowns.run import build_probes, run_recheck
+
+    probes = build_probes(ctx.settings, web_base=ctx.web_base, scrapy_overrides=ctx.scrapy_overrides, pool=ctx.pool)
+    summary = await run_recheck(
+        ctx.settings, ctx.store, probes, method="takedown", task=task.task_id, due=task.due, worker=ctx.consumer
+    )
+    return RunOutcome(None, "ok", {"checked": summary.checked, "changed": summary.changed})
+
+
 #: the product runners; tests may pass another mapping to ``Worker`` but never replace these
-RUNNERS: dict[str, Runner] = {"web": run_web, "mtproto": run_mtproto}
+RUNNERS: dict[str, Runner] = {"web": run_web, "mtproto": run_mtproto, TAKEDOWN_METHOD: run_takedown_recheck}

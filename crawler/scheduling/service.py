@@ -21,6 +21,7 @@ from crawler.api.app import Registrar, build_app
 from crawler.logs import get_logger
 from crawler.scheduling.children import Children
 from crawler.scheduling.daemon import Daemon
+from crawler.scheduling.plan import takedown_schedule
 from crawler.scheduling.runners import RunContext
 from crawler.scheduling.shutdown import Shutdown
 from crawler.scheduling.tasks import CrawlTasks
@@ -75,9 +76,11 @@ async def run_service(
 ) -> WorkerReport | None:
     """Run the daemon until ``shutdown.stop``; everything started here is stopped here."""
     tasks = CrawlTasks(ctx.store, max_attempts=opts.max_attempts)
+    recheck = takedown_schedule(ctx.settings.takedowns.recheck_every)
     daemon = Daemon(
-        ctx.store, load_config, tasks=tasks, misfire_grace=opts.misfire_grace, sync_seconds=opts.sync_seconds
-    )
+        ctx.store, load_config, tasks=tasks, misfire_grace=opts.misfire_grace, sync_seconds=opts.sync_seconds,
+        system=[recheck] if recheck is not None else [],
+    )  # fmt: skip
     children = Children(opts.child_argv)
     report: WorkerReport | None = None
     async with contextlib.AsyncExitStack() as stack:
