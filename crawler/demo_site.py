@@ -128,11 +128,61 @@ async def run(settings: Settings, store: Store, ingest: Ingest, ledger: Ledger, 
         for c in top:
             echo(f"  candidate {c['_id']:<36} type={c.get('type')} score={c.get('score')} title={c.get('title')!r}")
 
-    echo("== 6. the detection service drains its queue over HTTP with a detector token ==")
+        echo("== 6. takedowns: an alert becomes a request, is sent, and is re-checked as the site changes ==")
+        await _takedowns(settings, store, ledger, site, echo)
+
+    echo("== 7. the detection service drains its queue over HTTP with a detector token ==")
     await _detect(settings, store, echo)
 
-    echo("== 7. evidence: sign, verify the whole ledger, export and verify the case bundle ==")
+    echo("== 8. evidence: sign, verify the whole ledger, export and verify the case bundle ==")
     await _evidence(settings, ledger, echo)
+
+
+async def _takedowns(settings: Settings, store: Store, ledger: Ledger, site: Any, echo: Echo) -> None:
+    from crawler.takedowns.models import Reason
+    from crawler.takedowns.render import render_text
+    from crawler.takedowns.run import build_probes
+    from crawler.takedowns.service import TakedownService
+    from crawler.takedowns.stats import compute_stats
+    from spiders.sample_site.content import ChannelKind
+
+    service = TakedownService(store, ledger, settings.takedowns)
+    alert = await store["alerts"].find_one({"kind": "hash_match"}, sort=[("_id", 1)])
+    if alert is None:
+        echo("  no hash-list alert to report")
+        return
+    note = "synthetic demo content"
+    by_alert = await service.create(alert=alert["_id"], reason=Reason.OTHER, actor="demo", case=CASE, note=note)
+    by_channel = await service.create(channel="korea_now", reason=Reason.OTHER, actor="demo", case=CASE, note=note)
+    report = render_text(by_alert, settings.takedowns).splitlines()
+    echo(f"  {by_alert.id} from alert {alert['_id'][:40]}…: {len(by_alert.items)} items; report begins:")
+    for line in report[: report.index("Details:")]:
+        if line.strip():
+            echo(f"    | {line[:110]}")
+    for req in (by_alert, by_channel):
+        await service.mark_sent(req.id, via="email:abuse@telegram.org", actor="demo")
+    probes = build_probes(settings, web_base=site.base_url)
+    for req in (by_alert, by_channel):
+        summary = await service.recheck(probes, request_id=req.id)
+        echo(f"  re-check right after sending, {req.id}: {dict(summary.results)}")
+    gone = by_alert.items[0]
+    world = site.world.with_kind("korea_now", ChannelKind.BLOCKED)
+    if gone.msg_id is not None and gone.username is not None:
+        world = world.without_message(gone.username, gone.msg_id)
+    site.set_world(world)
+    echo(f"  the site removes {gone.link} and blocks @korea_now")
+    for req in (by_alert, by_channel):
+        summary = await service.recheck(probes, request_id=req.id)
+        now = await service.get(req.id)
+        states = ", ".join(f"{i.link}: {i.status.value} ({i.status_reason})" for i in now.items)
+        echo(f"  re-check {req.id} → {now.status.value}: {states}")
+    figures = compute_stats(await service.all(), utcnow(), overdue_after=settings.takedowns.overdue_after).as_dict()
+    echo(
+        f"  figures: requests {figures['requests']}, items {figures['items']}, "
+        f"request → removal n={figures['request_to_removal']['count']}"
+    )
+    history = await service.history(by_alert.id)
+    echo(f"  ledger history of {by_alert.id}: {', '.join(e['action'] for e in history)}")
 
 
 async def _detect(settings: Settings, store: Store, echo: Echo) -> None:
