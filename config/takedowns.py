@@ -34,7 +34,7 @@ class TakedownSettings(BaseModel):
     recheck_every: float = 900.0
     #: an item still online this long after the request was sent makes the request overdue
     overdue_after: float = 86_400.0
-    #: back-off by request age (since sent, or since created when never sent): < 1 day, < 7 days,
+    #: back-off by request age (since last sent, or since created when never sent): < 1 day, < 7 days,
     #: < 30 days, older
     fresh_interval: float = 3_600.0
     week_interval: float = 6 * 3_600.0
@@ -45,7 +45,7 @@ class TakedownSettings(BaseModel):
     #: a removed item is checked this many more times, this far apart, to catch it coming back
     removed_rechecks: int = Field(3, ge=0)
     removed_recheck_every: float = 86_400.0
-    #: items checked per re-check run (oldest due first); the rest wait for the next run
+    #: requests taken per re-check run (most overdue first); the rest wait for the next run
     batch: int = Field(500, ge=1)
 
     @field_validator(*_DURATIONS, mode="before")

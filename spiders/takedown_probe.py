@@ -8,7 +8,8 @@ An item is re-fetched the way tgwatch found it on the web:
   so the channel's profile page decides (below).
 * a channel (or the follow-up of a message): ``{base}/NAME`` read by ``parse_profile``: the block
   notice → ``removed/channel_blocked``; no such username → ``removed/channel_not_found``; private →
-  ``removed/channel_private``; a public channel without its web preview → ``removed/channel_not_displayable``;
+  ``unknown/channel_private`` (closed by its owner or to us: not proof the platform acted); a public
+  channel without its web preview → ``online`` for a channel item, ``unknown/no_web_preview`` for a message;
   a channel with its preview is ``online`` (for a channel item) or ``unknown/unrecognised_page``
   (for a message whose post page we could not read: the channel is up, the post is undecided).
 
@@ -106,8 +107,8 @@ def read_profile_page(profile: ProfilePage, kind: ItemKind, post_note: str | Non
     if profile.type in (EntityType.USER, EntityType.BOT):
         # the username was given up and taken by someone else: the reported room is gone
         return Verdict(REMOVED, "channel_not_found", f"the username now belongs to a {profile.type.value}")
-    if profile.is_private:
-        return Verdict(REMOVED, "channel_private", "the profile page says it is private")
+    if profile.is_private:  # the owner closed it (or we were shut out): not proof the platform acted
+        return Verdict(UNKNOWN, "channel_private", _join("the profile page says it is private", post_note))
     if profile.has_web_preview:
         if kind is ItemKind.CHANNEL:
             return Verdict(ONLINE, "present")
@@ -117,7 +118,10 @@ def read_profile_page(profile: ProfilePage, kind: ItemKind, post_note: str | Non
         if kind is ItemKind.CHANNEL:
             return Verdict(ONLINE, "present", "public group (groups have no web preview)")
         return Verdict(UNKNOWN, "unrecognised_page", _join("the group is online", post_note))
-    return Verdict(REMOVED, "channel_not_displayable", "the channel exists but shows no web preview")
+    # the owner switched the web preview off: the channel is still on Telegram
+    if kind is ItemKind.CHANNEL:
+        return Verdict(ONLINE, "present", "the channel exists (its web preview is off)")
+    return Verdict(UNKNOWN, "no_web_preview", _join("the channel exists but shows no web preview", post_note))
 
 
 def _join(*parts: str | None) -> str | None:

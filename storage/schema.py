@@ -215,7 +215,7 @@ COLLECTIONS: tuple[Collection, ...] = (
     Collection(
         "takedowns",
         "'TD-<n>' (n from counters/'takedowns'): one request to a platform with its items and their"
-        " removal state; replaced whole under a `rev` guard (never `$set`: it holds datetimes)",
+        " removal state; replaced whole under a short per-document lock (never `$set`: it holds datetimes)",
         [
             Index([("open", ASCENDING), ("next_check_ts", ASCENDING)], "open_due"),
             Index([("status", ASCENDING), ("created_ts", DESCENDING)], "status_created"),

@@ -14,7 +14,8 @@ What Telegram says, and what we record (``ProbeResult.reason``):
 * a channel whose entity is ``restricted`` with a restriction for platform ``"all"``, or a read
   answered ``CHANNEL_BANNED`` → ``removed/channel_blocked`` (``detail``: the notice's text);
 * ``USERNAME_NOT_OCCUPIED``/``USERNAME_INVALID``/``CHANNEL_INVALID`` → ``removed/channel_not_found``;
-* ``ChannelForbidden``/``CHANNEL_PRIVATE`` for every account → ``removed/channel_private``;
+* ``ChannelForbidden``/``CHANNEL_PRIVATE`` for every account → ``unknown/channel_private`` (our
+  accounts were shut out, which does not prove the content is gone);
 * every account flood-parked beyond the pool's ``max_wait`` → ``unknown/rate_limited``; no usable
   account → ``unknown/no_account``; anything else → ``unknown/fetch_failed``.
 
@@ -337,7 +338,7 @@ def _failure(exc: BaseException, url: str) -> Outcome:
         if rpc == "CHANNEL_BANNED":
             return Outcome(ItemStatus.REMOVED, "channel_blocked", url, rpc)
         if state is ChannelState.PRIVATE:
-            return Outcome(ItemStatus.REMOVED, "channel_private", url, rpc)
+            return Outcome(ItemStatus.UNKNOWN, "channel_private", url, rpc)  # we were shut out: not a removal
         if rpc in _GONE_RPCS:
             return Outcome(ItemStatus.REMOVED, "channel_not_found", url, rpc)
         return Outcome(ItemStatus.UNKNOWN, "fetch_failed", url, f"{rpc}: {exc.message}" if rpc != exc.message else rpc)

@@ -233,3 +233,21 @@ async def test_api_and_console_guesses_share_one_limit(store: Store, tmp_path: P
         assert resp.status == 429
         resp = await client.post("/console/login", data={"token": good}, allow_redirects=False)
         assert resp.status == 429 and "Retry-After" in resp.headers
+
+
+# --- the scan every test's captured output goes through (tests/secret_scan.py) -------------------
+
+
+def test_the_output_scan_finds_secrets_and_spares_digests() -> None:
+    from tests.secret_scan import leaks
+
+    assert leaks(f"session {SESSION}") == ["a planted test secret"]
+    assert leaks("token tgw_" + "A" * 43) == ["api token"]
+    assert leaks("calling +821012345678 now") == ["phone number"]
+    assert leaks("api_hash=0123456789abcdef0123456789abcdef") == ["api_hash"]
+    assert leaks("1" + "Qx_-" * 90) == ["telethon session string"]
+    harmless = (
+        "sha256 " + "ab" * 32 + " md5 " + "cd" * 16 + " run 5f0c2b7e9a1d4c3b8e6f7a9b0c1d2e3f "
+        "at 2026-11-21T07:30:15.27+00:00 views 1234567890 id -1001234567890 pdq " + "f0" * 32
+    )
+    assert leaks(harmless) == []

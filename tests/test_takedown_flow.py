@@ -110,6 +110,33 @@ async def test_recheck_marks_exactly_the_removed_items(store: Store, tmp_path: P
     assert len(runs) == 2 and {r["status"] for r in runs} == {"ok"}
 
 
+async def test_a_removed_request_is_checked_again_and_its_return_reopens_it(store: Store, tmp_path: Path) -> None:
+    world = build_world(big_size=40)
+    async with SampleSite.serve(world) as site:
+        settings = settings_for(site.base_url, tmp_path)
+        await crawl(store, site.base_url, tmp_path, "korea_now")
+        clock = Clock()
+        service = TakedownService(store, Ledger(store), settings.takedowns, clock=clock)
+        req = await service.create(reason=Reason.NCII, actor="m", channel="korea_now")
+        await service.mark_sent(req.id, via="in-app", actor="m")
+        probes = build_probes(settings, web_base=site.base_url)
+        site.set_world(world.with_kind("korea_now", ChannelKind.BLOCKED))
+        assert (await run_recheck(settings, store, probes, clock=clock)).results == {"removed/channel_blocked": 1}
+        assert (await service.get(req.id)).status is RequestStatus.REMOVED
+        clock.at += timedelta(seconds=settings.takedowns.removed_recheck_every + 60)
+        again = await run_recheck(settings, store, probes, clock=clock)  # removed, but still due its extra checks
+        assert again.results == {"removed/channel_blocked": 1}
+        assert (await service.get(req.id)).items[0].removed_checks == 1
+        site.set_world(world)  # unblocked: the channel is back
+        clock.at += timedelta(seconds=2 * settings.takedowns.removed_recheck_every + 60)
+        back = await run_recheck(settings, store, probes, clock=clock)
+    assert back.results == {"online/present": 1} and back.reopened == [req.id]
+    now = await service.get(req.id)
+    assert now.status is RequestStatus.REOPENED and now.reopen_count == 1
+    alerts = await store["alerts"].find({"kind": "reupload"}).to_list(None)
+    assert [a["details"]["cause"] for a in alerts] == ["back_online"] and alerts[0]["details"]["request"] == req.id
+
+
 async def test_the_scheduler_runs_rechecks_as_a_task(store: Store, ingest: Ingest, tmp_path: Path) -> None:
     world = build_world(big_size=40)
     ids = last_ids(world, "daily_brief", 2)

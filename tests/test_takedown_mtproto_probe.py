@@ -175,7 +175,7 @@ async def test_kicked_accounts_hand_over_then_channel_private(
     for _ in range(2):  # asked again: lock-outs from the last check do not turn into "no account"
         results = await probe.check(items)
         assert [(str(r.status), r.reason, r.detail) for r in results] == [
-            ("removed", "channel_private", "CHANNEL_PRIVATE")
+            ("unknown", "channel_private", "CHANNEL_PRIVATE")
         ] * 2
 
 

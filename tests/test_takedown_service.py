@@ -105,6 +105,19 @@ async def test_create_from_an_alert_reports_every_message_holding_its_media(worl
     assert req.detected_at == raised
 
 
+async def test_create_from_an_acknowledged_alert(world: tuple, store: Store) -> None:
+    service, _, _ = world
+    alerts = AlertRepo(store)
+    key = f"match/list/{SHA_B}"
+    await alerts.raise_alert(
+        Alert(key=key, kind=AlertKind.HASH_MATCH, sha256=SHA_B, summary="match", details={"message": "room_one/3"},
+              channels=["room_one"], raised_at=T0 - HOUR)
+    )  # fmt: skip
+    assert await alerts.set_status(key, "acknowledged", "kim")  # the alert now carries its history
+    req = await service.create(reason=Reason.NCII, actor="kim", alert=key)
+    assert [i.item_id for i in req.items] == ["message:room_one/3"] and req.detected_at == T0 - HOUR
+
+
 async def test_create_refuses_what_is_not_stored(world: tuple) -> None:
     service, _, _ = world
     with pytest.raises(NotFound, match="not stored"):
@@ -175,12 +188,20 @@ async def test_recheck_cadence_backs_off_with_age_and_stops_after_removed_rechec
     # failures retry sooner, doubling, never later than the age interval
     clock.at = T0 + 41 * DAY
     for n in (1, 2, 3):
+        clock.at += timedelta(seconds=1)
         await service.apply_results(req.id, [result(item, ItemStatus.UNKNOWN, "fetch_failed", clock.at)])
         got = (await service.get(req.id)).item(item)
         assert got is not None and got.status is ItemStatus.ONLINE  # unknown keeps the last known state
         assert got.last_result is ItemStatus.UNKNOWN and got.failures == n
         assert got.next_check_at == clock.at + timedelta(seconds=s.unknown_retry * 2 ** (n - 1))
+    # a result older than the last one recorded (an overlapping run) changes nothing
+    stale = clock.at - HOUR
+    late = [result(item, ItemStatus.REMOVED, "post_not_found", stale)]
+    assert await service.apply_results(req.id, late) == (0, False)
+    assert (await service.get(req.id)).items[0].status is ItemStatus.ONLINE
     # removed: re-checked removed_rechecks more times, further apart, then final
+    clock.at += timedelta(seconds=1)
+    removed_first = clock.at
     gaps = []
     for _ in range(s.removed_rechecks + 1):
         await service.apply_results(req.id, [result(item, ItemStatus.REMOVED, "post_not_found", clock.at)])
@@ -193,7 +214,7 @@ async def test_recheck_cadence_backs_off_with_age_and_stops_after_removed_rechec
     assert gaps == [s.removed_recheck_every * 2**k for k in range(s.removed_rechecks)]
     final = await service.get(req.id)
     assert final.status is RequestStatus.REMOVED and final.next_check_at() is None
-    assert final.items[0].removed_at == T0 + 41 * DAY  # the first sighting of its removal is kept
+    assert final.items[0].removed_at == removed_first  # the first sighting of its removal is kept
     assert await service.repo.due((T0 + 400 * DAY).timestamp(), 10) == []
 
 

@@ -20,7 +20,7 @@ from crawler.evidence.hooks import audit_hook
 from crawler.evidence.wiring import build_ledger
 from crawler.models import utcnow
 from crawler.takedowns.models import Reason, RequestStatus, TakedownRequest
-from crawler.takedowns.render import render_json, render_text
+from crawler.takedowns.render import render_json, render_text, tree_head
 from crawler.takedowns.service import TakedownService
 from crawler.takedowns.stats import compute_stats
 from storage.client import open_store
@@ -102,12 +102,11 @@ async def show_cmd(app: AppContext, request_id: str, fmt: str) -> None:
     """Print the report (text for Telegram's abuse channels, JSON for a hotline system) or item states."""
     async with _service(app) as service:
         req = await service.get(request_id)
-        head = await service.ledger.latest_head() if fmt == "json" else None
+        head = await tree_head(service.ledger) if fmt == "json" else None
     if fmt == "text":
         click.echo(render_text(req, app.settings.takedowns), nl=False)
     elif fmt == "json":
-        tree_head = {k: v for k, v in head.items() if k != "_id"} if head else None
-        click.echo(_dumps(render_json(req, app.settings.takedowns, tree_head=tree_head)))
+        click.echo(_dumps(render_json(req, app.settings.takedowns, tree_head=head)))
     else:
         click.echo(_line(req))
         for item in req.items:

@@ -20,12 +20,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from crawler.api.app import LEDGER, SETTINGS, STORE, json_response, problem
 from crawler.api.routing import RouteTable, json_body, principal
-from crawler.evidence.ledger import Ledger
 from crawler.investigate.access import CSRF_HEADER, audit, require_csrf_for_cookie_auth
 from crawler.investigate.pagination import BadQuery
 from crawler.investigate.serialize import jsonable
 from crawler.takedowns.models import OPEN_STATUSES, ItemStatus, Reason, RequestStatus, TakedownRequest
-from crawler.takedowns.render import render_json, render_text
+from crawler.takedowns.render import render_json, render_text, tree_head
 from crawler.takedowns.service import TakedownService
 from crawler.takedowns.stats import TakedownStats, compute_stats
 from crawler.tokens import Role
@@ -41,7 +40,6 @@ CHECKS_SHOWN = 200
 #: ``?status=open`` is shorthand for every status that still needs work
 OPEN = "open"
 TAG = "takedowns"
-HEAD_FIELDS = ("size", "root_hash", "timestamp", "signature", "key_id", "tsa")
 
 
 class TakedownIn(BaseModel):
@@ -167,14 +165,6 @@ async def detail_json(svc: TakedownService, req: TakedownRequest) -> dict[str, A
         item["last_check"] = last.get(item["item_id"])
     out["checks"] = [check_json(d) for d in checks]
     return out
-
-
-async def tree_head(ledger: Ledger) -> dict[str, Any] | None:
-    """The newest signed tree head as plain JSON (None before the first head is signed)."""
-    doc = await ledger.latest_head()
-    if doc is None:
-        return None
-    return jsonable({k: doc[k] for k in HEAD_FIELDS if k in doc})
 
 
 async def figures(svc: TakedownService) -> TakedownStats:

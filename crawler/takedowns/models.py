@@ -165,7 +165,8 @@ class TakedownRequest(Record):
         # epoch copies for queries: the embedded server cannot range-scan datetimes by index
         doc["next_check_ts"] = nxt.timestamp() if nxt is not None else None
         doc["created_ts"] = self.created_at.timestamp()
-        doc["open"] = self.status in OPEN_STATUSES
+        # a removed request stays open while its items still have extra checks (to see them stay gone)
+        doc["open"] = self.status in OPEN_STATUSES or nxt is not None
         doc["item_ids"] = [i.item_id for i in self.items]
         doc["digests"] = sorted({m.sha256 for i in self.items for m in i.media})
         return doc
@@ -232,9 +233,11 @@ class ProbeResult(Record):
     """What one re-fetch found. ``reason`` says why, in a fixed vocabulary:
 
     online: ``present`` (message shown / channel displayable);
-    removed: ``post_not_found``, ``message_deleted``, ``channel_not_found``, ``channel_blocked``,
-    ``channel_not_displayable``, ``channel_private``;
-    unknown: ``fetch_failed``, ``rate_limited``, ``unrecognised_page``, ``no_account``, ``not_checkable``.
+    removed: ``post_not_found``, ``message_deleted``, ``channel_not_found``, ``channel_blocked``
+    (only what shows the content is gone: a channel its owner closed or stripped of its web preview
+    is not a removal);
+    unknown: ``fetch_failed``, ``rate_limited``, ``unrecognised_page``, ``no_account``, ``not_checkable``,
+    ``channel_private``, ``no_web_preview``.
     """
 
     item_id: str

@@ -18,9 +18,12 @@ from datetime import datetime
 from typing import Any
 
 from config.takedowns import TakedownSettings
+from crawler.evidence.ledger import Ledger
+from crawler.investigate.serialize import jsonable
 from crawler.takedowns.models import ItemKind, TakedownItem, TakedownRequest
 
 SCHEMA = "tgwatch.takedown/1"
+HEAD_FIELDS = ("size", "root_hash", "timestamp", "signature", "key_id", "tsa")
 
 
 def _when(value: datetime | None) -> str:
@@ -133,3 +136,11 @@ def _item_json(item: TakedownItem) -> dict[str, Any]:
         "last_checked_at": _iso(item.checked_at),
         "removed_at": _iso(item.removed_at),
     }
+
+
+async def tree_head(ledger: Ledger) -> dict[str, Any] | None:
+    """The newest signed tree head as plain JSON for ``render_json`` (None before the first is signed)."""
+    doc = await ledger.latest_head()
+    if doc is None:
+        return None
+    return dict(jsonable({k: doc[k] for k in HEAD_FIELDS if k in doc}))

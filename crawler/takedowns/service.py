@@ -27,7 +27,7 @@ from config.takedowns import TakedownSettings
 from crawler.errors import NotFound, StoreError, TgwatchError
 from crawler.evidence.ledger import Ledger
 from crawler.logs import get_logger
-from crawler.models import Alert, AlertKind, utcnow
+from crawler.models import Alert, AlertKind, from_mongo_dt, utcnow
 from crawler.takedowns.items import ItemBuilder
 from crawler.takedowns.models import (
     ItemStatus,
@@ -54,6 +54,15 @@ LOCK_SECONDS = 30.0
 
 class Conflict(TgwatchError):
     kind = "takedown_conflict"
+
+
+class TooManyItems(TgwatchError):
+    kind = "takedown_too_large"
+
+
+#: items in one request: a report a moderator can work through (an alert on widely shared media
+#: can name thousands of messages; those belong in several requests or a channel report)
+MAX_ITEMS = 500
 
 
 @dataclass
@@ -131,13 +140,17 @@ class TakedownService:
             if doc is None:
                 raise NotFound(f"no alert {alert!r}")
             alerts.append(alert)
-            detected.append(
-                Alert.model_validate({k: v for k, v in doc.items() if k != "_id"} | {"key": alert}).raised_at
-            )
+            raised = from_mongo_dt(doc.get("raised_at"))  # only this: the stored alert may carry more fields
+            if raised is not None:
+                detected.append(raised)
             keys += await self._alert_messages(doc)
         items = await self.items.message_items(keys, now) if keys else []
         if channel is not None:
             items.append(await self.items.channel_item(await self.items.channel_key(channel), now))
+        if len(items) > MAX_ITEMS:
+            raise TooManyItems(
+                f"{len(items)} items in one request (at most {MAX_ITEMS}): split it, e.g. report the channel whole"
+            )
         if not items:
             raise NotFound("nothing to report: name an alert with stored messages, messages or a channel")
         items = [i.model_copy(update={"next_check_at": now}) for i in items]
@@ -268,6 +281,7 @@ class TakedownService:
     async def apply_results(self, request_id: str, results: Sequence[ProbeResult]) -> tuple[int, bool]:
         """Record check results on a request; returns (item status changes, whether it re-opened)."""
         counts = {"changed": 0, "reopened": False, "removed_set": False}
+        came_back_ids: list[str] = []
 
         async def change(req: TakedownRequest) -> tuple[TakedownRequest, list[dict[str, Any]]]:
             now = self.clock()
@@ -282,6 +296,8 @@ class TakedownService:
                 if idx is None:
                     continue
                 old = items[idx]
+                if old.checked_at is not None and res.checked_at <= old.checked_at:
+                    continue  # an overlapping run already recorded a later look at this item
                 new = self._next_item(req, old, res)
                 items[idx] = new
                 checks.append(_check_doc(req.id, new, res))
@@ -310,11 +326,23 @@ class TakedownService:
             new_req = new_req.model_copy(update={"removed_at": _all_removed_at(new_req)})
             await self.repo.add_checks(checks)
             counts["reopened"] = bool(came_back)
+            came_back_ids[:] = came_back
             return new_req, entries
 
-        await self._update(request_id, change)
+        req = await self._update(request_id, change)
         if counts["reopened"] or counts["removed_set"]:
             await self.repo.bump_state()
+        for item_id in came_back_ids:
+            await self._alerts.raise_alert(
+                Alert(
+                    key=f"back-online/{req.id}/{item_id}/{req.reopen_count}",
+                    kind=AlertKind.REUPLOAD,
+                    summary=f"{item_id} of {req.id} was found removed and is online again: send the request again",
+                    details={"request": req.id, "item": item_id, "cause": "back_online"},
+                    channels=[item_id.split(":", 1)[-1].split("/", 1)[0]],
+                    raised_at=self.clock(),
+                )
+            )
         return int(counts["changed"]), bool(counts["reopened"])
 
     def _next_item(self, req: TakedownRequest, old: TakedownItem, res: ProbeResult) -> TakedownItem:
@@ -340,7 +368,7 @@ class TakedownService:
             already = old.status is ItemStatus.REMOVED
             removed_checks = old.removed_checks + 1 if already else 0
             upd |= {
-                "removed_at": old.removed_at if already and old.removed_at else now,
+                "removed_at": old.removed_at if already and old.removed_at else seen,
                 "removed_checks": removed_checks,
             }
             if removed_checks < s.removed_rechecks:

@@ -5,11 +5,12 @@ drive them with controlled clocks) and the CLI, console, API and Prometheus all 
 numbers. Definitions (also in ``docs/takedowns.md``):
 
 - *detection → request*: request ``created_at`` − ``detected_at`` (earliest alert or first sighting);
-- *request → removal*: per item, ``removed_at`` − the request's first ``sent_at`` (0 when it was gone
-  before the request went out); items still online are not in the durations but are in the shares;
-- *removed within W* (24 h, 7 d, 30 d): among items of requests sent at least W ago, the share
-  found removed no later than W after sending. Also per request (every item removed within W);
-- *overdue*: sent requests with an item not removed ``overdue_after`` after sending.
+- *request → removal*: per item, ``removed_at`` − the first sending that included the item (0 when
+  it was gone before it was sent; an item added by a re-upload is measured from the sending after
+  it); items still online are not in the durations but are in the shares;
+- *removed within W* (24 h, 7 d, 30 d): among items sent at least W ago, the share found removed no
+  later than W after their sending. Also per request (every such item removed within W);
+- *overdue*: open requests with an item sent more than ``overdue_after`` ago and still not removed.
 """
 
 from __future__ import annotations
@@ -100,27 +101,30 @@ def compute_stats(requests: list[TakedownRequest], now: datetime, *, overdue_aft
             out.items[item.status.value] += 1
         if req.detected_at is not None:
             to_request.append(max(0.0, (req.created_at - req.detected_at).total_seconds()))
-        sent = req.sent_at
-        if sent is None:
+        if req.sent_at is None:
             out.unsent += 1
             continue
-        delays: list[float | None] = []
+        # each item is measured from the first sending that included it (re-uploads join later)
+        per_item: list[tuple[float, float | None]] = []  # (seconds since its sending, removal delay)
         for item in req.items:
+            sent = next((x.at for x in req.sendings if x.at >= item.added_at), None)
+            if sent is None:
+                continue  # added after the last sending: not reported yet
             gone = item.status is ItemStatus.REMOVED and item.removed_at is not None
             delay = max(0.0, (item.removed_at - sent).total_seconds()) if gone and item.removed_at else None
-            delays.append(delay)
+            per_item.append(((now - sent).total_seconds(), delay))
             if delay is not None:
                 to_removal.append(delay)
-        age = (now - sent).total_seconds()
+        req_age = (now - req.sent_at).total_seconds()
         for name, window in WINDOWS:
-            if age < window:
-                continue
+            eligible = [d for age, d in per_item if age >= window]
             item_share, req_share = out.removed_within_items[name], out.removed_within_requests[name]
-            item_share.eligible += len(delays)
-            item_share.removed += sum(1 for d in delays if d is not None and d <= window)
-            req_share.eligible += 1
-            req_share.removed += int(bool(delays) and all(d is not None and d <= window for d in delays))
-        late = age > overdue_after and any(d is None for d in delays)
+            item_share.eligible += len(eligible)
+            item_share.removed += sum(1 for d in eligible if d is not None and d <= window)
+            if req_age >= window and eligible:
+                req_share.eligible += 1
+                req_share.removed += int(all(d is not None and d <= window for d in eligible))
+        late = any(age > overdue_after and d is None for age, d in per_item)
         if late and req.status in OPEN_STATUSES:
             out.overdue.append(req.id)
     out.detection_to_request = Durations.of(to_request)
