@@ -154,3 +154,27 @@ class _ScrubbingFormatter(logging.Formatter):
 
 def get_logger(name: str | None = None) -> Any:
     return structlog.get_logger(name)
+
+
+def _safe_defaults() -> None:
+    """Before ``configure`` runs (library use, tests, a code path that logs before settings are
+    read), structlog's own defaults would render tracebacks *with their locals* — request objects,
+    tokens, session strings. Until ``configure`` replaces it, the chain here still redacts, scrubs
+    and renders tracebacks without locals."""
+    if structlog.is_configured():
+        return
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            RedactSecrets(),
+            structlog.dev.ConsoleRenderer(colors=False, exception_formatter=structlog.dev.plain_traceback),
+            ScrubRendered(),
+        ],
+        cache_logger_on_first_use=False,
+    )
+
+
+_safe_defaults()

@@ -68,3 +68,24 @@ def test_level_filtering() -> None:
     logs.get_logger("t").info("hidden")
     logs.get_logger("t").warning("shown")
     assert "hidden" not in out.getvalue() and "shown" in out.getvalue()
+
+
+def test_logging_before_configure_keeps_locals_and_secrets_out() -> None:
+    """A fresh process that logs an exception before any settings are read (library use)."""
+    import subprocess
+    import sys
+
+    code = (
+        "from crawler.logs import get_logger\n"
+        "def handler():\n"
+        "    token = 'tgw_' + 'Q' * 43\n"
+        "    raise RuntimeError('boom with ' + token)\n"
+        "try:\n"
+        "    handler()\n"
+        "except RuntimeError:\n"
+        "    get_logger('x').exception('request failed')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    out = proc.stdout + proc.stderr
+    assert "request failed" in out and "RuntimeError" in out
+    assert "tgw_QQQQ" not in out and "locals" not in out
