@@ -42,6 +42,7 @@ async def test_targets_schedule_run_now_and_runs(store: Store, embedded_uri: str
         rows = {r["target"]: r for r in map(json.loads, out.splitlines())}
         assert rows["https://t.me/feed_01"]["paused"] is True and rows["https://t.me/feed_01"]["next_due"] is None
         assert rows["https://t.me/feed_00"]["schedule"] == "every 30m" and rows["https://t.me/feed_00"]["next_due"]
+        assert rows["tgwatch:takedown-recheck"]["method"] == "takedown_recheck"  # the built-in job is listed
 
         code, out, err = await cli(env, "run-now", "feed_00")
         assert code == 0, err
