@@ -16,6 +16,7 @@ from crawler.ingest import Ingest
 from storage import schema
 from storage.client import Store
 from tests.fixtures_store import db, embedded_uri  # noqa: F401  (fixtures re-exported for every test)
+from tests.media_host import media_server  # noqa: F401  (a local media host fixture)
 from tests.secret_scan import pytest_runtest_makereport  # noqa: F401  (every test's output scanned for secrets)
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"

@@ -7,14 +7,10 @@ import json
 import os
 import subprocess
 import sys
-from collections import Counter
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestServer
 
 import config
 from config import Settings
@@ -25,33 +21,9 @@ from crawler.models import ChannelRef, MediaKind, MediaRef, Message, Source
 from crawler.pipeline import open_pipeline
 from storage.client import Store
 from storage.repos.hashlists import HashListRepo
+from tests.media_host import MediaServer
 
 T0 = datetime(2026, 5, 1, tzinfo=UTC)
-
-
-class MediaServer:
-    """A local media host: named files, a hit counter, and hostile answers on demand."""
-
-    def __init__(self) -> None:
-        self.files: dict[str, tuple[bytes, str]] = {}
-        self.hits: Counter[str] = Counter()
-        self.app = web.Application()
-        self.app.router.add_get("/m/{name}", self.serve)
-
-    async def serve(self, request: web.Request) -> web.StreamResponse:
-        name = request.match_info["name"]
-        self.hits[name] += 1
-        if name not in self.files:
-            raise web.HTTPNotFound()
-        body, ctype = self.files[name]
-        return web.Response(body=body, content_type=ctype)
-
-
-@pytest.fixture
-async def media_server() -> AsyncIterator[tuple[MediaServer, str]]:
-    server = MediaServer()
-    async with TestServer(server.app, host="127.0.0.1") as srv:
-        yield server, str(srv.make_url("/m/"))
 
 
 @pytest.fixture

@@ -9,14 +9,11 @@ while nothing is removed the stage does not touch the store.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
-from aiohttp.test_utils import TestServer
 from pymongo import AsyncMongoClient, monitoring
 
 import config
@@ -32,31 +29,9 @@ from crawler.takedowns.models import ItemStatus, ProbeResult, Reason, RequestSta
 from crawler.takedowns.reupload import ReuploadStage
 from crawler.takedowns.service import TakedownService
 from storage.client import Store
+from tests.media_host import MediaServer
 
 T0 = datetime(2026, 5, 1, tzinfo=UTC)
-
-
-class MediaHost:
-    """Named files served over local HTTP, as a CDN would serve a channel's pictures."""
-
-    def __init__(self) -> None:
-        self.files: dict[str, bytes] = {}
-        self.app = web.Application()
-        self.app.router.add_get("/m/{name}", self.serve)
-
-    async def serve(self, request: web.Request) -> web.StreamResponse:
-        body = self.files.get(request.match_info["name"])
-        if body is None:
-            raise web.HTTPNotFound()
-        ctype = "image/png" if body.startswith(b"\x89PNG") else "image/jpeg"
-        return web.Response(body=body, content_type=ctype)
-
-
-@pytest.fixture
-async def host() -> AsyncIterator[tuple[MediaHost, str]]:
-    server = MediaHost()
-    async with TestServer(server.app, host="127.0.0.1") as srv:
-        yield server, str(srv.make_url("/m/"))
 
 
 @pytest.fixture
@@ -104,13 +79,13 @@ async def reopen_entries(service: TakedownService, request_id: str) -> list[dict
 
 
 async def test_identical_copy_elsewhere_reopens_once_and_unrelated_does_not(
-    store: Store, settings: Settings, host: tuple[MediaHost, str]
+    store: Store, settings: Settings, media_server: tuple[MediaServer, str]
 ) -> None:
-    server, base = host
+    server, base = media_server
     picture = synthetic.encode(synthetic.scene(11), "PNG")
-    server.files["orig.png"] = picture
-    server.files["mirror.png"] = picture  # same bytes under another URL, as a re-upload is
-    server.files["other.png"] = synthetic.encode(synthetic.scene(12), "PNG")
+    server.add("orig.png", picture)
+    server.add("mirror.png", picture)  # same bytes under another URL, as a re-upload is
+    server.add("other.png", synthetic.encode(synthetic.scene(12), "PNG"))
     service = TakedownService(store, build_ledger(store, settings), settings.takedowns)
     async with open_pipeline(store, settings) as ingest:
         stage = stage_of(ingest)
@@ -150,20 +125,20 @@ async def test_identical_copy_elsewhere_reopens_once_and_unrelated_does_not(
 
 
 async def test_altered_copy_in_the_same_channel_reopens_by_pdq(
-    store: Store, settings: Settings, host: tuple[MediaHost, str]
+    store: Store, settings: Settings, media_server: tuple[MediaServer, str]
 ) -> None:
-    server, base = host
+    server, base = media_server
     original = synthetic.scene(21)
-    server.files["orig.png"] = synthetic.encode(original, "PNG")
-    server.files["variant.jpg"] = synthetic.encode(synthetic.brighter(original, 1.1), "JPEG", quality=60)
-    server.files["unrelated.jpg"] = synthetic.encode(synthetic.scene(22), "JPEG", quality=60)
-    orig_hash = hash_image(server.files["orig.png"]).pdq
-    variant_hash = hash_image(server.files["variant.jpg"]).pdq
+    server.add("orig.png", synthetic.encode(original, "PNG"))
+    server.add("variant.jpg", synthetic.encode(synthetic.brighter(original, 1.1), "JPEG", quality=60))
+    server.add("unrelated.jpg", synthetic.encode(synthetic.scene(22), "JPEG", quality=60))
+    orig_hash = hash_image(server.files["orig.png"][0]).pdq
+    variant_hash = hash_image(server.files["variant.jpg"][0]).pdq
     assert orig_hash is not None and variant_hash is not None
     distance = hex_distance(orig_hash.hash, variant_hash.hash)
     assert 0 < distance <= settings.matching.pdq_max_distance, "the variant must be a near, not exact, copy"
-    orig_sha = hashlib.sha256(server.files["orig.png"]).hexdigest()
-    variant_sha = hashlib.sha256(server.files["variant.jpg"]).hexdigest()
+    orig_sha = hashlib.sha256(server.files["orig.png"][0]).hexdigest()
+    variant_sha = hashlib.sha256(server.files["variant.jpg"][0]).hexdigest()
 
     service = TakedownService(store, build_ledger(store, settings), settings.takedowns)
     async with open_pipeline(store, settings) as ingest:
@@ -212,12 +187,12 @@ class Commands(monitoring.CommandListener):
 
 
 async def test_nothing_removed_means_no_takedown_or_media_queries(
-    store: Store, settings: Settings, host: tuple[MediaHost, str], embedded_uri: str
+    store: Store, settings: Settings, media_server: tuple[MediaServer, str], embedded_uri: str
 ) -> None:
-    server, base = host
-    server.files["orig.png"] = synthetic.encode(synthetic.scene(31), "PNG")
-    server.files["other.png"] = synthetic.encode(synthetic.scene(32), "PNG")
-    other_sha = hashlib.sha256(server.files["other.png"]).hexdigest()
+    server, base = media_server
+    server.add("orig.png", synthetic.encode(synthetic.scene(31), "PNG"))
+    server.add("other.png", synthetic.encode(synthetic.scene(32), "PNG"))
+    other_sha = hashlib.sha256(server.files["other.png"][0]).hexdigest()
     service = TakedownService(store, build_ledger(store, settings), settings.takedowns)
     async with open_pipeline(store, settings) as ingest:
         await ingest.submit([post("source_chan", 1, base + "orig.png"), post("else", 1, base + "other.png")])
