@@ -51,10 +51,39 @@ def ensure_asyncio_reactor() -> None:
         reactor.startRunning(installSignalHandlers=False)
 
 
+#: how long a cancelled crawl may take to close its spider (downloads in flight, pipelines)
+STOP_SPIDER_SECONDS = 15.0
+
+
 async def run_spider(spidercls: type[Any], settings: ScrapySettings, **spider_kwargs: Any) -> Crawler:
-    """Run one spider to completion in the running loop; returns its crawler (stats, spider)."""
+    """Run one spider to completion in the running loop; returns its crawler (stats, spider).
+
+    Cancelling the caller stops the crawl. Awaiting a Scrapy crawl from asyncio does not do that by
+    itself: the cancellation either reaches only the awaiting future (the engine goes on fetching in
+    the background) or is absorbed by the Deferred (the crawl returns normally). Both cases end here
+    in ``crawler.stop_async()`` and a ``CancelledError`` for the caller.
+    """
     ensure_asyncio_reactor()
     runner = AsyncCrawlerRunner(settings)
     crawler = runner.create_crawler(spidercls)
-    await runner.crawl(crawler, **spider_kwargs)
+    try:
+        await runner.crawl(crawler, **spider_kwargs)
+    except asyncio.CancelledError:
+        await asyncio.shield(_stop(crawler))
+        raise
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():  # the crawl absorbed our cancellation: honour it
+        await asyncio.shield(_stop(crawler))
+        raise asyncio.CancelledError
     return crawler
+
+
+async def _stop(crawler: Crawler) -> None:
+    if not crawler.crawling:
+        return
+    try:
+        await asyncio.wait_for(crawler.stop_async(), STOP_SPIDER_SECONDS)
+    except Exception as exc:  # best effort: the process may be going away anyway
+        from crawler.logs import get_logger
+
+        get_logger(__name__).warning("spider did not stop cleanly", error=str(exc)[:300])

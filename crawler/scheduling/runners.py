@@ -14,7 +14,6 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import suppress
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -144,64 +143,27 @@ async def _abandon(store: Store, run_id: str | None) -> None:
             await asyncio.shield(RunRepo(store).finish(run_id, "abandoned"))
 
 
-_CRAWLERS: ContextVar[list[Any] | None] = ContextVar("tgwatch_run_crawlers", default=None)
-
-
-class CrawlerHandle:
-    """Scrapy extension that hands each crawler to the run that started it (through a context
-    variable), so an abandoned run can stop its spider: cancelling the coroutine that awaits a
-    Scrapy crawl does not stop the crawl, which would otherwise go on fetching in the background."""
-
-    @classmethod
-    def from_crawler(cls, crawler: Any) -> CrawlerHandle:
-        bucket = _CRAWLERS.get()
-        if bucket is not None:
-            bucket.append(crawler)
-        return cls()
-
-
-STOP_SPIDER_SECONDS = 15.0
-
-
-async def _stop_crawlers(crawlers: list[Any]) -> None:
-    for crawler in crawlers:
-        try:
-            await asyncio.wait_for(crawler.stop_async(), STOP_SPIDER_SECONDS)
-        except Exception as exc:  # stopping is best effort; the process may be going away anyway
-            log.warning("spider did not stop cleanly", error=str(exc)[:300])
-
-
-def _with_handle(overrides: dict[str, Any] | None) -> dict[str, Any]:
-    out = dict(overrides or {})
-    out["EXTENSIONS"] = {**out.get("EXTENSIONS", {}), f"{__name__}.CrawlerHandle": 0}
-    return out
-
-
 async def run_web(ctx: RunContext, task: TaskSpec) -> RunOutcome:
     from crawler.crawl_web import crawl_channel
 
     recorder = MeteredRecorder(ctx.store, task, ctx.consumer, "web")
     started = time.monotonic()
     status = "failed"
-    crawlers: list[Any] = []
-    token = _CRAWLERS.set(crawlers)
     metrics.RUNNING.labels("web").inc()
     try:
         summary = await crawl_channel(
             ctx.settings, ctx.ingest, task.target, base_url=ctx.web_base, recorder=recorder,
-            scrapy_overrides=_with_handle(ctx.scrapy_overrides),
+            scrapy_overrides=ctx.scrapy_overrides,
         )  # fmt: skip
-        if _cancel_requested():  # the crawl swallowed our cancellation (Scrapy does): honour it here
+        if _cancel_requested():  # cancelled while the crawl was being summed up: honour it here
             raise asyncio.CancelledError
         status = summary.status
         return RunOutcome(recorder.run_id, status, dict(recorder.counts), recorder.error_count)
     except asyncio.CancelledError:
-        status = "abandoned"
-        await asyncio.shield(_stop_crawlers(crawlers))
+        status = "abandoned"  # spiders.runner.run_spider has stopped the spider
         await _abandon(ctx.store, recorder.run_id)
         raise
     finally:
-        _CRAWLERS.reset(token)
         metrics.RUNNING.labels("web").dec()
         metrics.observe_run("web", status, time.monotonic() - started)
 

@@ -152,6 +152,9 @@ class SampleSite:
     def hits_for(self, path_qs: str) -> list[Hit]:
         return [h for h in self.hits if h.path_qs == path_qs]
 
+    def hits_for_prefix(self, prefix: str) -> list[Hit]:
+        return [h for h in self.hits if h.path_qs.startswith(prefix)]
+
     # -- app ------------------------------------------------------------------------------------
     def make_app(self) -> web.Application:
         app = web.Application(middlewares=[self._fault_middleware])
