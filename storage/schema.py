@@ -102,10 +102,13 @@ COLLECTIONS: tuple[Collection, ...] = (
     ),
     Collection(
         "crawl_tasks",
-        "'<target>/<due epoch>': one crawl task per target per due time (storage.workqueue)",
+        "'<target>/<due epoch>': one crawl task per target per due time (storage.workqueue); done tasks are"
+        " pruned after a week by the scheduler (each run keeps its record in `runs`)",
         [
             Index([("state", ASCENDING), ("priority", DESCENDING), ("available_at", ASCENDING)], "ready_order"),
             Index([("state", ASCENDING), ("lease_until", ASCENDING)], "lease_expiry"),
+            Index([("state", ASCENDING), ("done_at", ASCENDING)], "done_age"),
+            Index([("payload.target", ASCENDING), ("state", ASCENDING)], "target_state"),
         ],
     ),
     Collection(

@@ -266,6 +266,16 @@ class WorkQueue:
             )
         return bool(res.modified_count)
 
+    async def prune(self, older_than: float) -> int:
+        """Delete jobs settled as done more than ``older_than`` seconds ago; returns how many.
+
+        For queues whose jobs are transient (crawl tasks: each run keeps its own record in ``runs``),
+        so the collection does not grow with every due time forever. Dead jobs are kept for people.
+        """
+        with translate_errors("prune done jobs"):
+            res = await self._coll.delete_many({"state": DONE, "done_at": {"$lt": self._clock() - older_than}})
+        return int(res.deleted_count)
+
     async def get(self, job_id: str) -> Doc | None:
         with translate_errors("read job"):
             return await self._coll.find_one({"_id": job_id})

@@ -180,3 +180,16 @@ async def test_stop_abandons_a_crawl_past_its_grace(store: Store, ingest: Ingest
     assert task["state"] == "ready" and "abandoned at shutdown" in task["errors"][0]
     (run,) = await store["runs"].find().to_list(None)
     assert run["status"] == "abandoned" and run["finished_at"] is not None
+
+
+async def test_sync_prunes_done_tasks_after_the_keep_period(store: Store) -> None:
+    now = [NOW.timestamp()]
+    d = Daemon(store, lambda: config(["feed_00"]), clock=lambda: now[0], keep_done_seconds=3600)
+    await d.sync()  # creates the task of the current due time
+    (lease,) = await d.tasks.queue.claim("w1", n=1, lease_seconds=60)
+    await d.tasks.queue.ack(lease.job_id, lease.token, {"status": "ok"})
+    await d.sync()
+    assert await store["crawl_tasks"].find_one({"_id": lease.job_id}) is not None  # kept while recent
+    now[0] += 7200
+    await d.sync()
+    assert await store["crawl_tasks"].find_one({"_id": lease.job_id}) is None

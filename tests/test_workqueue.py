@@ -175,3 +175,18 @@ async def test_four_consumer_processes_drain_once(store: Store, embedded_uri: st
     claimed = [job for out in outputs for job in out]
     assert len(claimed) == 200 and len(set(claimed)) == 200, "every job delivered exactly once"
     assert sum(1 for out in outputs if out) >= 2, "the work was shared"
+
+
+async def test_prune_deletes_only_old_done_jobs(queue: WorkQueue, clock: Clock) -> None:
+    for job in ("a", "b", "c"):
+        await queue.enqueue(job, {"n": job})
+    (first,) = await queue.claim("c1", n=1, lease_seconds=60)
+    await queue.ack(first.job_id, first.token, {"ok": True})
+    clock.now += 3600
+    (second,) = await queue.claim("c1", n=1, lease_seconds=60)
+    await queue.ack(second.job_id, second.token, {"ok": True})
+    assert await queue.prune(older_than=1800) == 1  # only the job done an hour ago
+    left = {d["_id"]: d["state"] for d in await queue._coll.find().to_list(None)}
+    assert first.job_id not in left and left[second.job_id] == "done"
+    assert sorted(left.values()) == ["done", "ready"]
+    assert await queue.prune(older_than=1800) == 0

@@ -5,7 +5,8 @@ HTTP server. Jobs only *create tasks* (cheap, idempotent); crawling is the worke
 process (single-process mode) or in ``tgwatch worker`` processes. Job defaults: ``coalesce`` (a
 backlog of missed fire times collapses into one), ``max_instances=1``, and a misfire grace time.
 
-Every ``sync_seconds`` the schedules are rebuilt from configuration and the ``targets`` collection
+Every ``sync_seconds`` the schedules are rebuilt (and crawl tasks done more than a week ago are
+deleted: the queue holds work, ``runs`` holds the history) from configuration and the ``targets`` collection
 (targets added by the CLI or by discovery appear without a restart); a new or changed schedule gets
 a catch-up ``tick``: its latest due time is enqueued at once, which is idempotent thanks to the
 task id, so restarting the daemon never doubles a crawl and a brand-new target is crawled now.
@@ -44,8 +45,11 @@ class Daemon:
         sync_seconds: float = 30.0,
         clock: Callable[[], float] = time.time,
         system: Sequence[Schedule] = (),
+        keep_done_seconds: float = 7 * 86_400.0,
     ) -> None:
         self.store = store
+        #: done crawl tasks older than this are deleted at each sync (runs keep the history)
+        self.keep_done_seconds = keep_done_seconds
         #: built-in schedules beside the targets' (the takedown re-check job)
         self.system = list(system)
         self.load_config = load_config
@@ -103,6 +107,13 @@ class Daemon:
             log.info("schedules synced", targets=len(fresh), changed=len(changed), removed=len(removed))
         if changed:
             await self.tick(only=changed)
+        try:
+            pruned = await self.tasks.queue.prune(self.keep_done_seconds)
+        except TgwatchError as exc:
+            log.warning("done crawl tasks not pruned", error=exc.message)
+        else:
+            if pruned:
+                log.info("done crawl tasks pruned", count=pruned)
 
     async def _fire(self, key: str) -> None:
         schedule = self.current.get(key)
