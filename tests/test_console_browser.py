@@ -1,13 +1,15 @@
 """The console in a real browser: Debian's headless Chromium driven by Playwright (no download).
 
 Signs in with a token, searches, opens a message, reveals a blurred image and checks the reveal was
-audited, then signs in as a monitor and approves a discovery candidate; the screenshot of the revealed
-message is kept at ``test-artifacts/console.png``.
+audited, then signs in as a monitor, approves a discovery candidate, turns an alert into a takedown
+request in one step and marks it sent; screenshots of the revealed message and of the request are
+kept under ``test-artifacts/``.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import re
 import time
 from pathlib import Path
 
@@ -17,8 +19,10 @@ from aiohttp import web
 from crawler.api.app import build_app
 from crawler.api.modules import ALL_MODULES
 from crawler.ingest import Ingest
+from crawler.models import Alert, AlertKind, utcnow
 from crawler.tokens import Role
 from storage.client import Store
+from storage.repos.alerts import AlertRepo
 from storage.repos.authorizations import AuthorizationRepo, channel_scope
 from tests.test_investigate_api import load_case, token
 
@@ -52,6 +56,11 @@ async def test_investigator_signs_in_searches_and_reveals_an_image(
 
     case = await load_case(store, ingest, tmp_path)
     await DiscoveryService(store).add_tip("https://t.me/sample_room_one", source="hotline")
+    await AlertRepo(store).raise_alert(
+        Alert(key=f"match/test-list/{case.sha}", kind=AlertKind.HASH_MATCH, sha256=case.sha,
+              summary="media matches list 'test-list'", details={"message": "alpha_news/2"},
+              channels=["alpha_news"], raised_at=utcnow())
+    )  # fmt: skip
     inv = await token(store, Role.INVESTIGATOR, "ana")
     mon = await token(store, Role.MONITOR, "mo")
     await AuthorizationRepo(store).add(
@@ -113,6 +122,19 @@ async def test_investigator_signs_in_searches_and_reveals_an_image(
                 await page.wait_for_url(f"{base}/console/candidates")
                 await page.goto(f"{base}/console/candidates?status=approved")
                 assert "https://t.me/sample_room_one" in await page.locator("table.candidates").inner_text()
+
+                # one step from an alert to a takedown request, then marked sent
+                await page.goto(f"{base}/console/alerts")
+                alert_row = page.locator("tr", has_text="matches list 'test-list'")
+                await alert_row.locator("select[name=reason]").select_option("sexual_deepfake")
+                await alert_row.locator("button", has_text="Create takedown").click()
+                await page.wait_for_url(re.compile(r".*/console/takedowns/TD-\d+$"))
+                report = await page.locator("pre.report").inner_text()
+                assert "https://t.me/alpha_news/2" in report and "Sexual deepfake" in report
+                await page.fill("form.sent input[name=via]", "email:abuse@telegram.org")
+                await page.click("form.sent button[type=submit]")
+                await page.wait_for_selector("text=via email:abuse@telegram.org")
+                await page.screenshot(path=str(ARTIFACTS / "console-takedown.png"), full_page=True)
             finally:
                 await browser.close()
     finally:
@@ -122,3 +144,6 @@ async def test_investigator_signs_in_searches_and_reveals_an_image(
     entry = await store["audit"].find_one({"action": "media.reveal", "actor": "ana"})
     assert entry is not None and entry["target"] == case.sha and entry["via"] == "console"
     assert entry["filter"] == {"message": "alpha_news/2"}
+    takedown = await store["takedowns"].find_one({})
+    assert takedown is not None and takedown["created_by"] == "mo" and takedown["status"] == "sent"
+    assert takedown["item_ids"] == ["message:alpha_news/2", "message:beta_chat/7"]

@@ -14,6 +14,7 @@ Two renderings, both documented in ``docs/takedowns.md``:
 
 from __future__ import annotations
 
+import textwrap
 from datetime import datetime
 from typing import Any
 
@@ -23,6 +24,8 @@ from crawler.investigate.serialize import jsonable
 from crawler.takedowns.models import ItemKind, TakedownItem, TakedownRequest
 
 SCHEMA = "tgwatch.takedown/1"
+#: prose lines of the text report are wrapped for e-mail (links and digests never are)
+WRAP = 76
 HEAD_FIELDS = ("size", "root_hash", "timestamp", "signature", "key_id", "tsa")
 
 
@@ -42,8 +45,12 @@ def render_text(req: TakedownRequest, settings: TakedownSettings) -> str:
         "",
         "To the Telegram abuse team,",
         "",
-        f"We ask you to remove the content listed below. It violates Telegram's Terms of Service: {req.reason.label}.",
-        "The content is reported by link only; no copy of it is attached to this message.",
+        *textwrap.wrap(
+            "We ask you to remove the content listed below. It violates Telegram's Terms of Service: "
+            f"{req.reason.label}. The content is reported by link only; no copy of it is attached to "
+            "this message.",
+            width=WRAP,
+        ),
         "",
         f"Reference:    {req.id}" + (f" (case {req.case})" if req.case else ""),
         f"Reported by:  {settings.reporter_name}"
