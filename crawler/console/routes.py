@@ -273,6 +273,8 @@ def _evidence_pages(routes: RouteTable) -> None:
 
 
 def _operation_pages(routes: RouteTable) -> None:
+    from crawler.console.takedowns import REASON_CHOICES  # here: that module imports `page` from this one
+
     @page(routes, "GET", "/console/alerts", OPERATIONS, "alerts queue")
     async def alerts(request: web.Request, who: Principal, base: dict[str, Any]) -> web.StreamResponse:
         status = request.query.get("status", "open") or None
@@ -287,6 +289,7 @@ def _operation_pages(routes: RouteTable) -> None:
             status=status,
             statuses=ALERT_STATUSES,
             next_cursor=pg.next_cursor(len(items)),
+            takedown_reasons=REASON_CHOICES,
         )
 
     @page(routes, "POST", "/console/alerts/status", OPERATIONS, "change an alert's status")

@@ -16,7 +16,7 @@ from aiohttp import web
 
 from crawler.api.app import SETTINGS
 from crawler.api.routing import RouteTable
-from crawler.console.render import environment, render
+from crawler.console.render import render
 from crawler.console.routes import page
 from crawler.investigate.access import audit
 from crawler.investigate.pagination import BadQuery
@@ -130,10 +130,11 @@ def _request_id(raw: str) -> str:
     return value
 
 
-def register(routes: RouteTable) -> None:
-    # Jinja global: the alerts page (rendered by crawler.console.routes) offers these reasons
-    environment().globals["takedown_reasons"] = [(r.value, r.label) for r in Reason]
+#: what the alerts page's "Create takedown" form offers (value, label)
+REASON_CHOICES = [(r.value, r.label) for r in Reason]
 
+
+def register(routes: RouteTable) -> None:
     @page(routes, "POST", "/console/takedowns/create", SENDERS, "create a takedown request from an alert")
     async def takedown_create(request: web.Request, who: Principal, base: dict[str, Any]) -> web.StreamResponse:
         form = await request.post()
