@@ -5,7 +5,8 @@ already has its capture entries), and not essential (a takedown hiccup must neve
 
 Why an in-memory index: every stored message with media is compared with the media of every
 *removed* item, so the comparison must cost nothing in the common case. The stage keeps the removed
-items' SHA-256 digests in a set and their usable PDQ hashes in a ``PdqIndex``; it rebuilds both
+items' SHA-256 digests and their usable PDQ hashes in the indexes of those signal types (from
+``crawler.hashing.signals``: a dict for SHA-256, the ``PdqIndex`` for PDQ); it rebuilds both
 only when ``TakedownRepo.state()`` (a counter the takedown service bumps whenever an item becomes
 removed or stops being removed) changes, and reads that token at most every ``refresh_every``
 seconds (``Matcher.refresh`` is the model). With nothing removed the stage makes no query at all.
@@ -34,7 +35,8 @@ from typing import Any
 
 from config import MatchingSettings
 from crawler.errors import StoreError, TgwatchError
-from crawler.hashing.index import PdqIndex
+from crawler.hashing import signals
+from crawler.hashing.signals import MatchRules
 from crawler.ingest import Batch
 from crawler.logs import get_logger
 from crawler.takedowns.models import ItemStatus
@@ -81,28 +83,24 @@ class _Hit:
 
 
 class RemovedIndex:
-    """The media of removed items, by digest and by PDQ, plus every request's item ids."""
+    """The media of removed items (``media``), indexed by SHA-256 and by PDQ, plus every request's item ids."""
 
-    def __init__(self, requests: Iterable[Doc], max_distance: int) -> None:
+    def __init__(self, requests: Iterable[Doc], rules: MatchRules) -> None:
         """``requests``: takedown documents, at least ``_id`` and ``items`` (``TakedownRepo.removed_media``)."""
-        self.by_sha: dict[str, list[RemovedMedia]] = {}
         self.items: dict[str, set[str]] = {}
-        self.pdq = PdqIndex(max_distance=max_distance)
-        self.pdq_rows: list[RemovedMedia] = []
+        self.media: list[RemovedMedia] = []
         for req in requests:
             items = [i for i in req.get("items") or [] if isinstance(i, dict)]
             self.items[str(req["_id"])] = {str(i.get("item_id")) for i in items}
             for item in items:
-                for removed in _removed_media(str(req["_id"]), item):
-                    self.by_sha.setdefault(removed.sha256, []).append(removed)
-                    if removed.pdq:
-                        self.pdq_rows.append(removed)
-        if self.pdq_rows:
-            self.pdq.add(list(range(len(self.pdq_rows))), [str(r.pdq) for r in self.pdq_rows])
-            self.pdq.rebuild()  # built once per state change: use the tables, not the brute-force delta
+                self.media += _removed_media(str(req["_id"]), item)
+        # ids are positions in ``media``; built once per state change
+        self.exact = signals.get("sha256").build_index(range(len(self.media)), [m.sha256 for m in self.media], rules)
+        with_pdq = [row for row, m in enumerate(self.media) if m.pdq]
+        self.pdq = signals.get("pdq").build_index(with_pdq, [str(self.media[row].pdq) for row in with_pdq], rules)
 
     def __bool__(self) -> bool:
-        return bool(self.by_sha)
+        return bool(self.media)
 
     def holds(self, request: str, message_key: str) -> bool:
         return f"message:{message_key}" in self.items.get(request, set())
@@ -136,7 +134,7 @@ class ReuploadStage:
         self.refresh_every = refresh_every
         self.stats = ReuploadStats()
         self._monotonic = monotonic
-        self._index = RemovedIndex((), matching.pdq_max_distance)
+        self._index = RemovedIndex((), matching)
         self._loaded = False
         self._state: Any = None
         self._checked_at: float | None = None
@@ -157,12 +155,12 @@ class ReuploadStage:
         if self._loaded and state == self._state:
             return
         requests = await self.service.repo.removed_media()
-        self._index = RemovedIndex(requests, self.matching.pdq_max_distance)
+        self._index = RemovedIndex(requests, self.matching)
         self._state, self._loaded = state, True
         self.stats.rebuilds += 1
         log.info(
-            "re-upload index rebuilt", requests=len(requests), digests=len(self._index.by_sha),
-            pdq=len(self._index.pdq_rows),
+            "re-upload index rebuilt", requests=len(requests), digests=len(self._index.exact),
+            pdq=len(self._index.pdq),
         )  # fmt: skip
 
     async def __call__(self, batch: Batch) -> None:
@@ -184,19 +182,18 @@ class ReuploadStage:
             return
         self.stats.messages += len(messages)
         hits: dict[tuple[str, str], _Hit] = {}
-        unmatched: set[str] = set()
-        for key, digests in messages.items():
-            for digest in digests:
-                found = index.by_sha.get(digest)
-                if not found:
-                    unmatched.add(digest)
-                    continue
-                for removed in found:
-                    hits.setdefault(
-                        (removed.request, key),
-                        _Hit(removed, key, {"signal": "sha256", "sha256": digest, "distance": 0}),
-                    )
-        if unmatched and index.pdq_rows:
+        queried = [(key, digest) for key, digests in messages.items() for digest in digests]
+        matched: set[str] = set()
+        for found in index.exact.query([digest for _key, digest in queried]):
+            key, digest = queried[found.query]
+            removed = index.media[int(found.id)]  # type: ignore[call-overload]
+            matched.add(digest)
+            hits.setdefault(
+                (removed.request, key),
+                _Hit(removed, key, {"signal": "sha256", "sha256": digest, "distance": 0}),
+            )
+        unmatched = {digest for _key, digest in queried} - matched
+        if unmatched and len(index.pdq):
             for (request, key), hit in (await self._pdq_hits(index, messages, unmatched)).items():
                 hits.setdefault((request, key), hit)
         for hit in hits.values():
@@ -211,10 +208,11 @@ class ReuploadStage:
             return {}
         nearest: dict[str, dict[str, tuple[int, RemovedMedia]]] = {}  # digest → request → nearest removed
         for match in index.pdq.query([pdqs[d] for d in queried]):
-            removed = index.pdq_rows[int(match.id)]  # type: ignore[call-overload]
+            removed = index.media[int(match.id)]  # type: ignore[call-overload]
+            distance = int(match.distance)
             per_request = nearest.setdefault(queried[match.query], {})
-            if removed.request not in per_request or match.distance < per_request[removed.request][0]:
-                per_request[removed.request] = (match.distance, removed)
+            if removed.request not in per_request or distance < per_request[removed.request][0]:
+                per_request[removed.request] = (distance, removed)
         out: dict[tuple[str, str], _Hit] = {}
         for key, digests in messages.items():
             for digest in digests:
