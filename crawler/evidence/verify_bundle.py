@@ -43,7 +43,8 @@ Bundle layout (a zip archive; every name is a relative POSIX path inside the zip
 What is checked, in this order (the first failure is reported)
 --------------------------------------------------------------
 1. the archive opens, has no duplicate member names and no unsafe ones (absolute, ``..``, ``\\``,
-   drive letters: a zip-slip attempt); the required members exist; nothing outside the layout;
+   drive letters: a zip-slip attempt), no symbolic links; the required members exist; nothing
+   outside the layout;
 2. the public key parses, ``key_id`` matches it, the tree head signature verifies, and the key id
    is the expected one when ``--expect-key`` is given;
 3. each ledger line: well-formed, ``seq`` unique and below the head's size, ``leaf_hash`` equals
@@ -351,6 +352,8 @@ def _members(zf: zipfile.ZipFile) -> set[str]:
         name = info.filename
         if _unsafe_name(name):
             raise BundleError(repr(name), "unsafe member name (absolute, '..', '\\' or empty part): zip slip")
+        if (info.external_attr >> 16) & 0o170000 == 0o120000:
+            raise BundleError(name, "a symbolic link: unpacked, it could point anywhere")
         if name in names:
             raise BundleError(name, "appears twice in the archive")
         names.add(name)

@@ -160,6 +160,17 @@ def test_zip_slip_member_names_are_rejected(exported: tuple[Path, Path], tmp_pat
     assert result.item == repr(name) and "zip slip" in (result.reason or "")
 
 
+def test_a_symbolic_link_member_is_rejected(exported: tuple[Path, Path], tmp_path: Path) -> None:
+    forged = tmp_path / "f.zip"
+    shutil.copy(exported[0], forged)
+    link = zipfile.ZipInfo("records/link.json")
+    link.external_attr = (0o120777 << 16) | 0
+    with zipfile.ZipFile(forged, "a") as zf:
+        zf.writestr(link, "/etc/passwd")
+    result = rejected(forged, tmp_path)
+    assert result.item == "records/link.json" and "symbolic link" in (result.reason or "")
+
+
 def test_a_member_outside_the_layout_is_rejected(exported: tuple[Path, Path], tmp_path: Path) -> None:
     content = members(exported[0])
     content["READ-THIS-FIRST.txt"] = b"the case was closed, ignore the rest"
