@@ -11,8 +11,10 @@ from config.settings import (
     MediaSettings,
     Settings,
     TelegramSettings,
+    is_secret_name,
     load,
     mask_uri,
+    masked_data,
 )
 
 __all__ = [
@@ -24,6 +26,8 @@ __all__ = [
     "MediaSettings",
     "Settings",
     "TelegramSettings",
+    "is_secret_name",
     "load",
     "mask_uri",
+    "masked_data",
 ]

@@ -8,10 +8,11 @@ object can never show them.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr
+from pydantic import BaseModel, Field, SecretBytes, SecretStr
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -144,23 +145,94 @@ class Settings(BaseSettings):
 
     def masked(self) -> dict[str, Any]:
         """The effective settings as plain data with every secret (and URI password) masked."""
-        data: dict[str, Any] = self.model_dump(mode="json")
-        if self.mongodb_uri is not None:
-            data["mongodb_uri"] = mask_uri(self.mongodb_uri.get_secret_value())
+        data: dict[str, Any] = masked_data(self)
         return data
 
 
 _CURRENT_TOML: dict[str, Path | None] = {"path": None}
 
 
+MASK = "**********"
+#: a field (or dict key, or URL query parameter) whose name contains one of these holds a secret ...
+_SECRET_WORDS = ("password", "passwd", "secret", "token", "hash", "credential")
+#: ... as does one whose name ends with ``key`` (``secrets_key``, ``apikey``; not ``key_path``)
+_URI_NAMES = ("uri", "url", "dsn", "proxy")
+_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S*\Z")
+
+
+def is_secret_name(name: str) -> bool:
+    """Whether a setting's name says it holds a secret: ``*password*``, ``*secret*``, ``*token*``,
+    ``*hash*``, ``*credential*``, ``*key`` / ``*_keys``. New settings named that way are masked
+    without anyone having to remember to list them."""
+    lowered = name.lower()
+    return any(word in lowered for word in _SECRET_WORDS) or lowered.endswith(("key", "keys"))
+
+
+def masked_data(model: BaseModel) -> Any:
+    """``model.model_dump(mode="json")`` with every secret masked, found by walking the model.
+
+    Masked: ``SecretStr`` values (a URI-named one keeps all but its password), every string under
+    a name :func:`is_secret_name` accepts (field, dict key, or any ancestor of it), and in every
+    other string that is a URL the user-info password and secret-named query parameters
+    (:func:`mask_uri`). Nothing else changes.
+    """
+    return _mask(model, model.model_dump(mode="json"), "", secret=False)
+
+
+def _mask(raw: Any, dumped: Any, name: str, *, secret: bool) -> Any:
+    secret = secret or is_secret_name(name)
+    if isinstance(raw, SecretStr | SecretBytes):
+        value = raw.get_secret_value()
+        if isinstance(value, str) and name.lower().endswith(_URI_NAMES) and _URI.match(value):
+            return mask_uri(value)
+        return MASK
+    if isinstance(raw, BaseModel) and isinstance(dumped, dict):
+        out = dict(dumped)
+        for field in type(raw).model_fields:
+            if field in out:
+                out[field] = _mask(getattr(raw, field), out[field], field, secret=secret)
+        return out
+    if isinstance(raw, dict) and isinstance(dumped, dict):
+        return {k: _mask(raw.get(k), v, str(k), secret=secret) for k, v in dumped.items()}
+    if isinstance(raw, list | tuple) and isinstance(dumped, list) and len(raw) == len(dumped):
+        return [_mask(r, d, name, secret=secret) for r, d in zip(raw, dumped, strict=True)]
+    if isinstance(dumped, str):
+        if secret and dumped:
+            return MASK
+        return mask_uri(dumped) if _URI.match(dumped) else dumped
+    if isinstance(dumped, list):
+        return [_mask(None, d, name, secret=secret) for d in dumped]
+    if isinstance(dumped, dict):
+        return {k: _mask(None, v, str(k), secret=secret) for k, v in dumped.items()}
+    return dumped
+
+
 def mask_uri(uri: str) -> str:
-    """``mongodb://user:pw@host`` → ``mongodb://user:****@host``; a URI without password is unchanged."""
+    """``mongodb://user:pw@host/?token=t`` → ``mongodb://user:****@host/?token=****``.
+
+    The user-info password and every query parameter whose name says secret are masked; a URI
+    without either is unchanged.
+    """
     scheme, sep, rest = uri.partition("://")
-    if not sep or "@" not in rest:
+    if not sep:
         return uri
-    creds, _, hosts = rest.rpartition("@")
-    user, has_pw, _ = creds.partition(":")
-    return f"{scheme}://{user}{':****' if has_pw else ''}@{hosts}"
+    # user-info ends at the last "@" before the query (a password may hold "@" or "/"; a query may hold "@")
+    at = rest.rfind("@", 0, min((i for i in (rest.find("?"), rest.find("#")) if i >= 0), default=len(rest)))
+    if at >= 0:
+        user, has_pw, _ = rest[:at].partition(":")
+        rest = f"{user}{':****' if has_pw else ''}{rest[at:]}"
+    base, qmark, query = rest.partition("?")
+    if qmark:
+        fragment = ""
+        if "#" in query:
+            query, _, frag = query.partition("#")
+            fragment = "#" + frag
+        params = []
+        for param in query.split("&"):
+            key, eq, _ = param.partition("=")
+            params.append(f"{key}=****" if eq and is_secret_name(key) else param)
+        rest = base + "?" + "&".join(params) + fragment
+    return f"{scheme}://{rest}"
 
 
 def load(config_path: str | Path | None = None, **overrides: Any) -> Settings:

@@ -9,8 +9,10 @@ import shutil
 import subprocess
 import sys
 import zipfile
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import cryptography
 import pytest
@@ -51,17 +53,19 @@ def build_ledger(n: int = 12, salt: str = "") -> tuple[list[dict[str, object]], 
     return entries, files, log
 
 
-def build_bundle(seqs: tuple[int, ...] = (1, 2, 5, 8), key: Ed25519PrivateKey = KEY, salt: str = "") -> Members:
+def build_bundle(
+    seqs: tuple[int, ...] = (1, 2, 5, 8),
+    key: Ed25519PrivateKey = KEY,
+    salt: str = "",
+    edit_manifest: Callable[[dict[str, Any]], None] | None = None,
+) -> Members:
+    """The bundle an export of ``seqs`` writes: their entries, files and proofs, plus the export entry
+    (seq 12) that commits to the manifest, all proven against a head of size 13. ``edit_manifest``
+    changes the manifest *before* it is committed: an exporter holding the key that lies."""
     entries, files, log = build_ledger(salt=salt)
-    head = sign_tree_head(key, log.size, log.root(), T)
     members: Members = {}
     manifest_files: list[dict[str, object]] = []
-    lines = []
     for seq in seqs:
-        lines.append(json.dumps(entries[seq]))
-        proof = {"seq": seq, "leaf_index": seq, "tree_size": log.size,
-                 "audit_path": [h.hex() for h in log.inclusion_proof(seq)]}  # fmt: skip
-        members[f"proofs/{seq}.json"] = json.dumps(proof).encode()
         record, capture = files[2 * seq], files[2 * seq + 1]
         members[f"records/example/{seq}.json"] = record
         manifest_files.append(
@@ -75,12 +79,36 @@ def build_bundle(seqs: tuple[int, ...] = (1, 2, 5, 8), key: Ed25519PrivateKey = 
             manifest_files.append(
                 {"path": f"captures/{seq}.html", "sha256": hashlib.sha256(capture).hexdigest(), "seq": seq}
             )
+    members["verify_bundle.py"] = Path(vb.__file__).read_bytes()
+    members["HOW-TO-VERIFY.txt"] = b"python verify_bundle.py THIS.zip\n"
+    manifest = {
+        "format": vb.FORMAT,
+        "case": "C-1",
+        "seqs": list(seqs),
+        "files": manifest_files,
+        "verifier": {name: hashlib.sha256(members[name]).hexdigest() for name in vb.VERIFIER_FILES},
+    }
+    if edit_manifest is not None:
+        edit_manifest(manifest)
+    members["manifest.json"] = json.dumps(manifest).encode()
+    export_seq = len(entries)
+    export = canonical_text(
+        {"seq": export_seq, "kind": "export", "case": "C-1", "seqs": list(seqs),
+         "manifest_sha256": hashlib.sha256(members["manifest.json"]).hexdigest(), "cases": ["C-1"]}
+    )  # fmt: skip
+    leaf = leaf_hash(export.encode())
+    log.append(leaf)
+    entries.append({"seq": export_seq, "payload": export, "leaf_hash": leaf.hex()})
+    head = sign_tree_head(key, log.size, log.root(), T)
+    lines = []
+    for seq in (*seqs, export_seq):
+        lines.append(json.dumps(entries[seq]))
+        proof = {"seq": seq, "leaf_index": seq, "tree_size": log.size,
+                 "audit_path": [h.hex() for h in log.inclusion_proof(seq)]}  # fmt: skip
+        members[f"proofs/{seq}.json"] = json.dumps(proof).encode()
     members["ledger/entries.jsonl"] = ("\n".join(lines) + "\n").encode()
     members["tree_head.json"] = json.dumps(head.to_dict()).encode()
     members["public_key.pem"] = public_key_pem(key.public_key())
-    members["manifest.json"] = json.dumps({"format": vb.FORMAT, "case": "C-1", "files": manifest_files}).encode()
-    members["verify_bundle.py"] = Path(vb.__file__).read_bytes()
-    members["HOW-TO-VERIFY.txt"] = b"python verify_bundle.py THIS.zip\n"
     return members
 
 
@@ -100,7 +128,8 @@ def check(tmp_path: Path, members: Members) -> vb.BundleCheck:
 def test_an_honest_bundle_verifies(tmp_path: Path) -> None:
     result = check(tmp_path, build_bundle())
     assert result.ok, result.summary()
-    assert (result.entries, result.files, result.withheld, result.tree_size) == (4, 6, 2, 12)
+    assert (result.entries, result.files, result.withheld, result.tree_size) == (5, 6, 2, 13)
+    assert (result.case, result.export_seq) == ("C-1", 12)
     assert result.key_id == hashlib.sha256(KEY.public_key().public_bytes_raw()).hexdigest()
 
 
@@ -127,7 +156,7 @@ def test_byte_flip_in_a_capture_names_the_capture(tmp_path: Path) -> None:
     assert check(tmp_path, members).item == "captures/2.html"
 
 
-def test_record_and_manifest_changed_together_are_caught_by_the_ledger(tmp_path: Path) -> None:
+def test_record_and_manifest_changed_together_are_caught_by_the_export_entry(tmp_path: Path) -> None:
     members = build_bundle()
     forged = b'{"text":"forged"}'
     members["records/example/5.json"] = forged
@@ -136,6 +165,22 @@ def test_record_and_manifest_changed_together_are_caught_by_the_ledger(tmp_path:
         if f["path"] == "records/example/5.json":
             f["sha256"] = hashlib.sha256(forged).hexdigest()
     members["manifest.json"] = json.dumps(manifest).encode()
+    result = check(tmp_path, members)
+    assert (result.ok, result.item) == (False, "manifest.json")
+    assert "the manifest was edited" in (result.reason or "")
+
+
+def test_a_committed_manifest_still_binds_each_file_to_its_entry(tmp_path: Path) -> None:
+    """Even an exporter holding the key cannot hand over bytes its ledger entry does not record."""
+    forged = b'{"text":"forged"}'
+
+    def swap(manifest: dict[str, Any]) -> None:
+        for f in manifest["files"]:
+            if f["path"] == "records/example/5.json":
+                f["sha256"] = hashlib.sha256(forged).hexdigest()
+
+    members = build_bundle(edit_manifest=swap)
+    members["records/example/5.json"] = forged
     result = check(tmp_path, members)
     assert (result.ok, result.item) == (False, "records/example/5.json")
     assert "does not record" in (result.reason or "")
@@ -153,13 +198,13 @@ def test_removed_entry_is_named(tmp_path: Path) -> None:
     assert (result.ok, result.item) == (False, "ledger entry seq 5")
 
 
-def test_removed_entry_and_its_proof_are_named_through_the_files_bound_to_it(tmp_path: Path) -> None:
+def test_removed_entry_and_its_proof_are_named_by_the_export_entry(tmp_path: Path) -> None:
     members = build_bundle()
     _drop_entry(members, 5)
     del members["proofs/5.json"]
     result = check(tmp_path, members)
-    assert (result.ok, result.item) == (False, "records/example/5.json")
-    assert "seq 5 is not in the bundle" in (result.reason or "")
+    assert (result.ok, result.item) == (False, "ledger entry seq 5")
+    assert "listed in export entry seq 12 but missing" in (result.reason or "")
 
 
 def test_edited_payload_is_named(tmp_path: Path) -> None:
@@ -193,11 +238,11 @@ def test_swapped_tree_head_from_another_log_is_rejected(tmp_path: Path) -> None:
 def test_tree_head_of_another_size_is_rejected(tmp_path: Path) -> None:
     members = build_bundle()
     _, _, log = build_ledger()
-    log.extend([leaf_hash(b"later")])
+    log.extend([leaf_hash(b"export"), leaf_hash(b"later")])
     members["tree_head.json"] = json.dumps(sign_tree_head(KEY, log.size, log.root(), T).to_dict()).encode()
     result = check(tmp_path, members)
     assert (result.ok, result.item) == (False, "proofs/1.json")
-    assert "tree size 12" in (result.reason or "")
+    assert "tree size 13" in (result.reason or "")
 
 
 def test_edited_tree_head_fails_its_signature(tmp_path: Path) -> None:
@@ -228,12 +273,10 @@ def test_whole_bundle_re_signed_with_another_key_verifies_but_shows_another_key_
 
 
 def test_withheld_item_must_be_bound_to_its_entry(tmp_path: Path) -> None:
-    members = build_bundle()
-    manifest = json.loads(members["manifest.json"])
-    withheld = next(f for f in manifest["files"] if f["path"] is None)
-    withheld["sha256"] = "a" * 64
-    members["manifest.json"] = json.dumps(manifest).encode()
-    result = check(tmp_path, members)
+    def rebind(manifest: dict[str, Any]) -> None:
+        next(f for f in manifest["files"] if f["path"] is None)["sha256"] = "a" * 64
+
+    result = check(tmp_path, build_bundle(edit_manifest=rebind))
     assert (result.ok, result.item) == (False, f"withheld item {'a' * 64}")
 
 
@@ -275,7 +318,7 @@ def test_not_a_zip_is_reported(tmp_path: Path) -> None:
 def test_main_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     good = write_zip(tmp_path / "good.zip", build_bundle())
     assert vb.main([str(good)]) == 0
-    assert "OK: 4 ledger entries" in capsys.readouterr().out
+    assert "OK: 5 ledger entries" in capsys.readouterr().out
     members = build_bundle()
     members["captures/2.html"] += b"!"
     bad = write_zip(tmp_path / "bad.zip", members)
@@ -327,7 +370,7 @@ def test_standalone_run(tmp_path: Path, flags: list[str], prelude: str | None) -
 
     ok = run(str(good))
     assert ok.returncode == 0, ok.stderr
-    assert "OK: 4 ledger entries, 6 files and 2 withheld items" in ok.stdout
+    assert "OK: 5 ledger entries, 6 files and 2 withheld items" in ok.stdout
     fail = run(str(bad))
     assert fail.returncode == 1
     assert "FAIL: records/example/8.json" in fail.stderr

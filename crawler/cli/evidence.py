@@ -31,7 +31,7 @@ from crawler.evidence.export import DirectoryMediaSource, Exporter
 from crawler.evidence.heads import sign_head_now
 from crawler.evidence.hooks import audit_hook
 from crawler.evidence.ledger import Ledger
-from crawler.evidence.signing import generate_key, load_public_key
+from crawler.evidence.signing import generate_key, key_id, load_public_key
 from crawler.evidence.verify_ledger import verify_ledger_async
 from crawler.evidence.wiring import build_ledger, evidence_settings
 from crawler.models import ChannelRef
@@ -155,12 +155,42 @@ async def export_cmd(
 
 
 @evidence_group.command("verify")
+@click.option("--expect-key", metavar="KEYID", help="fail unless the bundle is signed by this key id (64 hex digits)")
 @click.argument("bundle", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-def verify_cmd(bundle: Path) -> None:
-    """Verify a bundle offline (exactly what the bundled verify_bundle.py does)."""
-    result = verify_bundle.verify_bundle(bundle)
+@pass_app
+def verify_cmd(app: AppContext, expect_key: str | None, bundle: Path) -> None:
+    """Verify a bundle offline (exactly what the bundled verify_bundle.py does).
+
+    Warns when the bundle is signed by another key than this installation's.
+    """
+    if expect_key is not None and not _is_key_id(expect_key):
+        raise click.BadParameter("a key id is 64 hex digits", param_hint="--expect-key")
+    result = verify_bundle.verify_bundle(bundle, expect_key=expect_key)
     click.echo(result.summary(), err=not result.ok)
+    if result.ok:
+        ours = _installation_key_id(app)
+        if ours is not None and ours != result.key_id:
+            click.echo(
+                f"WARNING: this bundle is signed by key id {result.key_id}, not by this installation's key "
+                f"{ours}: it comes from another tgwatch installation (or a forger); check the key id it "
+                "should have with whoever exported it",
+                err=True,
+            )
     sys.exit(0 if result.ok else 1)
+
+
+def _is_key_id(value: str) -> bool:
+    text = value.strip().lower()
+    return len(text) == 64 and all(c in "0123456789abcdef" for c in text)
+
+
+def _installation_key_id(app: AppContext) -> str | None:
+    """This installation's evidence key id, or None when it has no (readable) key."""
+    ev = evidence_settings(app.settings)
+    try:
+        return key_id(load_public_key(ev.public_key_path(app.settings.data_dir).read_bytes()))
+    except (OSError, ValueError, TypeError, ConfigError):
+        return None
 
 
 @evidence_group.command("verify-ledger")

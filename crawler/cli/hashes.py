@@ -137,7 +137,8 @@ async def _match_one(pool: HashPool, matcher: Matcher, path: Path) -> dict[str, 
         "md5": hashes.md5,
         "pdq": hashes.pdq.hash if hashes.pdq else None,
         "pdq_quality": hashes.pdq.quality if hashes.pdq else None,
-        "error": hashes.error.kind if hashes.error else None,
+        # a file that is neither image nor video (whatever its name) gets digests only: say so
+        "error": hashes.error.kind if hashes.error else None if hashes.kind in ("image", "video") else "not_media",
         "matches": [
             {"list": m.list, "signal_type": m.signal_type, "distance": m.distance, "label": m.label} for m in matches
         ],

@@ -15,7 +15,7 @@ Kinds:
 - ``authorization``: grant / revoke (``action``);
 - ``case``: an item attached to a case by an investigator;
 - ``query``: an investigator's or auditor's read (one per audit entry);
-- ``export``: a case bundle handed out;
+- ``export``: a case bundle handed out (``seqs`` exported, ``manifest_sha256`` of its manifest);
 - ``verdict``: a detector's verdict on a media item;
 - ``takedown``: a takedown request's history (``action`` = ``create``, ``sent``, ``item_status``,
   ``status``, ``reopen``; built by :mod:`crawler.takedowns.service`), subjects
@@ -25,7 +25,7 @@ Kinds:
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from enum import Enum
 from pathlib import PurePath
@@ -102,4 +102,28 @@ def verdict_entry(verdict: Verdict, *, verdict_id: str | None = None) -> dict[st
         "job_id": verdict.job_id,
         "decided_at": verdict.decided_at,
         "subjects": [f"media:{verdict.sha256}"],
+    }
+
+
+def export_entry(
+    case_id: str,
+    actor: str,
+    role: str,
+    since: str | None,
+    until: str | None,
+    seqs: Sequence[int],
+    manifest_sha256: str,
+) -> dict[str, Any]:
+    """The ``export`` ledger entry: the hand-over, committing to the manifest and every exported seq."""
+    return {
+        "kind": "export",
+        "case": case_id,
+        "actor": actor,
+        "role": role,
+        "from": since,
+        "to": until,
+        "entries": len(seqs),
+        "seqs": list(seqs),
+        "manifest_sha256": manifest_sha256,
+        "cases": [case_id],
     }

@@ -8,15 +8,19 @@ The layout is exactly the one :mod:`crawler.evidence.verify_bundle` documents (a
 Order of work, and why:
 
 1. select the case's entries (:class:`~crawler.evidence.cases.Cases`), optionally within a time span;
-2. append the ``export`` entry (who, role, span, how many entries, SHA-256 of their seq list): the
-   hand-over is part of the chain of custody, and it travels in the bundle too;
-3. sign a tree head covering everything (or use the newest stored head when this process has no
-   key and that head covers it): every bundled entry gets its inclusion proof against that head;
-4. bind files: a capture entry's ``record_sha256`` → ``records/``, ``raw_sha256`` → ``captures/``,
+2. bind files: a capture entry's ``record_sha256`` → ``records/``, ``raw_sha256`` → ``captures/``,
    a media capture's ``sha256`` → ``captures/media/`` *only* when the exporting role may receive
    media and the capture's authorization is not revoked; otherwise the manifest lists the digest
    as ``withheld`` with the reason. A file missing from the store is listed as withheld as well
-   (the bundle never pretends), and the verifier still checks its digest is bound to its entry.
+   (the bundle never pretends), and the verifier still checks its digest is bound to its entry;
+3. write the manifest (case, span, exported seqs, files, digests of the verifier and the how-to)
+   and append the ``export`` entry (who, role, span, the full seq list and the manifest's SHA-256):
+   the hand-over is part of the chain of custody, and the signed log now commits to exactly what
+   was handed over. The manifest does not name the export entry (the verifier finds it by the
+   digest), so there is no cycle;
+4. sign a tree head covering everything (or use the newest stored head when this process has no
+   key and that head covers it): every bundled entry, the export entry included, gets its inclusion
+   proof against that head.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ from crawler.errors import ConfigError, NotFound
 from crawler.evidence import verify_bundle
 from crawler.evidence.capture import RecordStore
 from crawler.evidence.cases import Cases
+from crawler.evidence.entries import export_entry
 from crawler.evidence.heads import HeadSigner, sign_head_now
 from crawler.evidence.ledger import Ledger
 from crawler.evidence.signing import TreeHead, key_id, public_key_pem
@@ -101,8 +106,7 @@ HOW TO VERIFY THIS EVIDENCE BUNDLE
 
 Case: {case}
 Exported: {created} by {actor} (role {role})
-Ledger entries: {entries}; files: {files}; withheld items (digest only): {withheld}
-Signed tree head: size {size}, root {root}
+Ledger entries: {entries} (the last is this export); files: {files}; withheld items (digest only): {withheld}
 Signing key id: {key_id}
 
 You need nothing but this zip file and Python 3.11 or newer. Nothing is downloaded.
@@ -110,14 +114,21 @@ You need nothing but this zip file and Python 3.11 or newer. Nothing is download
 1. Unpack verify_bundle.py from the zip (any unzip tool), or run it straight from the zip:
 
        unzip -p {name} verify_bundle.py > verify_bundle.py
-       python3 verify_bundle.py {name}
+       python3 verify_bundle.py --expect-key {key_id} {name}
+
+   --expect-key makes it fail unless the bundle was signed by that key; use the key id the operator
+   published (see 3), not merely the one written here.
 
 2. It prints "OK: ..." and exits 0 when every check passes; otherwise it prints "FAIL:" with the
    first item that failed and exits 1. It checks: the Ed25519 signature of tree_head.json with the
    bundled public key; that every ledger entry's leaf hash is SHA-256(0x00 || payload); that each
    entry's inclusion proof (RFC 9162) leads to the signed root; that every file under records/ and
    captures/ has the SHA-256 the manifest gives and that this digest is recorded in the payload of
-   the ledger entry it is bound to; that nothing unlisted was slipped in.
+   the ledger entry it is bound to; that nothing unlisted was slipped in; that the export entry in
+   the signed log commits to the SHA-256 of manifest.json and lists every exported entry, so no
+   entry, proof or file can be removed and no manifest field edited; that verify_bundle.py and this
+   file have the digests the manifest gives. A replaced verify_bundle.py could print anything: if in
+   doubt, run a copy obtained from the operator or from tgwatch's source instead.
 
 3. IMPORTANT: the public key travels with the bundle, so it proves nothing on its own. Compare the
    key id printed by the verifier (and written above) with the key id the operator published or
@@ -198,23 +209,6 @@ class Exporter:
         if not selected:
             raise NotFound(f"case {case_id!r} has no ledger entries" + (" in that span" if since or until else ""))
         seqs = [int(d["seq"]) for d in selected]
-        export_seq = await self.ledger.append(
-            {
-                "kind": "export",
-                "case": case_id,
-                "actor": actor,
-                "role": role,
-                "from": since,
-                "to": until,
-                "entries": len(seqs),
-                "seqs_sha256": hashlib.sha256(",".join(map(str, seqs)).encode()).hexdigest(),
-                "cases": [case_id],
-            }
-        )
-        export_doc = await self.ledger.entry(export_seq)
-        assert export_doc is not None
-        selected.append(export_doc)
-        head = await self._head(export_seq)
 
         files: dict[str, bytes] = {}
         manifest_files: list[dict[str, Any]] = []
@@ -262,6 +256,31 @@ class Exporter:
                     manifest_files.append({"path": path, "sha256": sha, "seq": seq})
 
         created = utcnow().strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        withheld = sum(1 for f in manifest_files if f["path"] is None)
+        signing_key_id = key_id(self.public_key)
+        how_to = HOW_TO_VERIFY.format(
+            case=case_id,
+            created=created,
+            actor=actor,
+            role=role,
+            entries=len(selected) + 1,
+            files=len(files),
+            withheld=withheld,
+            key_id=signing_key_id,
+            name=out.name,
+        ).encode("utf-8")
+        verifier = await asyncio.to_thread(Path(verify_bundle.__file__).read_bytes)
+        manifest_bytes = _manifest_bytes(
+            case_id, created, actor, role, since, until, signing_key_id, seqs, manifest_files, verifier, how_to
+        )
+        export_seq = await self.ledger.append(
+            export_entry(case_id, actor, role, since, until, seqs, hashlib.sha256(manifest_bytes).hexdigest())
+        )
+        export_doc = await self.ledger.entry(export_seq)
+        assert export_doc is not None
+        selected.append(export_doc)
+        head = await self._head(export_seq)
+
         entries_lines = []
         proofs: dict[str, bytes] = {}
         for doc in selected:
@@ -272,44 +291,51 @@ class Exporter:
             audit_path = await self.ledger.inclusion_proof(seq, head.size)
             proof = {"seq": seq, "leaf_index": seq, "tree_size": head.size, "audit_path": [p.hex() for p in audit_path]}
             proofs[f"proofs/{seq}.json"] = json.dumps(proof).encode()
-        withheld = sum(1 for f in manifest_files if f["path"] is None)
-        manifest = {
-            "format": FORMAT,
-            "case": case_id,
-            "created": created,
-            "exported_by": actor,
-            "role": role,
-            "from": since,
-            "to": until,
-            "export_seq": export_seq,
-            "key_id": head.key_id,
-            "files": manifest_files,
-        }
-        how_to = HOW_TO_VERIFY.format(
-            case=case_id,
-            created=created,
-            actor=actor,
-            role=role,
-            entries=len(selected),
-            files=len(files),
-            withheld=withheld,
-            size=head.size,
-            root=head.root_hash,
-            key_id=head.key_id,
-            name=out.name,
-        )
         members: list[tuple[str, bytes]] = [
-            ("manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False).encode()),
+            ("manifest.json", manifest_bytes),
             ("ledger/entries.jsonl", ("\n".join(entries_lines) + "\n").encode("utf-8")),
             ("tree_head.json", json.dumps(head.to_dict(), indent=2).encode()),
             ("public_key.pem", public_key_pem(self.public_key)),
-            ("verify_bundle.py", await asyncio.to_thread(Path(verify_bundle.__file__).read_bytes)),
-            ("HOW-TO-VERIFY.txt", how_to.encode("utf-8")),
+            ("verify_bundle.py", verifier),
+            ("HOW-TO-VERIFY.txt", how_to),
             *sorted(proofs.items(), key=lambda kv: int(kv[0][7:-5])),
             *sorted(files.items()),
         ]
         await asyncio.to_thread(_write_zip, out, members)
         return ExportResult(out, case_id, len(selected), len(files), withheld, head.size, head.key_id, export_seq)
+
+
+def _manifest_bytes(
+    case_id: str,
+    created: str,
+    actor: str,
+    role: str,
+    since: str | None,
+    until: str | None,
+    signing_key_id: str,
+    seqs: list[int],
+    files: list[dict[str, Any]],
+    verifier: bytes,
+    how_to: bytes,
+) -> bytes:
+    """The manifest as hashed into the export entry: it names no part of that entry, so no cycle."""
+    manifest = {
+        "format": FORMAT,
+        "case": case_id,
+        "created": created,
+        "exported_by": actor,
+        "role": role,
+        "from": since,
+        "to": until,
+        "key_id": signing_key_id,
+        "seqs": seqs,
+        "files": files,
+        "verifier": {
+            "verify_bundle.py": hashlib.sha256(verifier).hexdigest(),
+            "HOW-TO-VERIFY.txt": hashlib.sha256(how_to).hexdigest(),
+        },
+    }
+    return json.dumps(manifest, indent=2, ensure_ascii=False).encode("utf-8")
 
 
 def _write_zip(out: Path, members: list[tuple[str, bytes]]) -> None:

@@ -1,23 +1,29 @@
 #!/usr/bin/env python3
-"""Verify a tgwatch evidence bundle offline: ``python verify_bundle.py BUNDLE.zip``.
+"""Verify a tgwatch evidence bundle offline: ``python verify_bundle.py [--expect-key KEYID] BUNDLE.zip``.
 
 This one file is all a verifier needs: Python 3.11+ and its standard library. The single Ed25519
 signature check uses the ``cryptography`` package when it is installed and otherwise the pure-Python
 verification of RFC 8032 §5.1.7 / §6 included below. Exit status: 0 verified; 1 a check failed or
 the archive is unreadable (the first failing item is named); 2 bad usage or no such file.
 
-Bundle layout (a zip archive; every name is a POSIX path inside the zip)
------------------------------------------------------------------------
+Bundle layout (a zip archive; every name is a relative POSIX path inside the zip)
+---------------------------------------------------------------------------------
 ``manifest.json``
-    ``{"format": "tgwatch-evidence-bundle/1", "case": …, "created": …, "files": [FILE, …]}``
-    where each FILE is ``{"path": "records/…" | "captures/…", "sha256": "<hex>", "seq": N}`` for a
-    file in the bundle, or ``{"path": null, "sha256": "<hex>", "seq": N, "withheld": "<why>"}`` for an
-    item whose bytes are not handed over (media the recipient may not receive: hash only). Other
-    members (``case``, ``created``, …) are informational and not checked.
+    ``{"format": "tgwatch-evidence-bundle/2", "case": …, "created": …, "exported_by": …, "role": …,
+    "from": …, "to": …, "key_id": "<hex>", "seqs": [N, …], "files": [FILE, …],
+    "verifier": {"verify_bundle.py": "<hex>", "HOW-TO-VERIFY.txt": "<hex>"}}`` where ``seqs`` are the
+    exported ledger entries, each FILE is ``{"path": "records/…" | "captures/…", "sha256": "<hex>",
+    "seq": N}`` for a file in the bundle, or ``{"path": null, "sha256": "<hex>", "seq": N, "withheld":
+    "<why>"}`` for an item whose bytes are not handed over (hash only), and ``verifier`` gives the
+    SHA-256 of this script and of the how-to as exported. The exact bytes of ``manifest.json`` are
+    committed to by the export entry (below), so no member of it can be edited.
 ``ledger/entries.jsonl``
     One JSON object per line: ``{"seq": N, "payload": "<canonical JSON text>", "leaf_hash": "<hex>"}``.
     ``seq`` is the 0-based RFC 9162 leaf index in the whole ledger; ``payload`` is the exact text
-    whose UTF-8 bytes were hashed: ``leaf_hash = SHA-256(0x00 ‖ payload)``.
+    whose UTF-8 bytes were hashed: ``leaf_hash = SHA-256(0x00 ‖ payload)``. Exactly the manifest's
+    ``seqs`` plus the export entry: a payload ``{"kind": "export", "case": …, "seqs": [N, …],
+    "manifest_sha256": "<SHA-256 of manifest.json>", …}`` appended to the log when the bundle was
+    made. The export entry names the manifest, not the other way round, so there is no cycle.
 ``proofs/<seq>.json``
     One per entry: ``{"seq": N, "leaf_index": N, "tree_size": S, "audit_path": ["<hex>", …]}``, the
     RFC 9162 §2.1.3 inclusion proof of that entry in the tree of size S = the signed head's size.
@@ -28,23 +34,36 @@ Bundle layout (a zip archive; every name is a POSIX path inside the zip)
     these three members, this order, no spaces). ``key_id`` = SHA-256 of the raw 32-byte public key.
 ``public_key.pem`` (SubjectPublicKeyInfo PEM) or ``public_key.hex`` (64 hex digits)
     The log's Ed25519 public key. It comes with the bundle, so it proves nothing alone: compare the
-    printed ``key_id`` with the one the operator published or swore to.
+    printed ``key_id`` with the one the operator published or swore to (``--expect-key KEYID``).
 ``records/…``, ``captures/…``
     Records (JSON) and raw captures / media, each listed in the manifest.
-Anything else (this script, ``HOW-TO-VERIFY.txt``) is ignored. All hex is lower-case.
+``verify_bundle.py``, ``HOW-TO-VERIFY.txt``
+    This script and the instructions; their digests are in the manifest. Nothing else may be present.
 
 What is checked, in this order (the first failure is reported)
 --------------------------------------------------------------
-1. the archive opens and has no duplicate member names; the required members exist;
-2. the public key parses, ``key_id`` matches it, and the tree head signature verifies;
+1. the archive opens, has no duplicate member names and no unsafe ones (absolute, ``..``, ``\\``,
+   drive letters: a zip-slip attempt), no symbolic links; the required members exist; nothing
+   outside the layout;
+2. the public key parses, ``key_id`` matches it, the tree head signature verifies, and the key id
+   is the expected one when ``--expect-key`` is given;
 3. each ledger line: well-formed, ``seq`` unique and below the head's size, ``leaf_hash`` equals
    SHA-256(0x00 ‖ payload);
 4. each entry's inclusion proof verifies against the signed root (RFC 9162 §2.1.3.2), and there is
    no proof without an entry;
-5. each manifest file: present, its SHA-256 equals the manifest's, its ``seq`` is a bundled entry,
+5. one export entry commits to the SHA-256 of ``manifest.json``; its ``case`` and ``seqs`` equal the
+   manifest's; every listed seq is bundled (with its proof, step 4) and no other entry is;
+6. each manifest file: present, its SHA-256 equals the manifest's, its ``seq`` is a bundled entry,
    and that entry's payload carries the digest (as a string value anywhere in the payload's JSON),
    so every byte handed over is bound to a signed leaf; withheld items need the same binding;
-6. no file under ``records/`` or ``captures/`` is left out of the manifest.
+7. no file under ``records/`` or ``captures/`` is left out of the manifest; ``verify_bundle.py`` and
+   ``HOW-TO-VERIFY.txt`` have the digests the manifest gives.
+
+Hostile input is bounded: JSON nesting (64 levels), member sizes (1 MiB for a proof or the head,
+32 MiB for the manifest, 8 MiB per ledger line) and the member count; each failure is a ``FAIL``
+line, never a traceback. A replaced verifier can of course print anything: run a copy obtained
+independently (e.g. ``tgwatch evidence verify``) when the bundle's origin is in doubt; this script
+then reports a replaced ``verify_bundle.py``.
 """
 
 from __future__ import annotations
@@ -59,9 +78,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-FORMAT = "tgwatch-evidence-bundle/1"
+FORMAT = "tgwatch-evidence-bundle/2"
 REQUIRED = ("manifest.json", "ledger/entries.jsonl", "tree_head.json")
 CONTENT_DIRS = ("records/", "captures/")
+VERIFIER_FILES = ("verify_bundle.py", "HOW-TO-VERIFY.txt")
+KNOWN_MEMBERS = (*REQUIRED, "public_key.pem", "public_key.hex", *VERIFIER_FILES)
+
+# bounds on hostile input (a real bundle stays far below them)
+MAX_JSON_DEPTH = 64
+MAX_SMALL_MEMBER = 1 << 20  # tree head, a proof, the public key
+MAX_MANIFEST = 32 << 20
+MAX_LEDGER_LINE = 8 << 20
+MAX_LEDGER_BYTES = 2 << 30
+MAX_MEMBERS = 2_000_000
 
 # --- Ed25519 verification, RFC 8032 §5.1.7 (after the §6 reference code; verification only) ----
 
@@ -215,14 +244,22 @@ class BundleCheck:
     withheld: int = 0
     tree_size: int = 0
     key_id: str = ""
+    key_expected: bool = False
+    export_seq: int = -1
+    case: str = ""
 
     def summary(self) -> str:
         if not self.ok:
             return f"FAIL: {self.item}: {self.reason}"
+        key_line = (
+            f"public key id {self.key_id}: the expected key"
+            if self.key_expected
+            else f"public key id {self.key_id}: compare it with the key id the operator published"
+        )
         return (
             f"OK: {self.entries} ledger entries, {self.files} files and {self.withheld} withheld items verified"
-            f" against the signed tree head of size {self.tree_size}\n"
-            f"public key id {self.key_id}: compare it with the key id the operator published"
+            f" against the signed tree head of size {self.tree_size}; case {self.case!r}, handed over in export"
+            f" entry seq {self.export_seq}\n{key_line}"
         )
 
 
@@ -230,11 +267,58 @@ def _is_hex(value: object, length: int = 64) -> bool:
     return isinstance(value, str) and len(value) == length and all(c in "0123456789abcdef" for c in value)
 
 
+def _unsafe_name(name: str) -> bool:
+    """Names an unzip tool could write outside the target directory (zip slip), or ambiguous ones."""
+    if not name or "\\" in name or "\x00" in name or name.startswith("/"):
+        return True
+    if len(name) > 1 and name[1] == ":":  # C:...
+        return True
+    parts = name[:-1].split("/") if name.endswith("/") else name.split("/")
+    return any(part in ("", ".", "..") for part in parts)
+
+
+def _read(zf: zipfile.ZipFile, name: str, limit: int) -> bytes:
+    """A member's bytes, refusing more than ``limit`` (declared or actual: the header can lie)."""
+    info = zf.getinfo(name)
+    if info.file_size > limit:
+        raise BundleError(name, f"too large ({info.file_size} bytes; the limit is {limit})")
+    with zf.open(info) as fh:
+        data = fh.read(limit + 1)
+    if len(data) > limit:
+        raise BundleError(name, f"too large (more than {limit} bytes)")
+    return data
+
+
+def _too_deep(value: object) -> bool:
+    """Nesting beyond :data:`MAX_JSON_DEPTH` (walked without recursion)."""
+    stack: list[tuple[object, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        children: list[object]
+        if isinstance(node, dict):
+            children = list(node.values())
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        if depth > MAX_JSON_DEPTH:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
 def _json(item: str, data: bytes) -> object:
     try:
-        return json.loads(data.decode("utf-8"))
+        value = json.loads(data.decode("utf-8"))
+    except RecursionError:
+        raise BundleError(item, f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
+    except MemoryError:
+        raise BundleError(item, "JSON too large to parse in memory") from None
     except (UnicodeDecodeError, ValueError) as exc:
         raise BundleError(item, f"not valid JSON ({exc})") from exc
+    if _too_deep(value):
+        raise BundleError(item, f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+    return value
 
 
 def _obj(item: str, value: object) -> dict[str, object]:
@@ -250,9 +334,44 @@ def _int(item: str, doc: dict[str, object], name: str) -> int:
     return value
 
 
+def _sha256_member(zf: zipfile.ZipFile, name: str) -> str:
+    sha = hashlib.sha256()
+    with zf.open(name) as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            sha.update(block)
+    return sha.hexdigest()
+
+
+def _members(zf: zipfile.ZipFile) -> set[str]:
+    """Every member name, checked: unique, safe, required ones present, nothing outside the layout."""
+    infos = zf.infolist()
+    if len(infos) > MAX_MEMBERS:
+        raise BundleError("the archive", f"{len(infos)} members; the limit is {MAX_MEMBERS}")
+    names: set[str] = set()
+    for info in infos:
+        name = info.filename
+        if _unsafe_name(name):
+            raise BundleError(repr(name), "unsafe member name (absolute, '..', '\\' or empty part): zip slip")
+        if (info.external_attr >> 16) & 0o170000 == 0o120000:
+            raise BundleError(name, "a symbolic link: unpacked, it could point anywhere")
+        if name in names:
+            raise BundleError(name, "appears twice in the archive")
+        names.add(name)
+    for required in REQUIRED:
+        if required not in names:
+            raise BundleError(required, "missing from the bundle")
+    for name in sorted(names):
+        if name.endswith("/") or name in KNOWN_MEMBERS or name.startswith(CONTENT_DIRS):
+            continue
+        if name.startswith("proofs/") and name.endswith(".json"):
+            continue
+        raise BundleError(name, "not part of the bundle layout (slipped in)")
+    return names
+
+
 def _public_key(zf: zipfile.ZipFile, names: set[str]) -> bytes:
     if "public_key.pem" in names:
-        text = zf.read("public_key.pem").decode("ascii", "replace")
+        text = _read(zf, "public_key.pem", MAX_SMALL_MEMBER).decode("ascii", "replace")
         body = "".join(line for line in text.strip().splitlines() if not line.startswith("-----"))
         try:
             der = base64.b64decode(body, validate=True)
@@ -262,7 +381,7 @@ def _public_key(zf: zipfile.ZipFile, names: set[str]) -> bytes:
             raise BundleError("public_key.pem", "not an Ed25519 SubjectPublicKeyInfo")
         return der[12:]
     if "public_key.hex" in names:
-        text = zf.read("public_key.hex").decode("ascii", "replace").strip().lower()
+        text = _read(zf, "public_key.hex", MAX_SMALL_MEMBER).decode("ascii", "replace").strip().lower()
         if not _is_hex(text):
             raise BundleError("public_key.hex", "expected 64 hex digits")
         return bytes.fromhex(text)
@@ -271,7 +390,7 @@ def _public_key(zf: zipfile.ZipFile, names: set[str]) -> bytes:
 
 def _tree_head(zf: zipfile.ZipFile, public_key: bytes) -> tuple[int, bytes, str]:
     item = "tree_head.json"
-    head = _obj(item, _json(item, zf.read(item)))
+    head = _obj(item, _json(item, _read(zf, item, MAX_SMALL_MEMBER)))
     size = _int(item, head, "size")
     root, ts, sig, kid = (head.get(k) for k in ("root_hash", "timestamp", "signature", "key_id"))
     if not _is_hex(root):
@@ -296,32 +415,44 @@ def _tree_head(zf: zipfile.ZipFile, public_key: bytes) -> tuple[int, bytes, str]
     return size, bytes.fromhex(root), key_id
 
 
-def _entries(zf: zipfile.ZipFile, tree_size: int) -> dict[int, tuple[bytes, object]]:
-    """seq -> (leaf hash, parsed payload)."""
-    out: dict[int, tuple[bytes, object]] = {}
-    # split on b"\n" only: str.splitlines() would also cut at U+2028 inside a payload string
-    for number, line in enumerate(zf.read("ledger/entries.jsonl").split(b"\n"), 1):
-        if not line.strip():
-            continue
-        item = f"ledger/entries.jsonl line {number}"
-        entry = _obj(item, _json(item, line))
-        seq = _int(item, entry, "seq")
-        item = f"ledger entry seq {seq}"
-        if seq in out:
-            raise BundleError(item, "seq appears twice")
-        if seq >= tree_size:
-            raise BundleError(item, f"not covered by the signed tree head (size {tree_size})")
-        payload, stored = entry.get("payload"), entry.get("leaf_hash")
-        if not isinstance(payload, str):
-            raise BundleError(item, "payload must be the canonical JSON text")
-        leaf = hashlib.sha256(b"\x00" + payload.encode("utf-8")).digest()
-        if stored != leaf.hex():
-            raise BundleError(item, "leaf_hash is not SHA-256(0x00 ‖ payload): the payload or its hash was altered")
-        out[seq] = (leaf, _json(item + " payload", payload.encode("utf-8")))
-    return out
-
-
 _Entries = dict[int, tuple[bytes, object]]
+
+
+def _entries(zf: zipfile.ZipFile, tree_size: int) -> _Entries:
+    """seq -> (leaf hash, parsed payload), read line by line (each line bounded)."""
+    out: _Entries = {}
+    name = "ledger/entries.jsonl"
+    info = zf.getinfo(name)
+    if info.file_size > MAX_LEDGER_BYTES:
+        raise BundleError(name, f"too large ({info.file_size} bytes; the limit is {MAX_LEDGER_BYTES})")
+    with zf.open(info) as fh:
+        number = 0
+        while True:
+            # binary readline splits on b"\n" only: str.splitlines() would also cut at U+2028
+            line = fh.readline(MAX_LEDGER_LINE + 1)
+            if not line:
+                break
+            number += 1
+            if len(line) > MAX_LEDGER_LINE and not line.endswith(b"\n"):
+                raise BundleError(f"{name} line {number}", f"longer than {MAX_LEDGER_LINE} bytes")
+            if not line.strip():
+                continue
+            item = f"{name} line {number}"
+            entry = _obj(item, _json(item, line))
+            seq = _int(item, entry, "seq")
+            item = f"ledger entry seq {seq}"
+            if seq in out:
+                raise BundleError(item, "seq appears twice")
+            if seq >= tree_size:
+                raise BundleError(item, f"not covered by the signed tree head (size {tree_size})")
+            payload, stored = entry.get("payload"), entry.get("leaf_hash")
+            if not isinstance(payload, str):
+                raise BundleError(item, "payload must be the canonical JSON text")
+            leaf = hashlib.sha256(b"\x00" + payload.encode("utf-8")).digest()
+            if stored != leaf.hex():
+                raise BundleError(item, "leaf_hash is not SHA-256(0x00 ‖ payload): the payload or its hash was altered")
+            out[seq] = (leaf, _json(item + " payload", payload.encode("utf-8")))
+    return out
 
 
 def _proofs(zf: zipfile.ZipFile, names: set[str], entries: _Entries, size: int, root: bytes) -> None:
@@ -329,7 +460,7 @@ def _proofs(zf: zipfile.ZipFile, names: set[str], entries: _Entries, size: int, 
         item = f"proofs/{seq}.json"
         if item not in names:
             raise BundleError(item, f"missing: ledger entry seq {seq} has no inclusion proof")
-        proof = _obj(item, _json(item, zf.read(item)))
+        proof = _obj(item, _json(item, _read(zf, item, MAX_SMALL_MEMBER)))
         if _int(item, proof, "leaf_index") != seq or proof.get("seq") != seq:
             raise BundleError(item, "proof is for another entry")
         if _int(item, proof, "tree_size") != size:
@@ -350,20 +481,85 @@ def _proofs(zf: zipfile.ZipFile, names: set[str], entries: _Entries, size: int, 
                 )
 
 
+def _manifest(zf: zipfile.ZipFile) -> tuple[dict[str, object], str]:
+    data = _read(zf, "manifest.json", MAX_MANIFEST)
+    manifest = _obj("manifest.json", _json("manifest.json", data))
+    if manifest.get("format") != FORMAT:
+        raise BundleError("manifest.json", f"format must be {FORMAT!r}, got {manifest.get('format')!r}")
+    return manifest, hashlib.sha256(data).hexdigest()
+
+
+def _seq_list(item: str, value: object) -> list[int]:
+    if not isinstance(value, list) or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in value):
+        raise BundleError(item, "seqs must be a list of non-negative integers")
+    if len(set(value)) != len(value):
+        raise BundleError(item, "seqs lists an entry twice")
+    return value
+
+
+def _export(entries: _Entries, manifest: dict[str, object], digest: str) -> int:
+    """The export entry that commits to this manifest; the bundled entries are exactly the ones it lists."""
+    exports = sorted(seq for seq, (_, p) in entries.items() if isinstance(p, dict) and p.get("kind") == "export")
+    matching = [seq for seq in exports if _obj_get(entries[seq][1], "manifest_sha256") == digest]
+    if not matching:
+        committed = [seq for seq in exports if _is_hex(_obj_get(entries[seq][1], "manifest_sha256"))]
+        if committed:
+            newest = committed[-1]
+            raise BundleError(
+                "manifest.json",
+                f"its SHA-256 is {digest}, export entry seq {newest} commits to "
+                f"{_obj_get(entries[newest][1], 'manifest_sha256')}: the manifest was edited",
+            )
+        raise BundleError(
+            "export entry",
+            "missing: no bundled ledger entry of kind 'export' commits to manifest.json "
+            f"(SHA-256 {digest}), so nothing signed says what was handed over",
+        )
+    if len(matching) > 1:
+        raise BundleError(f"ledger entry seq {matching[1]}", "a second export entry commits to the same manifest")
+    export_seq = matching[0]
+    item = f"export entry seq {export_seq}"
+    payload = _obj(item, entries[export_seq][1])
+    seqs = _seq_list(item, payload.get("seqs"))
+    if manifest.get("case") != payload.get("case"):
+        raise BundleError(
+            "manifest.json", f"case {manifest.get('case')!r} is not the export entry's {payload.get('case')!r}"
+        )
+    if _seq_list("manifest.json", manifest.get("seqs")) != seqs:
+        raise BundleError("manifest.json", f"seqs differ from the ones {item} lists")
+    if export_seq in seqs:
+        raise BundleError(item, "lists itself among the exported entries")
+    for seq in seqs:
+        if seq not in entries:
+            raise BundleError(
+                f"ledger entry seq {seq}",
+                f"listed in {item} but missing from ledger/entries.jsonl: an entry was removed",
+            )
+    extra = sorted(set(entries) - set(seqs) - {export_seq})
+    if extra:
+        raise BundleError(f"ledger entry seq {extra[0]}", f"in the bundle but not listed in {item}")
+    return export_seq
+
+
+def _obj_get(value: object, name: str) -> object:
+    return value.get(name) if isinstance(value, dict) else None
+
+
 def _carries(value: object, digest: str) -> bool:
-    if isinstance(value, str):
-        return value == digest
-    if isinstance(value, dict):
-        return any(_carries(v, digest) for v in value.values())
-    if isinstance(value, list):
-        return any(_carries(v, digest) for v in value)
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, str):
+            if node == digest:
+                return True
+        elif isinstance(node, dict):
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
     return False
 
 
-def _files(zf: zipfile.ZipFile, names: set[str], entries: dict[int, tuple[bytes, object]]) -> tuple[int, int]:
-    manifest = _obj("manifest.json", _json("manifest.json", zf.read("manifest.json")))
-    if manifest.get("format") != FORMAT:
-        raise BundleError("manifest.json", f"format must be {FORMAT!r}, got {manifest.get('format')!r}")
+def _files(zf: zipfile.ZipFile, names: set[str], entries: _Entries, manifest: dict[str, object]) -> tuple[int, int]:
     files = manifest.get("files")
     if not isinstance(files, list):
         raise BundleError("manifest.json", "files must be a list")
@@ -383,7 +579,7 @@ def _files(zf: zipfile.ZipFile, names: set[str], entries: dict[int, tuple[bytes,
             item = f"withheld item {digest}"
             withheld += 1
         else:
-            if not isinstance(path, str) or not path.startswith(CONTENT_DIRS) or ".." in path.split("/"):
+            if not isinstance(path, str) or not path.startswith(CONTENT_DIRS) or _unsafe_name(path):
                 raise BundleError(item, f"path must lie under records/ or captures/, got {path!r}")
             item = path
             if path in listed:
@@ -391,12 +587,9 @@ def _files(zf: zipfile.ZipFile, names: set[str], entries: dict[int, tuple[bytes,
             listed.add(path)
             if path not in names:
                 raise BundleError(item, "listed in the manifest but missing from the bundle")
-            sha = hashlib.sha256()
-            with zf.open(path) as fh:
-                for block in iter(lambda: fh.read(1 << 20), b""):
-                    sha.update(block)
-            if sha.hexdigest() != digest:
-                raise BundleError(item, f"SHA-256 is {sha.hexdigest()}, the manifest says {digest}: file altered")
+            actual = _sha256_member(zf, path)
+            if actual != digest:
+                raise BundleError(item, f"SHA-256 is {actual}, the manifest says {digest}: file altered")
             count += 1
         if seq not in entries:
             raise BundleError(item, f"its ledger entry seq {seq} is not in the bundle")
@@ -408,40 +601,94 @@ def _files(zf: zipfile.ZipFile, names: set[str], entries: dict[int, tuple[bytes,
     return count, withheld
 
 
-def verify_bundle(path: str | Path) -> BundleCheck:
-    """Run every check on the bundle at ``path``; the verdict names the first failing item."""
+def _verifier_files(zf: zipfile.ZipFile, names: set[str], manifest: dict[str, object]) -> None:
+    digests = _obj("manifest.json verifier", manifest.get("verifier"))
+    for name in VERIFIER_FILES:
+        want = digests.get(name)
+        if not _is_hex(want):
+            raise BundleError("manifest.json", f"verifier must give the SHA-256 of {name}")
+        if name not in names:
+            raise BundleError(name, "missing from the bundle")
+        actual = _sha256_member(zf, name)
+        if actual != want:
+            raise BundleError(name, f"SHA-256 is {actual}, the manifest says {want}: replaced after export")
+
+
+def _normal_key_id(value: str) -> str:
+    return value.strip().lower()
+
+
+def verify_bundle(path: str | Path, *, expect_key: str | None = None) -> BundleCheck:
+    """Run every check on the bundle at ``path``; the verdict names the first failing item.
+
+    ``expect_key``: the key id the operator published; a bundle signed by any other key fails.
+    """
     try:
         with zipfile.ZipFile(path) as zf:
-            all_names = [info.filename for info in zf.infolist()]
-            names = set(all_names)
-            if len(names) != len(all_names):
-                dup = next(n for n in all_names if all_names.count(n) > 1)
-                raise BundleError(dup, "appears twice in the archive")
-            for required in REQUIRED:
-                if required not in names:
-                    raise BundleError(required, "missing from the bundle")
+            names = _members(zf)
             public_key = _public_key(zf, names)
             size, root, key_id = _tree_head(zf, public_key)
+            if expect_key is not None and key_id != _normal_key_id(expect_key):
+                raise BundleError(
+                    "tree_head.json", f"signed by key id {key_id}, not the expected {_normal_key_id(expect_key)}"
+                )
             entries = _entries(zf, size)
             _proofs(zf, names, entries, size, root)
-            files, withheld = _files(zf, names, entries)
+            manifest, digest = _manifest(zf)
+            export_seq = _export(entries, manifest, digest)
+            files, withheld = _files(zf, names, entries, manifest)
+            _verifier_files(zf, names, manifest)
     except BundleError as exc:
         return BundleCheck(False, exc.item, exc.reason)
-    except (OSError, zipfile.BadZipFile) as exc:
+    except RecursionError:
+        return BundleCheck(False, str(path), "nested too deeply to check")
+    except MemoryError:
+        return BundleCheck(False, str(path), "too large to check in memory")
+    except (OSError, zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError) as exc:
         return BundleCheck(False, str(path), f"cannot read the bundle: {exc}")
-    return BundleCheck(True, entries=len(entries), files=files, withheld=withheld, tree_size=size, key_id=key_id)
+    return BundleCheck(
+        True,
+        entries=len(entries),
+        files=files,
+        withheld=withheld,
+        tree_size=size,
+        key_id=key_id,
+        key_expected=expect_key is not None,
+        export_seq=export_seq,
+        case=str(manifest.get("case")),
+    )
+
+
+USAGE = "usage: python verify_bundle.py [--expect-key KEYID] BUNDLE.zip"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    if len(args) != 1 or args[0] in ("-h", "--help"):
+    if any(a in ("-h", "--help") for a in args):
         print(__doc__)
-        print("usage: python verify_bundle.py BUNDLE.zip", file=sys.stderr)
+        print(USAGE, file=sys.stderr)
         return 2
-    if not Path(args[0]).is_file():
-        print(f"FAIL: {args[0]}: no such file", file=sys.stderr)
+    expect_key: str | None = None
+    rest: list[str] = []
+    while args:
+        arg = args.pop(0)
+        if arg == "--expect-key" and args:
+            expect_key = args.pop(0)
+        elif arg.startswith("--expect-key="):
+            expect_key = arg.split("=", 1)[1]
+        else:
+            rest.append(arg)
+    if (
+        len(rest) != 1
+        or rest[0].startswith("--")
+        or (expect_key is not None and not _is_hex(_normal_key_id(expect_key)))
+    ):
+        print(USAGE + "  (KEYID: 64 hex digits)", file=sys.stderr)
         return 2
-    result = verify_bundle(args[0])
+    if not Path(rest[0]).is_file():
+        print(f"FAIL: {rest[0]}: no such file", file=sys.stderr)
+        return 2
+    result = verify_bundle(rest[0], expect_key=expect_key)
     print(result.summary(), file=sys.stdout if result.ok else sys.stderr)
     return 0 if result.ok else 1
 

@@ -34,9 +34,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from crawler.errors import TgwatchError
 from crawler.hashing import signals
 
 FORMATS = ("csv", "jsonl", "stopncii", "threatexchange")
+#: a label names a case or a category; anything longer is not a label (a 5 MB one was once stored)
+MAX_LABEL_CHARS = 512
 
 _STOPNCII_TYPES = {"imagepdq": "pdq", "videomd5": "md5"}
 _STOPNCII_DROPPED = {"withdrawn", "deleted"}
@@ -52,6 +55,12 @@ _TE_TYPES = {
     "video_hash_md5": "md5",
     "hash_sha256": "sha256",
 }
+
+
+class HashListFileError(TgwatchError):
+    """The file as a whole cannot be read as a hash list (binary, not UTF-8)."""
+
+    kind = "hash_list"
 
 
 @dataclass(frozen=True)
@@ -85,6 +94,8 @@ def _row(line: int, type_name: object, value: object, label: object = None) -> H
     except ValueError as exc:
         return RowError(line, str(exc))
     text_label = None if label in (None, "") else str(label)
+    if text_label is not None and len(text_label) > MAX_LABEL_CHARS:
+        return RowError(line, f"label is {len(text_label)} characters long; the limit is {MAX_LABEL_CHARS}")
     return HashRow(line, kind.name, normalised, text_label)
 
 
@@ -230,9 +241,28 @@ def _guarded(items: Iterator[HashRow | RowError]) -> Iterator[HashRow | RowError
 
 
 def parse_file(path: Path, fmt: str) -> ParsedList:
-    """Whole file → good rows and errors (UTF-8, BOM tolerated)."""
-    text = path.read_text(encoding="utf-8-sig")
-    return split(parse(text, fmt))
+    """Whole file → good rows and errors (UTF-8, BOM tolerated).
+
+    A binary file, or text in another encoding (UTF-16 exports are common on Windows), is one
+    :class:`HashListFileError` naming the problem: guessing an encoding could import wrong values.
+    """
+    return split(parse(decode(path.read_bytes(), str(path)), fmt))
+
+
+def decode(data: bytes, name: str = "the file") -> str:
+    """UTF-8 text of a hash-list file, or :class:`HashListFileError`."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise HashListFileError(f"{name} is UTF-16 text; save it as UTF-8 and import again")
+    if b"\x00" in data:
+        raise HashListFileError(
+            f"{name} contains NUL bytes at offset {data.index(0)}: a binary file or UTF-16/32 text, not a hash list"
+        )
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise HashListFileError(
+            f"{name} is not UTF-8 text (invalid byte at offset {exc.start}); save it as UTF-8 and import again"
+        ) from None
 
 
 def split(items: Iterable[HashRow | RowError]) -> ParsedList:

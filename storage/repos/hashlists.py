@@ -11,6 +11,9 @@ from pymongo.errors import BulkWriteError
 from crawler.models import utcnow
 from storage.client import DUPLICATE_KEY, Doc, Store, translate_errors
 
+#: longest label stored (the parsers reject longer ones with a row error)
+MAX_LABEL_CHARS = 512
+
 
 class HashListRepo:
     def __init__(self, store: Store) -> None:
@@ -25,6 +28,8 @@ class HashListRepo:
         added: dict[str, int] = {}
         batch: list[Doc] = []
         for signal_type, value, label in rows:
+            if label is not None and len(label) > MAX_LABEL_CHARS:  # the parser rejects these; a last guard
+                label = label[:MAX_LABEL_CHARS]
             batch.append(
                 {"_id": f"{name}/{signal_type}/{value}", "list": name, "signal_type": signal_type, "value": value,
                  "label": label}
