@@ -36,7 +36,7 @@ from crawler.models import (
     Message,
     Source,
 )
-from crawler.tokens import Role, TokenRepo
+from crawler.tokens import Role, TokenRepo, server_secret
 from storage.client import Store
 from storage.repos.alerts import AlertRepo
 from storage.repos.authorizations import AuthorizationRepo, channel_scope
@@ -152,7 +152,7 @@ async def load_case(store: Store, ingest: Ingest, data_dir: Path) -> Case:
 
 
 async def token(store: Store, role: Role, name: str | None = None) -> str:
-    value, _ = await TokenRepo(store).create(name or f"t-{role.value}", role)
+    value, _ = await TokenRepo(store, server_secret(config.load())).create(name or f"t-{role.value}", role)
     return value
 
 
