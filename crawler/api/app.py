@@ -121,7 +121,7 @@ async def _server_header(request: web.Request, response: web.StreamResponse) -> 
 
 def _hide_version_banner() -> None:
     """Answers aiohttp writes itself (a malformed request line, before any app code) say it too."""
-    aiohttp.web_response.SERVER_SOFTWARE = SERVER_NAME  # type: ignore[attr-defined]
+    aiohttp.web_response.SERVER_SOFTWARE = SERVER_NAME
 
 
 def body_deadline_middleware(seconds: float) -> Callable[..., Any]:
