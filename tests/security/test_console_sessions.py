@@ -119,3 +119,14 @@ async def test_secure_cookie_and_hsts_over_tls(store: Store, tmp_path: Path) -> 
     async with serve(store, settings(tmp_path, api={"secure_cookies": True})) as client:
         resp = await sign_in(client, tok)
         assert "Secure" in resp.headers["Set-Cookie"] and "Strict-Transport-Security" in resp.headers
+
+
+async def test_use_keeps_a_session_alive_until_its_absolute_end(store: Store) -> None:
+    from storage.repos.sessions import SessionRepo
+
+    repo = SessionRepo(store, b"k" * 32)
+    sid = await repo.open("digest", now=1000.0)
+    for at in (1500.0, 2000.0, 2500.0):  # each use within the idle time moves ``seen`` on
+        assert await repo.find(sid, idle=600, longest=1800, now=at) is not None
+    assert await repo.find(sid, idle=600, longest=1800, now=2900.0) is None, "past the absolute end"
+    assert await repo.count() == 0
