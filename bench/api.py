@@ -29,7 +29,7 @@ from crawler.api.app import build_app
 from crawler.api.modules import ALL_MODULES
 from crawler.ingest import Ingest
 from crawler.models import ChannelRef, Deletion, MediaKind, MediaRef, Message, Source
-from crawler.tokens import Role, TokenRepo
+from crawler.tokens import Role, TokenRepo, server_secret
 from storage import schema
 from storage.client import Store
 from storage.embedded import EmbeddedStore
@@ -153,8 +153,9 @@ async def run(n: int, repeat: int, data_dir: Path) -> int:
         store = Store(client=client, db=db, uri=uri, kind="embedded")
         seconds = await load(store, n)
         print(f"loaded {n:,} messages through Ingest.submit in {seconds:.1f} s ({n / seconds:,.0f}/s)")
-        tok, _ = await TokenRepo(store).create("bench", Role.INVESTIGATOR)
-        runner = web.AppRunner(build_app(store, config.load(data_dir=data_dir), ALL_MODULES), access_log=None)
+        settings = config.load(data_dir=data_dir)
+        tok, _ = await TokenRepo(store, server_secret(settings)).create("bench", Role.INVESTIGATOR)
+        runner = web.AppRunner(build_app(store, settings, ALL_MODULES), access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()

@@ -33,7 +33,7 @@ from crawler.evidence.verify_ledger import verify_ledger_async
 from crawler.hashing.images import hash_image
 from crawler.ingest import Ingest
 from crawler.models import utcnow
-from crawler.tokens import Role, TokenRepo
+from crawler.tokens import Role, TokenRepo, server_secret
 from storage.client import Store
 from storage.repos.authorizations import channel_scope
 from storage.repos.hashlists import HashListRepo
@@ -186,7 +186,7 @@ async def _takedowns(settings: Settings, store: Store, ledger: Ledger, site: Any
 
 
 async def _detect(settings: Settings, store: Store, echo: Echo) -> None:
-    token, _ = await TokenRepo(store).create("demo-detector", Role.DETECTOR)
+    token, _ = await TokenRepo(store, server_secret(settings)).create("demo-detector", Role.DETECTOR)
     app = build_app(store, settings, ALL_MODULES)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()

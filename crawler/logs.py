@@ -33,7 +33,6 @@ SECRET_KEYS = frozenset(
         "token",
         "access_token",
         "bearer",
-        "authorization",
         "secret",
         "secrets_key",
         "api_key",
@@ -54,8 +53,8 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     # tgwatch API tokens (tgw_ prefix) and other long opaque tokens after key=
     (re.compile(r"\btgw_[A-Za-z0-9_-]{16,}"), MASK),
     (re.compile(r"(?i)\b(api_hash|password|token|secret|session)(\s*[=:]\s*)['\"]?[^\s'\",}]+"), r"\1\2" + MASK),
-    # 32-hex api_hash values
-    (re.compile(r"\b[0-9a-f]{32}\b"), MASK),
+    # 32-hex api_hash values, where the text says so (a bare 32-hex string is as often a record id)
+    (re.compile(r"(?i)(\bapi[_ -]?hash\W{0,3})[0-9a-f]{32}\b"), r"\1" + MASK),
     # phone numbers: + and 7–15 digits, optional separators
     (re.compile(r"\+\d[\d\s().-]{6,18}\d"), MASK),
 )
@@ -67,9 +66,17 @@ def scrub(text: str) -> str:
     return text
 
 
+#: ``authorization`` names both an HTTP credential and a case authorization (whose id is no secret):
+#: a value with an auth scheme or any space is a credential and masked, a bare id is only scrubbed
+CREDENTIAL_OR_ID_KEYS = frozenset({"authorization", "proxy-authorization"})
+_CREDENTIAL = re.compile(r"(?i)^\s*(bearer|basic|digest|token|negotiate|ntlm|hoba|mutual|aws4-\S+)\b|\s")
+
+
 def _redact_value(key: str | None, value: Any) -> Any:
     if key is not None and key.lower() in SECRET_KEYS and value is not None:
         return MASK
+    if key is not None and key.lower() in CREDENTIAL_OR_ID_KEYS and value is not None:
+        return MASK if not isinstance(value, str) or _CREDENTIAL.search(value) else scrub(value)
     if isinstance(value, str):
         return scrub(value)
     if isinstance(value, MutableMapping):

@@ -1,21 +1,32 @@
 """API tokens and roles.
 
-A token is shown once, at creation; only its SHA-256 is stored (as the document ``_id``, so a
-lookup is one read by key). Roles are fixed: what each may do is decided where each endpoint is
-declared, never by string matching elsewhere.
+A token is shown once, at creation; only HMAC-SHA256(server secret, token) is stored (as the
+document ``_id``, so a lookup is one read by key). The secret is a 0600 key file under ``data_dir``,
+never in the database, so someone who can write the ``tokens`` collection but not read that file
+cannot mint a row that authenticates. Rows from before the key (plain SHA-256, ``scheme`` absent)
+authenticate nobody; ``list`` marks them ``legacy`` so operators re-create them. Roles are fixed:
+what each may do is decided where each endpoint is declared, never by string matching elsewhere.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
+import os
 import secrets
+import stat
 from dataclasses import dataclass
 from enum import StrEnum
 
+from config import Settings
+from crawler import keys
 from crawler.models import utcnow
 from storage.client import Doc, Store, translate_errors
 
 TOKEN_PREFIX = "tgw_"
+#: how a token row's ``_id`` was made; rows without it are legacy SHA-256 digests
+SCHEME = "hmac-sha256"
+SECRET_NAME = "api-token-hmac"
 
 
 class Role(StrEnum):
@@ -35,19 +46,40 @@ class Principal:
     role: Role
 
 
-def token_digest(token: str) -> str:
+def server_secret(settings: Settings) -> bytes:
+    """``api.token_key``, else a 32-byte key file under ``data_dir/keys`` (made once, owner-only;
+    a looser mode found on it is tightened)."""
+    configured = settings.api.token_key
+    key = keys.load_or_create(configured, settings.data_dir, SECRET_NAME)
+    path = settings.data_dir / "keys" / f"{SECRET_NAME}.key"
+    if configured is None and stat.S_IMODE(path.stat().st_mode) & 0o077:
+        os.chmod(path, 0o600)
+    return key
+
+
+def keyed_digest(secret: bytes, value: str) -> str:
+    return hmac.new(secret, value.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def legacy_digest(token: str) -> str:
+    """The pre-key digest (plain SHA-256): only to recognise legacy rows, never to authenticate."""
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
 class TokenRepo:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, secret: bytes) -> None:
         self._coll = store["tokens"]
+        self._secret = secret
+
+    def digest(self, token: str) -> str:
+        return keyed_digest(self._secret, token)
 
     async def create(self, name: str, role: Role) -> tuple[str, Doc]:
         """Return the plaintext token (to print once) and the stored document (without it)."""
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         doc: Doc = {
-            "_id": token_digest(token),
+            "_id": self.digest(token),
+            "scheme": SCHEME,
             "token_id": secrets.token_hex(6),
             "name": name,
             "role": role.value,
@@ -62,15 +94,24 @@ class TokenRepo:
         if not token.startswith(TOKEN_PREFIX) or len(token) > 200:
             return None
         with translate_errors("authenticate"):
-            doc = await self._coll.find_one({"_id": token_digest(token)})
-        if doc is None or doc.get("revoked_at") is not None:
+            doc = await self._coll.find_one({"_id": self.digest(token)})
+        if doc is None or doc.get("revoked_at") is not None or doc.get("scheme") != SCHEME:
+            return None
+        return Principal(token_id=doc["token_id"], name=doc["name"], role=Role(doc["role"]))
+
+    async def by_digest(self, digest: str) -> Principal | None:
+        """The principal of a stored keyed digest (a console session holds the digest, not the token)."""
+        with translate_errors("authenticate"):
+            doc = await self._coll.find_one({"_id": digest})
+        if doc is None or doc.get("revoked_at") is not None or doc.get("scheme") != SCHEME:
             return None
         return Principal(token_id=doc["token_id"], name=doc["name"], role=Role(doc["role"]))
 
     async def list(self) -> list[Doc]:
         with translate_errors("list tokens"):
             docs = await self._coll.find().sort("created_at", 1).to_list(None)
-        return [{k: v for k, v in d.items() if k != "_id"} for d in docs]
+        hidden = {"_id", "scheme"}
+        return [{**{k: v for k, v in d.items() if k not in hidden}, "legacy": d.get("scheme") != SCHEME} for d in docs]
 
     async def revoke(self, token_id_or_name: str) -> int:
         """Revoke by token id or by name; returns how many tokens were revoked."""

@@ -144,7 +144,8 @@ COLLECTIONS: tuple[Collection, ...] = (
     ),
     Collection(
         "tokens",
-        "SHA-256 of the API token (the token itself is never stored); token_id is the public handle",
+        "HMAC-SHA256(server key file, API token) (the token itself is never stored; rows without scheme are"
+        " legacy SHA-256 and authenticate nobody); token_id is the public handle",
         [Index([("token_id", ASCENDING)], "token_id", unique=True), Index([("name", ASCENDING)], "name")],
     ),
     Collection(
@@ -234,6 +235,12 @@ COLLECTIONS: tuple[Collection, ...] = (
         [Index([("request", ASCENDING), ("checked_at", DESCENDING)], "request_checked")],
     ),
     Collection("counters", "counter name (e.g. 'takedowns'): {n} incremented atomically for readable ids", []),
+    Collection(
+        "sessions",
+        "HMAC-SHA256(server secret, console session id): token (keyed digest of the token that signed"
+        " in), created and seen (epoch seconds) for idle and absolute expiry; deleted at sign-out",
+        [Index([("token", ASCENDING)], "token")],
+    ),
 )
 
 BY_NAME = {c.name: c for c in COLLECTIONS}

@@ -5,6 +5,7 @@ Set ``TGWATCH_TEST_MONGODB_URI`` to run the same tests against a real MongoDB re
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -45,3 +46,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "corpus" in item.keywords and not CORPUS.is_dir():
             item.add_marker(pytest.mark.skip(reason=f"corpus absent: {CORPUS}"))
+
+
+# Every settings object of a test run (in-process and CLI subprocesses alike) keys token digests
+# with the same test key, so a helper that creates a token needs no data_dir: tests of the key file
+# itself remove this variable (tests/security/test_token_keys.py).
+TEST_TOKEN_KEY = "dGd3YXRjaC10ZXN0LW9ubHktdG9rZW4ta2V5LTMyYiE"
+os.environ.setdefault("TGWATCH_API__TOKEN_KEY", TEST_TOKEN_KEY)

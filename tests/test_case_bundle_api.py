@@ -16,7 +16,7 @@ from crawler.evidence.verify_bundle import verify_bundle
 from crawler.evidence.wiring import build_ledger
 from crawler.models import ChannelRef, Message, RawCapture, Source
 from crawler.pipeline import open_pipeline
-from crawler.tokens import Role, TokenRepo
+from crawler.tokens import Role, TokenRepo, server_secret
 from storage.client import Store
 
 T0 = datetime(2026, 4, 1, tzinfo=UTC)
@@ -36,7 +36,7 @@ async def test_investigator_downloads_a_bundle_that_verifies_offline(store: Stor
             )  # fmt: skip
     await Cases(build_ledger(store, settings)).add("CASE-7", channel="case_channel", actor="lead")
     app = build_app(store, settings, ALL_MODULES)
-    investigator, _ = await TokenRepo(store).create("inv", Role.INVESTIGATOR)
+    investigator, _ = await TokenRepo(store, server_secret(config.load())).create("inv", Role.INVESTIGATOR)
     async with TestClient(TestServer(app)) as client:
         hdr = {"Authorization": f"Bearer {investigator}"}
         resp = await client.get("/api/v1/cases/CASE-7/bundle", headers=hdr)
@@ -56,7 +56,7 @@ async def test_investigator_downloads_a_bundle_that_verifies_offline(store: Stor
 
 async def test_a_server_without_the_signing_key_refuses_clearly(store: Store, tmp_path: Path) -> None:
     app = build_app(store, config.load(data_dir=tmp_path), ALL_MODULES)
-    token, _ = await TokenRepo(store).create("aud", Role.AUDITOR)
+    token, _ = await TokenRepo(store, server_secret(config.load())).create("aud", Role.AUDITOR)
     async with TestClient(TestServer(app)) as client:
         resp = await client.get("/api/v1/cases/ANY/bundle", headers={"Authorization": f"Bearer {token}"})
         assert resp.status == 409 and "signing key" in (await resp.json())["error"]

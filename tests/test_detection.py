@@ -25,7 +25,7 @@ from crawler.detection.client import DetectionApiError, DetectionClient
 from crawler.detection.quarantine import Quarantine, QuarantineError
 from crawler.detection.service import DetectionService, VerdictIn
 from crawler.models import Decision
-from crawler.tokens import Role, TokenRepo
+from crawler.tokens import Role, TokenRepo, server_secret
 from storage.client import Store
 
 
@@ -169,7 +169,7 @@ async def server(store: Store, settings: Settings) -> AsyncIterator[TestServer]:
 
 
 async def _detector_token(store: Store) -> str:
-    token, _ = await TokenRepo(store).create("detector-test", Role.DETECTOR)
+    token, _ = await TokenRepo(store, server_secret(config.load())).create("detector-test", Role.DETECTOR)
     return token
 
 

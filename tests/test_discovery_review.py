@@ -17,7 +17,7 @@ from crawler.discovery.models import InvalidLink, ReviewConflict
 from crawler.discovery.service import DiscoveryService
 from crawler.discovery.targets import get_target
 from crawler.errors import NotAuthorized, NotFound
-from crawler.tokens import Role, TokenRepo
+from crawler.tokens import Role, TokenRepo, server_secret
 from storage.client import Store
 from storage.repos.authorizations import AuthorizationRepo, invite_scope
 
@@ -95,7 +95,7 @@ async def client(store: Store) -> AsyncIterator[TestClient[web.Request, web.Appl
 
 
 async def test_tips_api(client: TestClient[web.Request, web.Application], store: Store) -> None:
-    token, _ = await TokenRepo(store).create("hotline-b", Role.MONITOR)
+    token, _ = await TokenRepo(store, server_secret(config.load())).create("hotline-b", Role.MONITOR)
     hdr = {"Authorization": f"Bearer {token}"}
     resp = await client.post("/api/v1/tips", json={"link": "https://t.me/joinchat/TipInvite0001", "note": "report"},
                              headers=hdr)  # fmt: skip

@@ -23,7 +23,7 @@ import pytest
 
 import config
 from crawler.detection.service import DetectionService
-from crawler.tokens import Role, TokenRepo
+from crawler.tokens import Role, TokenRepo, server_secret
 from storage.client import open_store
 from tests.test_detection import DETECTOR, synthetic_png
 
@@ -83,7 +83,7 @@ async def test_api_killed_mid_lease_then_restarted_completes_every_job_once(tmp_
         shas = [svc.quarantine.put(synthetic_png(300 + i)) for i in range(JOBS)]
         for sha in shas:
             await svc.enqueue(sha)
-        token, _ = await TokenRepo(store).create("detector-kill-test", Role.DETECTOR)
+        token, _ = await TokenRepo(store, server_secret(config.load())).create("detector-kill-test", Role.DETECTOR)
 
         api, url = await _serve(data)
         victim: asyncio.subprocess.Process | None = None

@@ -28,7 +28,7 @@ from aiohttp.test_utils import TestServer
 import config
 from crawler.api.app import FailureLimiter, build_app
 from crawler.api.modules import ALL_MODULES
-from crawler.tokens import Role, TokenRepo
+from crawler.tokens import Role, TokenRepo, server_secret
 from storage.client import Store
 
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
@@ -57,7 +57,7 @@ async def test_no_generated_request_is_a_server_error(store: Store, tmp_path: Pa
         seen.append((response.status, request.method, request.path))
 
     app.on_response_prepare.append(record)
-    token, _ = await TokenRepo(store).create("fuzz", Role.ADMIN)
+    token, _ = await TokenRepo(store, server_secret(config.load())).create("fuzz", Role.ADMIN)
 
     async with TestServer(app, host="127.0.0.1") as server:
         base = str(server.make_url("")).rstrip("/")
@@ -134,7 +134,7 @@ async def test_known_server_errors_are_fixed(store: Store, tmp_path: Path, path:
     from aiohttp.test_utils import TestClient
 
     app = build_app(store, config.load(data_dir=tmp_path), ALL_MODULES)
-    token, _ = await TokenRepo(store).create("fuzz", Role.ADMIN)
+    token, _ = await TokenRepo(store, server_secret(config.load())).create("fuzz", Role.ADMIN)
     async with TestClient(TestServer(app)) as client:
         resp = await client.get(path, headers={"Authorization": f"Bearer {token}"})
         assert resp.status < 500, (path, resp.status)

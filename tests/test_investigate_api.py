@@ -20,6 +20,7 @@ from PIL import Image, ImageDraw
 import config
 from config import Settings
 from crawler.api.app import build_app
+from crawler.api.auth import AUTH
 from crawler.api.modules import ALL_MODULES
 from crawler.detection.service import DetectionService
 from crawler.hashing.digests import digest_bytes
@@ -36,7 +37,7 @@ from crawler.models import (
     Message,
     Source,
 )
-from crawler.tokens import Role, TokenRepo
+from crawler.tokens import Role, TokenRepo, server_secret
 from storage.client import Store
 from storage.repos.alerts import AlertRepo
 from storage.repos.authorizations import AuthorizationRepo, channel_scope
@@ -152,7 +153,7 @@ async def load_case(store: Store, ingest: Ingest, data_dir: Path) -> Case:
 
 
 async def token(store: Store, role: Role, name: str | None = None) -> str:
-    value, _ = await TokenRepo(store).create(name or f"t-{role.value}", role)
+    value, _ = await TokenRepo(store, server_secret(config.load())).create(name or f"t-{role.value}", role)
     return value
 
 
@@ -325,7 +326,8 @@ async def test_reveal_is_audited_and_needs_csrf_with_a_cookie(client: Client, st
     assert resp.status == 200
     entry = await store["audit"].find_one({"action": "media.reveal"})
     assert entry is not None and entry["target"] == case.sha and entry["filter"] == {"message": "alpha_news/2"}
-    client.session.cookie_jar.update_cookies({"tgwatch_session": inv})
+    auth = client.app[AUTH]  # a console session of the same token (the cookie holds a session id)
+    client.session.cookie_jar.update_cookies({"tgwatch_session": await auth.sessions.open(auth.tokens.digest(inv))})
     resp = await client.post(f"/api/v1/media/{case.sha}/reveal", json={})
     assert resp.status == 403 and "CSRF" in (await resp.json())["error"]
 

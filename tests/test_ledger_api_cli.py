@@ -19,7 +19,7 @@ from crawler.api.app import build_app
 from crawler.evidence import api as evidence_api
 from crawler.evidence.ledger import Ledger
 from crawler.evidence.merkle import verify_consistency, verify_inclusion
-from crawler.tokens import Role, TokenRepo
+from crawler.tokens import Role, TokenRepo, server_secret
 from storage.client import Store
 
 
@@ -35,7 +35,7 @@ async def test_auditor_routes_return_verifiable_proofs_and_are_audited(
 ) -> None:
     ledger = Ledger(store)
     await ledger.append_many([{"kind": "capture", "i": i} for i in range(9)])
-    token, _ = await TokenRepo(store).create("aud", Role.AUDITOR)
+    token, _ = await TokenRepo(store, server_secret(config.load())).create("aud", Role.AUDITOR)
     hdr = {"Authorization": f"Bearer {token}"}
     resp = await client.get("/api/v1/ledger/entries?from=2&limit=3", headers=hdr)
     assert resp.status == 200
@@ -51,7 +51,7 @@ async def test_auditor_routes_return_verifiable_proofs_and_are_audited(
     proof = [bytes.fromhex(p) for p in (await resp.json())["proof"]]
     assert verify_consistency(3, 9, proof, await ledger.root(3), root9)
     assert (await client.get("/api/v1/ledger/proofs/consistency?first=5&second=99", headers=hdr)).status == 400
-    detector, _ = await TokenRepo(store).create("det", Role.DETECTOR)
+    detector, _ = await TokenRepo(store, server_secret(config.load())).create("det", Role.DETECTOR)
     denied = await client.get("/api/v1/ledger/entries", headers={"Authorization": f"Bearer {detector}"})
     assert denied.status == 403
     queries = [json.loads(d["payload"]) for d in await ledger.entries(9)]

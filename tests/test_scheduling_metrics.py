@@ -17,7 +17,7 @@ from crawler.scheduling import api as scheduling_api
 from crawler.scheduling.daemon import Daemon
 from crawler.scheduling.runners import RunContext
 from crawler.scheduling.worker import Worker
-from crawler.tokens import Role, TokenRepo
+from crawler.tokens import Role, TokenRepo, server_secret
 from spiders.sample_site.server import SampleSite
 from storage.client import Store
 from tests.test_scheduling_support import many_channels, settings_for
@@ -40,8 +40,8 @@ async def test_metrics_endpoint_exposes_crawl_counters(store: Store, ingest: Ing
         await Worker(RunContext(settings, store, ingest, consumer="m1"), poll_seconds=0.1).run(
             asyncio.Event(), until_idle=True
         )
-    monitor, _ = await TokenRepo(store).create("prometheus", Role.MONITOR)
-    investigator, _ = await TokenRepo(store).create("someone", Role.INVESTIGATOR)
+    monitor, _ = await TokenRepo(store, server_secret(settings)).create("prometheus", Role.MONITOR)
+    investigator, _ = await TokenRepo(store, server_secret(settings)).create("someone", Role.INVESTIGATOR)
     app = build_app(store, settings, [scheduling_api.register])
     async with TestClient(TestServer(app)) as client:
         assert (await client.get("/healthz")).status == 200

@@ -6,25 +6,27 @@ Feature modules (health, detection queue, investigator API, console …) each ex
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
-import time
-from collections import defaultdict, deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 
+import aiohttp.web_response
 from aiohttp import web
 
 from config import Settings
-from crawler.api.routing import PRINCIPAL, Handler, RouteTable, route_of
+from crawler import keys
+from crawler.api.auth import AUTH, AuthContext, FailureLimiter, auth_middleware, is_secure, parse_networks
+from crawler.api.routing import Handler, RouteTable
 from crawler.audit import AuditLog
 from crawler.errors import AccessDenied, NotAuthorized, NotFound, StoreError, TgwatchError
 from crawler.evidence.ledger import Ledger
 from crawler.evidence.wiring import audit_log, build_ledger
 from crawler.logs import get_logger
-from crawler.tokens import TokenRepo
+from crawler.tokens import TokenRepo, server_secret
 from storage.client import Store
+from storage.repos.sessions import SessionRepo
 
 log = get_logger(__name__)
 
@@ -57,27 +59,6 @@ def json_response(data: Any, status: int = 200) -> web.Response:
 
 def problem(status: int, detail: str, **extra: Any) -> web.Response:
     return json_response({"status": status, "error": detail, **extra}, status=status)
-
-
-@dataclass
-class FailureLimiter:
-    """Failed authentications per client address: past ``limit`` in ``window`` seconds → 429."""
-
-    limit: int = 10
-    window: float = 60.0
-
-    def __post_init__(self) -> None:
-        self._failures: dict[str, deque[float]] = defaultdict(deque)
-
-    def blocked(self, client: str) -> float:
-        now = time.monotonic()
-        q = self._failures[client]
-        while q and now - q[0] > self.window:
-            q.popleft()
-        return self.window - (now - q[0]) if len(q) >= self.limit else 0.0
-
-    def fail(self, client: str) -> None:
-        self._failures[client].append(time.monotonic())
 
 
 LIMITER: web.AppKey[FailureLimiter] = web.AppKey("failure_limiter", FailureLimiter)
@@ -125,39 +106,48 @@ def _secure(response: web.StreamResponse, request: web.Request) -> None:
         response.headers.setdefault(key, value)
     if request.path.startswith("/api/"):
         response.headers.setdefault("Cache-Control", "no-store")
+    if AUTH in request.app and is_secure(request):
+        response.headers.setdefault("Strict-Transport-Security", HSTS)
 
 
-def auth_middleware(tokens: TokenRepo, limiter: FailureLimiter) -> Callable[..., Any]:
+#: what every response says in ``Server`` (aiohttp would name itself and the Python version)
+SERVER_NAME = "tgwatch"
+HSTS = "max-age=31536000"
+
+
+async def _server_header(request: web.Request, response: web.StreamResponse) -> None:
+    response.headers["Server"] = SERVER_NAME
+
+
+def _hide_version_banner() -> None:
+    """Answers aiohttp writes itself (a malformed request line, before any app code) say it too."""
+    aiohttp.web_response.SERVER_SOFTWARE = SERVER_NAME
+
+
+def body_deadline_middleware(seconds: float) -> Callable[..., Any]:
+    """A request body must arrive within ``seconds``: a client that stops half-way is answered 408
+    and disconnected instead of holding the connection (headers are bounded by the keep-alive timer,
+    see ``runner_args``). Multipart bodies are streamed by their handlers and are not pre-read."""
+
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        route = route_of(request)
-        if route is None or route.public:
-            return await handler(request)
-        client = request.remote or "?"
-        wait = limiter.blocked(client)
-        if wait:
-            return problem(429, "too many failed authentications", retry_after=round(wait, 1))
-        token = _bearer(request)
-        principal = await tokens.authenticate(token) if token else None
-        if principal is None:
-            limiter.fail(client)
-            response = problem(401, "missing or invalid token")
-            response.headers["WWW-Authenticate"] = 'Bearer realm="tgwatch"'
-            return response
-        if principal.role not in route.roles:
-            return problem(403, f"role {principal.role.value!r} may not {route.method} {route.path}")
-        request[PRINCIPAL] = principal
+        if request.body_exists and not request.content_type.startswith("multipart/"):
+            try:
+                async with asyncio.timeout(seconds):
+                    await request.read()
+            except TimeoutError:
+                response = problem(408, "request body not received in time")
+                response.force_close()
+                return response
         return await handler(request)
 
     return middleware
 
 
-def _bearer(request: web.Request) -> str | None:
-    header = request.headers.get("Authorization", "")
-    if header.lower().startswith("bearer "):
-        return header[7:].strip() or None
-    cookie = request.cookies.get("tgwatch_session")
-    return cookie or None
+def runner_args(settings: Settings) -> dict[str, Any]:
+    """Keyword arguments for ``web.AppRunner``: a connection that does not complete a request's
+    headers within the read timeout (from connect, or from the end of the previous answer) is closed."""
+    return {"access_log": None, "keepalive_timeout": settings.api.request_read_timeout}
 
 
 def openapi(routes: RouteTable, title: str = "tgwatch API") -> dict[str, Any]:
@@ -243,8 +233,11 @@ def build_app(
     store: Store, settings: Settings, modules: Iterable[Registrar] = (), *, limiter: FailureLimiter | None = None
 ) -> web.Application:
     """The server. ``limiter`` counts failed authentications per client address (tokens and
-    console sign-ins alike); tests that make many unauthenticated calls on purpose pass their own."""
-    limiter = limiter or FailureLimiter()
+    console sign-ins alike); tests that make many unauthenticated calls on purpose pass their own.
+    Serve it with ``web.AppRunner(app, **runner_args(settings))``."""
+    _hide_version_banner()
+    limiter = limiter or FailureLimiter(settings.api.auth_failure_limit, settings.api.auth_failure_window)
+    secret = server_secret(settings)
     routes = RouteTable()
     register_core(routes)
     for register in modules:
@@ -253,9 +246,21 @@ def build_app(
         middlewares=[
             security_headers_middleware,
             error_middleware,
-            auth_middleware(TokenRepo(store), limiter),
+            auth_middleware(),
+            body_deadline_middleware(settings.api.request_read_timeout),
         ],
         client_max_size=4 * 1024 * 1024,
+    )
+    app.on_response_prepare.append(_server_header)
+    app[AUTH] = AuthContext(
+        tokens=TokenRepo(store, secret),
+        sessions=SessionRepo(store, secret),
+        limiter=limiter,
+        csrf_key=keys.load_or_create(None, settings.data_dir, "console-csrf"),
+        trusted_proxies=parse_networks(settings.api.trusted_proxies),
+        secure_cookies=settings.api.secure_cookies,
+        session_idle=settings.console.session_idle_minutes * 60,
+        session_max=settings.console.session_max_hours * 3600,
     )
     app[STORE] = store
     app[SETTINGS] = settings

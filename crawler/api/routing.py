@@ -7,6 +7,7 @@ declarations, so an endpoint cannot exist without saying who may call it.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -99,10 +100,35 @@ def principal(request: web.Request) -> Principal:
     return value
 
 
+#: deepest nesting of arrays and objects a request body may have (ours need a handful)
+MAX_JSON_DEPTH = 32
+_STRINGS = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_BRACKETS = re.compile(rb"[\[\]{}]")
+
+
+def json_depth(raw: bytes) -> int:
+    """How deep arrays and objects nest in ``raw`` (strings skipped), without recursing."""
+    depth = deepest = 0
+    for match in _BRACKETS.finditer(_STRINGS.sub(b"", raw)):
+        depth += 1 if match.group() in (b"[", b"{") else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
+def parse_json(raw: bytes, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """The one JSON reader for request bodies: any problem is a ValueError with a clear message."""
+    if json_depth(raw) > max_depth:
+        raise ValueError(f"nested deeper than {max_depth} levels")
+    try:
+        return json.loads(raw)
+    except RecursionError:  # unreachable after the depth check; kept so no body can ever be a 500
+        raise ValueError(f"nested deeper than {max_depth} levels") from None
+
+
 async def json_body(request: web.Request, model: type[BaseModel]) -> Any:
     """Parse and validate a JSON body; any problem is a clear 400, never a 500."""
     try:
-        raw = await request.json()
+        raw = parse_json(await request.read())
     except ValueError as exc:
         raise web.HTTPBadRequest(
             text=_problem(400, f"body is not valid JSON: {exc}"), content_type="application/json"

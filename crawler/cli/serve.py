@@ -8,10 +8,10 @@ import json
 import click
 from aiohttp import web
 
-from crawler.api.app import build_app
+from crawler.api.app import build_app, runner_args
 from crawler.api.modules import ALL_MODULES
 from crawler.cli.app import AppContext, async_command, pass_app
-from crawler.tokens import Role, TokenRepo
+from crawler.tokens import Role, TokenRepo, server_secret
 
 
 @click.command("serve")
@@ -23,7 +23,7 @@ async def serve_cmd(app: AppContext, host: str, port: int) -> None:
     """Serve the HTTP API (and console) until interrupted."""
     async with app.open() as opened:
         web_app = build_app(opened.store, app.settings, ALL_MODULES)
-        runner = web.AppRunner(web_app, access_log=None)
+        runner = web.AppRunner(web_app, **runner_args(app.settings))
         await runner.setup()
         site = web.TCPSite(runner, host, port)
         await site.start()
@@ -48,7 +48,7 @@ def tokens_group() -> None:
 async def tokens_create(app: AppContext, name: str, role: str) -> None:
     """Create a token and print it once; only its hash is stored."""
     async with app.open() as opened:
-        token, doc = await TokenRepo(opened.store).create(name, Role(role))
+        token, doc = await TokenRepo(opened.store, server_secret(app.settings)).create(name, Role(role))
     click.echo(token)
     click.echo(
         f"token id {doc['token_id']} for {name!r} with role {role}: store it now, it is not shown again", err=True
@@ -62,12 +62,13 @@ async def tokens_create(app: AppContext, name: str, role: str) -> None:
 async def tokens_list(app: AppContext, as_json: bool) -> None:
     """Tokens without their secrets."""
     async with app.open() as opened:
-        docs = await TokenRepo(opened.store).list()
+        docs = await TokenRepo(opened.store, server_secret(app.settings)).list()
     for doc in docs:
         if as_json:
             click.echo(json.dumps(doc, default=str))
         else:
-            state = "revoked" if doc.get("revoked_at") else "active"
+            # legacy = stored as plain SHA-256 before the keyed digest: it no longer signs in; re-create it
+            state = "revoked" if doc.get("revoked_at") else "legacy" if doc.get("legacy") else "active"
             click.echo(f"{doc['token_id']}  {doc['role']:<13} {state:<8} {doc['name']}")
 
 
@@ -78,7 +79,7 @@ async def tokens_list(app: AppContext, as_json: bool) -> None:
 async def tokens_revoke(app: AppContext, token_id_or_name: str) -> None:
     """Revoke by token id or name."""
     async with app.open() as opened:
-        n = await TokenRepo(opened.store).revoke(token_id_or_name)
+        n = await TokenRepo(opened.store, server_secret(app.settings)).revoke(token_id_or_name)
     if not n:
         raise click.ClickException(f"no active token {token_id_or_name!r}")
     click.echo(f"revoked {n} token(s)")

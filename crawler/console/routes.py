@@ -17,24 +17,25 @@ from urllib.parse import quote, urlencode
 
 from aiohttp import web
 
-from crawler.api.app import LIMITER, STORE
+from crawler.api.app import STORE
+from crawler.api.auth import AUTH, SESSION_COOKIE, client_address
 from crawler.api.routing import PRINCIPAL, RouteTable
 from crawler.console.render import render
 from crawler.console.session import (
-    clear_session,
     current,
+    end_session,
     login_csrf_valid,
     login_nonce,
     session_csrf,
     set_login_nonce,
-    set_session,
+    start_session,
 )
 from crawler.errors import NotFound, TgwatchError
 from crawler.investigate.access import CSRF_FIELD, audit, csrf_valid, investigate, media_authorization, ops
 from crawler.investigate.filters import SEARCH_PARAMS, MessageSearch
 from crawler.investigate.ops import ALERT_STATUSES
 from crawler.investigate.pagination import BadQuery, page_of
-from crawler.tokens import Principal, Role, TokenRepo
+from crawler.tokens import Principal, Role
 
 STATIC = Path(__file__).parent / "static"
 STATIC_TYPES = {".css": "text/css", ".js": "application/javascript"}
@@ -69,6 +70,8 @@ def page(
         async def wrapped(request: web.Request) -> web.StreamResponse:
             session = await current(request)
             if session is None:
+                if request.cookies.get(SESSION_COOKIE):  # a stale or forged cookie counts as a failure
+                    request.app[AUTH].limiter.fail(client_address(request))
                 if method == "GET":
                     raise web.HTTPSeeOther("/console/login?" + urlencode({"next": request.path_qs}))
                 return _error(request, 401, "Your session has ended; sign in again.")
@@ -131,35 +134,36 @@ def _session_pages(routes: RouteTable) -> None:
 
     @routes.add("POST", "/console/login", public=True, summary="console: sign in with a token", tag="console")
     async def login(request: web.Request) -> web.StreamResponse:
-        # the same failure count as bad bearer tokens: guessing through the form gains nothing
-        limiter = request.app[LIMITER]
-        client = request.remote or "?"
-        wait = limiter.blocked(client)
-        if wait:
-            response = _login_page(request, f"Too many failed sign-ins; try again in {int(wait) + 1} seconds.", 429)
-            response.headers["Retry-After"] = str(int(wait) + 1)
-            return response
+        # the same failure count as bad bearer tokens: guessing through the form gains nothing, but a
+        # valid token always signs in, so a blocked address (everyone behind one proxy) is not locked out
+        ctx = request.app[AUTH]
+        client = client_address(request)
         form = await request.post()
-        if not login_csrf_valid(request, str(form.get(CSRF_FIELD, ""))):
-            limiter.fail(client)
-            return _login_page(request, "The sign-in form expired; please try again.", 400)
         token = str(form.get("token", "")).strip()
-        if not token or len(token) > TOKEN_MAX:
-            limiter.fail(client)
-            return _login_page(request, "Enter the token you were given.", 400)
-        who = await TokenRepo(request.app[STORE]).authenticate(token)
-        if who is None:
-            limiter.fail(client)
-            return _login_page(request, "That token is not valid (unknown or revoked).", 401)
+        problem: tuple[str, int] | None = None
+        if not login_csrf_valid(request, str(form.get(CSRF_FIELD, ""))):
+            problem = ("The sign-in form expired; please try again.", 400)
+        elif not token or len(token) > TOKEN_MAX:
+            problem = ("Enter the token you were given.", 400)
+        elif await ctx.tokens.authenticate(token) is None:
+            problem = ("That token is not valid (unknown or revoked).", 401)
+        if problem is not None:
+            wait = ctx.limiter.blocked(client)
+            ctx.limiter.fail(client)
+            if wait:
+                response = _login_page(request, f"Too many failed sign-ins; try again in {int(wait) + 1} seconds.", 429)
+                response.headers["Retry-After"] = str(int(wait) + 1)
+                return response
+            return _login_page(request, *problem)
         response = web.HTTPSeeOther(safe_next(str(form.get("next", ""))))
-        set_session(request, response, token)
+        await start_session(request, response, token)
         response.del_cookie("tgwatch_login", path="/console")
         raise response
 
     @page(routes, "POST", "/console/logout", frozenset(Role), "sign out")
     async def logout(request: web.Request, who: Principal, base: dict[str, Any]) -> web.StreamResponse:
         response = web.HTTPSeeOther("/console/login")
-        clear_session(request, response)
+        await end_session(request, response)
         raise response
 
     @page(routes, "GET", "/console/", frozenset(Role), "home")

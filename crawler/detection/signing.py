@@ -31,4 +31,5 @@ class UrlSigner:
             return False
         if exp < (time.time() if now is None else now):
             return False
-        return hmac.compare_digest(self._sig(sha256, exp), sig)
+        # bytes, not str: a non-ASCII signature is simply wrong, never an exception (a 500)
+        return hmac.compare_digest(self._sig(sha256, exp).encode(), sig.encode("utf-8", "replace"))

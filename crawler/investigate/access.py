@@ -5,23 +5,21 @@ Shared by the API and the console so both doors apply the same rules.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from typing import Any
 
 from aiohttp import web
 
-from crawler import keys
-from crawler.api.app import AUDIT, SETTINGS, STORE
+from crawler.api import auth
+from crawler.api.app import AUDIT, STORE
 from crawler.audit import AuditLog
 from crawler.investigate.ops import OpsService
 from crawler.investigate.service import InvestigateService
-from crawler.tokens import Principal, Role, token_digest
+from crawler.tokens import Principal, Role
 from storage.client import Doc, Store
 from storage.repos.authorizations import AuthorizationRepo, channel_scope
 
-SESSION_COOKIE = "tgwatch_session"
-CSRF_HEADER = "X-CSRF-Token"
+SESSION_COOKIE = auth.SESSION_COOKIE
+CSRF_HEADER = auth.CSRF_HEADER
 CSRF_FIELD = "csrf_token"
 
 
@@ -63,24 +61,22 @@ async def audit(
 
 # -- CSRF ----------------------------------------------------------------------------------------
 def csrf_key(request: web.Request) -> bytes:
-    """A key file under data_dir: tokens survive restarts and every worker process shares them."""
-    return keys.load_or_create(None, request.app[SETTINGS].data_dir, "console-csrf")
+    """A key file under data_dir (read once per app): tokens survive restarts and every worker shares them."""
+    return request.app[auth.AUTH].csrf_key
 
 
-def csrf_token(request: web.Request, session_token: str) -> str:
-    """The synchronizer token of one session: an HMAC of the session token's digest.
+def csrf_token(request: web.Request, session_id: str) -> str:
+    """The synchronizer token of one console session (see ``crawler.api.auth.csrf_token``).
 
-    Tied to the session (a new sign-in gets a new token), unguessable without the server key, and
-    stateless, so any worker process can check it.
+    Tied to the server-side session (a new sign-in gets a new token), unguessable without the
+    server key, and stateless, so any worker process can check it.
     """
-    mac = hmac.new(csrf_key(request), f"csrf:{token_digest(session_token)}".encode(), hashlib.sha256)
-    return mac.hexdigest()
+    return auth.csrf_token(csrf_key(request), session_id)
 
 
-def csrf_valid(request: web.Request, session_token: str | None, presented: str | None) -> bool:
-    if not session_token or not presented:
-        return False
-    return hmac.compare_digest(csrf_token(request, session_token), presented)
+def csrf_valid(request: web.Request, session_id: str | None, presented: str | None) -> bool:
+    """Compared as bytes: a non-ASCII value is simply wrong (403), never an error."""
+    return auth.csrf_valid(csrf_key(request), session_id, presented)
 
 
 def require_csrf_for_cookie_auth(request: web.Request, presented: str | None) -> None:

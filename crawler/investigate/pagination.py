@@ -23,6 +23,9 @@ from crawler.errors import TgwatchError
 
 MAX_LIMIT = 500
 DEFAULT_LIMIT = 50
+#: no cursor we issue points further than this (the store's skip is a signed 64-bit value)
+MAX_OFFSET = 2**31 - 1
+MAX_CURSOR_CHARS = 256
 
 
 class BadQuery(TgwatchError):
@@ -69,14 +72,16 @@ def page_of(query: Mapping[str, str], scope_params: Mapping[str, Any], default_l
     cursor = query.get("cursor")
     if not cursor:
         return Page(0, limit, scope)
+    if len(cursor) > MAX_CURSOR_CHARS:
+        raise BadQuery("cursor is not one this server issued")
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         data = json.loads(raw)
         offset = int(data["o"])
         made_for = str(data["f"])
-    except (ValueError, KeyError, TypeError, binascii.Error):
+    except (ValueError, KeyError, TypeError, OverflowError, RecursionError, binascii.Error):
         raise BadQuery("cursor is not one this server issued") from None
-    if offset < 0:
+    if not 0 <= offset <= MAX_OFFSET:
         raise BadQuery("cursor is not one this server issued")
     if made_for != scope:
         raise BadQuery("cursor was issued for other filters; start again without a cursor")

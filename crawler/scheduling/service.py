@@ -17,7 +17,7 @@ from aiohttp import web
 
 from config import Settings
 from config.targets import TargetsConfig
-from crawler.api.app import Registrar, build_app
+from crawler.api.app import Registrar, build_app, runner_args
 from crawler.logs import get_logger
 from crawler.scheduling.children import Children
 from crawler.scheduling.daemon import Daemon
@@ -54,7 +54,7 @@ async def http_server(
     store: Store, settings: Settings, modules: Sequence[Registrar], host: str, port: int
 ) -> AsyncIterator[str]:
     """The API (or just health + metrics) on ``host:port`` for the block; yields its base URL."""
-    runner = web.AppRunner(build_app(store, settings, modules), access_log=None, handle_signals=False)
+    runner = web.AppRunner(build_app(store, settings, modules), **runner_args(settings), handle_signals=False)
     await runner.setup()
     try:
         await web.TCPSite(runner, host, port).start()
