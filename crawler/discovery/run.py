@@ -16,6 +16,7 @@ from config.aggregators import AggregatorRules, RulesError, load_rules
 from config.discovery import discovery_settings
 from crawler.discovery.models import TriageResult
 from crawler.discovery.service import DiscoveryService
+from crawler.egress import check_base_url
 from crawler.errors import ConfigError, TgwatchError
 from crawler.logs import get_logger
 
@@ -118,13 +119,15 @@ def _recorder(store: Store, record_run: bool) -> RunRecorder | None:
     return StoreRunRecorder(store)
 
 
-def _scrapy_settings(settings: Settings, sink: Any, overrides: dict[str, Any] | None) -> Any:
+def _scrapy_settings(
+    settings: Settings, sink: Any, overrides: dict[str, Any] | None, allow: tuple[str | None, ...]
+) -> Any:
     from spiders.aggregator import DISCOVERY_PIPELINES
     from spiders.settings import Shared, build_scrapy_settings
 
     values: dict[str, Any] = {"ITEM_PIPELINES": DISCOVERY_PIPELINES, "TGWATCH_DISCOVERY": Shared(sink)}
     values.update(overrides or {})
-    return build_scrapy_settings(settings, overrides=values)
+    return build_scrapy_settings(settings, overrides=values, allow=allow)
 
 
 async def crawl_aggregator(
@@ -148,6 +151,8 @@ async def crawl_aggregator(
         rules = rules or load_rules(dsettings.aggregators_file)
         rule, urls = rules.resolve(name_or_url)
         start_urls = urls or rule.resolved_start_urls(base_url)
+        for url in start_urls:
+            check_base_url(url)
     except RulesError as exc:
         raise ConfigError(str(exc)) from exc
     summary = AggregatorSummary(site=rule.name, start_urls=start_urls)
@@ -159,7 +164,8 @@ async def crawl_aggregator(
     try:
         await run_spider(
             AggregatorSpider,
-            _scrapy_settings(settings, sink, scrapy_overrides),
+            # the operator named these hosts (rule file, --base-url or the URL given)
+            _scrapy_settings(settings, sink, scrapy_overrides, allow=tuple(start_urls)),
             rule=rule,
             start_urls=start_urls,
             max_pages=dsettings.max_pages_per_site,
@@ -187,6 +193,7 @@ async def run_triage(
     from spiders.runner import run_spider
     from spiders.tme_preview import TmePreviewSpider
 
+    check_base_url(base_url or settings.telegram_web_base)
     service = service or DiscoveryService(store, discovery_settings(settings))
     if links is None:
         links = [str(doc["_id"]) for doc in await service.pending(limit)]
@@ -202,7 +209,7 @@ async def run_triage(
     try:
         await run_spider(
             TmePreviewSpider,
-            _scrapy_settings(settings, sink, scrapy_overrides),
+            _scrapy_settings(settings, sink, scrapy_overrides, allow=(base_url,)),
             links=links,
             base_url=base_url or settings.telegram_web_base,
         )
