@@ -9,6 +9,9 @@ from crawler.demo import DEMO_CHANNEL, ingest_synthetic, print_stored
 from crawler.evidence.signing import generate_key
 from crawler.evidence.wiring import build_ledger
 
+#: where ``spiders.sample_site.SampleSite.serve`` listens by default
+SAMPLE_SITE_HOST = "127.0.0.1"
+
 
 @click.command("demo")
 @click.option("--quick", is_flag=True, help="only the ingest-door step (no sample site)")
@@ -20,6 +23,12 @@ async def demo_cmd(app: AppContext, quick: bool) -> None:
 
     ensure_asyncio_reactor()
     settings = app.settings
+    if SAMPLE_SITE_HOST not in settings.http.allow_private_hosts:
+        # the offline sample site (pages and media) is on loopback: name it to the egress guard
+        http = settings.http.model_copy(
+            update={"allow_private_hosts": [*settings.http.allow_private_hosts, SAMPLE_SITE_HOST]}
+        )
+        app._settings = settings = settings.model_copy(update={"http": http})
     key = settings.evidence.private_key_path(settings.data_dir)
     if not key.exists():
         files = generate_key(key.parent, name=key.name)

@@ -27,6 +27,9 @@ if TYPE_CHECKING:
 
 log = get_logger(__name__)
 
+#: links of a capped page kept in its error record, so a reviewer sees what was left out
+_CAPPED_SAMPLE = 20
+
 
 @dataclass
 class AggregatorSummary:
@@ -38,6 +41,7 @@ class AggregatorSummary:
     new: int = 0
     merged: int = 0
     ignored: int = 0
+    capped: int = 0  # new links left out by max_new_per_page / max_new_per_site_run
     errors: list[dict[str, object]] = field(default_factory=list)
     status: str = "running"
 
@@ -71,7 +75,13 @@ class _AggregatorSink:
         from spiders.aggregator import AggregatorPageItem, FetchFailed
 
         if isinstance(item, AggregatorPageItem):
-            result = await self.service.record_aggregator_page(item.site, item.page_url, item.links, item.fetched_at)
+            limits = self.service.settings
+            budget = max(0, min(limits.max_new_per_page, limits.max_new_per_site_run - self.summary.new))
+            result = await self.service.record_aggregator_page(
+                item.site, item.page_url, item.links, item.fetched_at, max_new=budget
+            )
+            if result.capped:
+                await self._capped(item.page_url, result.capped)
             s = self.summary
             s.pages += 1
             s.links += len(item.links)
@@ -82,6 +92,26 @@ class _AggregatorSink:
                 await self.recorder.add({"pages": 1, "links": len(item.links), "new": result.new})
         elif isinstance(item, FetchFailed):
             await _record_error(self.summary.errors, self.recorder, item.error)
+
+    async def _capped(self, page_url: str, links: tuple[str, ...]) -> None:
+        """The excess of a volume cap: counted, and recorded once per page with a sample of it."""
+        limits = self.service.settings
+        self.summary.capped += len(links)
+        doc: dict[str, object] = {
+            "kind": "discovery_capped",
+            "message": (
+                f"{len(links)} new links not taken: over max_new_per_page={limits.max_new_per_page} "
+                f"or max_new_per_site_run={limits.max_new_per_site_run}"
+            ),
+            "url": page_url,
+            "capped": len(links),
+            "sample": list(links[:_CAPPED_SAMPLE]),
+        }
+        self.summary.errors.append(doc)
+        log.warning("discovery volume cap applied", url=page_url, capped=len(links))
+        if self.recorder is not None:
+            await self.recorder.error(doc)
+            await self.recorder.add({"capped": len(links)})
 
 
 class _TriageSink:
