@@ -70,24 +70,30 @@ class TriageSummary:
 class _AggregatorSink:
     def __init__(self, service: DiscoveryService, summary: AggregatorSummary, recorder: RunRecorder | None) -> None:
         self.service, self.summary, self.recorder = service, summary, recorder
+        self.reserved = 0  # site budget held by pages being recorded now (Scrapy hands items concurrently)
 
     async def accept(self, item: Any) -> None:
         from spiders.aggregator import AggregatorPageItem, FetchFailed
 
         if isinstance(item, AggregatorPageItem):
             limits = self.service.settings
-            budget = max(0, min(limits.max_new_per_page, limits.max_new_per_site_run - self.summary.new))
-            result = await self.service.record_aggregator_page(
-                item.site, item.page_url, item.links, item.fetched_at, max_new=budget
-            )
-            if result.capped:
-                await self._capped(item.page_url, result.capped)
+            left = limits.max_new_per_site_run - self.summary.new - self.reserved
+            budget = max(0, min(limits.max_new_per_page, left))
+            self.reserved += budget  # before any await: a concurrent page sees what this one holds
+            try:
+                result = await self.service.record_aggregator_page(
+                    item.site, item.page_url, item.links, item.fetched_at, max_new=budget
+                )
+            finally:
+                self.reserved -= budget
             s = self.summary
             s.pages += 1
             s.links += len(item.links)
-            s.new += result.new
+            s.new += result.new  # with the release above, before any await
             s.merged += result.merged
             s.ignored += item.ignored
+            if result.capped:
+                await self._capped(item.page_url, result.capped)
             if self.recorder is not None:
                 await self.recorder.add({"pages": 1, "links": len(item.links), "new": result.new})
         elif isinstance(item, FetchFailed):
