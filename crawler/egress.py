@@ -201,3 +201,14 @@ def check_base_url(url: str) -> str:
     if scheme not in ALLOWED_SCHEMES or not host:
         raise ConfigError(f"base URL {url!r} refused: only http:// and https:// URLs with a host")
     return url
+
+
+def allowing_private_hosts(settings: Any, *urls_or_hosts: str | None) -> Any:
+    """``settings`` with these hosts added to ``http.allow_private_hosts`` (a copy; pydantic models).
+
+    For an operator's ``--base-url``: media under the site the operator pointed a crawl at (the
+    offline sample site) are fetched by the process-wide media fetcher, which reads settings."""
+    hosts = list(settings.http.allow_private_hosts)
+    hosts += [h for h in (host_of(u) for u in urls_or_hosts if u) if h and h not in hosts]
+    http = settings.http.model_copy(update={"allow_private_hosts": hosts})
+    return settings.model_copy(update={"http": http})

@@ -70,11 +70,11 @@ def reactor_guard() -> ReactorGuard:
     """The guard on the running reactor, installed on first use."""
     from twisted.internet import reactor
 
-    current = reactor.resolver  # type: ignore[attr-defined]
+    current = reactor.resolver
     if isinstance(current, ReactorGuard):
         return current
     guard = ReactorGuard(current)
-    reactor.installResolver(guard)  # type: ignore[attr-defined]
+    reactor.installResolver(guard)
     return guard
 
 
@@ -106,7 +106,7 @@ class EgressMiddleware:
         await self.policy.check_resolved(target)
 
 
-def as_egress_denied(exc: BaseException, url: str | None) -> EgressDenied | None:
+def as_egress_denied(exc: BaseException | None, url: str | None) -> EgressDenied | None:
     """A download failure that was the guard's refusal, as our error (None for anything else)."""
     if isinstance(exc, EgressDenied):
         if exc.url is None:

@@ -6,6 +6,7 @@ import click
 
 from crawler.cli.app import AppContext, async_command, pass_app
 from crawler.demo import DEMO_CHANNEL, ingest_synthetic, print_stored
+from crawler.egress import allowing_private_hosts
 from crawler.evidence.signing import generate_key
 from crawler.evidence.wiring import build_ledger
 
@@ -23,12 +24,8 @@ async def demo_cmd(app: AppContext, quick: bool) -> None:
 
     ensure_asyncio_reactor()
     settings = app.settings
-    if SAMPLE_SITE_HOST not in settings.http.allow_private_hosts:
-        # the offline sample site (pages and media) is on loopback: name it to the egress guard
-        http = settings.http.model_copy(
-            update={"allow_private_hosts": [*settings.http.allow_private_hosts, SAMPLE_SITE_HOST]}
-        )
-        app._settings = settings = settings.model_copy(update={"http": http})
+    # the offline sample site (pages and media) is on loopback: name it to the egress guard
+    app._settings = settings = allowing_private_hosts(settings, SAMPLE_SITE_HOST)
     key = settings.evidence.private_key_path(settings.data_dir)
     if not key.exists():
         files = generate_key(key.parent, name=key.name)
