@@ -33,6 +33,8 @@ from crawler.ingest import Ingest
 from crawler.media.fetchers import WebFetcher
 from crawler.models import ChannelRef, MediaKind, MediaRef, Message, Source
 from crawler.pipeline import open_pipeline
+from crawler.takedowns.models import ItemKind, ItemStatus, ProbeItem
+from crawler.takedowns.web import WebProbe
 from spiders.egress import EgressRefusedAtConnect, reactor_guard
 from spiders.settings import build_scrapy_settings
 from storage.client import Store
@@ -232,6 +234,20 @@ async def test_connection_time_resolver_refuses_a_name_that_resolves_to_loopback
     finally:
         guard.release(frozenset({"localhost"}))
     assert "localhost" not in guard.allowed
+
+
+async def test_takedown_probe_redirected_to_an_internal_address_is_unknown_not_fetched(
+    hostile: Hostile, canary: Canary
+) -> None:
+    hostile.target = canary.url
+    item = ProbeItem(item_id="channel:chanx", kind=ItemKind.CHANNEL, channel="chanx", username="chanx")
+    probe = WebProbe(config.load(), base_url=hostile.base_url, scrapy_overrides=FAST)
+    [result] = await probe.check([item])
+    assert canary.hits == [] and hostile.hits == ["/chanx"]
+    assert result.status is ItemStatus.UNKNOWN and result.reason == "fetch_failed"
+    assert "non-public address 127.0.0.2" in (result.detail or "")
+    with pytest.raises(ConfigError):
+        WebProbe(config.load(), base_url="file:///etc")
 
 
 # ------------------------------------------------------------------------------------- media
