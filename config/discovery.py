@@ -34,6 +34,10 @@ class DiscoverySettings(BaseModel):
     triage_batch: int = Field(500, ge=1)
     #: aggregator crawl: pages per site and run (pagination + category links)
     max_pages_per_site: int = Field(50, ge=1)
+    #: aggregator crawl: new candidates taken from one page, and from one site in one run; links
+    #: past either cap are counted (``capped`` on the run) and recorded as one error, not stored
+    max_new_per_page: int = Field(500, ge=0)
+    max_new_per_site_run: int = Field(5000, ge=0)
     #: site rules and term list; None = the files shipped in ``config/``
     aggregators_file: Path | None = None
     terms_file: Path | None = None

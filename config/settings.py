@@ -11,8 +11,9 @@ import os
 import re
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, SecretBytes, SecretStr
+from pydantic import BaseModel, Field, SecretBytes, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -38,6 +39,10 @@ class HttpSettings(BaseModel):
     autothrottle_target_concurrency: float = Field(2.0, gt=0)
     retry_times: int = Field(4, ge=0)
     max_retry_after: float = Field(600.0, ge=0, description="longest Retry-After we honour before giving up")
+    #: hosts (names or addresses) that may resolve to private/loopback addresses: a local mirror,
+    #: an internal proxy, the test sites. telegram_web_base's host, the proxy and a run's --base-url
+    #: are allowed without being listed; every other host must be public (crawler/egress.py)
+    allow_private_hosts: list[str] = Field(default_factory=list)
 
 
 class LimitSettings(BaseModel):
@@ -145,6 +150,15 @@ class Settings(BaseSettings):
         if toml_file is not None:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
         return tuple(sources)
+
+    @field_validator("telegram_web_base")
+    @classmethod
+    def _web_base_is_http(cls, value: str) -> str:
+        """Only http/https leave tgwatch (crawler/egress.py): a ``file://`` base would read the disk."""
+        parts = urlsplit(value.strip())
+        if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+            raise ValueError("telegram_web_base must be an http:// or https:// URL with a host")
+        return value
 
     def masked(self) -> dict[str, Any]:
         """The effective settings as plain data with every secret (and URI password) masked."""

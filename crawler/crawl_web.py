@@ -171,10 +171,12 @@ async def crawl_channel(
 ) -> CrawlSummary:
     """Crawl one channel's web preview into ``ingest``. Never raises for source problems: they are
     recorded on the summary and the run; store failures (``StoreError``) do propagate."""
+    from crawler.egress import check_base_url
     from spiders.runner import run_spider  # first: installs the asyncio reactor on this loop
     from spiders.settings import build_scrapy_settings
     from spiders.tme_channel import CrawlMode, TmeChannelSpider, resolve_username, stream_name
 
+    check_base_url(base_url or settings.telegram_web_base)  # ConfigError before anything is recorded
     mode = mode or CrawlMode()
     summary = CrawlSummary(target=target)
     if recorder is not None:
@@ -191,7 +193,9 @@ async def crawl_channel(
 
     checkpoint = await ingest.checkpoint(stream_name(summary.username))
     summary.checkpoint = checkpoint
-    scrapy_settings = build_scrapy_settings(settings, ingest=ingest, hooks=hooks, overrides=scrapy_overrides)
+    scrapy_settings = build_scrapy_settings(
+        settings, ingest=ingest, hooks=hooks, overrides=scrapy_overrides, allow=(base_url,)
+    )
     status = "failed"
     try:
         await run_spider(

@@ -8,7 +8,8 @@ edge that calls the library, so core code only ever sees these::
     │   ├── RateLimited           429 / FloodWait: retry after `retry_after` seconds
     │   ├── AccessDenied          private channel, banned, no permission
     │   ├── NotFound              username/post/invite does not exist (or no longer)
-    │   └── BadPage               malformed or truncated page: what it held is still kept
+    │   ├── BadPage               malformed or truncated page: what it held is still kept
+    │   └── EgressDenied          the egress guard refused a URL (scheme, or a non-public address)
     ├── MediaError                a media file we refuse to hash or keep
     │   ├── TooLarge              over the configured size or pixel cap
     │   ├── Undecodable           truncated, corrupt or not media at all
@@ -66,6 +67,12 @@ class NotFound(SourceError):
 
 class BadPage(SourceError):
     kind = "bad_page"
+
+
+class EgressDenied(SourceError):
+    """A request the egress guard (``crawler.egress``) refused before any byte left."""
+
+    kind = "egress_denied"
 
 
 class MediaError(TgwatchError):

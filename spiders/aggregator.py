@@ -29,6 +29,7 @@ from config.aggregators import SiteRule
 from crawler.errors import AccessDenied, BadPage, NotFound, RateLimited, SourceError, TgwatchError
 from crawler.links import TgLink, normalize
 from crawler.models import utcnow
+from spiders.egress import as_egress_denied
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -82,6 +83,9 @@ def map_failure(failure: Failure) -> TgwatchError:
     """A Scrapy download failure → our error tree (the spider edge does the translating)."""
     request = getattr(failure, "request", None)
     url = request.url if request is not None else None
+    denied = as_egress_denied(failure.value, url)
+    if denied is not None:
+        return denied
     response = getattr(failure.value, "response", None)
     if response is not None:
         status = response.status

@@ -11,6 +11,7 @@ from typing import Any
 from scrapy.settings import Settings as ScrapySettings
 
 from config import Settings
+from crawler.egress import EgressPolicy
 
 
 class Shared:
@@ -47,8 +48,14 @@ def build_scrapy_settings(
     ingest: Any = None,
     hooks: Any = None,
     overrides: dict[str, Any] | None = None,
+    allow: tuple[str | None, ...] = (),
 ) -> ScrapySettings:
-    """Scrapy settings for one crawl. ``ingest`` reaches the pipeline as ``TGWATCH_INGEST``."""
+    """Scrapy settings for one crawl. ``ingest`` reaches the pipeline as ``TGWATCH_INGEST``.
+
+    ``allow``: URLs or hosts the operator named for this run (``--base-url``, an aggregator's start
+    URLs); with the hosts in settings they may be private, every other host must be public."""
+    from spiders.egress import DISABLED_HANDLERS, EGRESS_SLOT
+
     http = settings.http
     values: dict[str, Any] = {
         "TWISTED_REACTOR": ASYNCIO_REACTOR,
@@ -79,7 +86,10 @@ def build_scrapy_settings(
             "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
             "spiders.middlewares.BackoffRetryMiddleware": _RETRY_SLOT,
             "spiders.middlewares.ProxyMiddleware": 740,  # before Scrapy's HttpProxyMiddleware (750)
+            "spiders.egress.EgressMiddleware": EGRESS_SLOT,  # every request and redirect hop
         },
+        "DOWNLOAD_HANDLERS": dict(DISABLED_HANDLERS),  # http and https only
+        "TGWATCH_EGRESS": Shared(EgressPolicy.from_settings(settings, *allow)),
         "ITEM_PIPELINES": {"spiders.pipelines.IngestPipeline": 300},
         "TGWATCH_INGEST": Shared(ingest) if ingest is not None else None,
         "TGWATCH_HOOKS": Shared(hooks) if hooks is not None else None,

@@ -29,6 +29,7 @@ from twisted.python.failure import Failure
 
 from crawler.errors import AccessDenied, BadPage, NotFound, RateLimited, SourceError, TgwatchError
 from crawler.models import Channel, ChannelRef, ChannelState, Checkpoint, Counters, RawCapture, Source, utcnow
+from spiders.egress import as_egress_denied
 from spiders.parsing.channel import ChannelPage, parse_page
 from spiders.pipelines import PageItem
 
@@ -391,7 +392,10 @@ class TmeChannelSpider(scrapy.Spider):
         url = request.url
         response = getattr(failure.value, "response", None)
         err: TgwatchError
-        if response is not None:
+        denied = as_egress_denied(failure.value, url)
+        if denied is not None:
+            err = denied
+        elif response is not None:
             status = response.status
             if status == 429 or (status == 503 and "retry_after" in request.meta):
                 err = RateLimited(retry_after=float(request.meta.get("retry_after") or 60.0), url=url)

@@ -9,6 +9,12 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from crawler.egress import EgressPolicy
+
+#: the test hosts live on loopback: they must be named to the egress guard (``crawler/egress.py``)
+LOOPBACK_POLICY = EgressPolicy(frozenset({"127.0.0.1"}))
+LOOPBACK_HTTP = {"allow_private_hosts": ["127.0.0.1"]}
+
 
 class MediaServer:
     """Named files (bytes and content type) with a hit counter per name."""

@@ -26,10 +26,18 @@ from aiohttp import web
 import config
 from crawler.crawl_web import CrawlSummary, StoreRunRecorder, crawl_channel
 from crawler.errors import SourceError, TooLarge, Undecodable
-from crawler.hashing.fetch import FetchLimits, fetch_media
+from crawler.hashing.fetch import FetchedMedia, FetchLimits
+from crawler.hashing.fetch import fetch_media as guarded_fetch
 from crawler.ingest import Ingest
 from storage.client import Store
+from tests.media_host import LOOPBACK_POLICY
 from tests.test_tme_spider import render_page
+
+
+async def fetch_media(session: aiohttp.ClientSession, url: str, limits: FetchLimits | None = None) -> FetchedMedia:
+    """The test servers are on loopback, which the egress guard allows only when named."""
+    return await guarded_fetch(session, url, limits, policy=LOOPBACK_POLICY)
+
 
 ENDLESS = ("samepages", "risingpages", "cyclepages")
 ENDLESS_CAP = 40  # after this many pages the endless server ends its channel itself

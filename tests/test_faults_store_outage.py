@@ -30,6 +30,7 @@ from spiders.sample_site.server import SampleSite
 from storage import schema
 from storage.client import Store
 from storage.embedded import EmbeddedStore
+from tests.media_host import LOOPBACK_HTTP
 
 CHANNEL = "korea_now"
 OUTAGE_SECONDS = 4.0
@@ -88,7 +89,9 @@ async def test_store_frozen_mid_crawl_loses_and_duplicates_nothing(
     channel = world.channel(CHANNEL)
     assert channel is not None
     expected = sorted(m.id for m in channel.messages)
-    settings = config.load(log_level="WARNING", data_dir=tmp_path / "data", media={"hash_workers": 1})
+    settings = config.load(
+        log_level="WARNING", data_dir=tmp_path / "data", media={"hash_workers": 1}, http=LOOPBACK_HTTP
+    )
     froze = thawed = False
 
     async with SampleSite.serve(world) as site, open_pipeline(store, settings) as ingest:

@@ -13,7 +13,15 @@ from aiohttp import web
 
 from crawler.errors import AccessDenied, NotFound, RateLimited, SourceError, TooLarge, Undecodable
 from crawler.hashing import synthetic as syn
-from crawler.hashing.fetch import FetchLimits, fetch_media
+from crawler.hashing.fetch import FetchedMedia, FetchLimits
+from crawler.hashing.fetch import fetch_media as guarded_fetch
+from tests.media_host import LOOPBACK_POLICY
+
+
+async def fetch_media(session: aiohttp.ClientSession, url: str, limits: FetchLimits | None = None) -> FetchedMedia:
+    """The test servers are on loopback, which the egress guard allows only when named."""
+    return await guarded_fetch(session, url, limits, policy=LOOPBACK_POLICY)
+
 
 PNG = syn.encode(syn.scene(1, (120, 90)))
 JPEG = syn.encode(syn.scene(2, (120, 90)), "JPEG")

@@ -21,14 +21,19 @@ from crawler.models import ChannelRef, MediaKind, MediaRef, Message, Source
 from crawler.pipeline import open_pipeline
 from storage.client import Store
 from storage.repos.hashlists import HashListRepo
-from tests.media_host import MediaServer
+from tests.media_host import LOOPBACK_HTTP, MediaServer
 
 T0 = datetime(2026, 5, 1, tzinfo=UTC)
 
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return config.load(data_dir=tmp_path / "data", media={"hash_workers": 1}, limits={"max_media_bytes": 2_000_000})
+    return config.load(
+        data_dir=tmp_path / "data",
+        media={"hash_workers": 1},
+        limits={"max_media_bytes": 2_000_000},
+        http=LOOPBACK_HTTP,
+    )
 
 
 def msg(i: int, *refs: MediaRef, channel: str = "media_lab") -> Message:

@@ -29,14 +29,19 @@ from crawler.takedowns.models import ItemStatus, ProbeResult, Reason, RequestSta
 from crawler.takedowns.reupload import ReuploadStage
 from crawler.takedowns.service import TakedownService
 from storage.client import Store
-from tests.media_host import MediaServer
+from tests.media_host import LOOPBACK_HTTP, MediaServer
 
 T0 = datetime(2026, 5, 1, tzinfo=UTC)
 
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return config.load(data_dir=tmp_path / "data", media={"hash_workers": 1}, limits={"max_media_bytes": 2_000_000})
+    return config.load(
+        data_dir=tmp_path / "data",
+        media={"hash_workers": 1},
+        limits={"max_media_bytes": 2_000_000},
+        http=LOOPBACK_HTTP,  # the media host is on loopback
+    )
 
 
 def post(channel: str, i: int, url: str, sha256: str | None = None) -> Message:

@@ -44,12 +44,16 @@ async def channel_cmd(
 
     ensure_asyncio_reactor()
     from crawler.crawl_web import StoreRunRecorder, crawl_channel
+    from crawler.egress import allowing_private_hosts, check_base_url
     from spiders.tme_channel import CrawlMode
 
     if sum(x is not None and x is not False for x in (pages, since, full or None)) > 1:
         raise click.UsageError("choose one of --pages, --since and --full")
     mode = CrawlMode(pages=pages, since=since, full=full)
     settings = app.settings
+    if base_url is not None:
+        # the operator named this site: its pages and the media it serves may be on a private address
+        app._settings = settings = allowing_private_hosts(settings, check_base_url(base_url))
     live = sys.stdout.isatty() and not as_json
     async with app.open() as opened:
         recorder = StoreRunRecorder(opened.store)

@@ -6,8 +6,12 @@ import click
 
 from crawler.cli.app import AppContext, async_command, pass_app
 from crawler.demo import DEMO_CHANNEL, ingest_synthetic, print_stored
+from crawler.egress import allowing_private_hosts
 from crawler.evidence.signing import generate_key
 from crawler.evidence.wiring import build_ledger
+
+#: where ``spiders.sample_site.SampleSite.serve`` listens by default
+SAMPLE_SITE_HOST = "127.0.0.1"
 
 
 @click.command("demo")
@@ -20,6 +24,8 @@ async def demo_cmd(app: AppContext, quick: bool) -> None:
 
     ensure_asyncio_reactor()
     settings = app.settings
+    # the offline sample site (pages and media) is on loopback: name it to the egress guard
+    app._settings = settings = allowing_private_hosts(settings, SAMPLE_SITE_HOST)
     key = settings.evidence.private_key_path(settings.data_dir)
     if not key.exists():
         files = generate_key(key.parent, name=key.name)

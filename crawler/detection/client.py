@@ -7,6 +7,7 @@ from typing import Any
 
 import aiohttp
 
+from crawler.egress import check_base_url
 from crawler.errors import TgwatchError
 
 
@@ -20,7 +21,9 @@ class DetectionApiError(TgwatchError):
 
 class DetectionClient:
     def __init__(self, base_url: str, token: str, *, timeout: float = 60.0) -> None:
-        self._base = base_url.rstrip("/")
+        # tgwatch's own API at an address its operator gives (often internal): the egress guard's
+        # scheme rule applies, its public-address rule does not (the operator named the host)
+        self._base = check_base_url(base_url).rstrip("/")
         self._headers = {"Authorization": f"Bearer {token}"}
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._session: aiohttp.ClientSession | None = None

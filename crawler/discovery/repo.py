@@ -29,6 +29,7 @@ class RecordResult:
     new: int = 0
     merged: int = 0  # sightings of candidates that already existed
     links: tuple[str, ...] = ()  # canonical links touched, in order
+    capped: tuple[str, ...] = ()  # new links left out by a volume cap (not stored)
 
 
 def _merge(doc: Doc, sightings: Sequence[Sighting], max_provenance: int) -> Doc:

@@ -16,6 +16,7 @@ from config.aggregators import AggregatorRules, RulesError, load_rules
 from config.discovery import discovery_settings
 from crawler.discovery.models import TriageResult
 from crawler.discovery.service import DiscoveryService
+from crawler.egress import check_base_url
 from crawler.errors import ConfigError, TgwatchError
 from crawler.logs import get_logger
 
@@ -25,6 +26,9 @@ if TYPE_CHECKING:
     from storage.client import Store
 
 log = get_logger(__name__)
+
+#: links of a capped page kept in its error record, so a reviewer sees what was left out
+_CAPPED_SAMPLE = 20
 
 
 @dataclass
@@ -37,6 +41,7 @@ class AggregatorSummary:
     new: int = 0
     merged: int = 0
     ignored: int = 0
+    capped: int = 0  # new links left out by max_new_per_page / max_new_per_site_run
     errors: list[dict[str, object]] = field(default_factory=list)
     status: str = "running"
 
@@ -65,22 +70,54 @@ class TriageSummary:
 class _AggregatorSink:
     def __init__(self, service: DiscoveryService, summary: AggregatorSummary, recorder: RunRecorder | None) -> None:
         self.service, self.summary, self.recorder = service, summary, recorder
+        self.reserved = 0  # site budget held by pages being recorded now (Scrapy hands items concurrently)
 
     async def accept(self, item: Any) -> None:
         from spiders.aggregator import AggregatorPageItem, FetchFailed
 
         if isinstance(item, AggregatorPageItem):
-            result = await self.service.record_aggregator_page(item.site, item.page_url, item.links, item.fetched_at)
+            limits = self.service.settings
+            left = limits.max_new_per_site_run - self.summary.new - self.reserved
+            budget = max(0, min(limits.max_new_per_page, left))
+            self.reserved += budget  # before any await: a concurrent page sees what this one holds
+            try:
+                result = await self.service.record_aggregator_page(
+                    item.site, item.page_url, item.links, item.fetched_at, max_new=budget
+                )
+            finally:
+                self.reserved -= budget
             s = self.summary
             s.pages += 1
             s.links += len(item.links)
-            s.new += result.new
+            s.new += result.new  # with the release above, before any await
             s.merged += result.merged
             s.ignored += item.ignored
+            if result.capped:
+                await self._capped(item.page_url, result.capped)
             if self.recorder is not None:
                 await self.recorder.add({"pages": 1, "links": len(item.links), "new": result.new})
         elif isinstance(item, FetchFailed):
             await _record_error(self.summary.errors, self.recorder, item.error)
+
+    async def _capped(self, page_url: str, links: tuple[str, ...]) -> None:
+        """The excess of a volume cap: counted, and recorded once per page with a sample of it."""
+        limits = self.service.settings
+        self.summary.capped += len(links)
+        doc: dict[str, object] = {
+            "kind": "discovery_capped",
+            "message": (
+                f"{len(links)} new links not taken: over max_new_per_page={limits.max_new_per_page} "
+                f"or max_new_per_site_run={limits.max_new_per_site_run}"
+            ),
+            "url": page_url,
+            "capped": len(links),
+            "sample": list(links[:_CAPPED_SAMPLE]),
+        }
+        self.summary.errors.append(doc)
+        log.warning("discovery volume cap applied", url=page_url, capped=len(links))
+        if self.recorder is not None:
+            await self.recorder.error(doc)
+            await self.recorder.add({"capped": len(links)})
 
 
 class _TriageSink:
@@ -118,13 +155,15 @@ def _recorder(store: Store, record_run: bool) -> RunRecorder | None:
     return StoreRunRecorder(store)
 
 
-def _scrapy_settings(settings: Settings, sink: Any, overrides: dict[str, Any] | None) -> Any:
+def _scrapy_settings(
+    settings: Settings, sink: Any, overrides: dict[str, Any] | None, allow: tuple[str | None, ...]
+) -> Any:
     from spiders.aggregator import DISCOVERY_PIPELINES
     from spiders.settings import Shared, build_scrapy_settings
 
     values: dict[str, Any] = {"ITEM_PIPELINES": DISCOVERY_PIPELINES, "TGWATCH_DISCOVERY": Shared(sink)}
     values.update(overrides or {})
-    return build_scrapy_settings(settings, overrides=values)
+    return build_scrapy_settings(settings, overrides=values, allow=allow)
 
 
 async def crawl_aggregator(
@@ -148,6 +187,8 @@ async def crawl_aggregator(
         rules = rules or load_rules(dsettings.aggregators_file)
         rule, urls = rules.resolve(name_or_url)
         start_urls = urls or rule.resolved_start_urls(base_url)
+        for url in start_urls:
+            check_base_url(url)
     except RulesError as exc:
         raise ConfigError(str(exc)) from exc
     summary = AggregatorSummary(site=rule.name, start_urls=start_urls)
@@ -159,7 +200,8 @@ async def crawl_aggregator(
     try:
         await run_spider(
             AggregatorSpider,
-            _scrapy_settings(settings, sink, scrapy_overrides),
+            # the operator named these hosts (rule file, --base-url or the URL given)
+            _scrapy_settings(settings, sink, scrapy_overrides, allow=tuple(start_urls)),
             rule=rule,
             start_urls=start_urls,
             max_pages=dsettings.max_pages_per_site,
@@ -187,6 +229,7 @@ async def run_triage(
     from spiders.runner import run_spider
     from spiders.tme_preview import TmePreviewSpider
 
+    check_base_url(base_url or settings.telegram_web_base)
     service = service or DiscoveryService(store, discovery_settings(settings))
     if links is None:
         links = [str(doc["_id"]) for doc in await service.pending(limit)]
@@ -202,7 +245,7 @@ async def run_triage(
     try:
         await run_spider(
             TmePreviewSpider,
-            _scrapy_settings(settings, sink, scrapy_overrides),
+            _scrapy_settings(settings, sink, scrapy_overrides, allow=(base_url,)),
             links=links,
             base_url=base_url or settings.telegram_web_base,
         )

@@ -69,9 +69,18 @@ class DiscoveryService:
         return await self.repo.record(sightings, max_provenance=self.settings.max_provenance)
 
     async def record_aggregator_page(
-        self, site: str, page_url: str, found: Sequence[tuple[TgLink, dict[str, Any]]], seen_at: datetime
+        self,
+        site: str,
+        page_url: str,
+        found: Sequence[tuple[TgLink, dict[str, Any]]],
+        seen_at: datetime,
+        *,
+        max_new: int | None = None,
     ) -> RecordResult:
-        """Links one aggregator page showed, each with its context; non-room links are dropped."""
+        """Links one aggregator page showed, each with its context; non-room links are dropped.
+
+        ``max_new``: at most this many *new* candidates (a page of 10,000 links must not flood the
+        review queue); sightings of known candidates always count. Left-out links are in ``capped``."""
         sightings = []
         for link, context in found:
             room = room_link(link)
@@ -88,7 +97,22 @@ class DiscoveryService:
                     priority=self.settings.aggregator_priority,
                 )
             )
-        return await self.record(sightings)
+        if max_new is None:
+            return await self.record(sightings)
+        known = await self.repo.existing(s.link for s in sightings)
+        kept: list[Sighting] = []
+        new: set[str] = set()
+        capped: dict[str, None] = {}
+        for sighting in sightings:
+            if sighting.link not in known and sighting.link not in new:
+                if len(new) >= max_new:
+                    capped[sighting.link] = None
+                    continue
+                new.add(sighting.link)
+            kept.append(sighting)
+        result = await self.record(kept)
+        result.capped = tuple(capped)
+        return result
 
     async def add_tip(self, link: str, *, source: str, note: str | None = None) -> Doc:
         """A victim's or hotline's report: a candidate with that provenance and the tip priority."""

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from crawler.egress import check_base_url
 from crawler.evidence.canonical import canonicalize, rfc3339_utc
 from crawler.evidence.merkle import EMPTY_ROOT, AsyncMerkleLog
 from crawler.evidence.signing import TreeHead, load_private_key, sign_tree_head
@@ -54,6 +55,8 @@ class TsaClient:
 
         requested_at = rfc3339_utc(utcnow())
         try:
+            # the operator's TSA (evidence.tsa_url): named in settings, so only the scheme is checked
+            check_base_url(self.url)
             request = TimestampRequestBuilder().data(data).nonce(nonce=True).cert_request(cert_request=True).build()
             async with (
                 aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout)) as session,

@@ -1,13 +1,17 @@
 """Web media fetch (aiohttp): the one seam where HTTP failures become our errors.
 
-The body is streamed and digested as it arrives, and abandoned the moment it passes the byte cap
-(a declared ``Content-Length`` over the cap is refused before reading). Redirects are bounded,
-timeouts are set, and the server's ``Content-Type`` is only recorded: the type we act on is sniffed
-from the first bytes. A body shorter than its ``Content-Length`` (connection cut) is ``Undecodable``.
+Every hop passes the egress guard (``crawler.egress``): http/https only, and non-public addresses
+only for hosts the policy allows; redirects are followed by hand and re-checked (an
+``EgressDenied`` names the refused hop). The body is streamed and digested as it arrives, and
+abandoned the moment it passes the byte cap (a declared ``Content-Length`` over the cap is refused
+before reading). Redirects are bounded, timeouts are set, and the server's ``Content-Type`` is only
+recorded: the type we act on is sniffed from the first bytes. A body shorter than its
+``Content-Length`` (connection cut) is ``Undecodable``.
 
 Error mapping (aiohttp → tgwatch): 429 → ``RateLimited``; 401/403 → ``AccessDenied``; 404/410 →
-``NotFound``; other HTTP errors, too many redirects, timeouts, connection failures → ``SourceError``;
-over the cap → ``TooLarge``; truncated body → ``Undecodable``.
+``NotFound``; other HTTP errors, too many redirects, timeouts, connection failures →
+``SourceError``; a refused URL or address → ``EgressDenied``; over the cap → ``TooLarge``;
+truncated body → ``Undecodable``.
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from dataclasses import dataclass
 
 import aiohttp
 
+from crawler.egress import EgressPolicy
+from crawler.egress_http import open_guarded
 from crawler.errors import AccessDenied, NotFound, RateLimited, SourceError, TooLarge, Undecodable
 from crawler.hashing.digests import Digester
 from crawler.hashing.sniff import sniff
@@ -60,15 +66,30 @@ def _status_error(status: int, url: str, retry_after: str | None) -> SourceError
     return SourceError(f"HTTP {status}", url=url)
 
 
-async def fetch_media(session: aiohttp.ClientSession, url: str, limits: FetchLimits | None = None) -> FetchedMedia:
-    """GET ``url`` into memory under ``limits``; digests and sniffed type computed on the way."""
+async def fetch_media(
+    session: aiohttp.ClientSession,
+    url: str,
+    limits: FetchLimits | None = None,
+    *,
+    policy: EgressPolicy | None = None,
+) -> FetchedMedia:
+    """GET ``url`` into memory under ``limits``; digests and sniffed type computed on the way.
+
+    ``policy`` None allows public addresses only."""
     limits = limits or FetchLimits()
+    policy = policy or EgressPolicy()
     timeout = aiohttp.ClientTimeout(
         total=limits.total_timeout, sock_connect=limits.connect_timeout, sock_read=limits.read_timeout
     )
     try:
-        async with session.get(
-            url, timeout=timeout, max_redirects=limits.max_redirects, allow_redirects=True, auto_decompress=False
+        async with open_guarded(
+            session,
+            "GET",
+            url,
+            policy=policy,
+            max_redirects=limits.max_redirects,
+            timeout=timeout,
+            auto_decompress=False,
         ) as resp:
             if resp.status >= 400:
                 raise _status_error(resp.status, url, resp.headers.get("Retry-After"))

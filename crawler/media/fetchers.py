@@ -1,6 +1,7 @@
 """Where media bytes come from: one fetcher per source, behind one small protocol.
 
-The web fetcher streams a URL with a size cap and bounded redirects (``crawler.hashing.fetch``);
+The web fetcher streams a URL with a size cap and bounded redirects (``crawler.hashing.fetch``),
+through the egress guard (``crawler.egress``);
 the MTProto fetcher lives with Telethon in ``telegram_watch.media`` and is handed in by whoever runs
 a Telegram client, so the core never imports Telethon.
 """
@@ -13,6 +14,8 @@ from typing import Protocol
 import aiohttp
 
 from config import Settings
+from crawler.egress import EgressPolicy
+from crawler.egress_http import guarded_session
 from crawler.errors import NotFound
 from crawler.hashing.fetch import FetchLimits, fetch_media
 from crawler.models import MediaRef
@@ -31,14 +34,16 @@ class WebFetcher:
         )
         self._headers = {"User-Agent": settings.http.user_agent}
         self._proxy = settings.http.proxy
+        #: media links come from pages: only public addresses, unless the operator allowed a host
+        self.policy = EgressPolicy.from_settings(settings)
         self._session: aiohttp.ClientSession | None = None
 
     async def fetch(self, ref: MediaRef) -> bytes:
         if not ref.url:
             raise NotFound("this media reference has no URL")
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(headers=self._headers, proxy=self._proxy)
-        return (await fetch_media(self._session, ref.url, self._limits)).data
+            self._session = guarded_session(self.policy, headers=self._headers, proxy=self._proxy)
+        return (await fetch_media(self._session, ref.url, self._limits, policy=self.policy)).data
 
     async def close(self) -> None:
         if self._session is not None:

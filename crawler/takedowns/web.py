@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from crawler.egress import check_base_url
 from crawler.errors import StoreError
 from crawler.logs import get_logger
 from crawler.models import utcnow
@@ -45,7 +46,7 @@ class WebProbe:
         self, settings: Settings, *, base_url: str | None = None, scrapy_overrides: dict[str, Any] | None = None
     ) -> None:
         self.settings = settings
-        self.base_url = base_url or settings.telegram_web_base
+        self.base_url = check_base_url(base_url or settings.telegram_web_base)
         self.scrapy_overrides = dict(scrapy_overrides or {})
 
     async def check(self, items: Sequence[ProbeItem]) -> list[ProbeResult]:
@@ -63,7 +64,7 @@ class WebProbe:
         try:
             await run_spider(
                 TakedownProbeSpider,
-                build_scrapy_settings(self.settings, overrides=overrides),
+                build_scrapy_settings(self.settings, overrides=overrides, allow=(self.base_url,)),
                 items=list(items),
                 base_url=self.base_url,
             )
