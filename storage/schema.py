@@ -234,6 +234,12 @@ COLLECTIONS: tuple[Collection, ...] = (
         [Index([("request", ASCENDING), ("checked_at", DESCENDING)], "request_checked")],
     ),
     Collection("counters", "counter name (e.g. 'takedowns'): {n} incremented atomically for readable ids", []),
+    Collection(
+        "case_members",
+        "'<case>/<token name>': a token name that belongs to a case (investigators see, search and export"
+        " only their cases), with who added it and the ledger seq of the change",
+        [Index([("case", ASCENDING)], "case"), Index([("member", ASCENDING)], "member")],
+    ),
 )
 
 BY_NAME = {c.name: c for c in COLLECTIONS}
