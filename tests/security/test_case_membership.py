@@ -153,3 +153,35 @@ async def test_case_filtered_search_and_export_need_membership(
 async def test_a_search_filtered_by_an_invalid_case_is_a_clear_400(client: Client, world: World) -> None:
     resp = await client.get("/api/v1/messages", params={"case": "../CASE-A"}, headers=bearer(world, "boss"))
     assert resp.status == 400 and "case" in (await resp.json())["error"]
+
+
+async def test_the_console_shows_memberships_and_refuses_other_cases(client: Client, world: World) -> None:
+    from tests.test_console import sign_in
+
+    await sign_in(client, world.tokens["outsider"])
+    page = await client.get("/console/search")
+    html = await page.text()
+    assert page.status == 200 and "Your cases" in html and "CASE-B" in html and "CASE-A" not in html
+    refused = await client.get("/console/search", params={"case": "CASE-A"})
+    assert refused.status == 403 and "not a member of case CASE-A" in await refused.text()
+    assert SECRET_TEXT not in await refused.text()
+    bad = await client.get("/console/case-bundle", params={"case": "../../evil"}, allow_redirects=False)
+    assert bad.status == 400 and "case id" in await bad.text()
+    client.session.cookie_jar.clear()
+    await sign_in(client, world.tokens["boss"])
+    html = await (await client.get("/console/search")).text()
+    assert "Case members" in html and "CASE-A</a>: member" in html and "CASE-B</a>: outsider" in html
+
+
+async def test_a_shell_export_for_an_auditor_follows_the_same_content_policy(world: World, tmp_path: Path) -> None:
+    from crawler.evidence.export import Exporter
+    from crawler.evidence.signing import load_public_key
+
+    settings = world.settings
+    public = load_public_key(settings.evidence.public_key_path(settings.data_dir).read_bytes())
+    # even a configuration that lists auditors among the media roles does not hand them content
+    exporter = Exporter(world.ledger, public, signer=world.ledger.signer, media_roles=["admin", "auditor"])
+    result = await exporter.export("CASE-A", tmp_path / "shell.zip", actor="ops", role="auditor")
+    files = members_of((tmp_path / "shell.zip").read_bytes())
+    assert result.files == 0 and not [n for n in files if n.startswith(("records/", "captures/"))]
+    assert verify_bundle(tmp_path / "shell.zip").ok
