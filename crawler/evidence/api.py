@@ -127,7 +127,8 @@ def register_export(routes: RouteTable) -> None:
         "GET",
         "/api/v1/cases/{case}/bundle",
         roles={Role.INVESTIGATOR, Role.AUDITOR},
-        summary="the case evidence bundle (zip, verifiable offline with the verify_bundle.py inside)",
+        summary="the case evidence bundle (zip, verifiable offline with the verify_bundle.py inside);"
+        " investigators: their cases only; auditors: entries, proofs and digests only",
         tag="ledger",
     )
     async def case_bundle(request: web.Request) -> web.StreamResponse:

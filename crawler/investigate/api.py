@@ -221,7 +221,7 @@ def _media(routes: RouteTable) -> None:
         "GET",
         f"/api/v1/media/{SHA256}/bytes",
         roles=EVIDENCE,
-        summary="the media bytes (investigators under an active case authorization; audited)",
+        summary="the media bytes (under an active authorization of one of the caller's cases; audited)",
         tag="media",
     )
     async def media_bytes(request: web.Request) -> web.StreamResponse:
