@@ -20,6 +20,7 @@ from enum import StrEnum
 
 from config import Settings
 from crawler import keys
+from crawler.errors import ConfigError
 from crawler.models import utcnow
 from storage.client import Doc, Store, translate_errors
 
@@ -67,11 +68,15 @@ def legacy_digest(token: str) -> str:
 
 
 class TokenRepo:
-    def __init__(self, store: Store, secret: bytes) -> None:
+    """Without the server secret it can list and revoke, never create or authenticate."""
+
+    def __init__(self, store: Store, secret: bytes | None = None) -> None:
         self._coll = store["tokens"]
         self._secret = secret
 
     def digest(self, token: str) -> str:
+        if self._secret is None:
+            raise ConfigError("tokens opened without the server secret: cannot create or authenticate")
         return keyed_digest(self._secret, token)
 
     async def create(self, name: str, role: Role) -> tuple[str, Doc]:

@@ -241,6 +241,12 @@ COLLECTIONS: tuple[Collection, ...] = (
         " in), created and seen (epoch seconds) for idle and absolute expiry; deleted at sign-out",
         [Index([("token", ASCENDING)], "token")],
     ),
+    Collection(
+        "case_members",
+        "'<case>/<token name>': a token name that belongs to a case (investigators see, search and export"
+        " only their cases), with who added it and the ledger seq of the change",
+        [Index([("case", ASCENDING)], "case"), Index([("member", ASCENDING)], "member")],
+    ),
 )
 
 BY_NAME = {c.name: c for c in COLLECTIONS}

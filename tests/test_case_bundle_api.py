@@ -11,6 +11,7 @@ import config
 from crawler.api.app import build_app
 from crawler.api.modules import ALL_MODULES
 from crawler.evidence.cases import Cases
+from crawler.evidence.members import CaseMembers
 from crawler.evidence.signing import generate_key
 from crawler.evidence.verify_bundle import verify_bundle
 from crawler.evidence.wiring import build_ledger
@@ -34,9 +35,13 @@ async def test_investigator_downloads_a_bundle_that_verifies_offline(store: Stor
                 [Message(ref=ref, msg_id=i, source=Source.WEB, date=T0, text=f"post {i}",
                          raw=RawCapture.of("html", html, url="http://x/s/case_channel", fetched_at=T0))]
             )  # fmt: skip
-    await Cases(build_ledger(store, settings)).add("CASE-7", channel="case_channel", actor="lead")
+    ledger = build_ledger(store, settings)
+    await Cases(ledger).add("CASE-7", channel="case_channel", actor="lead")
     app = build_app(store, settings, ALL_MODULES)
-    investigator, _ = await TokenRepo(store, server_secret(config.load())).create("inv", Role.INVESTIGATOR)
+    tokens = TokenRepo(store, server_secret(config.load()))
+    investigator, _ = await tokens.create("inv", Role.INVESTIGATOR)
+    admin, _ = await tokens.create("boss", Role.ADMIN)
+    await CaseMembers(ledger).add("CASE-7", "inv", actor="boss")  # investigators export only their cases
     async with TestClient(TestServer(app)) as client:
         hdr = {"Authorization": f"Bearer {investigator}"}
         resp = await client.get("/api/v1/cases/CASE-7/bundle", headers=hdr)
@@ -44,7 +49,7 @@ async def test_investigator_downloads_a_bundle_that_verifies_offline(store: Stor
         assert 'filename="CASE-7.zip"' in resp.headers["Content-Disposition"]
         bundle = tmp_path / "case.zip"
         bundle.write_bytes(await resp.read())
-        missing = await client.get("/api/v1/cases/NO-SUCH-CASE/bundle", headers=hdr)
+        missing = await client.get("/api/v1/cases/NO-SUCH-CASE/bundle", headers={"Authorization": f"Bearer {admin}"})
         assert missing.status == 404
     result = verify_bundle(bundle)
     assert result.ok, result.summary()

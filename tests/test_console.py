@@ -17,6 +17,7 @@ from crawler.ingest import Ingest
 from crawler.tokens import Role
 from storage.client import Store
 from storage.repos.authorizations import AuthorizationRepo, channel_scope
+from storage.repos.case_members import CaseMemberRepo
 from tests.test_investigate_api import Case, load_case, token
 
 Client = TestClient[web.Request, web.Application]
@@ -138,6 +139,9 @@ async def test_message_page_blurs_media_and_reveal_is_audited(client: Client, st
         accounts=["ana"],
         valid_until=time.time() + 3600,
     )
+    html = await (await client.get("/console/messages/alpha_news/2")).text()
+    assert 'class="sensitive"' not in html, "named on the authorization but not a member of its case"
+    await CaseMemberRepo(store).add("CASE-7", "ana", added_by="admin")
     page = await client.get("/console/messages/alpha_news/2")
     html = await page.text()
     assert f'src="/api/v1/media/{case.sha}/bytes"' in html and 'class="sensitive"' in html

@@ -41,6 +41,7 @@ from crawler.tokens import Role, TokenRepo, server_secret
 from storage.client import Store
 from storage.repos.alerts import AlertRepo
 from storage.repos.authorizations import AuthorizationRepo, channel_scope
+from storage.repos.case_members import CaseMemberRepo
 from storage.repos.media import MediaRepo
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -310,10 +311,13 @@ async def test_media_bytes_need_a_case_authorization(client: Client, store: Stor
         valid_until=time.time() + 3600,
     )
     resp = await client.get(f"/api/v1/media/{case.sha}/bytes", headers=bearer(inv))
+    assert resp.status == 403, "named on the authorization but not a member of its case"
+    await CaseMemberRepo(store).add("CASE-1", "ana", added_by="admin")
+    resp = await client.get(f"/api/v1/media/{case.sha}/bytes", headers=bearer(inv))
     assert resp.status == 200 and resp.content_type == "image/png"
     assert await resp.read() == case.image and resp.headers["Cache-Control"].startswith("no-store")
     actions = [e["action"] async for e in store["audit"].find({"actor": "ana"}).sort("at", 1)]
-    assert actions == ["media.bytes.refused", "media.bytes"]
+    assert actions == ["media.bytes.refused", "media.bytes.refused", "media.bytes"]
     # another investigator, not named on the authorization, still gets nothing
     other = await token(store, Role.INVESTIGATOR, "bob")
     resp = await client.get(f"/api/v1/media/{case.sha}/bytes", headers=bearer(other))

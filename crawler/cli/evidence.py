@@ -23,6 +23,7 @@ from config import Settings
 from config.evidence import EvidenceSettings
 from crawler.audit import AuditLog
 from crawler.cli.app import AppContext, async_command, pass_app
+from crawler.cli.case_option import case_id_param
 from crawler.errors import ConfigError
 from crawler.evidence import verify_bundle
 from crawler.evidence.authorizations import Authorizations
@@ -31,6 +32,7 @@ from crawler.evidence.export import DirectoryMediaSource, Exporter
 from crawler.evidence.heads import sign_head_now
 from crawler.evidence.hooks import audit_hook
 from crawler.evidence.ledger import Ledger
+from crawler.evidence.members import CaseMembers
 from crawler.evidence.signing import generate_key, key_id, load_public_key
 from crawler.evidence.verify_ledger import verify_ledger_async
 from crawler.evidence.wiring import build_ledger, evidence_settings
@@ -117,7 +119,7 @@ async def sign_head(app: AppContext) -> None:
 
 
 @evidence_group.command("export")
-@click.option("--case", "case_id", required=True)
+@click.option("--case", "case_id", required=True, callback=case_id_param)
 @click.option("--from", "since", help="first day/time (UTC) of entries to include")
 @click.option("--to", "until", help="last day/time (UTC) of entries to include")
 @click.option("--role", default="operator", show_default=True, help="recipient role (decides media vs digests)")
@@ -221,7 +223,7 @@ def auth_group() -> None:
 
 
 @auth_group.command("grant")
-@click.option("--case", "case_id", required=True)
+@click.option("--case", "case_id", required=True, callback=case_id_param)
 @click.option("--warrant", required=True, help="warrant or legal-basis reference")
 @click.option("--approved-by", required=True)
 @click.option(
@@ -264,7 +266,7 @@ async def auth_grant(
 
 
 @auth_group.command("list")
-@click.option("--case", "case_id")
+@click.option("--case", "case_id", callback=case_id_param)
 @click.option("--active", is_flag=True, help="only unrevoked, unexpired ones")
 @actor_option
 @pass_app
@@ -309,7 +311,7 @@ def case_group() -> None:
 
 
 @case_group.command("add")
-@click.argument("case_id")
+@click.argument("case_id", callback=case_id_param)
 @click.option("--channel", help="channel username, t.me link or key")
 @click.option("--message", help="CHANNEL/ID")
 @click.option("--note")
@@ -344,5 +346,50 @@ async def case_add(
     click.echo(f"attached to {case_id} (ledger seq {seq})")
 
 
-COMMANDS = (evidence_group, auth_group, case_group)
+@case_group.group("members")
+def members_group() -> None:
+    """Who belongs to a case: investigators see, search within and export only their cases."""
 
+
+@members_group.command("add")
+@click.argument("case_id", callback=case_id_param)
+@click.option("--token-name", "name", required=True, help="the API/console token name to add")
+@actor_option
+@pass_app
+@async_command
+async def members_add(app: AppContext, case_id: str, name: str, actor: str | None) -> None:
+    """Add a token name to a case (a ledger entry)."""
+    async with opened(app) as ctx:
+        added = await CaseMembers(ctx.ledger).add(case_id, name, actor=_actor(actor))
+    click.echo(f"{name} {'added to' if added else 'already a member of'} {case_id}")
+
+
+@members_group.command("remove")
+@click.argument("case_id", callback=case_id_param)
+@click.option("--token-name", "name", required=True, help="the token name to remove")
+@actor_option
+@pass_app
+@async_command
+async def members_remove(app: AppContext, case_id: str, name: str, actor: str | None) -> None:
+    """Remove a token name from a case (a ledger entry); its next request sees the change."""
+    async with opened(app) as ctx:
+        removed = await CaseMembers(ctx.ledger).remove(case_id, name, actor=_actor(actor))
+    if not removed:
+        raise click.ClickException(f"{name} is not a member of {case_id}")
+    click.echo(f"{name} removed from {case_id}")
+
+
+@members_group.command("list")
+@click.argument("case_id", required=False, callback=case_id_param)
+@pass_app
+@async_command
+async def members_list(app: AppContext, case_id: str | None) -> None:
+    """Members of CASE (or of every case), one JSON object per line."""
+    async with opened(app) as ctx:
+        docs = await CaseMembers(ctx.ledger).list(case_id)
+    for doc in docs:
+        line = {k: doc.get(k) for k in ("case", "member", "added_by", "seq")}
+        click.echo(json.dumps({**line, "added_at": str(doc.get("added_at"))}, ensure_ascii=False))
+
+
+COMMANDS = (evidence_group, auth_group, case_group)

@@ -16,6 +16,7 @@ import click
 
 from crawler.audit import AuditLog
 from crawler.cli.app import AppContext, async_command, pass_app
+from crawler.cli.case_option import case_id_param
 from crawler.evidence.hooks import audit_hook
 from crawler.evidence.wiring import build_ledger
 from crawler.models import utcnow
@@ -59,7 +60,7 @@ def takedown_group() -> None:
 @click.option("--message", "messages", multiple=True, help="CHANNEL/ID (repeatable)")
 @click.option("--channel", help="report a whole channel (NAME, @NAME or t.me link)")
 @click.option("--reason", type=click.Choice(REASONS), required=True, help="the reason category")
-@click.option("--case", "case_id", help="the case the request belongs to")
+@click.option("--case", "case_id", callback=case_id_param, help="the case the request belongs to")
 @click.option("--note", help="a free-text note printed in the report")
 @click.option("--json", "as_json", is_flag=True)
 @actor_option

@@ -20,6 +20,7 @@ from aiohttp import web
 from crawler.api.app import STORE
 from crawler.api.auth import AUTH, SESSION_COOKIE, client_address
 from crawler.api.routing import PRINCIPAL, RouteTable
+from crawler.case_ids import CASE_ID_RULE, is_case_id
 from crawler.console.render import render
 from crawler.console.session import (
     current,
@@ -30,8 +31,17 @@ from crawler.console.session import (
     set_login_nonce,
     start_session,
 )
-from crawler.errors import NotFound, TgwatchError
-from crawler.investigate.access import CSRF_FIELD, audit, csrf_valid, investigate, media_authorization, ops
+from crawler.errors import NotAuthorized, NotFound, TgwatchError
+from crawler.evidence.access import CaseAccess
+from crawler.investigate.access import (
+    CSRF_FIELD,
+    audit,
+    csrf_valid,
+    investigate,
+    media_authorization,
+    ops,
+    require_case,
+)
 from crawler.investigate.filters import SEARCH_PARAMS, MessageSearch
 from crawler.investigate.ops import ALERT_STATUSES
 from crawler.investigate.pagination import BadQuery, page_of
@@ -92,6 +102,8 @@ def page(
                 return _error(request, 400, exc.message, base)
             except NotFound as exc:
                 return _error(request, 404, exc.message, base)
+            except NotAuthorized as exc:  # e.g. a case this investigator is not a member of
+                return _error(request, 403, exc.message, base)
             except TgwatchError as exc:  # e.g. a review conflict, a missing authorization
                 return _error(request, 409 if exc.kind in CONFLICT_KINDS else 400, exc.message, base)
 
@@ -198,12 +210,20 @@ async def _media_view(request: web.Request, who: Principal, docs: list[dict[str,
     return allowed
 
 
+async def _cases_view(request: web.Request, who: Principal) -> dict[str, Any]:
+    """An investigator's own cases; for an admin (``my_cases`` None) every membership."""
+    access = CaseAccess(request.app[STORE])
+    mine = await access.cases_of(who)
+    memberships = await access.members.all() if mine is None else []
+    return {"my_cases": mine, "memberships": memberships}
+
+
 def _evidence_pages(routes: RouteTable) -> None:
     @page(routes, "GET", "/console/case-bundle", EVIDENCE, "download a case evidence bundle")
     async def case_bundle(request: web.Request, who: Principal, base: dict[str, Any]) -> web.StreamResponse:
         case = request.query.get("case", "").strip()
-        if not case or len(case) > 100:
-            raise web.HTTPBadRequest(text="a case id (1-100 characters) is required")
+        if not is_case_id(case):
+            return _error(request, 400, f"A case id is required: {CASE_ID_RULE}.", base)
         # the API route builds, audits and streams the bundle; the session cookie authenticates it
         raise web.HTTPSeeOther(f"/api/v1/cases/{quote(case, safe='')}/bundle")
 
@@ -211,6 +231,7 @@ def _evidence_pages(routes: RouteTable) -> None:
     async def search(request: web.Request, who: Principal, base: dict[str, Any]) -> web.StreamResponse:
         query = {k: v for k, v in request.query.items() if k in SEARCH_PARAMS and v != ""}
         found = MessageSearch.from_query(query)
+        await require_case(request, who, found.case, via="console")
         items: list[dict[str, Any]] = []
         next_cursor = None
         if not found.is_empty():
@@ -228,6 +249,7 @@ def _evidence_pages(routes: RouteTable) -> None:
             items=items,
             next_cursor=next_cursor,
             allowed=await _media_view(request, who, items),
+            **await _cases_view(request, who),
         )
 
     @page(routes, "GET", "/console/channels/{channel}", EVIDENCE, "a channel")

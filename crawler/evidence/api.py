@@ -13,9 +13,11 @@ from pathlib import Path
 from aiohttp import web
 
 from crawler import keys
-from crawler.api.app import AUDIT, LEDGER, SETTINGS, json_response, problem
+from crawler.api.app import AUDIT, LEDGER, SETTINGS, STORE, json_response, problem
 from crawler.api.routing import RouteTable, principal
+from crawler.case_ids import CASE_ID_RULE, is_case_id
 from crawler.detection.quarantine import Quarantine
+from crawler.evidence.access import CaseAccess
 from crawler.evidence.export import Exporter, QuarantineMediaSource
 from crawler.evidence.signing import load_public_key
 from crawler.tokens import Role
@@ -125,18 +127,24 @@ def register_export(routes: RouteTable) -> None:
         "GET",
         "/api/v1/cases/{case}/bundle",
         roles={Role.INVESTIGATOR, Role.AUDITOR},
-        summary="the case evidence bundle (zip, verifiable offline with the verify_bundle.py inside)",
+        summary="the case evidence bundle (zip, verifiable offline with the verify_bundle.py inside);"
+        " investigators: their cases only; auditors: entries, proofs and digests only",
         tag="ledger",
     )
     async def case_bundle(request: web.Request) -> web.StreamResponse:
         ledger = request.app[LEDGER]
         settings = request.app[SETTINGS]
+        who = principal(request)
+        case = request.match_info["case"]
+        if not is_case_id(case):
+            return problem(400, f"invalid case id: {CASE_ID_RULE}")
+        if not await CaseAccess(request.app[STORE]).may_open_case(who, case):
+            await _audit(request, "case.export.refused", {"case": case}, 0)
+            return problem(403, f"you are not a member of case {case}", kind="not_authorized")
         if ledger.signer is None:
             return problem(
                 409, "this server holds no signing key: export on the signing host (tgwatch evidence export)"
             )
-        who = principal(request)
-        case = request.match_info["case"]
         public = load_public_key(settings.evidence.public_key_path(settings.data_dir).read_bytes())
         quarantine = Quarantine(
             settings.data_dir / "quarantine",
@@ -149,14 +157,14 @@ def register_export(routes: RouteTable) -> None:
             media=QuarantineMediaSource(quarantine),
             media_roles=settings.evidence.export_media_roles,
         )
+        # the file name is ours, never the caller's; the directory goes away whatever happens
         with tempfile.TemporaryDirectory(prefix="tgwatch-export-") as tmp:
-            out = Path(tmp) / f"{case}.zip"
-            result = await exporter.export(case, out, actor=who.name, role=who.role.value)
+            out = Path(tmp) / "bundle.zip"
+            result = await exporter.export(case, out, actor=who.name, role=who.role.value, viewer=who)
             body = await asyncio.to_thread(out.read_bytes)
         await _audit(request, "case.export", {"case": case}, result.entries)
-        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in case)[:80]
         return web.Response(
             body=body,
             content_type="application/zip",
-            headers={"Content-Disposition": f'attachment; filename="{safe}.zip"', "Cache-Control": "no-store"},
+            headers={"Content-Disposition": f'attachment; filename="{case}.zip"', "Cache-Control": "no-store"},
         )

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from crawler.case_ids import validate_case_id
 from crawler.errors import NotAuthorized
 from crawler.evidence.ledger import Ledger
 from crawler.logs import get_logger
@@ -65,6 +66,7 @@ class Authorizations:
         note: str | None = None,
     ) -> str:
         """Store a new authorization and its ledger entry; returns its id."""
+        validate_case_id(case_id)
         if valid_until.tzinfo is None:
             raise ValueError("valid_until must be timezone-aware")
         if not scope or not accounts:

@@ -19,6 +19,7 @@ from typing import Any
 
 from pymongo.errors import DuplicateKeyError
 
+from crawler.case_ids import validate_case_id
 from crawler.evidence.ledger import Ledger
 from crawler.models import utcnow
 from storage.client import Doc, translate_errors
@@ -40,6 +41,7 @@ class Cases:
         note: str | None = None,
     ) -> int:
         """Attach a channel key or a ``<channel_key>/<msg_id>`` message to ``case_id``; returns the entry's seq."""
+        validate_case_id(case_id)
         if (channel is None) == (message is None):
             raise ValueError("attach exactly one of a channel or a message")
         subject = f"channel:{channel}" if channel is not None else f"message:{message}"

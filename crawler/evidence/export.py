@@ -8,11 +8,16 @@ The layout is exactly the one :mod:`crawler.evidence.verify_bundle` documents (a
 Order of work, and why:
 
 1. select the case's entries (:class:`~crawler.evidence.cases.Cases`), optionally within a time span;
-2. bind files: a capture entry's ``record_sha256`` → ``records/``, ``raw_sha256`` → ``captures/``,
-   a media capture's ``sha256`` → ``captures/media/`` *only* when the exporting role may receive
-   media and the capture's authorization is not revoked; otherwise the manifest lists the digest
-   as ``withheld`` with the reason. A file missing from the store is listed as withheld as well
-   (the bundle never pretends), and the verifier still checks its digest is bound to its entry;
+2. bind files: a capture entry's ``record_sha256`` → ``records/``, ``raw_sha256`` → ``captures/``
+   (*only* when the recipient's role receives content: an auditor's bundle holds ledger entries,
+   proofs, the signed head and digests, never message text or raw HTML), a media capture's
+   ``sha256`` → ``captures/media/`` *only* when the recipient may receive those bytes: for an API
+   caller (``viewer``) exactly when ``/media/{sha}/bytes`` would answer it
+   (:meth:`crawler.evidence.access.CaseAccess.media_grant`); for a shell export when the role is in
+   ``export_media_roles`` and the capture's authorization is not revoked. Otherwise the manifest
+   lists the digest as ``withheld`` with the reason. A file missing from the store is listed as
+   withheld as well (the bundle never pretends), and the verifier still checks its digest is bound
+   to its entry;
 3. write the manifest (case, span, exported seqs, files, digests of the verifier and the how-to)
    and append the ``export`` entry (who, role, span, the full seq list and the manifest's SHA-256):
    the hand-over is part of the chain of custody, and the signed log now commits to exactly what
@@ -38,8 +43,10 @@ from typing import Any, Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from crawler.case_ids import validate_case_id
 from crawler.errors import ConfigError, NotFound
 from crawler.evidence import verify_bundle
+from crawler.evidence.access import BundleContent, CaseAccess, bundle_content
 from crawler.evidence.capture import RecordStore
 from crawler.evidence.cases import Cases
 from crawler.evidence.entries import export_entry
@@ -47,6 +54,7 @@ from crawler.evidence.heads import HeadSigner, sign_head_now
 from crawler.evidence.ledger import Ledger
 from crawler.evidence.signing import TreeHead, key_id, public_key_pem
 from crawler.models import utcnow
+from crawler.tokens import Principal
 from storage.client import translate_errors
 
 FORMAT = verify_bundle.FORMAT
@@ -181,8 +189,17 @@ class Exporter:
             raise ConfigError("the tree head was signed by another key than the configured public key")
         return head
 
-    async def _media_reason(self, payload: dict[str, Any], role: str) -> str | None:
+    async def _media_reason(
+        self, payload: dict[str, Any], role: str, viewer: Principal | None, policy: BundleContent
+    ) -> str | None:
         """Why media bytes must be withheld, or None when they may be handed over."""
+        if not policy.media:
+            return policy.reason or f"role {role!r} may not receive media; digest only"
+        if viewer is not None:
+            # the very rule /media/{sha}/bytes applies to this caller
+            if await CaseAccess(self.ledger.store).media_grant(viewer, str(payload["sha256"])) is None:
+                return "no active case authorization covers this media for the recipient; digest only"
+            return None if self.media is not None else "media bytes are not held by this exporter"
         if role not in self.media_roles:
             return f"role {role!r} may not receive media; digest only"
         auth_id = payload.get("authorization")
@@ -204,7 +221,11 @@ class Exporter:
         role: str,
         since: str | None = None,
         until: str | None = None,
+        viewer: Principal | None = None,
     ) -> ExportResult:
+        """``viewer`` is the API caller the bundle is for (its media rule applies); None from the shell."""
+        validate_case_id(case_id)
+        policy = bundle_content(viewer.role.value if viewer is not None else role)
         selected = await self.cases.entries(case_id, since=since, until=until)
         if not selected:
             raise NotFound(f"case {case_id!r} has no ledger entries" + (" in that span" if since or until else ""))
@@ -233,11 +254,13 @@ class Exporter:
                 bound.add(sha)
                 data: bytes | None
                 if path == "media":
-                    reason = await self._media_reason(payload, role)
+                    reason = await self._media_reason(payload, role, viewer, policy)
                     data = None if reason else await self.media.read(sha) if self.media else None
                     if data is None and reason is None:
                         reason = "media bytes are no longer held"
                     path = f"captures/media/{sha}"
+                elif not policy.content:
+                    data, reason = None, policy.reason
                 else:
                     reason = None
                     data = (await self.records.get([sha])).get(sha)

@@ -12,11 +12,12 @@ from aiohttp import web
 from crawler.api import auth
 from crawler.api.app import AUDIT, STORE
 from crawler.audit import AuditLog
+from crawler.errors import NotAuthorized
+from crawler.evidence.access import CaseAccess
 from crawler.investigate.ops import OpsService
 from crawler.investigate.service import InvestigateService
-from crawler.tokens import Principal, Role
+from crawler.tokens import Principal
 from storage.client import Doc, Store
-from storage.repos.authorizations import AuthorizationRepo, channel_scope
 
 SESSION_COOKIE = auth.SESSION_COOKIE
 CSRF_HEADER = auth.CSRF_HEADER
@@ -93,17 +94,19 @@ def require_csrf_for_cookie_auth(request: web.Request, presented: str | None) ->
 
 
 # -- media bytes ---------------------------------------------------------------------------------
-def media_scope(sha256: str) -> str:
-    return f"media:{sha256}"
-
-
 async def media_authorization(store: Store, who: Principal, sha256: str, channels: list[str]) -> Doc | None:
     """The active case authorization that lets ``who`` see these bytes, or None.
 
-    An authorization covers media when its scope names the media (``media:<sha256>``) or a channel it
-    was seen in (``channel:<key>``), and its ``accounts`` list the investigator's token name.
+    Delegates to :meth:`crawler.evidence.access.CaseAccess.media_grant`, the one rule bundle export
+    applies too (an investigator also needs membership of the authorization's case).
     """
-    if who.role not in {Role.INVESTIGATOR, Role.ADMIN}:
-        return None
-    scopes = [media_scope(sha256), *(channel_scope(c) for c in channels)]
-    return await AuthorizationRepo(store).covering(scopes, who.name)
+    return await CaseAccess(store).media_grant(who, sha256, channels)
+
+
+# -- cases ---------------------------------------------------------------------------------------
+async def require_case(request: web.Request, who: Principal, case_id: str | None, *, via: str = "api") -> None:
+    """A search or export narrowed to a case needs that case to be open to ``who`` (an audited refusal)."""
+    if case_id is None or await CaseAccess(request.app[STORE]).may_open_case(who, case_id):
+        return
+    await audit(request, who, "case.refused", target=case_id, via=via, result_count=0)
+    raise NotAuthorized(f"you are not a member of case {case_id}")

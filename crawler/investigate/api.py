@@ -22,6 +22,7 @@ from crawler.investigate.access import (
     investigate,
     media_authorization,
     ops,
+    require_case,
     require_csrf_for_cookie_auth,
 )
 from crawler.investigate.export import FORMATS, stream_export
@@ -141,6 +142,7 @@ def _messages(routes: RouteTable) -> None:
     )
     async def search(request: web.Request) -> web.StreamResponse:
         found = MessageSearch.from_query(request.query)
+        await require_case(request, principal(request), found.case)
         page = page_of(request.query, found.params())
         items = await investigate(request).search(found, page)
         await audit(request, principal(request), "messages.search", filter=found.params(), result_count=len(items))
@@ -190,6 +192,7 @@ async def export_search(request: web.Request, *, via: str) -> web.StreamResponse
         raise BadQuery(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     found = MessageSearch.from_query({k: v for k, v in request.query.items() if k != "format"})
     who = principal(request)
+    await require_case(request, who, found.case, via=via)
     count = -1
     try:
         response, count = await stream_export(request, investigate(request).stream(found), fmt, "tgwatch-search")
@@ -218,7 +221,7 @@ def _media(routes: RouteTable) -> None:
         "GET",
         f"/api/v1/media/{SHA256}/bytes",
         roles=EVIDENCE,
-        summary="the media bytes (investigators under an active case authorization; audited)",
+        summary="the media bytes (under an active authorization of one of the caller's cases; audited)",
         tag="media",
     )
     async def media_bytes(request: web.Request) -> web.StreamResponse:

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any
 
+from crawler.case_ids import CASE_ID_RULE, is_case_id
 from crawler.investigate.pagination import BadQuery
 from crawler.models import ChannelRef
 from storage.client import Doc, Store, translate_errors
@@ -40,6 +41,7 @@ SEARCH_PARAMS: dict[str, str] = {
     "deleted": "true|false",
     "matched": "true: only media that matched an imported hash list",
     "verdict": "positive|negative|unknown: media with a detector verdict of this decision",
+    "case": "only what is attached to this case (investigators: cases they are a member of)",
     "limit": "page size, 1..500",
     "cursor": "next_cursor of the previous page",
 }
@@ -58,6 +60,7 @@ class MessageSearch:
     deleted: bool | None = None
     matched: bool | None = None
     verdict: str | None = None
+    case: str | None = None
 
     @classmethod
     def from_query(cls, query: Mapping[str, str]) -> MessageSearch:
@@ -75,6 +78,9 @@ class MessageSearch:
         until = _when(query.get("until"), "until")
         if since and until and since >= until:
             raise BadQuery("since must be before until")
+        case = _blank(query.get("case"))
+        if case is not None and not is_case_id(case):
+            raise BadQuery(f"case must be a case id ({CASE_ID_RULE})")
         channel = _blank(query.get("channel"))
         if channel is not None:
             channel = channel.rstrip("/").rsplit("/", 1)[-1].lstrip("@").lower()
@@ -92,6 +98,7 @@ class MessageSearch:
             deleted=_flag(query.get("deleted"), "deleted"),
             matched=_flag(query.get("matched"), "matched"),
             verdict=verdict,
+            case=case,
         )
 
     def params(self) -> dict[str, Any]:
@@ -222,7 +229,25 @@ async def to_mongo(store: Store, search: MessageSearch) -> Doc:
         clauses.append({"media": {"$elemMatch": {"kind": {"$exists": True}}}})
     if search.has_media is False:
         clauses.append({"media": {"$size": 0}})
+    if search.case:
+        clauses.append(await case_clause(store, search.case))
     return merge(clauses)
+
+
+async def case_clause(store: Store, case_id: str) -> Doc:
+    """Messages attached to a case: its ``channel:<key>`` and ``message:<key>/<id>`` items.
+
+    A case with nothing attached matches nothing (an empty id list, answered without a scan).
+    """
+    with translate_errors("read case items"):
+        subjects = [d["subject"] async for d in store["case_items"].find({"case": case_id}, {"subject": 1})]
+    channels = sorted(s.removeprefix("channel:") for s in subjects if s.startswith("channel:"))
+    messages = sorted(s.removeprefix("message:") for s in subjects if s.startswith("message:"))
+    if not channels:
+        return {"_id": {"$in": messages}}
+    if not messages:
+        return {"channel": {"$in": channels}}
+    return {"$or": [{"channel": {"$in": channels}}, {"_id": {"$in": messages}}]}
 
 
 def merge(clauses: list[Doc]) -> Doc:

@@ -242,10 +242,9 @@ class InvestigateService:
 
     async def media_channels(self, sha256: str) -> list[str]:
         """Channels a media item was seen in (what a case authorization must cover)."""
-        with translate_errors("read sightings"):
-            found = await self._store["sightings"].distinct("channel", {"sha256": sha256})
-            found += await self._store["messages"].distinct("channel", {"media": {"$elemMatch": {"sha256": sha256}}})
-        return sorted({c for c in found if isinstance(c, str)})
+        from crawler.evidence.access import CaseAccess
+
+        return await CaseAccess(self._store).media_channels(sha256)
 
 
 def _channel_summary(doc: Doc) -> dict[str, Any]:

@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from config.takedowns import TakedownSettings
+from crawler.case_ids import validate_case_id
 from crawler.errors import NotFound, StoreError, TgwatchError
 from crawler.evidence.ledger import Ledger
 from crawler.logs import get_logger
@@ -131,6 +132,8 @@ class TakedownService:
         note: str | None = None,
     ) -> TakedownRequest:
         """One request for the items named by an alert, by message references and/or a channel."""
+        if case is not None:
+            validate_case_id(case)
         now = self.clock()
         keys: list[str] = [await self.items.message_key(m) for m in messages]
         detected: list[datetime] = []

@@ -77,6 +77,17 @@ class AuthorizationRepo:
         with translate_errors("check authorization"):
             return await self._coll.find_one(query)
 
+    async def covering_all(self, scopes: Sequence[str], account: str, *, now: float | None = None) -> list[Doc]:
+        """Every active authorization covering any of ``scopes`` for ``account``, oldest first."""
+        query: dict[str, Any] = {
+            "scope": {"$in": list(scopes)},
+            "accounts": account,
+            "revoked": False,
+            "valid_until": {"$gt": time.time() if now is None else now},
+        }
+        with translate_errors("check authorization"):
+            return await self._coll.find(query).sort("created_at", 1).to_list(None)
+
     async def get(self, auth_id: str) -> Doc | None:
         with translate_errors("get authorization"):
             return await self._coll.find_one({"_id": auth_id})
