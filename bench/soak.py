@@ -45,17 +45,43 @@ def tgwatch(data: Path, env: dict[str, str], *args: str) -> subprocess.Popen[byt
     )
 
 
-def sample(root: psutil.Process) -> tuple[float, int, int]:
-    """Total RSS (MB), open fds and process count of the tgwatch tree (the embedded server included
-    through the supervisor, which lives outside the tree, is sampled separately)."""
+def role(proc: psutil.Process, root: psutil.Process) -> str:
+    """What one process of the tree is, for the per-process RSS breakdown."""
+    if proc.pid == root.pid:
+        return "scheduler (tgwatch run)"
+    cmd = " ".join(proc.cmdline())
+    if "forkserver" in cmd:
+        parent = proc.parent()
+        forked = parent is not None and "forkserver" in " ".join(parent.cmdline())
+        return "hash pool worker" if forked else "hash pool forkserver"
+    if "resource_tracker" in cmd:
+        return "multiprocessing resource tracker"
+    if " worker " in f"{cmd} ":
+        return "crawl worker (child)"
+    return "other"
+
+
+def sample(root: psutil.Process, roles: dict[str, list[tuple[float, int]]] | None = None) -> tuple[float, int, int]:
+    """Total RSS (MB), open fds and process count of the tgwatch tree (the embedded server, started
+    through its supervisor, lives outside the tree and is not counted). With ``roles``, each
+    process's RSS is also appended under its role (summed per role for this sample)."""
     procs = [root, *root.children(recursive=True)]
     rss, fds = 0, 0
+    per_role: dict[str, tuple[float, int]] = {}
     for p in procs:
         try:
-            rss += p.memory_info().rss
+            mem = p.memory_info().rss
+            rss += mem
             fds += p.num_fds()
+            if roles is not None:
+                name = role(p, root)
+                mb, n = per_role.get(name, (0.0, 0))
+                per_role[name] = (mb + mem / 2**20, n + 1)
         except psutil.Error:
             continue
+    if roles is not None:
+        for name, value in per_role.items():
+            roles.setdefault(name, []).append(value)
     return rss / 2**20, fds, len(procs)
 
 
@@ -79,12 +105,13 @@ async def soak(minutes: float, targets: int, every: str) -> list[Row]:
             daemon = tgwatch(data, env, "run", "--workers", "2", "--sync", "10")
             root = psutil.Process(daemon.pid)
             samples: list[tuple[float, float, int, int]] = []
+            roles: dict[str, list[tuple[float, int]]] = {}
             started = time.monotonic()
             warmup = min(60.0, minutes * 60 / 5)
             reported = False
             while time.monotonic() - started < minutes * 60:
                 await asyncio.sleep(5)
-                rss, fds, n = sample(root)
+                rss, fds, n = sample(root, roles if time.monotonic() - started >= warmup else None)
                 samples.append((time.monotonic() - started, rss, fds, n))
                 if not reported and time.monotonic() - started > warmup:
                     reported = await asyncio.to_thread(report_two_messages, data, env, world)
@@ -122,6 +149,20 @@ async def soak(minutes: float, targets: int, every: str) -> list[Row]:
         Row("fd trend", "fds/h", round(_slope(steady, 2), 2)),
         Row("open fds min..max after warm-up", "fds", f"{min(s[2] for s in steady)}..{max(s[2] for s in steady)}"),
         Row("processes left after SIGTERM", "processes", len(leftovers), goal="0"),
+        Row(
+            "RSS median after warm-up (the goal of issue 17)",
+            "MB",
+            round(statistics.median(s[1] for s in steady), 1),
+            goal="< 500",
+        ),
+        *(
+            Row(
+                f"  RSS, {name} (median; processes)",
+                "MB",
+                f"{statistics.median(v[0] for v in values):.1f} ({max(v[1] for v in values)})",
+            )
+            for name, values in sorted(roles.items())
+        ),
     ]
 
 
