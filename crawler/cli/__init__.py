@@ -20,37 +20,67 @@ _TG, _EV, _SCHED, _CORE = "crawler.cli.telegram", "crawler.cli.evidence", "crawl
 
 #: every top-level command: name → where it lives and its one-line help for ``tgwatch --help``
 COMMANDS: dict[str, LazyCommand] = {
-    "accounts": LazyCommand(_TG, "accounts_group", "The pool of Telegram accounts (sessions and phones stored encrypted)."),
+    "accounts": LazyCommand(
+        _TG, "accounts_group", "The pool of Telegram accounts (sessions and phones stored encrypted)."
+    ),
     "auth": LazyCommand(_EV, "auth_group", "Authorizations for undercover collection (private joins and reads)."),
-    "backfill": LazyCommand(_TG, "backfill_cmd", "Read CHANNEL's history into the store; resumable (rerun after any interruption)."),
-    "candidates": LazyCommand("crawler.cli.discovery", "candidates_group", "Review discovered rooms: list, approve into crawl targets, reject, add tips."),
+    "backfill": LazyCommand(
+        _TG, "backfill_cmd", "Read CHANNEL's history into the store; resumable (rerun after any interruption)."
+    ),
+    "candidates": LazyCommand(
+        "crawler.cli.discovery",
+        "candidates_group",
+        "Review discovered rooms: list, approve into crawl targets, reject, add tips.",
+    ),
     "case": LazyCommand(_EV, "case_group", "Cases: what belongs to an investigation."),
     "config": LazyCommand(_CORE, "config_group", "Inspect the effective settings."),
     "crawl": LazyCommand(
-        "crawler.cli.crawl", "crawl", "Crawl public sources (the t.me web preview) into the store.",
+        "crawler.cli.crawl",
+        "crawl",
+        "Crawl public sources (the t.me web preview) into the store.",
         subcommands=[("crawler.cli.discovery", "aggregator_cmd")],
     ),
     "db": LazyCommand(_CORE, "db_group", "Inspect the store."),
-    "demo": LazyCommand("crawler.cli.demo", "demo_cmd", "Run tgwatch end to end on the bundled offline sample site, in the embedded (or configured) store."),
+    "demo": LazyCommand(
+        "crawler.cli.demo",
+        "demo_cmd",
+        "Run tgwatch end to end on the bundled offline sample site, in the embedded (or configured) store.",
+    ),
     "detector": LazyCommand("crawler.cli.detection", "detector_group", "Run a detector against the queue over HTTP."),
     "discover": LazyCommand("crawler.cli.discovery", "discover_group", "Triage discovery candidates."),
     "evidence": LazyCommand(_EV, "evidence_group", "Signing key, case bundles, and the whole-ledger check."),
-    "hashes": LazyCommand("crawler.cli.hashes", "hashes_group", "Known-hash lists (StopNCII, ThreatExchange, CSV, JSON Lines) and matching."),
+    "hashes": LazyCommand(
+        "crawler.cli.hashes",
+        "hashes_group",
+        "Known-hash lists (StopNCII, ThreatExchange, CSV, JSON Lines) and matching.",
+    ),
     "init": LazyCommand(_CORE, "init_cmd", "Create every collection and index (idempotent)."),
-    "invite": LazyCommand(_TG, "invite_group", "Invite links: check (always allowed) or join (only under an authorization)."),
+    "invite": LazyCommand(
+        _TG, "invite_group", "Invite links: check (always allowed) or join (only under an authorization)."
+    ),
     "query": LazyCommand("crawler.cli.query", "query_group", "Read collected records."),
     "queue": LazyCommand("crawler.cli.detection", "queue_group", "The detection queue."),
-    "run": LazyCommand(_SCHED, "run_cmd", "Run the scheduler daemon until SIGTERM/Ctrl-C (twice: abandon crawls in flight)."),
-    "run-now": LazyCommand(_SCHED, "run_now_cmd", "Crawl TARGET (or every target of GROUP) now, in this process, with run records."),
+    "run": LazyCommand(
+        _SCHED, "run_cmd", "Run the scheduler daemon until SIGTERM/Ctrl-C (twice: abandon crawls in flight)."
+    ),
+    "run-now": LazyCommand(
+        _SCHED, "run_now_cmd", "Crawl TARGET (or every target of GROUP) now, in this process, with run records."
+    ),
     "runs": LazyCommand(_SCHED, "runs_group", "Crawl run history."),
     "schedule": LazyCommand(_SCHED, "schedule_group", "The effective schedules."),
     "serve": LazyCommand("crawler.cli.serve", "serve_cmd", "Serve the HTTP API (and console) until interrupted."),
-    "takedown": LazyCommand("crawler.cli.takedowns", "takedown_group", "Removal requests to platforms: create, show, mark sent, re-check, figures."),
-    "targets": LazyCommand(_SCHED, "targets_group", "Channels crawled on a schedule (configuration [[targets]] plus those added here)."),
+    "takedown": LazyCommand(
+        "crawler.cli.takedowns",
+        "takedown_group",
+        "Removal requests to platforms: create, show, mark sent, re-check, figures.",
+    ),
+    "targets": LazyCommand(
+        _SCHED, "targets_group", "Channels crawled on a schedule (configuration [[targets]] plus those added here)."
+    ),
     "tokens": LazyCommand("crawler.cli.serve", "tokens_group", "API tokens (stored hashed; shown once)."),
     "watch": LazyCommand(_TG, "watch_cmd", "Follow CHANNELS live: new, edited and deleted messages (Ctrl-C to stop)."),
     "worker": LazyCommand(_SCHED, "worker_cmd", "Claim crawl tasks from the shared queue and run them until SIGTERM."),
-}  # fmt: skip
+}
 
 
 @click.group(
