@@ -56,6 +56,11 @@ def build_scrapy_settings(
         "ROBOTSTXT_OBEY": False,  # t.me/s/ pages are public previews meant for browsers
         "COOKIES_ENABLED": False,
         "TELNETCONSOLE_ENABLED": False,
+        # Scrapy ≥ 2.19 starts, for every crawl, a localhost HTTP server that runs posted Python code
+        # (token in a file under the user's state dir); never wanted here. Removed from the extension
+        # list too, so its module (and aiohttp's server) is not even imported.
+        "REMOTE_CONTROL_ENABLED": False,
+        "EXTENSIONS": {"scrapy.extensions.remote_control.RemoteControl": None},
         "LOG_ENABLED": False,  # tgwatch logs through structlog; Scrapy's own log is noise here
         "DOWNLOAD_TIMEOUT": http.download_timeout,
         "DOWNLOAD_MAXSIZE": settings.limits.max_page_bytes,

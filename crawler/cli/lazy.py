@@ -14,7 +14,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import click
-from click.utils import make_default_short_help
 
 
 @dataclass(frozen=True)
@@ -67,7 +66,8 @@ class LazyGroup(click.Group):
         rows = []
         for name in visible:
             loaded = self.commands.get(name)
-            text = loaded.get_short_help_str(limit) if loaded else make_default_short_help(self.lazy[name].help, limit)
+            shown = loaded or click.Command(name, help=self.lazy[name].help)  # the same shortening
+            text = shown.get_short_help_str(limit)
             rows.append((name, text))
         with formatter.section("Commands"):
             formatter.write_dl(rows)
