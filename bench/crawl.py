@@ -12,7 +12,8 @@ limit measured in the same run, goal >= 0.5:
 * limit = min(fetch-only, parse+store) pages/s: the rate if fetching the next page and storing
   this one overlapped perfectly (the spider does overlap them); ratio = crawl pages/s ÷ limit.
 
-Run: ``python bench/crawl.py [--posts 2000]``. AutoThrottle is off here (it exists to be polite
+Each figure is the best of ``--rounds`` rounds (default 2) of crawl then limits, in fresh databases.
+Run: ``python bench/crawl.py [--posts 2000] [--rounds 2]``. AutoThrottle is off here (it exists to be polite
 to t.me, and would measure our own delay rather than our speed); everything else is as shipped.
 """
 
@@ -105,9 +106,9 @@ async def crawl(settings: config.Settings, ingest: Ingest, store: Any, base_url:
     return figures
 
 
-async def limits(settings: config.Settings, ingest: Ingest, urls: list[str]) -> Limits:
+async def limits(settings: config.Settings, urls: list[str], database: str) -> Limits:
     bodies: list[tuple[str, str]] = []
-    scrapy_settings = build_scrapy_settings(settings, ingest=ingest, overrides=NO_THROTTLE)
+    scrapy_settings = build_scrapy_settings(settings, overrides=NO_THROTTLE)
     started = time.perf_counter()
     await run_spider(FetchOnlySpider, scrapy_settings, urls=urls, bodies=bodies)
     fetch = Figure("fetch-only (same URLs, same Scrapy settings)", len(bodies), 0, time.perf_counter() - started)
@@ -117,8 +118,7 @@ async def limits(settings: config.Settings, ingest: Ingest, urls: list[str]) -> 
     parse = Figure("parse-only (same bodies, no network)", len(pages), messages, time.perf_counter() - started)
     fetch.messages = messages
     out = Limits(fetch, parse)
-    async with open_store(settings.model_copy(update={"database": "bench_crawl_limit"})) as other:
-        await other["messages"].delete_many({})
+    async with open_store(settings.model_copy(update={"database": database})) as other:
         door = Ingest(other)
         for label in ("parse+store, all new", "parse+store, unchanged"):
             started = time.perf_counter()
@@ -135,23 +135,44 @@ async def limits(settings: config.Settings, ingest: Ingest, urls: list[str]) -> 
     return out
 
 
-async def run(posts: int) -> tuple[list[Figure], Limits]:
+def best(a: Figure, b: Figure) -> Figure:
+    return a if a.pages_per_s >= b.pages_per_s else b
+
+
+async def run(posts: int, rounds: int) -> tuple[list[Figure], Limits]:
+    """``rounds`` rounds of (crawl, limits), each into fresh databases; the best figure of each kind
+    is kept, so a burst of load from elsewhere on the machine during one phase does not decide."""
     with tempfile.TemporaryDirectory(prefix="tgwatch-bench-crawl-") as tmp:
         settings = config.load(data_dir=Path(tmp), log_level="WARNING")
         world = build_world(big_size=posts)
-        async with open_store(settings) as store, SampleSite.serve(world) as site:
-            ingest = Ingest(store)
-            figures = await crawl(settings, ingest, store, site.base_url)
-            first = figures[0].pages
-            urls = [site.url(h.path_qs) for h in site.hits if h.path_qs.startswith("/s/big_feed")][:first]
-            return figures, await limits(settings, ingest, urls)
+        figures: list[Figure] = []
+        lim: Limits | None = None
+        async with SampleSite.serve(world) as site:
+            for r in range(rounds):
+                async with open_store(settings.model_copy(update={"database": f"bench_crawl_{r}"})) as store:
+                    got = await crawl(settings, Ingest(store), store, site.base_url)
+                figures = [best(a, b) for a, b in zip(figures, got, strict=True)] if figures else got
+                first = got[0].pages
+                urls = [site.url(h.path_qs) for h in site.hits if h.path_qs.startswith("/s/big_feed")][:first]
+                more = await limits(settings, urls, f"bench_crawl_limit_{r}")
+                if lim is None:
+                    lim = more
+                else:
+                    lim = Limits(
+                        best(lim.fetch, more.fetch),
+                        best(lim.parse, more.parse),
+                        [best(a, b) for a, b in zip(lim.store, more.store, strict=True)],
+                    )
+        assert lim is not None
+        return figures, lim
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--posts", type=int, default=2000, help="posts in the benchmark channel")
+    ap.add_argument("--rounds", type=int, default=2, help="rounds of crawl + limits; the best of each is kept")
     args = ap.parse_args()
-    figures, lim = asyncio.run(run(args.posts))
+    figures, lim = asyncio.run(run(args.posts, args.rounds))
     rows = []
     for f in figures:
         goal_p, goal_m = (">= 50", ">= 1,000") if f.label.startswith("first") else ("", "")
@@ -166,7 +187,8 @@ def main() -> int:
         ratios.append(f.pages_per_s / bound)
         goal = ">= 0.5" if f.label.startswith("first") else ""
         rows.append(Row(f"{f.label} ÷ min(fetch-only, {stored.label})", "ratio", round(ratios[-1], 2), None, goal))
-    print_table(rows, f"sample site big_feed ({args.posts} posts) -> embedded store, end to end, and its limit")
+    title = f"sample site big_feed ({args.posts} posts) -> embedded store, end to end, and its limit"
+    print_table(rows, f"{title}; best of {args.rounds} rounds")
     first = figures[0].pages_per_s
     print(f"goal >= 50 pages/s: {'met' if first >= 50 else 'NOT met'} ({first:.1f} pages/s on the first crawl)")
     print(f"goal >= 0.5 of the limit: {'met' if ratios[0] >= 0.5 else 'NOT met'} ({ratios[0]:.2f} on the first crawl)")
