@@ -100,3 +100,17 @@ async def test_crawl_worker_imports_no_api_console_or_video_decoder(
     assert loaded(modules, "scrapy")  # the crawl path itself was taken in this process
     for prefix in NOT_FOR_CRAWLING:
         assert loaded(modules, prefix) == [], f"a crawl worker imported {prefix}"
+
+
+def test_crawl_command_path_imports_no_api_console_or_video_decoder() -> None:
+    script = (
+        "import json, sys\nfrom crawler.cli import cli\n"
+        "try:\n    cli(['crawl', 'channel', '--help'], prog_name='tgwatch')\nexcept SystemExit:\n    pass\n"
+        "import crawler.crawl_web, crawler.pipeline, spiders.tme_channel\n"
+        "print(json.dumps(sorted(sys.modules)))"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=60).stdout
+    modules = json.loads(out.rstrip().splitlines()[-1])
+    assert "crawler.cli.crawl" in modules and "crawler.pipeline" in modules
+    for prefix in NOT_FOR_CRAWLING:
+        assert loaded(modules, prefix) == [], f"the crawl command imported {prefix}"
