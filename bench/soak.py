@@ -1,6 +1,8 @@
 """Soak: the scheduler daemon and its workers crawling the sample site for a long while.
 
 Goal (issue 12): over 30 minutes, RSS and open file descriptors of every tgwatch process stay flat.
+Goal (issue 17): the tree's RSS median after warm-up < 500 MB; the table also breaks RSS down by
+process role (scheduler, worker children, hash pool forkserver and workers, resource trackers).
 Run: ``python bench/soak.py [--minutes 30] [--targets 6] [--every 20s]``. It serves the offline
 sample site, adds the targets, runs ``tgwatch run --workers 2`` against a fresh data dir (with the
 takedown re-check job every minute over two reported messages), samples every process of the tree
@@ -45,17 +47,42 @@ def tgwatch(data: Path, env: dict[str, str], *args: str) -> subprocess.Popen[byt
     )
 
 
-def sample(root: psutil.Process) -> tuple[float, int, int]:
-    """Total RSS (MB), open fds and process count of the tgwatch tree (the embedded server included
-    through the supervisor, which lives outside the tree, is sampled separately)."""
+def role(proc: psutil.Process, root: psutil.Process) -> str:
+    """What one process of the tree is, for the per-process RSS breakdown."""
+    if proc.pid == root.pid:
+        return "scheduler (tgwatch run)"
+    cmd = " ".join(proc.cmdline())
+    if "forkserver" in cmd:
+        parent = proc.parent()
+        forked = parent is not None and "forkserver" in " ".join(parent.cmdline())
+        return "hash pool worker" if forked else "hash pool forkserver"
+    if "resource_tracker" in cmd:
+        return "multiprocessing resource tracker"
+    if " worker " in f"{cmd} ":
+        return "crawl worker (child)"
+    return "other"
+
+
+def sample(root: psutil.Process, roles: list[dict[str, tuple[float, int]]] | None = None) -> tuple[float, int, int]:
+    """Total RSS (MB), open fds and process count of the tgwatch tree (the embedded server, started
+    through its supervisor, lives outside the tree and is not counted). With ``roles``, each
+    sample appends {role: (MB summed over its processes, processes)}."""
     procs = [root, *root.children(recursive=True)]
     rss, fds = 0, 0
+    per_role: dict[str, tuple[float, int]] = {}
     for p in procs:
         try:
-            rss += p.memory_info().rss
+            mem = p.memory_info().rss
+            rss += mem
             fds += p.num_fds()
+            if roles is not None:
+                name = role(p, root)
+                mb, n = per_role.get(name, (0.0, 0))
+                per_role[name] = (mb + mem / 2**20, n + 1)
         except psutil.Error:
             continue
+    if roles is not None:
+        roles.append(per_role)
     return rss / 2**20, fds, len(procs)
 
 
@@ -79,12 +106,13 @@ async def soak(minutes: float, targets: int, every: str) -> list[Row]:
             daemon = tgwatch(data, env, "run", "--workers", "2", "--sync", "10")
             root = psutil.Process(daemon.pid)
             samples: list[tuple[float, float, int, int]] = []
+            roles: list[dict[str, tuple[float, int]]] = []
             started = time.monotonic()
             warmup = min(60.0, minutes * 60 / 5)
             reported = False
             while time.monotonic() - started < minutes * 60:
                 await asyncio.sleep(5)
-                rss, fds, n = sample(root)
+                rss, fds, n = sample(root, roles if time.monotonic() - started >= warmup else None)
                 samples.append((time.monotonic() - started, rss, fds, n))
                 if not reported and time.monotonic() - started > warmup:
                     reported = await asyncio.to_thread(report_two_messages, data, env, world)
@@ -122,6 +150,21 @@ async def soak(minutes: float, targets: int, every: str) -> list[Row]:
         Row("fd trend", "fds/h", round(_slope(steady, 2), 2)),
         Row("open fds min..max after warm-up", "fds", f"{min(s[2] for s in steady)}..{max(s[2] for s in steady)}"),
         Row("processes left after SIGTERM", "processes", len(leftovers), goal="0"),
+        Row(
+            "RSS median after warm-up (the goal of issue 17)",
+            "MB",
+            round(statistics.median(s[1] for s in steady), 1),
+            goal="< 500",
+        ),
+        *(
+            Row(
+                f"  RSS, {name}: median (processes at most; share of samples alive)",
+                "MB",
+                f"{statistics.median(r.get(name, (0.0, 0))[0] for r in roles):.1f}"
+                f" ({max(r.get(name, (0.0, 0))[1] for r in roles)}; {sum(name in r for r in roles) / len(roles):.0%})",
+            )
+            for name in sorted({n for r in roles for n in r})
+        ),
     ]
 
 

@@ -19,6 +19,7 @@ from crawler.discovery.snowball import SnowballStage
 from crawler.evidence.capture import install as install_capture
 from crawler.evidence.hooks import verdict_hook
 from crawler.evidence.wiring import build_ledger
+from crawler.hashing.idle import IdleHashPool
 from crawler.hashing.images import ImageLimits
 from crawler.hashing.pool import HashOptions, HashPool
 from crawler.hashing.video import VideoLimits
@@ -30,6 +31,10 @@ from crawler.models import Source
 from crawler.takedowns.reupload import ReuploadStage
 from crawler.takedowns.service import TakedownService
 from storage.client import Store
+
+#: a crawling process's hash pool is shut down after this long without media (issue 17: idle pool
+#: workers were a third of ``tgwatch run --workers 2``'s memory); the next file starts it again
+HASH_POOL_IDLE_SECONDS = 60.0
 
 
 def hash_options(settings: Settings) -> HashOptions:
@@ -50,8 +55,12 @@ async def open_pipeline(
     ledger = build_ledger(store, settings)
     async with AsyncExitStack() as stack:
         if settings.media.fetch:
+            options = hash_options(settings)
             hasher = await stack.enter_async_context(
-                HashPool(workers=settings.media.hash_workers, options=hash_options(settings))
+                IdleHashPool(
+                    lambda: HashPool(workers=settings.media.hash_workers, options=options),
+                    idle_seconds=HASH_POOL_IDLE_SECONDS,
+                )
             )
             web = await stack.enter_async_context(WebFetcher(settings))
             all_fetchers: dict[Source, MediaFetcher] = {Source.WEB: web, **(fetchers or {})}

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from scrapy.settings import Settings as ScrapySettings
+from scrapy.settings import default_settings
 
 from config import Settings
 from crawler.egress import EgressPolicy
@@ -63,6 +64,12 @@ def build_scrapy_settings(
         "ROBOTSTXT_OBEY": False,  # t.me/s/ pages are public previews meant for browsers
         "COOKIES_ENABLED": False,
         "TELNETCONSOLE_ENABLED": False,
+        # Scrapy ≥ 2.19 starts, for every crawl, a localhost HTTP server that runs posted Python code
+        # (token in a file under the user's state dir); never wanted here. Dropped from the base list
+        # too: Scrapy imports every listed extension (even one set to None), and this one brings
+        # aiohttp's server into every crawling process.
+        "REMOTE_CONTROL_ENABLED": False,
+        "EXTENSIONS_BASE": {k: v for k, v in default_settings.EXTENSIONS_BASE.items() if "remote_control" not in k},
         "LOG_ENABLED": False,  # tgwatch logs through structlog; Scrapy's own log is noise here
         "DOWNLOAD_TIMEOUT": http.download_timeout,
         "DOWNLOAD_MAXSIZE": settings.limits.max_page_bytes,

@@ -1,4 +1,11 @@
-"""The ``tgwatch`` command line: one group, one module per command family."""
+"""The ``tgwatch`` command line: one group, one module per command family, imported on demand.
+
+Registering a command family: add one row to ``COMMANDS`` below (name → module, attribute, the first
+sentence of its docstring). Subcommands added to a group inside its own module (``case members``,
+``detector run`` options) need nothing here. The module is imported only when the command runs, so
+a crawl worker never loads the API, the console or Telethon; ``tests/test_cli_lazy.py`` fails if a
+row is missing, points nowhere, or its help drifts from the docstring.
+"""
 
 from __future__ import annotations
 
@@ -7,21 +14,80 @@ from pathlib import Path
 import click
 
 from crawler.cli.app import AppContext
-from crawler.cli.core import config_group, db_group, init_cmd
-from crawler.cli.crawl import crawl
-from crawler.cli.demo import demo_cmd
-from crawler.cli.detection import detector_group, queue_group
-from crawler.cli.discovery import aggregator_cmd, candidates_group, discover_group
-from crawler.cli.evidence import COMMANDS as EVIDENCE_COMMANDS
-from crawler.cli.hashes import hashes_group
-from crawler.cli.query import query_group
-from crawler.cli.scheduling import COMMANDS as SCHEDULING_COMMANDS
-from crawler.cli.serve import serve_cmd, tokens_group
-from crawler.cli.takedowns import takedown_group
-from crawler.cli.telegram import COMMANDS as TELEGRAM_COMMANDS
+from crawler.cli.lazy import LazyCommand, LazyGroup
+
+_TG, _EV, _SCHED, _CORE = "crawler.cli.telegram", "crawler.cli.evidence", "crawler.cli.scheduling", "crawler.cli.core"
+
+#: every top-level command: name → where it lives and its one-line help for ``tgwatch --help``
+COMMANDS: dict[str, LazyCommand] = {
+    "accounts": LazyCommand(
+        _TG, "accounts_group", "The pool of Telegram accounts (sessions and phones stored encrypted)."
+    ),
+    "auth": LazyCommand(_EV, "auth_group", "Authorizations for undercover collection (private joins and reads)."),
+    "backfill": LazyCommand(
+        _TG, "backfill_cmd", "Read CHANNEL's history into the store; resumable (rerun after any interruption)."
+    ),
+    "candidates": LazyCommand(
+        "crawler.cli.discovery",
+        "candidates_group",
+        "Review discovered rooms: list, approve into crawl targets, reject, add tips.",
+    ),
+    "case": LazyCommand(_EV, "case_group", "Cases: what belongs to an investigation."),
+    "config": LazyCommand(_CORE, "config_group", "Inspect the effective settings."),
+    "crawl": LazyCommand(
+        "crawler.cli.crawl",
+        "crawl",
+        "Crawl public sources (the t.me web preview) into the store.",
+        subcommands=[("crawler.cli.discovery", "aggregator_cmd")],
+    ),
+    "db": LazyCommand(_CORE, "db_group", "Inspect the store."),
+    "demo": LazyCommand(
+        "crawler.cli.demo",
+        "demo_cmd",
+        "Run tgwatch end to end on the bundled offline sample site, in the embedded (or configured) store.",
+    ),
+    "detector": LazyCommand("crawler.cli.detection", "detector_group", "Run a detector against the queue over HTTP."),
+    "discover": LazyCommand("crawler.cli.discovery", "discover_group", "Triage discovery candidates."),
+    "evidence": LazyCommand(_EV, "evidence_group", "Signing key, case bundles, and the whole-ledger check."),
+    "hashes": LazyCommand(
+        "crawler.cli.hashes",
+        "hashes_group",
+        "Known-hash lists (StopNCII, ThreatExchange, CSV, JSON Lines) and matching.",
+    ),
+    "init": LazyCommand(_CORE, "init_cmd", "Create every collection and index (idempotent)."),
+    "invite": LazyCommand(
+        _TG, "invite_group", "Invite links: check (always allowed) or join (only under an authorization)."
+    ),
+    "query": LazyCommand("crawler.cli.query", "query_group", "Read collected records."),
+    "queue": LazyCommand("crawler.cli.detection", "queue_group", "The detection queue."),
+    "run": LazyCommand(
+        _SCHED, "run_cmd", "Run the scheduler daemon until SIGTERM/Ctrl-C (twice: abandon crawls in flight)."
+    ),
+    "run-now": LazyCommand(
+        _SCHED, "run_now_cmd", "Crawl TARGET (or every target of GROUP) now, in this process, with run records."
+    ),
+    "runs": LazyCommand(_SCHED, "runs_group", "Crawl run history."),
+    "schedule": LazyCommand(_SCHED, "schedule_group", "The effective schedules."),
+    "serve": LazyCommand("crawler.cli.serve", "serve_cmd", "Serve the HTTP API (and console) until interrupted."),
+    "takedown": LazyCommand(
+        "crawler.cli.takedowns",
+        "takedown_group",
+        "Removal requests to platforms: create, show, mark sent, re-check, figures.",
+    ),
+    "targets": LazyCommand(
+        _SCHED, "targets_group", "Channels crawled on a schedule (configuration [[targets]] plus those added here)."
+    ),
+    "tokens": LazyCommand("crawler.cli.serve", "tokens_group", "API tokens (stored hashed; shown once)."),
+    "watch": LazyCommand(_TG, "watch_cmd", "Follow CHANNELS live: new, edited and deleted messages (Ctrl-C to stop)."),
+    "worker": LazyCommand(_SCHED, "worker_cmd", "Claim crawl tasks from the shared queue and run them until SIGTERM."),
+}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.group(
+    cls=LazyGroup,
+    lazy=COMMANDS,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110},
+)
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), help="TOML settings file")
 @click.option("--data-dir", type=click.Path(file_okay=False, path_type=Path), help="where tgwatch keeps its data")
 @click.option("--log-format", type=click.Choice(["auto", "json", "console"]), help="log renderer")
@@ -36,25 +102,6 @@ def cli(
         config_path=config_path,
         overrides={"data_dir": data_dir, "log_format": log_format, "log_level": log_level},
     )
-
-
-cli.add_command(init_cmd)
-cli.add_command(config_group)
-cli.add_command(db_group)
-cli.add_command(query_group)
-cli.add_command(demo_cmd)
-cli.add_command(serve_cmd)
-cli.add_command(tokens_group)
-cli.add_command(queue_group)
-cli.add_command(detector_group)
-cli.add_command(hashes_group)
-crawl.add_command(aggregator_cmd)
-cli.add_command(crawl)
-cli.add_command(discover_group)
-cli.add_command(candidates_group)
-cli.add_command(takedown_group)
-for _command in (*TELEGRAM_COMMANDS, *EVIDENCE_COMMANDS, *SCHEDULING_COMMANDS):
-    cli.add_command(_command)
 
 
 def main() -> None:

@@ -11,7 +11,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from functools import wraps
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import click
 
@@ -19,11 +19,12 @@ import config
 from config import Settings
 from crawler import logs
 from crawler.errors import TgwatchError
-from crawler.ingest import Ingest
-from crawler.media.fetchers import MediaFetcher
-from crawler.models import Source
-from crawler.pipeline import open_pipeline
-from storage.client import Store, open_store
+
+if TYPE_CHECKING:
+    from crawler.ingest import Ingest
+    from crawler.media.fetchers import MediaFetcher
+    from crawler.models import Source
+    from storage.client import Store
 
 T = TypeVar("T")
 
@@ -49,7 +50,11 @@ class AppContext:
 
     @asynccontextmanager
     async def open(self, *, fetchers: dict[Source, MediaFetcher] | None = None) -> AsyncIterator[Opened]:
-        """The store and the fully assembled ingest door (media stage and all)."""
+        """The store and the fully assembled ingest door (media stage and all). Imported here, not at
+        the top: ``tgwatch --help`` and ``config show`` need neither (issue 17)."""
+        from crawler.pipeline import open_pipeline
+        from storage.client import open_store
+
         async with open_store(self.settings) as store, open_pipeline(store, self.settings, fetchers=fetchers) as ingest:
             yield Opened(store=store, ingest=ingest)
 

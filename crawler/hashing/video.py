@@ -18,13 +18,16 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import av
 import numpy as np
 
 from crawler.errors import Bomb, TooLarge, Undecodable
 from crawler.hashing.images import pdq_of_array
 from crawler.hashing.pdqbits import as_words, hamming
+
+if TYPE_CHECKING:
+    import av.container
 
 QUALITY_THRESHOLD = 50
 DISTANCE_THRESHOLD = 31
@@ -86,6 +89,8 @@ def frames_from_json(text: str) -> list[FrameHash]:
 
 
 def _open(data: bytes | Path, limits: VideoLimits) -> av.container.InputContainer:
+    import av  # here, not at the top: only a process that decodes a video pays for PyAV (issue 17)
+
     size = data.stat().st_size if isinstance(data, Path) else len(data)
     if size > limits.max_bytes:
         raise TooLarge(f"video is {size} bytes, cap is {limits.max_bytes}")
@@ -98,6 +103,8 @@ def _open(data: bytes | Path, limits: VideoLimits) -> av.container.InputContaine
 
 def hash_video(data: bytes | Path, limits: VideoLimits | None = None) -> list[FrameHash]:
     """vPDQ features of a video: PDQ of one frame per ``seconds_per_hash``, consecutive repeats dropped."""
+    import av
+
     limits = limits or VideoLimits()
     container = _open(data, limits)
     try:

@@ -18,7 +18,8 @@ from config import Settings
 from crawler import metrics
 from crawler.detection.service import DetectionService
 from crawler.errors import MediaError, SourceError, Undecodable
-from crawler.hashing.pool import HashPool, MediaHashes
+from crawler.hashing.idle import MediaHasher
+from crawler.hashing.pool import MediaHashes
 from crawler.hashing.video import frames_to_json
 from crawler.ingest import Batch
 from crawler.logs import get_logger
@@ -54,7 +55,7 @@ class MediaStage:
         store: Store,
         settings: Settings,
         *,
-        hasher: HashPool,
+        hasher: MediaHasher,
         fetchers: dict[Source, MediaFetcher],
         matcher: Matcher,
         detection: DetectionService | None,

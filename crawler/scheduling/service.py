@@ -12,12 +12,10 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
-
-from aiohttp import web
+from typing import TYPE_CHECKING
 
 from config import Settings
 from config.targets import TargetsConfig
-from crawler.api.app import Registrar, build_app, runner_args
 from crawler.logs import get_logger
 from crawler.scheduling.children import Children
 from crawler.scheduling.daemon import Daemon
@@ -27,6 +25,9 @@ from crawler.scheduling.shutdown import Shutdown
 from crawler.scheduling.tasks import CrawlTasks
 from crawler.scheduling.worker import Worker, WorkerReport
 from storage.client import Store
+
+if TYPE_CHECKING:
+    from crawler.api.app import Registrar
 
 log = get_logger(__name__)
 
@@ -53,7 +54,13 @@ class ServiceOptions:
 async def http_server(
     store: Store, settings: Settings, modules: Sequence[Registrar], host: str, port: int
 ) -> AsyncIterator[str]:
-    """The API (or just health + metrics) on ``host:port`` for the block; yields its base URL."""
+    """The API (or just health + metrics) on ``host:port`` for the block; yields its base URL.
+    aiohttp's server and the API are imported here: a worker without ``--metrics-port`` never loads
+    them (issue 17)."""
+    from aiohttp import web
+
+    from crawler.api.app import build_app, runner_args
+
     runner = web.AppRunner(build_app(store, settings, modules), **runner_args(settings), handle_signals=False)
     await runner.setup()
     try:
@@ -119,10 +126,10 @@ async def run_worker(
     until_idle: bool = False,
 ) -> WorkerReport:
     """One ``tgwatch worker``: claim and crawl until stopped; optionally serve health and metrics."""
-    from crawler.scheduling.api import register as metrics_routes
-
     async with contextlib.AsyncExitStack() as stack:
         if metrics_port is not None:
+            from crawler.scheduling.api import register as metrics_routes
+
             await stack.enter_async_context(
                 http_server(ctx.store, ctx.settings, [metrics_routes], opts.host, metrics_port)
             )
