@@ -146,7 +146,7 @@ async def import_session(
     check_session_string(session)
     try:
         client = factory(session, proxy)
-    except SESSION_ERRORS as exc:  # StringSession refuses malformed strings
+    except SESSION_ERRORS:  # StringSession refuses malformed strings
         raise ConfigError(MALFORMED_SESSION) from None
     try:
         user_id = await _authorized_user(client)
