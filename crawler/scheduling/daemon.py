@@ -24,6 +24,7 @@ from config.targets import TargetsConfig
 from crawler import metrics
 from crawler.errors import TgwatchError
 from crawler.logs import get_logger
+from crawler.scheduling.abandoned import reap_dead_runs
 from crawler.scheduling.plan import Schedule, build_schedules
 from crawler.scheduling.targets import TargetRepo
 from crawler.scheduling.tasks import CrawlTasks, Created
@@ -132,6 +133,7 @@ class Daemon:
         log.info("crawl due", target=key, due=due.isoformat(), task=result.value)
 
     async def start(self) -> None:
+        await reap_dead_runs(self.store)
         self.scheduler = AsyncIOScheduler(
             timezone=UTC,
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": int(self.misfire_grace)},
