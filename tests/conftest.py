@@ -45,3 +45,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "corpus" in item.keywords and not CORPUS.is_dir():
             item.add_marker(pytest.mark.skip(reason=f"corpus absent: {CORPUS}"))
+
+
+
+# --- process hygiene (security #16): the run fails when a process it started outlives it --------
+from tests.process_hygiene import (  # noqa: E402
+    pytest_configure_process_hygiene,  # noqa: F401
+    pytest_sessionfinish_process_hygiene,  # noqa: F401
+    pytest_sessionstart_process_hygiene,  # noqa: F401
+)
