@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import time
 import uuid
+from collections.abc import Callable
 
 import psutil
 import pytest
@@ -69,6 +71,30 @@ def leftovers(run_id: str, basetemp: str | None, me: psutil.Process) -> list[psu
     return found
 
 
+def stop_own_helpers(timeout: float) -> None:
+    """Stop this process's multiprocessing forkserver and resource tracker.
+
+    They belong to the test process itself (a ``HashPool`` used in-process starts them) and would
+    end only when it exits, after this check. Closing their "alive" pipes asks them to stop;
+    each stop waits for its helper, so it runs in a thread joined for at most ``timeout``.
+    """
+    from multiprocessing import forkserver, resource_tracker
+
+    stops = [getattr(forkserver, "_forkserver", None), getattr(resource_tracker, "_resource_tracker", None)]
+    for helper in stops:
+        stop = getattr(helper, "_stop", None)
+        if stop is None:
+            continue
+        thread = threading.Thread(target=_quietly, args=(stop,), name="stop-mp-helper", daemon=True)
+        thread.start()
+        thread.join(timeout)
+
+
+def _quietly(stop: Callable[[], object]) -> None:
+    with contextlib.suppress(Exception):
+        stop()
+
+
 def _describe(proc: psutil.Process) -> str:
     try:
         command = " ".join(proc.cmdline()).replace("\n", "\\n")
@@ -82,6 +108,7 @@ def pytest_sessionfinish_process_hygiene(session: pytest.Session) -> None:
     """After xdist has torn its workers down (its hook runs before this trylast one)."""
     if not _is_controller(session.config) or "id" not in _run:
         return
+    stop_own_helpers(GRACE_SECONDS / 2)
     me = psutil.Process()
     run_id, basetemp = str(_run["id"]), _run.get("basetemp")
     deadline = time.monotonic() + GRACE_SECONDS
