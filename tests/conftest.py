@@ -47,7 +47,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.skip(reason=f"corpus absent: {CORPUS}"))
 
 
-
 # --- process hygiene (security #16): the run fails when a process it started outlives it --------
 from tests.process_hygiene import (  # noqa: E402
     pytest_configure_process_hygiene,  # noqa: F401
