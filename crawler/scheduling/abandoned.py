@@ -1,6 +1,6 @@
 """Runs left ``running`` by a process that died (``kill -9``, OOM kill, power loss) become ``abandoned``.
 
-Called when the scheduler, a worker or ``tgwatch runs`` starts: the run records then say what
+Called when a worker or ``tgwatch runs`` starts and on every scheduler sync: the run records say what
 happened instead of showing a crawl that will never end.
 """
 

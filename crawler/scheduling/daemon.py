@@ -81,7 +81,8 @@ class Daemon:
         return out
 
     async def sync(self) -> None:
-        """Reload schedules; add, replace or remove their timer jobs; catch up new ones."""
+        """Reload schedules; add, replace or remove their timer jobs; catch up new ones; prune done
+        tasks; mark the runs of dead processes ``abandoned``."""
         try:
             fresh = {s.target: s for s in await self.schedules()}
         except TgwatchError as exc:
@@ -115,6 +116,7 @@ class Daemon:
         else:
             if pruned:
                 log.info("done crawl tasks pruned", count=pruned)
+        await reap_dead_runs(self.store)  # at start and on every sync: a killed worker's runs end here
 
     async def _fire(self, key: str) -> None:
         schedule = self.current.get(key)
@@ -133,7 +135,6 @@ class Daemon:
         log.info("crawl due", target=key, due=due.isoformat(), task=result.value)
 
     async def start(self) -> None:
-        await reap_dead_runs(self.store)
         self.scheduler = AsyncIOScheduler(
             timezone=UTC,
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": int(self.misfire_grace)},

@@ -125,3 +125,15 @@ async def test_an_open_run_keeps_its_heartbeat_fresh_until_finished(store: Store
         raise AssertionError("the heartbeat was never refreshed")
     await runs.finish(run_id, "ok")
     assert not [t for t in asyncio.all_tasks() if t.get_name() == f"run heartbeat {run_id}"]
+
+
+async def test_scheduler_sync_abandons_the_runs_of_a_dead_process(store: Store) -> None:
+    from config.targets import TargetsConfig
+    from crawler.scheduling.daemon import Daemon
+
+    dead = psutil.Popen([sys.executable, "-c", "pass"])
+    owner = {**current_owner(), "pid": dead.pid, "pid_started": dead.create_time()}
+    dead.wait()
+    await store["runs"].insert_one({"_id": "dead", "status": "running", "owner": owner, "heartbeat": time.time()})
+    await Daemon(store, lambda: TargetsConfig.model_validate({"targets": []})).sync()
+    assert (await RunRepo(store).get("dead") or {})["status"] == "abandoned"
