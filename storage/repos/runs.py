@@ -9,7 +9,6 @@ or ``tgwatch runs`` starts) marks such runs ``abandoned`` instead of leaving the
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import socket
 import time
@@ -126,10 +125,8 @@ class RunRepo:
 
     async def finish(self, run_id: str, status: str = "ok", *, only_if_running: bool = False, **extra: Any) -> None:
         beat = _beats.pop(run_id, None)
-        if beat is not None and beat is not asyncio.current_task():
-            beat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await beat
+        if beat is not None and beat.get_loop() is asyncio.get_running_loop():
+            beat.cancel()  # not awaited: a cancellation of this caller must not be swallowed with it
         # read + replace rather than $set: datetimes stay datetimes on the embedded server
         with translate_errors("finish run"):
             doc = await self._coll.find_one({"_id": run_id})
