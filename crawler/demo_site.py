@@ -186,20 +186,25 @@ async def _takedowns(settings: Settings, store: Store, ledger: Ledger, site: Any
 
 
 async def _detect(settings: Settings, store: Store, echo: Echo) -> None:
-    token, _ = await TokenRepo(store, server_secret(settings)).create("demo-detector", Role.DETECTOR)
-    app = build_app(store, settings, ALL_MODULES)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
+    # the token lives only as long as this step: a demo must not leave a working detector credential
+    tokens = TokenRepo(store, server_secret(settings))
+    token, doc = await tokens.create("demo-detector", Role.DETECTOR)
     try:
-        detector = callable_detector("crawler.detection.demo_detector:hash_list_detector")
-        async with DetectionClient(f"http://{host}:{port}", token) as client:
-            stats = await run_consumer(client, detector, concurrency=4, until_empty=True, lease_seconds=60)
-            queue = await client.stats()
+        app = build_app(store, settings, ALL_MODULES)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, "127.0.0.1", 0)
+            await site.start()
+            host, port = runner.addresses[0][:2]
+            detector = callable_detector("crawler.detection.demo_detector:hash_list_detector")
+            async with DetectionClient(f"http://{host}:{port}", token) as client:
+                stats = await run_consumer(client, detector, concurrency=4, until_empty=True, lease_seconds=60)
+                queue = await client.stats()
+        finally:
+            await runner.cleanup()
     finally:
-        await runner.cleanup()
+        await tokens.revoke(doc["token_id"])
     echo(f"  verdicts posted: {stats.acked} {dict(stats.decisions)}; queue now {queue}")
     echo("  (the demo detector is not a model: positive exactly for hash-list matches, unknown otherwise)")
 

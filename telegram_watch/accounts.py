@@ -9,6 +9,7 @@ account by its operator-chosen name, never by its phone.
 from __future__ import annotations
 
 import binascii
+import struct
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -117,14 +118,36 @@ async def _authorized_user(client: TelegramClient) -> int:
     return int(me.user_id)
 
 
+MALFORMED_SESSION = "the session string is malformed (not a Telethon StringSession)"
+#: what Telethon's StringSession raises on bad input: bad version/base64, a short buffer, bad text
+SESSION_ERRORS = (ValueError, binascii.Error, struct.error, UnicodeError, IndexError)
+
+
+def check_session_string(session: str) -> None:
+    """Refuse a session string that is empty, malformed or carries no login, before any connection.
+
+    An empty string is a *new* Telethon session: importing it would connect to Telegram's default
+    data centre and start a log-in nobody asked for. The message never repeats the string (a secret).
+    """
+    if not session.strip():
+        raise ConfigError("the session string is empty")
+    try:
+        parsed = StringSession(session.strip())
+    except SESSION_ERRORS:
+        raise ConfigError(MALFORMED_SESSION) from None
+    if parsed.auth_key is None or not parsed.server_address:
+        raise ConfigError("the session string holds no login (no auth key or server)")
+
+
 async def import_session(
     accounts: Accounts, factory: ClientFactory, name: str, session: str, *, proxy: str | None = None
 ) -> int:
     """Add an account from an existing session string after proving it is logged in."""
+    check_session_string(session)
     try:
         client = factory(session, proxy)
-    except (ValueError, binascii.Error) as exc:  # StringSession refuses malformed strings
-        raise ConfigError("the session string is malformed (not a Telethon StringSession)") from exc
+    except SESSION_ERRORS:  # StringSession refuses malformed strings
+        raise ConfigError(MALFORMED_SESSION) from None
     try:
         user_id = await _authorized_user(client)
     finally:

@@ -53,3 +53,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 # itself remove this variable (tests/security/test_token_keys.py).
 TEST_TOKEN_KEY = "dGd3YXRjaC10ZXN0LW9ubHktdG9rZW4ta2V5LTMyYiE"
 os.environ.setdefault("TGWATCH_API__TOKEN_KEY", TEST_TOKEN_KEY)
+
+# --- process hygiene (security #16): the run fails when a process it started outlives it --------
+from tests.process_hygiene import (  # noqa: E402
+    pytest_configure_process_hygiene,  # noqa: F401
+    pytest_sessionfinish_process_hygiene,  # noqa: F401
+    pytest_sessionstart_process_hygiene,  # noqa: F401
+)

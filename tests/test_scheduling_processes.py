@@ -110,7 +110,8 @@ async def test_killed_worker_task_is_reclaimed_and_completed(
     (task,) = await store["crawl_tasks"].find().to_list(None)
     assert task["attempts"] == 2 and task["lease_owner"] == "rescuer"
     runs = {r["status"]: r for r in await store["runs"].find().to_list(None)}
-    assert set(runs) == {"lost", "ok"}  # the dead worker's run is closed, not left "running"
+    # the dead worker's run is closed, not left "running": the rescuer found its owner gone
+    assert set(runs) == {"abandoned", "ok"} and runs["abandoned"]["abandoned_by"] == "owner process gone"
     assert runs["ok"]["worker"] == "rescuer" and runs["ok"]["task"] == task["_id"]
     assert await store["messages"].count_documents({}) == runs["ok"]["counts"]["new"] > 0
 

@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import signal
+from pathlib import Path
 
 import click
 
@@ -72,8 +73,11 @@ def detector_group() -> None:
 @detector_group.command("run")
 @click.option("--url", default="http://127.0.0.1:8080", show_default=True, help="tgwatch API base URL")
 @click.option(
-    "--token", envvar="TGWATCH_DETECTOR_TOKEN", required=True, help="detector token (or env TGWATCH_DETECTOR_TOKEN)"
+    "--token-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="file holding the detector token (or set env TGWATCH_DETECTOR_TOKEN)",
 )
+@click.option("--token", "token_arg", hidden=True, help="deprecated: visible in the process list")
 @click.option("--cmd", "command", help='external program, e.g. "my-detector --json {path}"')
 @click.option("--callable", "func", help="Python callable module:function(path, job) -> verdict dict")
 @click.option("--name", default=f"detector-{os.getpid()}", show_default="detector-PID", help="consumer name")
@@ -86,7 +90,8 @@ def detector_group() -> None:
 @async_command
 async def detector_run(
     url: str,
-    token: str,
+    token_file: Path | None,
+    token_arg: str | None,
     command: str | None,
     func: str | None,
     name: str,
@@ -98,6 +103,7 @@ async def detector_run(
     """Lease media, run the detector on each, post its verdict; nack what fails."""
     if bool(command) == bool(func):
         raise click.UsageError("give exactly one of --cmd or --callable")
+    token = detector_token(token_file, token_arg)
     detector = command_detector(command, per_media_timeout) if command else callable_detector(str(func))
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGINT, stop.set)
@@ -106,3 +112,33 @@ async def detector_run(
             client, detector, concurrency=concurrency, until_empty=until_empty, lease_seconds=lease_seconds, stop=stop
         )
     click.echo(json.dumps({"consumer": name, **stats.__dict__}))
+
+
+TOKEN_ENV = "TGWATCH_DETECTOR_TOKEN"
+
+
+def detector_token(token_file: Path | None, token_arg: str | None) -> str:
+    """The token from ``--token-file``, the environment, or (warned) the command line.
+
+    Any local user can read another process's argv (``ps``, ``/proc/PID/cmdline``), so a token
+    given as ``--token`` is as good as published on a shared host; a file or the environment is not.
+    """
+    if token_file is not None:
+        try:
+            token = token_file.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise click.UsageError(f"cannot read --token-file {token_file}: {exc}") from None
+        if not token:
+            raise click.UsageError(f"--token-file {token_file} is empty")
+        return token
+    if token_arg:
+        click.echo(
+            f"warning: --token puts the token in the process list, readable by every local user; "
+            f"use --token-file or {TOKEN_ENV} instead",
+            err=True,
+        )
+        return token_arg
+    token = os.environ.get(TOKEN_ENV, "").strip()
+    if not token:
+        raise click.UsageError(f"no detector token: give --token-file FILE or set {TOKEN_ENV}")
+    return token

@@ -319,7 +319,10 @@ def _run_line(doc: dict[str, Any]) -> str:
 @async_command
 async def runs_list(app: AppContext, as_json: bool, limit: int, target: str | None) -> None:
     """Newest runs first."""
+    from crawler.scheduling.abandoned import reap_dead_runs
+
     async with app.open() as opened:
+        await reap_dead_runs(opened.store)
         if target:
             key, _ = canonical_target(target)
             docs = await opened.store["runs"].find({"target": key}).sort("started_at", -1).limit(limit).to_list(None)
@@ -335,7 +338,10 @@ async def runs_list(app: AppContext, as_json: bool, limit: int, target: str | No
 @async_command
 async def runs_show(app: AppContext, run_id: str) -> None:
     """One run with its recorded errors (JSON)."""
+    from crawler.scheduling.abandoned import reap_dead_runs
+
     async with app.open() as opened:
+        await reap_dead_runs(opened.store)
         doc = await RunRepo(opened.store).get(run_id)
         if doc is None:
             raise click.ClickException(f"no run {run_id}")

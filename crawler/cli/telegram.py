@@ -92,7 +92,13 @@ async def accounts_add(app: AppContext, name: str, session_string: str | None, p
     """Log in interactively (phone, code, 2FA password) or import --session-string."""
     async with open_telegram(app) as tg:
         if session_string is not None:
-            session = sys.stdin.readline().strip() if session_string == "-" else session_string
+            if session_string != "-":
+                click.echo(
+                    "warning: --session-string puts the session in the process list, readable by every "
+                    "local user; use --session-string - and pipe it on stdin",
+                    err=True,
+                )
+            session = sys.stdin.readline().strip() if session_string == "-" else session_string.strip()
             user_id = await import_session(tg.accounts, tg.factory, name, session, proxy=proxy)
         else:
             user_id = await login_interactive(

@@ -24,6 +24,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from crawler.child_processes import die_with_parent
 from crawler.detection.client import DetectionApiError, DetectionClient
 from crawler.detection.service import VerdictIn
 from crawler.logs import get_logger
@@ -45,8 +46,9 @@ def command_detector(template: str, timeout: float) -> Detector:
 
     async def run(path: Path, job: dict[str, Any]) -> dict[str, Any]:
         args = [arg.replace("{path}", str(path)) for arg in argv]
+        # a consumer killed mid-job must not leave its detector running on (nobody would read it)
         proc = await asyncio.create_subprocess_exec(
-            *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+            *args, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, preexec_fn=die_with_parent()
         )
         try:
             out, err = await asyncio.wait_for(proc.communicate(), timeout)

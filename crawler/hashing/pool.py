@@ -10,6 +10,9 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
+import select
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,6 +91,42 @@ def hash_media_sync(data: bytes | Path, kind: str = "auto", options: HashOptions
     return MediaHashes(**base)  # type: ignore[arg-type]
 
 
+def exit_with_process(pid: int) -> None:
+    """Pool worker initializer: end this worker as soon as process ``pid`` (the pool's owner) ends.
+
+    A pool worker blocks reading its call queue, whose write end it holds itself, so it never sees
+    its owner die; it also holds the forkserver's "alive" pipe, and the forkserver holds the resource
+    tracker's. A ``kill -9`` of the owner would leave all three running forever. A pidfd (or, without
+    one, a once-a-second poll) on the owner ends the worker, and then the chain unwinds by itself.
+    """
+    try:
+        pidfd: int | None = os.pidfd_open(pid)
+    except ProcessLookupError:
+        os._exit(0)
+    except (OSError, AttributeError):
+        pidfd = None
+
+    def watch() -> None:
+        if pidfd is not None:
+            select.select([pidfd], [], [])
+        else:
+            while _alive(pid):
+                time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, name=f"exit-with-{pid}", daemon=True).start()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class HashPool:
     """``async with HashPool() as pool: await pool.hash_media(data)``.
 
@@ -107,7 +146,12 @@ class HashPool:
         # forkserver, not fork: the parent runs driver and event-loop threads, and forking a threaded
         # process can deadlock the child on a lock some other thread held
         self._executor = (
-            ProcessPoolExecutor(max_workers=self.workers, mp_context=multiprocessing.get_context("forkserver"))
+            ProcessPoolExecutor(
+                max_workers=self.workers,
+                mp_context=multiprocessing.get_context("forkserver"),
+                initializer=exit_with_process,
+                initargs=(os.getpid(),),
+            )
             if self.workers
             else None
         )

@@ -11,26 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
+from crawler.child_processes import die_with_parent
 from crawler.logs import get_logger
 
 log = get_logger(__name__)
-
-
-def _die_with_parent() -> Callable[[], None] | None:
-    if not sys.platform.startswith("linux"):
-        return None
-
-    def preexec() -> None:
-        import ctypes
-
-        pr_set_pdeathsig = 1
-        with contextlib.suppress(Exception):
-            ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
-
-    return preexec
 
 
 class Children:
@@ -40,7 +26,7 @@ class Children:
 
     async def start(self, n: int) -> None:
         for _ in range(n):
-            proc = await asyncio.create_subprocess_exec(*self.argv, preexec_fn=_die_with_parent())
+            proc = await asyncio.create_subprocess_exec(*self.argv, preexec_fn=die_with_parent(signal.SIGTERM))
             self.procs.append(proc)
             log.info("worker process started", pid=proc.pid)
 

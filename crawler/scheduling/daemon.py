@@ -24,6 +24,7 @@ from config.targets import TargetsConfig
 from crawler import metrics
 from crawler.errors import TgwatchError
 from crawler.logs import get_logger
+from crawler.scheduling.abandoned import reap_dead_runs
 from crawler.scheduling.plan import Schedule, build_schedules
 from crawler.scheduling.targets import TargetRepo
 from crawler.scheduling.tasks import CrawlTasks, Created
@@ -80,7 +81,8 @@ class Daemon:
         return out
 
     async def sync(self) -> None:
-        """Reload schedules; add, replace or remove their timer jobs; catch up new ones."""
+        """Reload schedules; add, replace or remove their timer jobs; catch up new ones; prune done
+        tasks; mark the runs of dead processes ``abandoned``."""
         try:
             fresh = {s.target: s for s in await self.schedules()}
         except TgwatchError as exc:
@@ -114,6 +116,7 @@ class Daemon:
         else:
             if pruned:
                 log.info("done crawl tasks pruned", count=pruned)
+        await reap_dead_runs(self.store)  # at start and on every sync: a killed worker's runs end here
 
     async def _fire(self, key: str) -> None:
         schedule = self.current.get(key)

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from crawler import metrics
 from crawler.errors import StoreError, TgwatchError
 from crawler.logs import get_logger
+from crawler.scheduling.abandoned import reap_dead_runs
 from crawler.scheduling.runners import RUNNERS, RunContext, Runner, RunOutcome
 from crawler.scheduling.tasks import CrawlTasks, TaskSpec
 from storage.client import translate_errors
@@ -73,6 +74,7 @@ class Worker:
     async def run(self, stop: asyncio.Event, *, until_idle: bool = False) -> WorkerReport:
         """Work until ``stop`` is set (or, with ``until_idle``, until no task is ready)."""
         log.info("worker started", worker=self.consumer, concurrency=self.concurrency)
+        await reap_dead_runs(self.ctx.store)
         try:
             while not stop.is_set():
                 free = self.concurrency - len(self._active)
