@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -19,6 +20,7 @@ from crawler.cli.scheduling import COMMANDS as SCHEDULING_COMMANDS
 from crawler.cli.serve import serve_cmd, tokens_group
 from crawler.cli.takedowns import takedown_group
 from crawler.cli.telegram import COMMANDS as TELEGRAM_COMMANDS
+from storage.private import PRIVATE_UMASK
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
@@ -32,6 +34,7 @@ def cli(
     ctx: click.Context, config_path: Path | None, data_dir: Path | None, log_format: str | None, log_level: str | None
 ) -> None:
     """tgwatch: collect and preserve evidence from public Telegram channels and invite-link sites."""
+    os.umask(PRIVATE_UMASK)  # before anything is written: what tgwatch creates is its user's alone
     ctx.obj = AppContext(
         config_path=config_path,
         overrides={"data_dir": data_dir, "log_format": log_format, "log_level": log_level},

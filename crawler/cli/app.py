@@ -24,6 +24,7 @@ from crawler.media.fetchers import MediaFetcher
 from crawler.models import Source
 from crawler.pipeline import open_pipeline
 from storage.client import Store, open_store
+from storage.private import make_private_dir, secure_tree
 
 T = TypeVar("T")
 
@@ -45,6 +46,7 @@ class AppContext:
         if self._settings is None:
             self._settings = config.load(self.config_path, **self.overrides)
             logs.configure(self._settings.log_level, self._settings.log_format)
+            _make_data_dir_private(self._settings.data_dir)
         return self._settings
 
     @asynccontextmanager
@@ -52,6 +54,18 @@ class AppContext:
         """The store and the fully assembled ingest door (media stage and all)."""
         async with open_store(self.settings) as store, open_pipeline(store, self.settings, fetchers=fetchers) as ingest:
             yield Opened(store=store, ingest=ingest)
+
+
+def _make_data_dir_private(data_dir: Path) -> None:
+    """Keys, quarantine and the embedded store's files live here: owner only (see storage/private.py).
+    A data_dir not made yet is left to whoever first writes into it (under the CLI's umask)."""
+    if not data_dir.exists():
+        return
+    try:
+        make_private_dir(data_dir)
+        secure_tree(data_dir)
+    except OSError as exc:
+        raise click.ClickException(f"data_dir {data_dir}: {exc}") from exc
 
 
 def run_async(main: Coroutine[Any, Any, T]) -> T:
