@@ -77,15 +77,24 @@ async def insert_new(coll: AsyncCollection[Doc], docs: Sequence[Doc], action: st
 
 
 def _client(uri: str, timeout_ms: int = 10_000) -> AsyncMongoClient[Doc]:
-    return AsyncMongoClient(
-        uri,
-        tz_aware=True,
-        serverSelectionTimeoutMS=timeout_ms,
-        connectTimeoutMS=timeout_ms,
-        retryWrites=True,
-        retryReads=True,
-        appname="tgwatch",
-    )
+    """A client; a malformed URI is a ``StoreError`` whose text never repeats the URI's password."""
+    try:
+        return AsyncMongoClient(
+            uri,
+            tz_aware=True,
+            serverSelectionTimeoutMS=timeout_ms,
+            connectTimeoutMS=timeout_ms,
+            retryWrites=True,
+            retryReads=True,
+            appname="tgwatch",
+        )
+    except (PyMongoError, ValueError, TypeError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        password = uri.partition("://")[2].rpartition("@")[0].partition(":")[2]
+        if password:
+            reason = reason.replace(password, "****")
+        raise StoreError(f"mongodb_uri is not a valid MongoDB URI: {reason}") from None
+
 
 
 @asynccontextmanager
