@@ -166,6 +166,35 @@ class EmbeddedStore:
             # watches for, so the server still stops once every user is gone
             self._unregister()
 
+    def ensure_running(self) -> bool:
+        """Bring the server back if it died while we use it; True when this call started a new one.
+
+        For long-running processes (``serve``, ``run``, ``worker``), called every second or so.
+        The new server listens on the same socket path, so drivers connected to the dead one
+        reconnect by themselves. Cheap when all is well: two ``/proc`` reads, no lock, no ping.
+        """
+        if self._uri is None or self._owner_pid != os.getpid():
+            return False
+        state = read_state(self.layout.state)
+        if state is not None and all(same_process(pid, start) for pid, start in state.processes()):
+            return False
+        executable = self.find_executable()
+        try:
+            self.layout.ensure()
+            with self._locked():
+                if self._user_file is None or not self._user_file.exists():
+                    self._user_file = register_user(self.layout.users, self._token)
+                state = self._reusable()  # another user may have brought it back already
+                if state is not None:
+                    return False
+                state = self._start(executable)
+        except OSError as exc:
+            raise StoreError(f"restarting the embedded store under {self.layout.data_dir}: {exc}") from exc
+        if state.uri != self._uri:  # never expected: the socket path depends only on data_dir
+            log.error("restarted embedded server listens elsewhere; reopen the store", uri=state.uri)
+        log.warning("embedded server was gone; started it again", server_pid=state.server_pid, socket=state.socket)
+        return True
+
     def status(self) -> EmbeddedStatus:
         """A read-only look (no lock): is the recorded server alive and answering, and who uses it."""
         state = read_state(self.layout.state)

@@ -50,9 +50,15 @@ class AppContext:
         return self._settings
 
     @asynccontextmanager
-    async def open(self, *, fetchers: dict[Source, MediaFetcher] | None = None) -> AsyncIterator[Opened]:
-        """The store and the fully assembled ingest door (media stage and all)."""
-        async with open_store(self.settings) as store, open_pipeline(store, self.settings, fetchers=fetchers) as ingest:
+    async def open(
+        self, *, fetchers: dict[Source, MediaFetcher] | None = None, keep_alive: bool = False
+    ) -> AsyncIterator[Opened]:
+        """The store and the fully assembled ingest door (media stage and all); ``keep_alive`` for
+        long-running commands restarts a dead embedded server (see ``open_store``)."""
+        async with (
+            open_store(self.settings, keep_alive=keep_alive) as store,
+            open_pipeline(store, self.settings, fetchers=fetchers) as ingest,
+        ):
             yield Opened(store=store, ingest=ingest)
 
 
