@@ -182,6 +182,8 @@ class EmbeddedStore:
         try:
             self.layout.ensure()
             with self._locked():
+                if self._uri is None:  # released meanwhile (shutting down): leave it stopped
+                    return False
                 if self._user_file is None or not self._user_file.exists():
                     self._user_file = register_user(self.layout.users, self._token)
                 state = self._reusable()  # another user may have brought it back already
