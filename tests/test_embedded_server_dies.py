@@ -163,3 +163,28 @@ async def test_serve_brings_a_killed_server_back_and_readyz_recovers(tmp_path: P
 
 async def _readyz_is(url: str, status: int) -> bool:
     return await _readyz(url) == status
+
+
+@pytest.mark.slow
+async def test_keep_alive_store_reconnects_after_its_server_is_killed(tmp_path: Path) -> None:
+    """What ``run`` and ``worker`` use: ``open_store(keep_alive=True)`` (``serve`` is tested above)."""
+    import config
+    from crawler.errors import StoreError
+    from storage.client import open_store
+
+    data = tmp_path / "data"
+    settings = config.load(data_dir=data, log_level="WARNING")
+    async with open_store(settings, keep_alive=True) as store:
+        await store["targets"].insert_one({"_id": "before-kill"})
+        _kill_server(data)
+
+        async def answers() -> bool:
+            try:
+                await store.ping()
+            except StoreError:
+                return False
+            return True
+
+        await _until(answers, 60, "the store to answer again")
+        assert [d["_id"] async for d in store["targets"].find({})] == ["before-kill"]
+    assert read_state(Layout.for_data_dir(data).state) is None, "the restarted server stops with its last user"
