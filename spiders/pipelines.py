@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 log = get_logger(__name__)
 
+
 @dataclass
 class PageItem:
     """One fetched page's worth of records and the checkpoint that becomes true once they are stored."""

@@ -29,9 +29,7 @@ async def serve(data_dir: Path, socket_path: Path, journal_mode: str) -> None:
     from nx_27017.handler import NeoSQLiteHandler
     from nx_27017.server import handle_client
 
-    handler = NeoSQLiteHandler(
-        str(data_dir), journal_mode=JournalMode.validate(journal_mode), data_dir=str(data_dir)
-    )
+    handler = NeoSQLiteHandler(str(data_dir), journal_mode=JournalMode.validate(journal_mode), data_dir=str(data_dir))
 
     async def on_client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await handle_client(reader, writer, handler)

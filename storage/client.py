@@ -102,7 +102,6 @@ def _client(uri: str, timeout_ms: int = 10_000) -> AsyncMongoClient[Doc]:
         raise StoreError(f"mongodb_uri is not a valid MongoDB URI: {reason}") from None
 
 
-
 #: how often a long-running process checks that its embedded server is still there
 KEEP_ALIVE_SECONDS = 1.0
 
