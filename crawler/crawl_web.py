@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from crawler.errors import TgwatchError
+from crawler.errors import StoreError, TgwatchError
 from crawler.logs import get_logger
 from crawler.models import Channel, ChannelState, Checkpoint
 
@@ -154,7 +154,9 @@ class _Hooks:
         doc = err.to_doc()
         self.summary.errors.append(doc)
         log.warning("crawl problem", **{k: v for k, v in doc.items() if k != "kind"}, problem=doc.get("kind"))
-        if self.recorder is not None:
+        # a store failure is not written to the store that just failed (each try would wait out the
+        # driver's timeout); it ends the crawl and reaches the caller as a StoreError anyway
+        if self.recorder is not None and not isinstance(err, StoreError):
             await self.recorder.error(doc)
 
 

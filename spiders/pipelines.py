@@ -19,13 +19,16 @@ from typing import TYPE_CHECKING, Any, Protocol, Self
 
 from scrapy.exceptions import DropItem, NotConfigured
 
-from crawler.errors import TgwatchError
+from crawler.errors import StoreError, TgwatchError
+from crawler.logs import get_logger
 from crawler.models import Channel, Checkpoint, Deletion, Message
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
 
     from crawler.ingest import IngestResult
+
+log = get_logger(__name__)
 
 
 @dataclass
@@ -102,12 +105,19 @@ class IngestPipeline:
             except TgwatchError as exc:
                 # no checkpoint was saved: a rerun fetches these pages again, nothing is lost
                 self._failed = exc
-                for item, stored in group:
-                    if self.hooks is not None:
-                        await self.hooks.page_failed(item, exc)
+                # every waiting page is released and the spider closed before the hooks run: a
+                # hook that fails too (it may need the store that just failed) must not leave
+                # process_item waiting forever, which hung the whole crawl
+                for _, stored in group:
                     stored.set_exception(DropItem(f"store failed: {exc}"))
                 if self.crawler is not None and self.crawler.engine is not None:
                     self._closing = asyncio.ensure_future(self.crawler.engine.close_spider_async(reason="store_failed"))
+                if self.hooks is not None:
+                    for item, _ in group:
+                        try:
+                            await self.hooks.page_failed(item, exc)
+                        except StoreError as hook_exc:
+                            log.warning("could not record a page that failed to store", error=str(hook_exc)[:300])
                 continue
             for index, (item, stored) in enumerate(group):
                 if self.hooks is not None:  # the group's counts are told once, with its first page

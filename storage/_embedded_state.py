@@ -8,7 +8,11 @@ Several tgwatch processes may point at one ``data_dir``; they coordinate only th
                   the lock, always atomically (write + rename)
 * ``users/``      one file per live user (``<pid>.<token>``); the supervisor stops the server when
                   none of them is alive any more
+* ``nx-27017.sock`` the server's unix socket (0600); no TCP port is opened
 * ``nx-27017.log`` / ``supervisor.log``  what the two processes printed
+
+Everything under ``data_dir`` is private to its owner (directories 0700, files 0600): the
+embedded server has no authentication, so the file modes are what keep other local users out.
 
 A pid alone is not an identity (pids are reused after a ``kill -9``), so every recorded pid is paired
 with the process's start time in clock ticks since boot (``/proc/<pid>/stat`` field 22), which never
@@ -19,21 +23,28 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import socket
 import struct
+import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import bson
 import psutil
 
+from storage.private import make_private_dir, secure_tree
+
 HOST = "127.0.0.1"
 OP_MSG = 2013
+SOCKET_NAME = "nx-27017.sock"
+MAX_SOCKET_PATH = 100  # sun_path holds 108 bytes with the NUL; keep a margin
 
 
 @dataclass(frozen=True)
@@ -80,9 +91,24 @@ class Layout:
     def server_pid_file(self) -> Path:
         return self.control_dir / "nx-27017.pid"
 
+    @property
+    def socket(self) -> Path:
+        """The server's unix socket: in the control dir, or (when that path is too long for a
+        socket address) in a private per-data_dir directory under the temp dir."""
+        preferred = self.control_dir / SOCKET_NAME
+        if len(os.fsencode(preferred)) <= MAX_SOCKET_PATH:
+            return preferred
+        digest = hashlib.sha256(os.fsencode(self.data_dir)).hexdigest()[:16]
+        return Path(tempfile.gettempdir()) / f"tgwatch-{os.getuid()}-{digest}" / SOCKET_NAME
+
     def ensure(self) -> None:
-        self.users.mkdir(parents=True, exist_ok=True)
-        self.data_path.mkdir(parents=True, exist_ok=True)
+        """Create the layout private to this user, tightening whatever an older version left looser."""
+        make_private_dir(self.data_dir)
+        for path in (self.control_dir, self.users, self.data_path):
+            make_private_dir(path)
+            secure_tree(path)
+        if self.socket.parent != self.control_dir:
+            make_private_dir(self.socket.parent, shared_parent=True)
 
 
 # --- process identity -------------------------------------------------------------------------
@@ -186,21 +212,28 @@ class ServerState:
     supervisor_start: str
     server_pid: int
     server_start: str
-    port: int
+    socket: str
     data_path: str
     started_at: float
 
     @property
     def uri(self) -> str:
-        return f"mongodb://{HOST}:{self.port}/"
+        return socket_uri(self.socket)
 
     def processes(self) -> list[tuple[int, str]]:
         return [(self.supervisor_pid, self.supervisor_start), (self.server_pid, self.server_start)]
 
 
+def socket_uri(path: str | Path) -> str:
+    """PyMongo's form for a unix socket: the percent-encoded absolute path as the host."""
+    return f"mongodb://{quote(str(path), safe='')}/"
+
+
 def write_json_atomic(path: Path, doc: dict[str, Any]) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(doc))
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(json.dumps(doc))
     os.replace(tmp, path)
 
 
@@ -258,15 +291,29 @@ def live_users(users: Path, *, prune: bool) -> list[int]:
 # --- ping -------------------------------------------------------------------------------------
 
 
-def ping(port: int, *, host: str = HOST, timeout: float = 2.0) -> bool:
-    """One ``ping`` command over the wire protocol (OP_MSG); True when the server answers ok.
+def _connect(target: int | str | Path, host: str, timeout: float) -> socket.socket:
+    if isinstance(target, int):
+        return socket.create_connection((host, target), timeout=timeout)
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        sock.settimeout(timeout)
+        sock.connect(str(target))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def ping(target: int | str | Path, *, host: str = HOST, timeout: float = 2.0) -> bool:
+    """One ``ping`` command over the wire protocol (OP_MSG) to a TCP port or a unix socket path;
+    True when the server answers ok.
 
     Hand-rolled so the supervisor needs neither a driver nor its background monitor threads.
     """
     body = struct.pack("<I", 0) + b"\x00" + bson.encode({"ping": 1, "$db": "admin"})
     message = struct.pack("<iiii", 16 + len(body), 1, 0, OP_MSG) + body
     try:
-        with socket.create_connection((host, port), timeout=timeout) as sock:
+        with _connect(target, host, timeout) as sock:
             sock.sendall(message)
             length, _, _, opcode = struct.unpack("<iiii", _recv_exactly(sock, 16))
             if opcode != OP_MSG or not 21 <= length <= 48 * 2**20:

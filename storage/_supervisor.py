@@ -4,16 +4,16 @@ Why a separate process: the server must outlive the tgwatch process that happene
 second tgwatch may still be using it) yet never outlive the last user. The supervisor:
 
 * detaches (new session, then a second fork so it is nobody's child and no zombie is left behind);
-* starts nx-27017 on 127.0.0.1 with port 0, the child armed with ``PR_SET_PDEATHSIG=SIGKILL`` so
-  it dies with the supervisor even on ``kill -9``;
-* finds the port the kernel chose from the child's listening socket, waits for a ``ping``, writes
-  ``state.json`` and reports ``ready`` (or ``failed``) on the status pipe the launcher gave it;
+* starts nx-27017 on a private unix socket (``storage/_nx_27017_unix.py``; no TCP port), the child
+  armed with ``PR_SET_PDEATHSIG=SIGKILL`` so it dies with the supervisor even on ``kill -9``;
+* waits for a ``ping`` on that socket, writes ``state.json`` and reports ``ready`` (or ``failed``)
+  on the status pipe the launcher gave it;
 * polls the registered users every 0.5 s; when none is alive, it stops the server (SIGTERM, then
   SIGKILL after a grace period) under the lock, removes the state file and exits;
 * on SIGTERM/SIGINT/SIGHUP it stops the server at once (the releasing launcher holds the lock and
   has already removed the state file).
 
-It is self-contained on purpose (stdlib, psutil, bson, structlog): it lives as long as the server,
+It is self-contained on purpose (stdlib, bson, structlog): it lives as long as the server,
 so it should stay small.
 """
 
@@ -35,11 +35,9 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, Any
 
-import psutil
 import structlog
 
 from storage._embedded_state import (
-    HOST,
     Layout,
     ServerState,
     live_users,
@@ -56,6 +54,8 @@ TICK_SECONDS = 0.05
 STOP_GRACE_SECONDS = 5.0
 LOG_ROTATE_BYTES = 16 * 2**20  # nx-27017 logs every connection; keep one previous file
 PR_SET_PDEATHSIG = 1
+#: ``--executable`` value meaning "nx-27017's handler on a unix socket, run by this Python"
+BUILTIN_SERVER = "builtin:nx_27017_unix"
 
 log = structlog.get_logger(__name__)
 
@@ -89,18 +89,6 @@ def rotate(path: Path) -> None:
     with contextlib.suppress(FileNotFoundError):
         if path.stat().st_size > LOG_ROTATE_BYTES:
             os.replace(path, path.with_name(path.name + ".1"))
-
-
-def listening_port(pid: int) -> int | None:
-    """The TCP port ``pid`` listens on at 127.0.0.1, if any yet."""
-    try:
-        conns = psutil.Process(pid).net_connections(kind="tcp")
-    except psutil.Error:
-        return None
-    for conn in conns:
-        if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.ip == HOST:
-            return int(conn.laddr.port)
-    return None
 
 
 class Supervisor:
@@ -148,7 +136,7 @@ class Supervisor:
             self.close_status()
             return 1
         write_state(self.layout.state, state)
-        log.info("embedded server ready", server_pid=state.server_pid, port=state.port)
+        log.info("embedded server ready", server_pid=state.server_pid, socket=state.socket)
         self.report(event="ready", **asdict(state))
         self.close_status()
         return self.monitor()
@@ -157,13 +145,12 @@ class Supervisor:
         self.layout.server_pid_file.unlink(missing_ok=True)  # nx-27017 refuses a pid file naming a live pid
         self.layout.data_path.mkdir(parents=True, exist_ok=True)
         rotate(self.layout.server_log)
+        socket_path = self.layout.socket
+        program = [sys.executable, "-m", "storage._nx_27017_unix"]
         cmd = [
-            self.executable,
+            *(program if self.executable == BUILTIN_SERVER else [self.executable]),
             "--data-dir", str(self.layout.data_path),
-            "--host", HOST,
-            "-p", "0",
-            "--log-file", os.devnull,  # its stderr, redirected below, already carries every line
-            "--pid-file", str(self.layout.server_pid_file),
+            "--unix-socket", str(socket_path),
             "-j", "WAL",
         ]  # fmt: skip
         with self.layout.server_log.open("ab") as server_log:
@@ -186,8 +173,7 @@ class Supervisor:
             code = child.poll()
             if code is not None:
                 raise StartFailed(f"nx-27017 exited with code {code} during start")
-            port = listening_port(child.pid)
-            if port is not None and ping(port, timeout=1.0):
+            if socket_path.exists() and ping(socket_path, timeout=1.0):
                 break
             if time.monotonic() >= deadline:
                 raise StartFailed(f"nx-27017 did not answer ping within {self.start_timeout:g}s")
@@ -201,7 +187,7 @@ class Supervisor:
             supervisor_start=supervisor_start,
             server_pid=child.pid,
             server_start=server_start,
-            port=port,
+            socket=str(socket_path),
             data_path=str(self.layout.data_path),
             started_at=time.time(),
         )
@@ -288,6 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--status-fd", type=int, default=None, help="pipe to report forked/ready/failed on")
     args = parser.parse_args(argv)
 
+    os.umask(0o077)  # logs, state and the server's files: owner only
     status = os.fdopen(args.status_fd, "w") if args.status_fd is not None else None
     if os.fork() > 0:
         os._exit(0)  # the launcher reaps this intermediate at once; the supervisor is adopted by init

@@ -12,6 +12,11 @@ SQLite). Three properties matter, and the design follows from them:
   (``storage/_supervisor.py``), not by whichever tgwatch process started it. Users register a file
   each; the supervisor stops the server once no registered user is alive, however they ended
   (clean exit, SIGTERM, ``kill -9``). The server dies with the supervisor (``PR_SET_PDEATHSIG``).
+* **Private.** nx-27017 has no authentication, so it listens on a unix socket in the 0700
+  ``data_dir/embedded`` (never on TCP) and every file under ``data_dir`` is owner-only; see
+  ``storage/private.py``.
+* **Same address after a restart.** The socket path depends only on ``data_dir``, so when a
+  long-running process brings a dead server back (``ensure_running``) its driver reconnects by itself.
 * **Fast clean stop.** The last user to ``release`` stops the server itself, under the lock, and
   waits until it is gone, so a following start never overlaps a server still shutting down.
 
@@ -21,6 +26,7 @@ The API is synchronous: it is called before the event loop runs, or via ``asynci
 from __future__ import annotations
 
 import atexit
+import importlib.util
 import itertools
 import json
 import os
@@ -56,9 +62,8 @@ from storage._embedded_state import (
     signal_if_same,
     wait_gone,
 )
-from storage._supervisor import STOP_GRACE_SECONDS
+from storage._supervisor import BUILTIN_SERVER, STOP_GRACE_SECONDS
 
-EXECUTABLE = "nx-27017"
 REUSE_PATIENCE_SECONDS = 15.0  # how long a live but silent server may take to answer before it is replaced
 _PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
@@ -71,7 +76,7 @@ class EmbeddedStatus:
 
     running: bool
     pid: int | None  # the nx-27017 server
-    port: int | None
+    socket: str | None
     uri: str | None
     users: list[int]  # live registered tgwatch pids
     data_path: Path
@@ -161,6 +166,37 @@ class EmbeddedStore:
             # watches for, so the server still stops once every user is gone
             self._unregister()
 
+    def ensure_running(self) -> bool:
+        """Bring the server back if it died while we use it; True when this call started a new one.
+
+        For long-running processes (``serve``, ``run``, ``worker``), called every second or so.
+        The new server listens on the same socket path, so drivers connected to the dead one
+        reconnect by themselves. Cheap when all is well: two ``/proc`` reads, no lock, no ping.
+        """
+        if self._uri is None or self._owner_pid != os.getpid():
+            return False
+        state = read_state(self.layout.state)
+        if state is not None and all(same_process(pid, start) for pid, start in state.processes()):
+            return False
+        executable = self.find_executable()
+        try:
+            self.layout.ensure()
+            with self._locked():
+                if self._uri is None:  # released meanwhile (shutting down): leave it stopped
+                    return False
+                if self._user_file is None or not self._user_file.exists():
+                    self._user_file = register_user(self.layout.users, self._token)
+                state = self._reusable()  # another user may have brought it back already
+                if state is not None:
+                    return False
+                state = self._start(executable)
+        except OSError as exc:
+            raise StoreError(f"restarting the embedded store under {self.layout.data_dir}: {exc}") from exc
+        if state.uri != self._uri:  # never expected: the socket path depends only on data_dir
+            log.error("restarted embedded server listens elsewhere; reopen the store", uri=state.uri)
+        log.warning("embedded server was gone; started it again", server_pid=state.server_pid, socket=state.socket)
+        return True
+
     def status(self) -> EmbeddedStatus:
         """A read-only look (no lock): is the recorded server alive and answering, and who uses it."""
         state = read_state(self.layout.state)
@@ -168,7 +204,7 @@ class EmbeddedStore:
         return EmbeddedStatus(
             running=running,
             pid=state.server_pid if state and running else None,
-            port=state.port if state and running else None,
+            socket=state.socket if state and running else None,
             uri=state.uri if state and running else None,
             users=live_users(self.layout.users, prune=False),
             data_path=self.layout.data_path,
@@ -186,22 +222,18 @@ class EmbeddedStore:
         self.release()
 
     def find_executable(self) -> str:
-        """The configured executable, else nx-27017 beside this Python (the venv's bin), else on PATH."""
+        """The configured executable (given ``--data-dir``, ``--unix-socket``, ``-j``), else the
+        built-in unix-socket server over the installed nx_27017 package."""
         if self.executable is not None:
             found = shutil.which(self.executable)
             if found is None:
                 raise StoreError(f"embedded store executable {self.executable!r} not found or not executable")
             return found
-        beside = Path(sys.executable).parent / EXECUTABLE  # not resolved: the venv's bin holds a symlink
-        if beside.is_file() and os.access(beside, os.X_OK):
-            return str(beside)
-        found = shutil.which(EXECUTABLE)
-        if found is None:
+        if importlib.util.find_spec("nx_27017") is None:
             raise StoreError(
-                f"{EXECUTABLE} not found next to {sys.executable} or on PATH; "
-                "install the nx-27017 package or configure mongodb_uri"
+                f"the nx-27017 package is not installed for {sys.executable}; install it or configure mongodb_uri"
             )
-        return found
+        return BUILTIN_SERVER
 
     # -- internals ---------------------------------------------------------------------------
 
@@ -233,7 +265,7 @@ class EmbeddedStore:
                 and same_process(state.server_pid, state.server_start)
             ):
                 return False
-            if ping(state.port, timeout=max(0.2, min(2.0, deadline - time.monotonic()))):
+            if ping(state.socket, timeout=max(0.2, min(2.0, deadline - time.monotonic()))):
                 return True
             if time.monotonic() >= deadline:
                 return False
@@ -295,7 +327,8 @@ class EmbeddedStore:
             "--status-fd", str(write_fd),
         ]  # fmt: skip
         try:
-            with self.layout.supervisor_log.open("ab") as supervisor_log:
+            log_fd = os.open(self.layout.supervisor_log, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+            with os.fdopen(log_fd, "ab") as supervisor_log:
                 launcher = subprocess.Popen(
                     cmd,
                     stdin=subprocess.DEVNULL,

@@ -9,12 +9,14 @@ row is missing, points nowhere, or its help drifts from the docstring.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
 
 from crawler.cli.app import AppContext
 from crawler.cli.lazy import LazyCommand, LazyGroup
+from storage.private import PRIVATE_UMASK
 
 _TG, _EV, _SCHED, _CORE = "crawler.cli.telegram", "crawler.cli.evidence", "crawler.cli.scheduling", "crawler.cli.core"
 
@@ -98,6 +100,7 @@ def cli(
     ctx: click.Context, config_path: Path | None, data_dir: Path | None, log_format: str | None, log_level: str | None
 ) -> None:
     """tgwatch: collect and preserve evidence from public Telegram channels and invite-link sites."""
+    os.umask(PRIVATE_UMASK)  # before anything is written: what tgwatch creates is its user's alone
     ctx.obj = AppContext(
         config_path=config_path,
         overrides={"data_dir": data_dir, "log_format": log_format, "log_level": log_level},

@@ -19,6 +19,7 @@ import config
 from config import Settings
 from crawler import logs
 from crawler.errors import TgwatchError
+from storage.private import make_private_dir, secure_tree
 
 if TYPE_CHECKING:
     from crawler.ingest import Ingest
@@ -46,17 +47,36 @@ class AppContext:
         if self._settings is None:
             self._settings = config.load(self.config_path, **self.overrides)
             logs.configure(self._settings.log_level, self._settings.log_format)
+            _make_data_dir_private(self._settings.data_dir)
         return self._settings
 
     @asynccontextmanager
-    async def open(self, *, fetchers: dict[Source, MediaFetcher] | None = None) -> AsyncIterator[Opened]:
-        """The store and the fully assembled ingest door (media stage and all). Imported here, not at
-        the top: ``tgwatch --help`` and ``config show`` need neither (issue 17)."""
+    async def open(
+        self, *, fetchers: dict[Source, MediaFetcher] | None = None, keep_alive: bool = False
+    ) -> AsyncIterator[Opened]:
+        """The store and the fully assembled ingest door (media stage and all); ``keep_alive`` for
+        long-running commands restarts a dead embedded server (see ``open_store``). Imported here, not
+        at the top: ``tgwatch --help`` and ``config show`` need neither (issue 17)."""
         from crawler.pipeline import open_pipeline
         from storage.client import open_store
 
-        async with open_store(self.settings) as store, open_pipeline(store, self.settings, fetchers=fetchers) as ingest:
+        async with (
+            open_store(self.settings, keep_alive=keep_alive) as store,
+            open_pipeline(store, self.settings, fetchers=fetchers) as ingest,
+        ):
             yield Opened(store=store, ingest=ingest)
+
+
+def _make_data_dir_private(data_dir: Path) -> None:
+    """Keys, quarantine and the embedded store's files live here: owner only (see storage/private.py).
+    A data_dir not made yet is left to whoever first writes into it (under the CLI's umask)."""
+    if not data_dir.exists():
+        return
+    try:
+        make_private_dir(data_dir)
+        secure_tree(data_dir)
+    except OSError as exc:
+        raise click.ClickException(f"data_dir {data_dir}: {exc}") from exc
 
 
 def run_async(main: Coroutine[Any, Any, T]) -> T:

@@ -254,7 +254,7 @@ async def run_cmd(
     _load_config(app)  # fail early on a bad targets section
     shutdown = Shutdown().install()
     try:
-        async with app.open() as opened:
+        async with app.open(keep_alive=True) as opened:
             ctx = RunContext(app.settings, opened.store, opened.ingest, consumer=consumer_name("run"))
 
             def ready(info: dict[str, object]) -> None:
@@ -284,7 +284,7 @@ async def worker_cmd(
                           host=host)  # fmt: skip
     shutdown = Shutdown().install()
     try:
-        async with app.open() as opened:
+        async with app.open(keep_alive=True) as opened:
             ctx = RunContext(app.settings, opened.store, opened.ingest, consumer=consumer_name())
             report = await run_worker(ctx, opts, shutdown, metrics_port=metrics_port, until_idle=until_idle)
     finally:

@@ -21,7 +21,7 @@ from crawler.tokens import Role, TokenRepo, server_secret
 @async_command
 async def serve_cmd(app: AppContext, host: str, port: int) -> None:
     """Serve the HTTP API (and console) until interrupted."""
-    async with app.open() as opened:
+    async with app.open(keep_alive=True) as opened:
         web_app = build_app(opened.store, app.settings, ALL_MODULES)
         runner = web.AppRunner(web_app, **runner_args(app.settings))
         await runner.setup()
