@@ -20,6 +20,7 @@ import config
 from crawler.ingest import Ingest
 from crawler.models import ChannelRef, MediaKind, MediaRef, Message, RawCapture, Source
 from storage.client import open_store
+from storage.embedded import EmbeddedStore
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -53,7 +54,7 @@ async def run(total: int, batch_size: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="tgwatch-bench-") as tmp:
         settings = config.load(data_dir=Path(tmp), log_level="WARNING")
         async with open_store(settings) as store:
-            server = _server_process(store.uri)
+            server = _server_process(Path(tmp))
             ingest = Ingest(store)
             channels = [ChannelRef(username=f"bench_channel_{c}") for c in range(10)]
             peak = proc.memory_info().rss
@@ -79,12 +80,10 @@ async def run(total: int, batch_size: int) -> dict[str, float]:
     }
 
 
-def _server_process(uri: str) -> psutil.Process | None:
-    port = int(uri.rsplit(":", 1)[1].strip("/"))
-    for conn in psutil.net_connections(kind="tcp"):
-        if conn.laddr and conn.laddr.port == port and conn.status == psutil.CONN_LISTEN and conn.pid:
-            return psutil.Process(conn.pid)
-    return None
+def _server_process(data_dir: Path) -> psutil.Process | None:
+    """The embedded nx-27017 server (it listens on a unix socket, so it is found by its state)."""
+    pid = EmbeddedStore(data_dir).status().pid
+    return psutil.Process(pid) if pid else None
 
 
 def main() -> None:
