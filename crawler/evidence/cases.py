@@ -17,11 +17,10 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from pymongo.errors import DuplicateKeyError
-
 from crawler.evidence.ledger import Ledger
 from crawler.models import utcnow
 from storage.client import Doc, translate_errors
+from storage.owners import DuplicateKeyError
 
 
 class Cases:
