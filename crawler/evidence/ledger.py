@@ -331,6 +331,27 @@ class Ledger:
             seqs = [int(d["seq"]) async for d in cursor.sort("seq", -1).limit(limit)]
         return sorted(seqs)
 
+    async def about(
+        self, case_id: str, subjects: Sequence[str], *, since: str | None = None, until: str | None = None
+    ) -> list[Doc]:
+        """Entries naming ``case_id`` or any of ``subjects``, in seq order; ``since``/``until`` are
+        RFC 3339 UTC bounds on ``at`` (what ``Cases.entries`` asks; see crawler/evidence/cases.py)."""
+        # `$in`, not equality: the embedded server misses equality matches on indexed array fields
+        members: list[dict[str, Any]] = [{"cases": {"$in": [case_id]}}]
+        if subjects:
+            members.append({"subjects": {"$in": list(subjects)}})
+        flt: dict[str, Any] = {"$or": members} if len(members) > 1 else members[0]
+        span: dict[str, str] = {}
+        if since:
+            span["$gte"] = since
+        if until:
+            span["$lte"] = until
+        if span:
+            flt = {"$and": [flt, {"at": span}]}
+        with translate_errors("read case entries"):
+            docs = await self._entries.find(flt).sort("seq", 1).to_list(None)
+        return [_entry_out(d) for d in docs]
+
     async def payloads(self, seqs: Sequence[int]) -> list[dict[str, Any]]:
         """The parsed payloads of these entries, in seq order (entries not stored are left out)."""
         with translate_errors("read ledger payloads"):
