@@ -280,6 +280,12 @@ class WorkQueue:
         with translate_errors("read job"):
             return await self._coll.find_one({"_id": job_id})
 
+    async def payload_states(self, field: str) -> list[tuple[str, Any]]:
+        """``(state, payload[field])`` of every job (detection asks which media still have open jobs)."""
+        with translate_errors("read job states"):
+            docs = await self._coll.find({}, {"state": 1, f"payload.{field}": 1}).to_list(None)
+        return [(d["state"], d["payload"][field]) for d in docs]
+
     async def dead(self, limit: int = 100) -> list[Doc]:
         with translate_errors("list dead jobs"):
             return await self._coll.find({"state": DEAD}).sort("dead_at", DESCENDING).limit(limit).to_list(None)

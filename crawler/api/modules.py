@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
-from crawler.api.app import Registrar
+from functools import partial
+
+from aiohttp import web
+
+from crawler.api.app import LEDGER, Registrar
 from crawler.console.routes import register as console_register
 from crawler.detection import api as detection_api
 from crawler.discovery import api as discovery_api
 from crawler.evidence import api as evidence_api
+from crawler.evidence.hooks import VerdictHook, verdict_hook
 from crawler.investigate.api import register as investigate_register
 from crawler.scheduling import api as scheduling_api
 from crawler.takedowns import api as takedowns_api
 
+
+def ledger_verdict_hook(app: web.Application) -> VerdictHook:
+    """Detection records every verdict in the evidence ledger: joined here, so neither imports the other."""
+    return verdict_hook(app[LEDGER])
+
+
 ALL_MODULES: list[Registrar] = [
-    detection_api.register,
+    partial(detection_api.register, verdict_hook_for=ledger_verdict_hook),
     investigate_register,
     console_register,
     scheduling_api.register,

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from aiohttp import web
 from pydantic import BaseModel, Field
 
-from crawler.api.app import LEDGER, SETTINGS, STORE, json_response, problem
+from crawler.api.app import SETTINGS, STORE, json_response, problem
 from crawler.api.routing import RouteTable, json_body, principal
 from crawler.detection.quarantine import QuarantineError
-from crawler.detection.service import DetectionService, VerdictIn
-from crawler.evidence.hooks import verdict_hook
+from crawler.detection.service import DetectionService, VerdictHook, VerdictIn
 from crawler.tokens import Role
 
 SERVICE: web.AppKey[DetectionService] = web.AppKey("detection_service", DetectionService)
 CONSUMERS = {Role.DETECTOR}
+
+#: how the app shell hands the detection routes the hook that records each stored verdict (in tgwatch
+#: the evidence ledger's, ``crawler.evidence.hooks.verdict_hook``): detection declares what it needs
+#: and never imports the evidence feature, so the dependency between the two runs one way
+VerdictHookFor = Callable[[web.Application], VerdictHook]
 
 
 class ClaimIn(BaseModel):
@@ -44,12 +50,11 @@ def service(request: web.Request) -> DetectionService:
     return request.app[SERVICE]
 
 
-async def _start(app: web.Application) -> None:
-    app[SERVICE] = DetectionService(app[STORE], app[SETTINGS], verdict_hook=verdict_hook(app[LEDGER]))
+def register(routes: RouteTable, *, verdict_hook_for: VerdictHookFor) -> None:
+    async def start(app: web.Application) -> None:
+        app[SERVICE] = DetectionService(app[STORE], app[SETTINGS], verdict_hook=verdict_hook_for(app))
 
-
-def register(routes: RouteTable) -> None:
-    routes.startup.append(_start)
+    routes.startup.append(start)
 
     @routes.add(
         "POST",

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
-from pymongo.errors import DuplicateKeyError
 
 from config import Settings
 from crawler import keys
@@ -21,8 +20,11 @@ from crawler.detection.quarantine import Quarantine
 from crawler.detection.signing import UrlSigner
 from crawler.logs import get_logger
 from crawler.models import Alert, AlertKind, Decision, Verdict, utcnow
-from storage.client import Doc, Store, translate_errors
+from storage.client import Store
 from storage.repos.alerts import AlertRepo
+from storage.repos.channels import ChannelRepo
+from storage.repos.media import MediaRepo
+from storage.repos.verdicts import VerdictRepo
 from storage.workqueue import DONE, Lease, WorkQueue
 
 log = get_logger(__name__)
@@ -30,6 +32,10 @@ log = get_logger(__name__)
 PRIORITY_HASH_MATCH = 100
 PRIORITY_FLAGGED_CHANNEL = 50
 PRIORITY_NORMAL = 0
+
+#: called with each newly stored verdict and its id (the evidence ledger records it; see
+#: ``crawler.evidence.hooks.verdict_hook``, wired in by the app shell)
+VerdictHook = Callable[[Verdict, str | None], Awaitable[None]]
 
 
 class VerdictIn(BaseModel):
@@ -77,9 +83,8 @@ class DetectionService:
         store: Store,
         settings: Settings,
         *,
-        verdict_hook: Callable[[Verdict, str | None], Awaitable[None]] | None = None,
+        verdict_hook: VerdictHook | None = None,
     ) -> None:
-        self._store = store
         self._verdict_hook = verdict_hook
         self._settings = settings.detection
         self.queue = WorkQueue(store, "detection_jobs", max_attempts=self._settings.max_attempts)
@@ -89,6 +94,9 @@ class DetectionService:
         )
         self.signer = UrlSigner(keys.load_or_create(None, data_dir, "media-url"), self._settings.media_url_ttl_seconds)
         self.alerts = AlertRepo(store)
+        self.verdicts = VerdictRepo(store)
+        self._media = MediaRepo(store)
+        self._channels = ChannelRepo(store)
 
     # -- producing ---------------------------------------------------------------------------
     def wanted(self, *, matched: bool, flagged_channel: bool) -> bool:
@@ -172,37 +180,18 @@ class DetectionService:
         return verdict
 
     async def _store_verdict(self, job_id: str, token: str, verdict: Verdict) -> None:
-        doc = {"_id": f"{job_id}/{token}", **verdict.model_dump(mode="python")}
-        verdicts = self._store["verdicts"]
-        with translate_errors("store verdict"):
-            previous = await verdicts.find_one(
-                {"sha256": verdict.sha256, "detector": verdict.detector}, sort=[("decided_at", -1)]
-            )
-            doc["supersedes"] = previous["_id"] if previous else None
-            try:
-                await verdicts.insert_one(doc)
-            except DuplicateKeyError:
-                return
+        doc = await self.verdicts.add(f"{job_id}/{token}", verdict)
+        if doc is None:
+            return
         if self._verdict_hook is not None:  # the evidence ledger records every verdict
             await self._verdict_hook(verdict, str(doc["_id"]))
-        with translate_errors("store verdict"):
-            media = self._store["media"]
-            current = await media.find_one({"_id": verdict.sha256})
-            if current is not None:  # replace, not $set: the embedded server keeps datetimes that way
-                latest = {**current.get("verdicts", {}), verdict.detector: verdict.model_dump(mode="python")}
-                await media.replace_one({"_id": verdict.sha256}, {**current, "verdicts": latest})
+        await self._media.record_verdict(verdict.sha256, verdict.detector, verdict.model_dump(mode="python"))
 
     async def _stored_verdict(self, job_id: str, token: str) -> Verdict | None:
-        with translate_errors("read verdict"):
-            doc = await self._store["verdicts"].find_one({"_id": f"{job_id}/{token}"})
-        if doc is None:
-            return None
-        return Verdict.model_validate({k: v for k, v in doc.items() if k in Verdict.model_fields})
+        return await self.verdicts.get(f"{job_id}/{token}")
 
     async def _on_positive(self, verdict: Verdict) -> None:
-        with translate_errors("read sightings"):
-            sightings = await self._store["sightings"].find({"sha256": verdict.sha256}).to_list(None)
-        channels = sorted({s["channel"] for s in sightings})
+        channels = await self._media.sighting_channels(verdict.sha256)
         top = max(verdict.labels.items(), key=lambda kv: kv[1], default=("", 0.0))
         await self.alerts.raise_alert(
             Alert(
@@ -217,11 +206,7 @@ class DetectionService:
             )
         )
         if channels:
-            with translate_errors("raise channel risk"):
-                for channel in channels:
-                    await self._store["channels"].update_one(
-                        {"_id": channel}, {"$inc": {"risk_score": self._settings.risk_per_positive, "positives": 1}}
-                    )
+            await self._channels.add_risk(channels, self._settings.risk_per_positive)
 
     async def media_bytes(self, sha256: str) -> bytes:
         return self.quarantine.get(sha256)
@@ -231,13 +216,10 @@ class DetectionService:
 
     async def purge_quarantine(self) -> list[str]:
         """Delete quarantined bytes whose every job is done, past retention, not under legal hold."""
-        with translate_errors("purge quarantine"):
-            jobs: list[Doc] = (
-                await self._store["detection_jobs"].find({}, {"state": 1, "payload.sha256": 1}).to_list(None)
-            )
-            held = {d["_id"] async for d in self._store["media"].find({"legal_hold": True}, {"_id": 1})}
-        open_shas = {j["payload"]["sha256"] for j in jobs if j["state"] != DONE}
-        done_shas = {j["payload"]["sha256"] for j in jobs if j["state"] == DONE}
+        jobs = await self.queue.payload_states("sha256")
+        held = await self._media.held()
+        open_shas = {sha for state, sha in jobs if state != DONE}
+        done_shas = {sha for state, sha in jobs if state == DONE}
         removable = done_shas - open_shas - held
         removed = self.quarantine.purge(removable, self._settings.retention_days * 86400)
         if removed:

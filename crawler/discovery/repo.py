@@ -13,13 +13,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pymongo import ASCENDING, DESCENDING
-from pymongo.errors import DuplicateKeyError
-
 from crawler.discovery.models import CandidateStatus, Sighting
 from crawler.errors import StoreError
 from crawler.models import utcnow
 from storage.client import Doc, Store, translate_errors
+from storage.owners import insert_once
 
 _RACE_RETRIES = 8
 
@@ -114,13 +112,11 @@ class CandidateRepo:
         for _ in range(_RACE_RETRIES):
             if doc is None:
                 fresh = _merge(_new_doc(group[0]), group, max_provenance)
+                if await insert_once(self._coll, fresh, "create candidate"):
+                    return True
                 with translate_errors("create candidate"):
-                    try:
-                        await self._coll.insert_one(fresh)
-                        return True
-                    except DuplicateKeyError:
-                        doc = await self._coll.find_one({"_id": link})
-                        continue
+                    doc = await self._coll.find_one({"_id": link})
+                continue
             if await self.replace(_merge(doc, group, max_provenance)):
                 return False
             doc = await self.get(link)
@@ -148,8 +144,8 @@ class CandidateRepo:
         if statuses:
             query["status"] = {"$in": [s.value for s in statuses]}
         if order == "score":
-            sort = [("score", DESCENDING), ("priority", DESCENDING), ("first_seen_ts", ASCENDING)]
+            sort = [("score", -1), ("priority", -1), ("first_seen_ts", 1)]
         else:
-            sort = [("priority", DESCENDING), ("first_seen_ts", ASCENDING)]
+            sort = [("priority", -1), ("first_seen_ts", 1)]
         with translate_errors("list candidates"):
             return await self._coll.find(query).sort(sort).limit(limit).to_list(None)

@@ -14,19 +14,17 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import DuplicateKeyError
-
 from crawler.errors import ConfigError
 from crawler.links import LinkKind, normalize
 from crawler.models import utcnow
 from storage.client import Doc, Store, translate_errors
+from storage.owners import StoreCollection, insert_once
 
 Method = Literal["web", "mtproto"]
 METHODS: tuple[Method, ...] = ("web", "mtproto")
 
 
-def _targets(store: Store) -> AsyncCollection[Doc]:
+def _targets(store: Store) -> StoreCollection:
     return store["targets"]  # declared by the scheduler (crawler.scheduling.targets)
 
 
@@ -53,12 +51,10 @@ async def create_target(
     if authorization_id is not None:
         doc["authorization_id"] = authorization_id
     coll = _targets(store)
-    with translate_errors("create target"):
-        try:
-            await coll.insert_one(doc)
-        except DuplicateKeyError:
+    if not await insert_once(coll, doc, "create target"):
+        with translate_errors("create target"):
             existing = await coll.find_one({"_id": parsed.canonical})
-            return existing or doc
+        return existing or doc
     return doc
 
 

@@ -15,17 +15,15 @@ repository, so ``AuthorizationRepo.covering`` keeps working. What is added:
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
 
 from crawler.case_ids import validate_case_id
 from crawler.errors import NotAuthorized
 from crawler.evidence.ledger import Ledger
 from crawler.logs import get_logger
 from crawler.models import utcnow
-from storage.client import Doc, translate_errors
+from storage.client import Doc
 from storage.repos.authorizations import AuthorizationRepo, channel_scope, invite_scope
 
 log = get_logger(__name__)
@@ -51,7 +49,6 @@ class Authorizations:
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
         self.repo = AuthorizationRepo(ledger.store)
-        self._coll = ledger.store["authorizations"]
 
     async def grant(
         self,
@@ -121,13 +118,7 @@ class Authorizations:
         return True
 
     async def list(self, *, case_id: str | None = None, active_only: bool = False) -> list[Doc]:
-        flt: dict[str, Any] = {}
-        if case_id:
-            flt["case_id"] = case_id
-        if active_only:
-            flt.update(revoked=False, valid_until={"$gt": time.time()})
-        with translate_errors("list authorizations"):
-            return await self._coll.find(flt).sort("created_at", 1).to_list(None)
+        return await self.repo.list(case_id=case_id, active_only=active_only)
 
     async def require(
         self,

@@ -25,19 +25,15 @@ from __future__ import annotations
 
 import os
 import socket
-import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from pymongo import InsertOne
-from pymongo.errors import BulkWriteError
-
 from crawler.evidence.entries import jsonable, record_bytes
-from crawler.evidence.ledger import DUPLICATE_KEY, Ledger
+from crawler.evidence.ledger import Ledger
 from crawler.ingest import Batch, Ingest
 from crawler.models import Channel, RawCapture
-from storage.client import Doc, Store, translate_errors
-from storage.repos.authorizations import channel_scope
+from storage.client import Doc, Store, insert_new, translate_errors
+from storage.repos.authorizations import AuthorizationRepo, channel_scope
 
 
 class RecordStore:
@@ -51,12 +47,8 @@ class RecordStore:
         docs = {sha: {"_id": sha, "content": data.decode("utf-8")} for sha, data in records}
         if not docs:
             return
-        with translate_errors("store evidence records"):
-            try:
-                await self._coll.bulk_write([InsertOne(d) for d in docs.values()], ordered=False)
-            except BulkWriteError as exc:  # content-addressed: already there means identical
-                if any(e.get("code") != DUPLICATE_KEY for e in exc.details.get("writeErrors", [])):
-                    raise
+        # content-addressed: already there means identical
+        await insert_new(self._coll, list(docs.values()), "store evidence records")
 
     async def get(self, shas: Sequence[str]) -> dict[str, bytes]:
         with translate_errors("read evidence records"):
@@ -86,7 +78,7 @@ class CaptureStage:
     def __init__(self, ledger: Ledger, *, worker: str | None = None, account: str | None = None) -> None:
         self.ledger = ledger
         self.records = RecordStore(ledger.store)
-        self._auth = ledger.store["authorizations"]
+        self._auth = AuthorizationRepo(ledger.store)
         self.worker = worker or f"{socket.gethostname()}:{os.getpid()}"
         self.account = account
 
@@ -99,13 +91,11 @@ class CaptureStage:
                 names[channel_scope(ref.username)] = key
         if not names:
             return {}
-        query = {"scope": {"$in": list(names)}, "revoked": False, "valid_until": {"$gt": time.time()}}
         out: dict[str, Doc] = {}
-        with translate_errors("read authorizations"):
-            async for grant in self._auth.find(query).sort("_id", 1):
-                for scope in grant.get("scope", []):
-                    if scope in names:
-                        out.setdefault(names[scope], grant)
+        for grant in await self._auth.active_for_scopes(list(names)):
+            for scope in grant.get("scope", []):
+                if scope in names:
+                    out.setdefault(names[scope], grant)
         return out
 
     async def _already_captured(self, batch: Batch) -> set[str]:
@@ -118,9 +108,7 @@ class CaptureStage:
         wanted = [f"{k}/v{d.get('version', 1)}" for k, d in batch.writes.current.items()]
         if not wanted:
             return set()
-        with translate_errors("read capture entries"):
-            cursor = self.ledger.store["ledger"].find({"capture_of": {"$in": wanted}}, {"capture_of": 1})
-            return {d["capture_of"] async for d in cursor}
+        return {capture_of for capture_of, _ in await self.ledger.captures_of(wanted)}
 
     def _who(self, grant: Doc | None, run_id: str | None) -> dict[str, Any]:
         return {

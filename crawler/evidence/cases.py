@@ -15,21 +15,18 @@ cheap, keyed ``<case>/<subject>``: attaching twice is one item).
 from __future__ import annotations
 
 import contextlib
-from typing import Any
-
-from pymongo.errors import DuplicateKeyError
 
 from crawler.case_ids import validate_case_id
 from crawler.evidence.ledger import Ledger
 from crawler.models import utcnow
 from storage.client import Doc, translate_errors
+from storage.owners import DuplicateKeyError
 
 
 class Cases:
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
         self._items = ledger.store["case_items"]
-        self._entries = ledger.store["ledger"]
 
     async def add(
         self,
@@ -69,21 +66,4 @@ class Cases:
 
     async def entries(self, case_id: str, *, since: str | None = None, until: str | None = None) -> list[Doc]:
         """The case's ledger entries in seq order; ``since``/``until`` are RFC 3339 UTC bounds on ``at``."""
-        subjects = await self.subjects(case_id)
-        # `$in`, not equality: the embedded server misses equality matches on indexed array fields
-        members: list[dict[str, Any]] = [{"cases": {"$in": [case_id]}}]
-        if subjects:
-            members.append({"subjects": {"$in": subjects}})
-        flt: dict[str, Any] = {"$or": members} if len(members) > 1 else members[0]
-        span: dict[str, str] = {}
-        if since:
-            span["$gte"] = since
-        if until:
-            span["$lte"] = until
-        if span:
-            flt = {"$and": [flt, {"at": span}]}
-        with translate_errors("read case entries"):
-            docs = await self._entries.find(flt).sort("seq", 1).to_list(None)
-        for doc in docs:
-            doc["seq"] = doc.pop("_id")
-        return docs
+        return await self.ledger.about(case_id, await self.subjects(case_id), since=since, until=until)

@@ -56,6 +56,8 @@ from crawler.evidence.signing import TreeHead, key_id, public_key_pem
 from crawler.models import utcnow
 from crawler.tokens import Principal
 from storage.client import translate_errors
+from storage.repos.authorizations import AuthorizationRepo
+from storage.repos.messages import MessageRepo
 
 FORMAT = verify_bundle.FORMAT
 
@@ -205,7 +207,7 @@ class Exporter:
         auth_id = payload.get("authorization")
         if isinstance(auth_id, str):
             with translate_errors("read authorization"):
-                grant = await self.ledger.store["authorizations"].find_one({"_id": auth_id})
+                grant = await AuthorizationRepo(self.ledger.store).get(auth_id)
             if grant is None or grant.get("revoked"):
                 return "the authorization it was collected under is revoked or unknown; digest only"
         if self.media is None:
@@ -234,7 +236,7 @@ class Exporter:
         files: dict[str, bytes] = {}
         manifest_files: list[dict[str, Any]] = []
         bound: set[str] = set()
-        raw_coll = self.ledger.store["raw_captures"]
+        messages = MessageRepo(self.ledger.store)
         for doc in selected:
             payload = json.loads(doc["payload"])
             seq = int(doc["seq"])
@@ -266,7 +268,7 @@ class Exporter:
                     data = (await self.records.get([sha])).get(sha)
                     if data is None and path.startswith("captures/"):
                         with translate_errors("read raw capture"):
-                            raw = await raw_coll.find_one({"_id": sha})
+                            raw = await messages.raw_capture(sha)
                         data = raw["content"].encode("utf-8") if raw else None
                     if data is not None and hashlib.sha256(data).hexdigest() != sha:
                         data, reason = None, "the stored copy no longer has this digest (altered in the store)"

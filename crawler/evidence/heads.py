@@ -33,7 +33,7 @@ from crawler.evidence.merkle import EMPTY_ROOT, AsyncMerkleLog
 from crawler.evidence.signing import TreeHead, load_private_key, sign_tree_head
 from crawler.logs import get_logger
 from crawler.models import utcnow
-from storage.client import Doc, translate_errors
+from storage.client import Doc
 
 if TYPE_CHECKING:
     from config.evidence import EvidenceSettings
@@ -148,10 +148,7 @@ class HeadSigner:
         """Sign and store the head of ``tree`` now (caller holds the writer lease)."""
         root = await tree.root(tree.size) if tree.size else EMPTY_ROOT
         head = sign_tree_head(self._key, tree.size, root, utcnow())
-        with translate_errors("store tree head"):
-            await ledger.store["ledger_heads"].replace_one(
-                {"_id": head.size}, head_document(head, tsa=None), upsert=True
-            )
+        await ledger.store_head(head.size, head_document(head, tsa=None), upsert=True)
         self._last = (head.size, time.monotonic())
         log.info("tree head signed", size=head.size, root=head.root_hash[:16], key_id=head.key_id[:16])
         if self.tsa is not None:
@@ -165,8 +162,7 @@ class HeadSigner:
             return 0
         for head in heads:
             tsa = await self.tsa.stamp(stamped_bytes(head))
-            with translate_errors("store tree head timestamp"):
-                await ledger.store["ledger_heads"].replace_one({"_id": head.size}, head_document(head, tsa=tsa))
+            await ledger.store_head(head.size, head_document(head, tsa=tsa), action="store tree head timestamp")
         return len(heads)
 
 

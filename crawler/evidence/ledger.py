@@ -30,6 +30,7 @@ together.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import random
 import socket
@@ -40,9 +41,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pymongo import InsertOne, ReturnDocument
-from pymongo.errors import BulkWriteError, DuplicateKeyError
-
 from crawler.errors import StoreError
 from crawler.evidence.canonical import canonical_text, rfc3339_utc
 from crawler.evidence.entries import jsonable
@@ -50,13 +48,13 @@ from crawler.evidence.merkle import EMPTY_ROOT, AsyncMerkleLog, NodeKey, leaf_ha
 from crawler.logs import get_logger
 from crawler.models import utcnow
 from storage.client import Doc, Store, translate_errors
+from storage.owners import RETURN_AFTER, DuplicateKeyError, duplicate_only, insert_keeping_duplicates
 
 if TYPE_CHECKING:
     from crawler.evidence.heads import HeadSigner
 
 log = get_logger(__name__)
 
-DUPLICATE_KEY = 11000
 WRITER_ID = "writer"
 
 
@@ -93,18 +91,14 @@ class MongoNodeStore:
         docs = [{"_id": _node_id(k), "h": h.hex()} for k, h in nodes.items() if k[0] > 0]
         if not docs:
             return
+        dup_ids = await insert_keeping_duplicates(self._nodes, docs, "write ledger nodes")
+        if not dup_ids:
+            return
+        want = {d["_id"]: d["h"] for d in docs}
         with translate_errors("write ledger nodes"):
-            try:
-                await self._nodes.bulk_write([InsertOne(d) for d in docs], ordered=False)
-            except BulkWriteError as exc:
-                errors = exc.details.get("writeErrors", [])
-                if any(e.get("code") != DUPLICATE_KEY for e in errors):
-                    raise
-                dup_ids = [docs[e["index"]]["_id"] for e in errors]
-                want = {d["_id"]: d["h"] for d in docs}
-                async for doc in self._nodes.find({"_id": {"$in": dup_ids}}):
-                    if doc["h"] != want[doc["_id"]]:
-                        raise StoreError(f"merkle node {doc['_id']} already stored with another hash") from None
+            async for doc in self._nodes.find({"_id": {"$in": dup_ids}}):
+                if doc["h"] != want[doc["_id"]]:
+                    raise StoreError(f"merkle node {doc['_id']} already stored with another hash") from None
 
 
 @dataclass(frozen=True)
@@ -149,7 +143,7 @@ class Ledger:
                     {"_id": WRITER_ID, "$or": [{"until": {"$lt": now}}, {"holder": self.holder}]},
                     {"$set": {"holder": self.holder, "until": now + self.lease_seconds}},
                     upsert=True,
-                    return_document=ReturnDocument.AFTER,
+                    return_document=RETURN_AFTER,
                 )
             except DuplicateKeyError:
                 return None
@@ -316,15 +310,58 @@ class Ledger:
         with translate_errors("read latest tree head"):
             return await self._heads.find_one({}, sort=[("size", -1)])
 
+    async def store_head(self, size: int, doc: Doc, *, upsert: bool = False, action: str = "store tree head") -> None:
+        """Write the tree head of ``size`` (the signer's document, replaced when its TSA token comes)."""
+        with translate_errors(action):
+            await self._heads.replace_one({"_id": size}, doc, upsert=upsert)
+
+    # -- lookups for other features (they ask the ledger, never its collection) -----------------------
+    async def captures_of(self, versions: Sequence[str]) -> list[tuple[str, int]]:
+        """``(capture_of, seq)`` of every capture entry of these ``<message key>/v<version>``."""
+        if not versions:
+            return []
+        with translate_errors("read capture entries"):
+            cursor = self._entries.find({"capture_of": {"$in": list(versions)}}, {"seq": 1, "capture_of": 1})
+            return [(str(d["capture_of"]), int(d["seq"])) async for d in cursor]
+
+    async def latest_seqs(self, subject: str, *, kind: str, limit: int) -> list[int]:
+        """The seqs of the newest ``limit`` entries of ``kind`` about ``subject``, in seq order."""
+        with translate_errors("read subject entries"):
+            cursor = self._entries.find({"subjects": {"$in": [subject]}, "kind": kind}, {"seq": 1})
+            seqs = [int(d["seq"]) async for d in cursor.sort("seq", -1).limit(limit)]
+        return sorted(seqs)
+
+    async def about(
+        self, case_id: str, subjects: Sequence[str], *, since: str | None = None, until: str | None = None
+    ) -> list[Doc]:
+        """Entries naming ``case_id`` or any of ``subjects``, in seq order; ``since``/``until`` are
+        RFC 3339 UTC bounds on ``at`` (what ``Cases.entries`` asks; see crawler/evidence/cases.py)."""
+        # `$in`, not equality: the embedded server misses equality matches on indexed array fields
+        members: list[dict[str, Any]] = [{"cases": {"$in": [case_id]}}]
+        if subjects:
+            members.append({"subjects": {"$in": list(subjects)}})
+        flt: dict[str, Any] = {"$or": members} if len(members) > 1 else members[0]
+        span: dict[str, str] = {}
+        if since:
+            span["$gte"] = since
+        if until:
+            span["$lte"] = until
+        if span:
+            flt = {"$and": [flt, {"at": span}]}
+        with translate_errors("read case entries"):
+            docs = await self._entries.find(flt).sort("seq", 1).to_list(None)
+        return [_entry_out(d) for d in docs]
+
+    async def payloads(self, seqs: Sequence[int]) -> list[dict[str, Any]]:
+        """The parsed payloads of these entries, in seq order (entries not stored are left out)."""
+        with translate_errors("read ledger payloads"):
+            docs = await self._entries.find({"_id": {"$in": list(seqs)}}).to_list(None)
+        return [json.loads(d["payload"]) for d in sorted(docs, key=lambda d: int(d["seq"]))]
+
 
 def _collided(cause: BaseException | None) -> bool:
     """True when an insert failed only because its first seq was taken (another writer won)."""
-    if isinstance(cause, DuplicateKeyError):
-        return True
-    if isinstance(cause, BulkWriteError):
-        errors = cause.details.get("writeErrors", [])
-        return int(cause.details.get("nInserted", 0)) == 0 and all(e.get("code") == DUPLICATE_KEY for e in errors)
-    return False
+    return duplicate_only(cause)
 
 
 def _entry_out(doc: Doc) -> Doc:

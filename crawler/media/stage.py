@@ -26,8 +26,9 @@ from crawler.logs import get_logger
 from crawler.media.fetchers import MediaFetcher
 from crawler.media.matcher import Matcher, MatchHit
 from crawler.models import Alert, AlertKind, MediaKind, MediaRef, Message, Source, utcnow
-from storage.client import Doc, Store, translate_errors
+from storage.client import Doc, Store
 from storage.repos.alerts import AlertRepo
+from storage.repos.channels import ChannelRepo
 from storage.repos.media import MediaRepo
 from storage.repos.messages import MessageRepo
 
@@ -60,7 +61,6 @@ class MediaStage:
         matcher: Matcher,
         detection: DetectionService | None,
     ) -> None:
-        self._store = store
         self._settings = settings
         self._hasher = hasher
         self._fetchers = fetchers
@@ -69,6 +69,7 @@ class MediaStage:
         self._messages = MessageRepo(store)
         self._media = MediaRepo(store)
         self._alerts = AlertRepo(store)
+        self._channels = ChannelRepo(store)
         self._limit = asyncio.Semaphore(settings.media.concurrency)
 
     async def __call__(self, batch: Batch) -> None:
@@ -181,12 +182,7 @@ class MediaStage:
             )
 
     async def _flagged_channels(self, keys: set[str | None]) -> set[str]:
-        ids = [k for k in keys if k]
-        with translate_errors("read channels"):
-            docs = (
-                await self._store["channels"].find({"_id": {"$in": ids}}, {"risk_score": 1, "flagged": 1}).to_list(None)
-            )
-        return {d["_id"] for d in docs if d.get("flagged") or (d.get("risk_score") or 0) > 0}
+        return await self._channels.risky([k for k in keys if k])
 
 
 def _fetch_key(msg: Message, ref: MediaRef) -> str:

@@ -15,12 +15,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from pymongo.errors import DuplicateKeyError
-
 from crawler.errors import ConfigError
 from crawler.links import LinkKind, normalize
 from crawler.models import utcnow
 from storage.client import Doc, Store, translate_errors
+from storage.owners import insert_once
 
 COLLECTION = "targets"
 SCHEDULE_FIELDS = ("every", "cron", "jitter", "group", "priority")
@@ -62,10 +61,8 @@ class TargetRepo:
             "name": name.strip(),
         }
         doc.update({k: v for k, v in schedule.items() if k in SCHEDULE_FIELDS and v is not None})
-        with translate_errors("add target"):
-            try:
-                await self._coll.insert_one(doc)
-            except DuplicateKeyError:
+        if not await insert_once(self._coll, doc, "add target"):
+            with translate_errors("add target"):
                 old = await self._coll.find_one({"_id": key}, {"created_at": 1})
                 if old is not None and old.get("created_at") is not None:
                     doc["created_at"] = old["created_at"]

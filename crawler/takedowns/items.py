@@ -11,10 +11,12 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from crawler.errors import NotFound
+from crawler.evidence.ledger import Ledger
 from crawler.models import ChannelRef, Source, from_mongo_dt
 from crawler.takedowns.models import ItemKind, ItemMedia, TakedownItem
-from storage.client import Doc, Store, translate_errors
+from storage.client import Doc, Store
 from storage.repos.channels import ChannelRepo
+from storage.repos.media import MediaRepo
 from storage.repos.messages import MessageRepo
 
 PUBLIC_BASE = "https://t.me"
@@ -23,10 +25,11 @@ CHANNEL_EVIDENCE = 5
 
 
 class ItemBuilder:
-    def __init__(self, store: Store) -> None:
-        self._store = store
+    def __init__(self, store: Store, ledger: Ledger) -> None:
+        self._ledger = ledger
         self._channels = ChannelRepo(store)
         self._messages = MessageRepo(store)
+        self._media_repo = MediaRepo(store)
 
     async def channel_key(self, name: str) -> str:
         """A channel key, ``@name``, a t.me link or a username → the stored channel's key."""
@@ -90,14 +93,7 @@ class ItemBuilder:
             raise NotFound(f"no stored channel {key!r}")
         username = channel.get("username") or next(iter(channel.get("usernames") or []), None)
         latest = channel.get("latest") or {}
-        with translate_errors("read channel evidence"):
-            cursor = (
-                self._store["ledger"]
-                .find({"subjects": {"$in": [f"channel:{key}"]}, "kind": "capture"}, {"seq": 1})
-                .sort("seq", -1)
-                .limit(CHANNEL_EVIDENCE)
-            )
-            seqs: list[int] = sorted([int(d["seq"]) async for d in cursor])
+        seqs = await self._ledger.latest_seqs(f"channel:{key}", kind="capture", limit=CHANNEL_EVIDENCE)
         return TakedownItem(
             item_id=f"channel:{key}",
             kind=ItemKind.CHANNEL,
@@ -115,9 +111,7 @@ class ItemBuilder:
         wanted = [f"{d['_id']}/v{v}" for d in docs for v in range(1, int(d.get("version", 1)) + 1)]
         if not wanted:
             return {}
-        with translate_errors("read message evidence"):
-            cursor = self._store["ledger"].find({"capture_of": {"$in": wanted}}, {"seq": 1, "capture_of": 1})
-            found = [(str(d["capture_of"]), int(d["seq"])) async for d in cursor]
+        found = await self._ledger.captures_of(wanted)
         out: dict[str, list[int]] = {}
         for capture_of, seq in found:
             out.setdefault(capture_of.rsplit("/v", 1)[0], []).append(seq)
@@ -126,11 +120,7 @@ class ItemBuilder:
     async def _media(self, digests: set[str]) -> dict[str, ItemMedia]:
         if not digests:
             return {}
-        with translate_errors("read media"):
-            cursor = self._store["media"].find(
-                {"_id": {"$in": sorted(digests)}}, {"md5": 1, "pdq": 1, "pdq_usable": 1, "media_kind": 1}
-            )
-            docs = [d async for d in cursor]
+        docs = await self._media_repo.hashes(sorted(digests))
         found = {
             d["_id"]: ItemMedia(
                 sha256=d["_id"], md5=d.get("md5"), pdq=d.get("pdq") if d.get("pdq_usable") else None,

@@ -41,7 +41,8 @@ from crawler.ingest import Batch
 from crawler.logs import get_logger
 from crawler.takedowns.models import ItemStatus
 from crawler.takedowns.service import TakedownService
-from storage.client import Doc, translate_errors
+from storage.client import Doc
+from storage.repos.media import MediaRepo
 
 log = get_logger(__name__)
 
@@ -130,6 +131,7 @@ class ReuploadStage:
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.service = service
+        self._media = MediaRepo(service.store)
         self.matching = matching
         self.refresh_every = refresh_every
         self.stats = ReuploadStats()
@@ -235,9 +237,7 @@ class ReuploadStage:
         missing = sorted(d for d in digests if d not in self._pdq_cache)
         if missing:
             self.stats.media_queries += 1
-            with translate_errors("read media PDQ for re-upload matching"):
-                cursor = self.service.store["media"].find({"_id": {"$in": missing}}, {"pdq": 1, "pdq_usable": 1})
-                docs = await cursor.to_list(None)
+            docs = await self._media.hashes(missing)
             if len(self._pdq_cache) + len(docs) > PDQ_CACHE_SIZE:
                 self._pdq_cache.clear()
             for doc in docs:

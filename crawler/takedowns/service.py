@@ -14,7 +14,6 @@ gone; then it is final. A manual ``recheck ID`` checks every item now.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 import uuid
 from collections import Counter
@@ -42,7 +41,7 @@ from crawler.takedowns.models import (
     derive_status,
 )
 from crawler.takedowns.probe import Probe
-from storage.client import Store, translate_errors
+from storage.client import Store
 from storage.repos.alerts import AlertRepo
 from storage.repos.takedowns import TakedownRepo
 
@@ -93,7 +92,7 @@ class TakedownService:
         self.settings = settings or TakedownSettings()
         self.clock = clock
         self.repo = TakedownRepo(store)
-        self.items = ItemBuilder(store)
+        self.items = ItemBuilder(store, ledger)
         self._alerts = AlertRepo(store)
 
     # -- reading ---------------------------------------------------------------------------------
@@ -115,9 +114,7 @@ class TakedownService:
     async def history(self, request_id: str) -> list[dict[str, Any]]:
         """The request's ledger entries (payloads), oldest first: the whole story, verifiable."""
         req = await self.get(request_id)
-        with translate_errors("read takedown history"):
-            docs = await self.store["ledger"].find({"_id": {"$in": req.ledger}}).to_list(None)
-        return [json.loads(d["payload"]) for d in sorted(docs, key=lambda d: int(d["seq"]))]
+        return await self.ledger.payloads(req.ledger)
 
     # -- creating --------------------------------------------------------------------------------
     async def create(

@@ -91,3 +91,23 @@ class AuthorizationRepo:
     async def get(self, auth_id: str) -> Doc | None:
         with translate_errors("get authorization"):
             return await self._coll.find_one({"_id": auth_id})
+
+    async def active_for_scopes(self, scopes: Sequence[str], *, now: float | None = None) -> list[Doc]:
+        """Every active authorization whose scope names any of ``scopes``, by id (any account)."""
+        query: dict[str, Any] = {
+            "scope": {"$in": list(scopes)},
+            "revoked": False,
+            "valid_until": {"$gt": time.time() if now is None else now},
+        }
+        with translate_errors("read authorizations"):
+            return await self._coll.find(query).sort("_id", 1).to_list(None)
+
+    async def list(self, *, case_id: str | None = None, active_only: bool = False) -> list[Doc]:
+        """Authorizations in grant order, optionally of one case and only those in force now."""
+        flt: dict[str, Any] = {}
+        if case_id:
+            flt["case_id"] = case_id
+        if active_only:
+            flt.update(revoked=False, valid_until={"$gt": time.time()})
+        with translate_errors("list authorizations"):
+            return await self._coll.find(flt).sort("created_at", 1).to_list(None)

@@ -8,6 +8,7 @@ messages are never orphaned by a rename.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from typing import Any
 
 from pymongo import UpdateOne
@@ -91,3 +92,16 @@ class ChannelRepo:
     async def list(self, limit: int = 1000) -> list[Doc]:
         with translate_errors("list channels"):
             return await self._channels.find().sort("_id", 1).limit(limit).to_list(None)
+
+    async def add_risk(self, keys: Sequence[str], risk: float) -> None:
+        """A positive detection in these channels: raise each one's ``risk_score`` by ``risk`` and
+        count the positive (detection writes channel risk only through here)."""
+        with translate_errors("raise channel risk"):
+            for key in keys:
+                await self._channels.update_one({"_id": key}, {"$inc": {"risk_score": risk, "positives": 1}})
+
+    async def risky(self, keys: Sequence[str]) -> set[str]:
+        """The channels among ``keys`` with a positive ``risk_score`` (media seen there is wanted first)."""
+        with translate_errors("read channels"):
+            docs = await self._channels.find({"_id": {"$in": list(keys)}}, {"risk_score": 1}).to_list(None)
+        return {d["_id"] for d in docs if (d.get("risk_score") or 0) > 0}

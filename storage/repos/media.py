@@ -1,16 +1,21 @@
 """Distinct media (``_id`` = SHA-256 of the bytes), each hashed once, and where each was seen.
 
 Sightings are written by the ingest door's ``persist`` stage for every stored message's media
-digests (``MessageRepo.add_sightings``); this repository reads them.
+digests (``MessageRepo.add_sightings`` hands them here): this repository owns both collections.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from pymongo.errors import DuplicateKeyError
 
-from storage.client import Doc, Store, translate_errors
+from crawler.models import Message
+from storage.client import Doc, Store, insert_new, translate_errors
+
+#: the hash fields a media document carries (what matching and takedown items read)
+HASH_FIELDS: Doc = {"md5": 1, "pdq": 1, "pdq_usable": 1, "media_kind": 1}
 
 
 class MediaRepo:
@@ -42,3 +47,56 @@ class MediaRepo:
     async def sightings(self, sha256: str) -> list[Doc]:
         with translate_errors("list sightings"):
             return await self._sightings.find({"sha256": sha256}).to_list(None)
+
+    async def hashes(self, digests: Sequence[str]) -> list[Doc]:
+        """``_id``, ``md5``, ``pdq``, ``pdq_usable`` and ``media_kind`` of each stored digest."""
+        if not digests:
+            return []
+        with translate_errors("read media"):
+            return await self._media.find({"_id": {"$in": list(digests)}}, HASH_FIELDS).to_list(None)
+
+    async def record_verdict(self, sha256: str, detector: str, verdict: Doc) -> None:
+        """Keep the latest verdict of ``detector`` on the media document (when the media is stored)."""
+        with translate_errors("store verdict"):
+            current = await self._media.find_one({"_id": sha256})
+            if current is not None:  # replace, not $set: the embedded server keeps datetimes that way
+                latest = {**current.get("verdicts", {}), detector: verdict}
+                await self._media.replace_one({"_id": sha256}, {**current, "verdicts": latest})
+
+    async def held(self) -> set[str]:
+        """Digests under legal hold (``legal_hold: true``): their quarantined bytes are never purged."""
+        with translate_errors("read legal holds"):
+            return {d["_id"] async for d in self._media.find({"legal_hold": True}, {"_id": 1})}
+
+    async def add_sightings(self, messages: Sequence[Message], at: datetime) -> int:
+        """Where each media digest was seen: ``<sha256>/<channel>/<msg_id>``, first sighting kept."""
+        docs = {
+            f"{ref.sha256}/{msg.channel_key}/{msg.msg_id}": {
+                "_id": f"{ref.sha256}/{msg.channel_key}/{msg.msg_id}",
+                "sha256": ref.sha256,
+                "channel": msg.channel_key,
+                "msg_id": msg.msg_id,
+                "message": msg.key,
+                "message_date": msg.date,
+                "seen_at": at,
+                "source": msg.source.value,
+            }
+            for msg in messages
+            for ref in msg.media
+            if ref.sha256 and msg.channel_key
+        }
+        return await insert_new(self._sightings, list(docs.values()), "store sightings")
+
+    async def message_keys_with(self, digests: Sequence[str]) -> list[str]:
+        """Every message key that ever held one of these media (through the sightings index)."""
+        if not digests:
+            return []
+        with translate_errors("read sightings"):
+            # equality for one digest: the embedded store answers it from the index, `$in` by a scan
+            flt: Doc = {"sha256": digests[0]} if len(digests) == 1 else {"sha256": {"$in": list(digests)}}
+            cursor = self._sightings.find(flt, {"channel": 1, "msg_id": 1})
+            return sorted({f"{d['channel']}/{d['msg_id']}" async for d in cursor})
+
+    async def sighting_channels(self, sha256: str) -> list[str]:
+        """The channels a media item was seen in, sorted."""
+        return sorted({s["channel"] for s in await self.sightings(sha256)})

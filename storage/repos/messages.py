@@ -16,6 +16,7 @@ from pymongo import ReplaceOne
 
 from crawler.models import Message
 from storage.client import Doc, Store, insert_new, translate_errors
+from storage.repos.media import MediaRepo
 
 
 @dataclass
@@ -50,7 +51,7 @@ class MessageRepo:
         self._messages = store["messages"]
         self._versions = store["message_versions"]
         self._raw = store["raw_captures"]
-        self._sightings = store["sightings"]
+        self._media = MediaRepo(store)
 
     async def current(self, keys: Iterable[str]) -> dict[str, Doc]:
         """The version bookkeeping of each already-stored message among ``keys``."""
@@ -97,33 +98,12 @@ class MessageRepo:
         return int(result.modified_count)
 
     async def add_sightings(self, messages: Sequence[Message], at: datetime) -> int:
-        """Where each media digest was seen: ``<sha256>/<channel>/<msg_id>``, first sighting kept."""
-        docs = {
-            f"{ref.sha256}/{msg.channel_key}/{msg.msg_id}": {
-                "_id": f"{ref.sha256}/{msg.channel_key}/{msg.msg_id}",
-                "sha256": ref.sha256,
-                "channel": msg.channel_key,
-                "msg_id": msg.msg_id,
-                "message": msg.key,
-                "message_date": msg.date,
-                "seen_at": at,
-                "source": msg.source.value,
-            }
-            for msg in messages
-            for ref in msg.media
-            if ref.sha256 and msg.channel_key
-        }
-        return await insert_new(self._sightings, list(docs.values()), "store sightings")
+        """Where each media digest was seen (kept by ``MediaRepo``, the owner of ``sightings``)."""
+        return await self._media.add_sightings(messages, at)
 
     async def keys_with_media(self, digests: Sequence[str]) -> list[str]:
-        """Every message key that ever held one of these media (through the sightings index)."""
-        if not digests:
-            return []
-        with translate_errors("read sightings"):
-            # equality for one digest: the embedded store answers it from the index, `$in` by a scan
-            flt: Doc = {"sha256": digests[0]} if len(digests) == 1 else {"sha256": {"$in": list(digests)}}
-            cursor = self._sightings.find(flt, {"channel": 1, "msg_id": 1})
-            return sorted({f"{d['channel']}/{d['msg_id']}" async for d in cursor})
+        """Every message key that ever held one of these media (through ``MediaRepo``'s sightings)."""
+        return await self._media.message_keys_with(digests)
 
     async def full(self, keys: Sequence[str]) -> dict[str, Doc]:
         if not keys:

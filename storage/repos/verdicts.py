@@ -1,0 +1,41 @@
+"""Detector verdicts: one document per settled lease (``<job id>/<lease token>``), never overwritten.
+
+A newer verdict of the same detector about the same media names the one it supersedes, so the
+history of what each detector said stays whole.
+"""
+
+from __future__ import annotations
+
+from pymongo.errors import DuplicateKeyError
+
+from crawler.models import Verdict
+from storage.client import Doc, Store, translate_errors
+
+
+class VerdictRepo:
+    def __init__(self, store: Store) -> None:
+        self._coll = store["verdicts"]
+
+    async def add(self, verdict_id: str, verdict: Verdict) -> Doc | None:
+        """Store ``verdict`` under ``verdict_id``, linked to the latest verdict it supersedes.
+
+        Returns the stored document, or None when ``verdict_id`` was stored before (a repeated ack).
+        """
+        doc: Doc = {"_id": verdict_id, **verdict.model_dump(mode="python")}
+        with translate_errors("store verdict"):
+            previous = await self._coll.find_one(
+                {"sha256": verdict.sha256, "detector": verdict.detector}, sort=[("decided_at", -1)]
+            )
+            doc["supersedes"] = previous["_id"] if previous else None
+            try:
+                await self._coll.insert_one(doc)
+            except DuplicateKeyError:
+                return None
+        return doc
+
+    async def get(self, verdict_id: str) -> Verdict | None:
+        with translate_errors("read verdict"):
+            doc = await self._coll.find_one({"_id": verdict_id})
+        if doc is None:
+            return None
+        return Verdict.model_validate({k: v for k, v in doc.items() if k in Verdict.model_fields})
