@@ -6,7 +6,8 @@ digests (``MessageRepo.add_sightings``); this repository reads them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
 
 from pymongo.errors import DuplicateKeyError
 
@@ -42,3 +43,36 @@ class MediaRepo:
     async def sightings(self, sha256: str) -> list[Doc]:
         with translate_errors("list sightings"):
             return await self._sightings.find({"sha256": sha256}).to_list(None)
+
+    async def stream_hashes(
+        self, fields: Sequence[str], *, since: datetime | None = None, batch_size: int = 5000
+    ) -> AsyncIterator[list[Doc]]:
+        """Every stored media item in batches, only ``_id`` and ``fields`` (retroactive matching reads
+        all of them: a projection keeps the read small). ``since``: first seen at or after it."""
+        flt: Doc = {} if since is None else {"first_seen_at": {"$gte": since}}
+        projection = {f: 1 for f in fields}
+        batch: list[Doc] = []
+        with translate_errors("read media"):
+            async for doc in self._media.find(flt, projection, batch_size=batch_size):
+                batch.append(doc)
+                if len(batch) >= batch_size:
+                    yield batch
+                    batch = []
+        if batch:
+            yield batch
+
+    async def sighting_span(self, sha256: str) -> Doc | None:
+        """When and where a media item was seen: first/last ``seen_at``, count, channels, first message."""
+        with translate_errors("list sightings"):
+            docs = await self._sightings.find({"sha256": sha256}).to_list(None)
+        if not docs:
+            return None
+        docs.sort(key=lambda d: (d["seen_at"], d["_id"]))
+        return {
+            "first_seen_at": docs[0]["seen_at"],
+            "last_seen_at": docs[-1]["seen_at"],
+            "sightings": len(docs),
+            "channels": sorted({d["channel"] for d in docs if d.get("channel")}),
+            "first_message": docs[0].get("message"),
+            "first_posted_at": min((d["message_date"] for d in docs if d.get("message_date")), default=None),
+        }
