@@ -106,6 +106,8 @@ async def test_each_signal_type_matches_media_stored_before_the_list(
         sightings = await store["sightings"].find({"sha256": alert["sha256"]}).to_list(None)
         times = sorted(s["seen_at"] for s in sightings)
         assert alert["details"]["first_seen_at"] == times[0] and alert["details"]["last_seen_at"] == times[-1]
+    media = await store["media"].find_one({"_id": sha["c"]})
+    assert media is not None and media["matched"] and media["matches"][0]["retroactive"] is True
     twice = found[f"match/late/{sha['a']}"]
     assert twice["details"]["sightings"] == 2 and twice["channels"] == ["elsewhere", "retro_lab"]
     assert twice["details"]["first_seen_at"] < twice["details"]["last_seen_at"]

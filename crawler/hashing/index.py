@@ -132,6 +132,11 @@ class PdqIndex:
         """Live hashes in the index."""
         return self._n - self._dead
 
+    @property
+    def pending(self) -> int:
+        """Hashes added since the last rebuild (checked by brute force until the next one)."""
+        return self._n - self._main_n
+
     def __contains__(self, item: object) -> bool:
         return item in self._rows_of
 
@@ -211,7 +216,7 @@ class PdqIndex:
         postings = np.empty((SLOTS, len(rows)), dtype=np.int32)
         for slot in range(SLOTS):
             keys = (chunks(words, slot)[:, None] ^ masks[None, :]).ravel()
-            order = np.argsort(keys, kind="stable")
+            order = np.argsort(keys.astype(np.uint16), kind="stable")  # radix sort on 16-bit keys
             postings[slot] = rows[order]
             np.cumsum(np.bincount(keys, minlength=_TABLE), out=offsets[slot, 1:])
         self._x_radius, self._x_offsets, self._x_postings = radius, offsets, postings

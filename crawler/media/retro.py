@@ -241,6 +241,7 @@ class RetroMatcher:
             media = await self._media.get(sha256)
             first = (media or {}).get("first_seen_at")
             context.update(message=None, permalink=None, first_seen_at=first, last_seen_at=first, sightings=0)
+        await self._media.add_matches(sha256, [{**h.to_json(), "retroactive": True} for h in hits])
         return await raise_match_alerts(self._alerts, sha256, hits, channels=channels, context=context)
 
 

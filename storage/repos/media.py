@@ -36,14 +36,6 @@ class MediaRepo:
         with translate_errors("read media"):
             return {d["_id"] async for d in self._media.find({"_id": {"$in": list(digests)}}, {"_id": 1})}
 
-    async def get(self, sha256: str) -> Doc | None:
-        with translate_errors("get media"):
-            return await self._media.find_one({"_id": sha256})
-
-    async def sightings(self, sha256: str) -> list[Doc]:
-        with translate_errors("list sightings"):
-            return await self._sightings.find({"sha256": sha256}).to_list(None)
-
     async def stream_hashes(
         self, fields: Sequence[str], *, since: datetime | None = None, batch_size: int = 5000
     ) -> AsyncIterator[list[Doc]]:
@@ -76,3 +68,23 @@ class MediaRepo:
             "first_message": docs[0].get("message"),
             "first_posted_at": min((d["message_date"] for d in docs if d.get("message_date")), default=None),
         }
+
+    async def add_matches(self, sha256: str, matches: Sequence[Doc]) -> None:
+        """Record list matches found after the media was stored (one per list, signal type and value)."""
+        with translate_errors("update media"):
+            doc = await self._media.find_one({"_id": sha256})
+            if doc is None:
+                return
+            have = {(m.get("list"), m.get("signal_type"), m.get("value")) for m in doc.get("matches") or []}
+            new = [m for m in matches if (m.get("list"), m.get("signal_type"), m.get("value")) not in have]
+            if new:
+                doc.update(matches=[*(doc.get("matches") or []), *new], matched=True)
+                await self._media.replace_one({"_id": sha256}, doc)
+
+    async def get(self, sha256: str) -> Doc | None:
+        with translate_errors("get media"):
+            return await self._media.find_one({"_id": sha256})
+
+    async def sightings(self, sha256: str) -> list[Doc]:
+        with translate_errors("list sightings"):
+            return await self._sightings.find({"sha256": sha256}).to_list(None)
