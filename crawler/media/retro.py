@@ -218,8 +218,8 @@ class RetroMatcher:
                 best[key] = min(best.get(key, float("inf")), float(hit.distance))
             for (i, entry_id), distance in sorted(best.items(), key=lambda kv: (kv[0][0], kv[1])):
                 doc = one.entries[entry_id]
-                hit = MatchHit(doc["list"], one.kind.name, doc["value"], distance, doc.get("label"))
-                found.setdefault(media[i].sha256, []).append(hit)
+                match = MatchHit(doc["list"], one.kind.name, doc["value"], distance, doc.get("label"))
+                found.setdefault(media[i].sha256, []).append(match)
         return found
 
     async def _alert(self, sha256: str, hits: list[MatchHit]) -> int:
