@@ -31,6 +31,7 @@ BENCHES: list[tuple[str, list[str], list[str]]] = [
     ("crawl.py", [], ["--posts", "400"]),
     ("backfill.py", [], ["--messages", "10000"]),
     ("matching.py", [], ["--n", "20000", "--queries", "500"]),
+    ("retro_matching.py", [], ["--n", "20000", "--list", "500", "--e2e-media", "2000", "--sample", "500"]),
     ("hashing.py", [], ["--images", "60"]),
     ("detection_queue.py", [], ["--jobs", "300"]),
     ("ledger.py", [], ["--entries", "5000"]),

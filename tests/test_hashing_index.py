@@ -109,3 +109,19 @@ def test_flip_masks_and_bad_arguments() -> None:
         PdqIndex(max_distance=256)
     with pytest.raises(ValueError):
         PdqIndex().add([1, 2], ["00" * 32])
+
+
+def test_small_index_many_queries_equals_brute_force() -> None:
+    """The retroactive shape (a new list indexed, every stored PDQ a query) through the expanded tables."""
+    rng = np.random.default_rng(18)
+    listed = rng.integers(0, 2**64, (2000, 4), dtype=np.uint64, endpoint=False)
+    stored = rng.integers(0, 2**64, (20000, 4), dtype=np.uint64, endpoint=False)
+    for i, dist in enumerate(range(0, 41)):  # planted near-duplicates at 0..40 bits
+        stored[i] = _flip(listed[i], rng.choice(256, dist, replace=False))
+    index = PdqIndex(max_distance=31)
+    index.add(list(range(len(listed))), listed)
+    index.rebuild()
+    got = _index_set(index, stored, 31)
+    assert got == _as_set(*brute_force(listed, stored, 31))
+    assert {(i, i) for i in range(32)} <= {(q, r) for q, r, _ in got}
+    assert not {(i, i) for i in range(32, 41)} & {(q, r) for q, r, _ in got}

@@ -13,6 +13,7 @@ from crawler.errors import TooLarge
 from crawler.hashing import lists as hashlists
 from crawler.hashing.pool import HashPool, MediaHashes
 from crawler.media.matcher import Matcher
+from crawler.media.retro import RetroResult, UnknownList, retro_match
 from crawler.pipeline import hash_options
 from storage.client import open_store
 from storage.repos.hashlists import HashListRepo
@@ -27,15 +28,20 @@ def hashes_group() -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--list", "name", required=True, help="list name (importing again adds to it)")
 @click.option("--format", "fmt", type=click.Choice(hashlists.FORMATS), default="csv", show_default=True)
+@click.option("--retro/--no-retro", default=True, show_default=True,
+              help="match the new entries against every media item already stored")  # fmt: skip
 @pass_app
 @async_command
-async def hashes_import(app: AppContext, file: Path, name: str, fmt: str) -> None:
+async def hashes_import(app: AppContext, file: Path, name: str, fmt: str, retro: bool) -> None:
     """Validate every value; import the good rows, report the bad ones with line numbers."""
     parsed = hashlists.parse_file(file, fmt)
+    result: RetroResult | None = None
     async with open_store(app.settings) as store:
         added = await HashListRepo(store).add_entries(
             name, fmt, ((r.signal_type, r.signal, r.label) for r in parsed.rows)
         )
+        if retro and (added or parsed.rows):
+            result = await retro_match(store, app.settings, name, trigger="import")
     for error in parsed.errors:
         click.echo(f"{file}:{error.line}: {error.message}", err=True)
     total_new = sum(added.values())
@@ -43,8 +49,39 @@ async def hashes_import(app: AppContext, file: Path, name: str, fmt: str) -> Non
     click.echo(
         f"list {name!r}: {len(parsed.rows)} valid rows, {total_new} new ({per_type}), {len(parsed.errors)} rejected"
     )
+    if result is not None:
+        _echo_retro(result)
     if parsed.errors and not parsed.rows:
         raise SystemExit(1)
+
+
+def _echo_retro(result: RetroResult) -> None:
+    if result.status == "disabled":
+        click.echo(f"list {result.list!r} is disabled: no retroactive matching until it is enabled")
+        return
+    click.echo(
+        f"retroactive: {result.entries} entries against {result.media_scanned} stored media, "
+        f"{result.media_matched} matched, {result.alerts_raised} new alerts "
+        f"({result.seconds:.2f} s, run {result.run_id})"
+    )
+
+
+@hashes_group.command("rematch")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True)
+@pass_app
+@async_command
+async def hashes_rematch(app: AppContext, name: str, as_json: bool) -> None:
+    """Match the list's entries not yet matched against every media item already stored."""
+    async with open_store(app.settings) as store:
+        try:
+            result = await retro_match(store, app.settings, name, trigger="manual")
+        except UnknownList as exc:
+            raise click.ClickException(str(exc)) from None
+    if as_json:
+        click.echo(json.dumps(result.to_json()))
+    else:
+        _echo_retro(result)
 
 
 @hashes_group.command("lists")
@@ -78,15 +115,20 @@ async def hashes_disable(app: AppContext, name: str) -> None:
 @pass_app
 @async_command
 async def hashes_enable(app: AppContext, name: str) -> None:
-    """Match against a disabled list again."""
+    """Match against a disabled list again (first catching up on what was stored meanwhile)."""
     await _set_enabled(app, name, True)
 
 
 async def _set_enabled(app: AppContext, name: str, enabled: bool) -> None:
+    result: RetroResult | None = None
     async with open_store(app.settings) as store:
         if not await HashListRepo(store).set_enabled(name, enabled):
             raise click.ClickException(f"no list {name!r}")
+        if enabled:
+            result = await retro_match(store, app.settings, name, trigger="enable")
     click.echo(f"list {name!r} {'enabled' if enabled else 'disabled'}")
+    if result is not None:
+        _echo_retro(result)
 
 
 @hashes_group.command("delete")

@@ -18,6 +18,13 @@ every unrelated hash before a single random read. Memory: about 340 bytes per ha
 through several chunks is kept only for the *first* chunk that qualifies, which removes duplicates
 without a global sort.
 
+Small indexes, many queries (a new list matched against every stored media item, issue 18): the
+probe side then dominates — 17 probes per chunk per query, nearly all into empty buckets of a
+65,536-bucket table. So an index of at most ``EXPAND_MAX`` hashes also keeps *expanded* tables:
+each hash is filed under every 16-bit value within ``r`` bits of its chunk, and a query makes one
+probe per chunk. The candidates are the same pairs (chunk within ``r`` bits), so it stays exact;
+the tables cost ``17 × 16 × 4`` bytes per hash, and the verified hashes sit in cache.
+
 Incremental updates (lists change while the crawler runs) follow an LSM shape: new hashes land in a
 small delta segment checked by brute force; removals are tombstones; the CSR tables are rebuilt
 (dropping tombstones) once the delta passes a fraction of the main segment.
@@ -38,6 +45,8 @@ SLOTS = 16
 SLOT_BITS = 16
 _TABLE = 1 << SLOT_BITS
 _DEFAULT_MAX_DISTANCE = 31
+#: largest main segment that also gets expanded (one-probe-per-chunk) tables
+EXPAND_MAX = 65_536
 
 IntArray = npt.NDArray[np.int64]
 
@@ -113,11 +122,20 @@ class PdqIndex:
         self._offsets: IntArray = np.zeros((SLOTS, _TABLE + 1), dtype=np.int64)
         self._postings: npt.NDArray[np.int32] = np.empty((SLOTS, 0), dtype=np.int32)
         self._slot_words: npt.NDArray[np.uint64] = np.empty((SLOTS, 0, 2), dtype=np.uint64)
+        self._x_radius = -1  # chunk radius of the expanded tables (-1: none)
+        self._x_offsets: IntArray = np.zeros((SLOTS, 0), dtype=np.int64)
+        self._x_postings: npt.NDArray[np.int32] = np.empty((SLOTS, 0), dtype=np.int32)
+        self._x_cols: list[npt.NDArray[np.uint64]] = []  # words 0 and 1 as columns (prefilter)
 
     # -- size ---------------------------------------------------------------------------------
     def __len__(self) -> int:
         """Live hashes in the index."""
         return self._n - self._dead
+
+    @property
+    def pending(self) -> int:
+        """Hashes added since the last rebuild (checked by brute force until the next one)."""
+        return self._n - self._main_n
 
     def __contains__(self, item: object) -> bool:
         return item in self._rows_of
@@ -182,6 +200,27 @@ class PdqIndex:
             np.cumsum(np.bincount(values, minlength=_TABLE), out=offsets[slot, 1:])
             slot_words[slot] = words[order][:, list(_other_words(slot))]
         self._postings, self._offsets, self._slot_words = postings, offsets, slot_words
+        self._build_expanded(words)
+
+    def _build_expanded(self, words: Words) -> None:
+        """File each hash under every chunk value within the index radius (small indexes only)."""
+        radius = self.max_distance // SLOTS
+        if not 0 < self._n <= EXPAND_MAX or radius > 2:
+            self._x_radius = -1
+            self._x_offsets = np.zeros((SLOTS, 0), dtype=np.int64)
+            self._x_postings = np.empty((SLOTS, 0), dtype=np.int32)
+            return
+        masks = flip_masks(radius)
+        rows = np.repeat(np.arange(self._n, dtype=np.int32), len(masks))
+        offsets = np.zeros((SLOTS, _TABLE + 1), dtype=np.int64)
+        postings = np.empty((SLOTS, len(rows)), dtype=np.int32)
+        for slot in range(SLOTS):
+            keys = (chunks(words, slot)[:, None] ^ masks[None, :]).ravel()
+            order = np.argsort(keys.astype(np.uint16), kind="stable")  # radix sort on 16-bit keys
+            postings[slot] = rows[order]
+            np.cumsum(np.bincount(keys, minlength=_TABLE), out=offsets[slot, 1:])
+        self._x_radius, self._x_offsets, self._x_postings = radius, offsets, postings
+        self._x_cols = [np.ascontiguousarray(words[:, w]) for w in range(2)]
 
     # -- queries ------------------------------------------------------------------------------
     def query(self, hashes: Sequence[str] | Words, max_distance: int | None = None) -> list[Match]:
@@ -204,7 +243,15 @@ class PdqIndex:
         out_q: list[IntArray] = []
         out_r: list[IntArray] = []
         out_d: list[IntArray] = []
-        if self._main_n:
+        if self._main_n and md // SLOTS == self._x_radius:
+            per_query = max(1, SLOTS * len(flip_masks(self._x_radius)) * self._main_n >> SLOT_BITS)
+            step = max(1, self._batch_candidates // per_query)
+            for start in range(0, len(queries), step):
+                q, r, d = self._probe_expanded(queries[start : start + step], md)
+                out_q.append(q + start)
+                out_r.append(r)
+                out_d.append(d)
+        elif self._main_n:
             masks = flip_masks(md // SLOTS)
             per_query = max(1, len(masks) * SLOTS * max(1, self._main_n >> SLOT_BITS))
             step = max(1, self._batch_candidates // per_query)
@@ -229,6 +276,53 @@ class PdqIndex:
 
     def id_of(self, row: int) -> Hashable:
         return self._ids[row]
+
+    def _probe_expanded(self, queries: Words, md: int) -> tuple[IntArray, IntArray, IntArray]:
+        """One probe per chunk into the expanded tables; verification as in :meth:`_probe`."""
+        radius = self._x_radius
+        n_q = len(queries)
+        found_q: list[IntArray] = []
+        found_r: list[IntArray] = []
+        found_d: list[IntArray] = []
+        q_chunks = np.stack([chunks(queries, s) for s in range(SLOTS)], axis=1)  # (n_q, 16)
+        cols = self._x_cols
+        q_cols = [np.ascontiguousarray(queries[:, w]) for w in range(2)]
+        for slot in range(SLOTS):
+            offsets = self._x_offsets[slot]
+            keys = q_chunks[:, slot]
+            starts = offsets[keys]
+            counts = offsets[keys + 1] - starts
+            total = int(counts.sum())
+            if not total:
+                continue
+            qidx = np.repeat(np.arange(n_q, dtype=np.int64), counts)
+            ends = np.cumsum(counts)
+            pos = np.arange(total, dtype=np.int64) + np.repeat(starts - (ends - counts), counts)
+            rows = self._x_postings[slot][pos]
+            # two 64-bit words first, one column at a time (a lower bound: cuts nearly all)
+            part = np.bitwise_count(cols[0][rows] ^ q_cols[0][qidx])
+            part += np.bitwise_count(cols[1][rows] ^ q_cols[1][qidx])
+            keep = np.flatnonzero(part <= md)
+            if not len(keep):
+                continue
+            qidx, rows = qidx[keep], rows[keep].astype(np.int64)
+            dist = hamming(self._words[rows], queries[qidx])
+            hit = dist <= md
+            if not hit.any():
+                continue
+            qh, rh, dh = qidx[hit], rows[hit], dist[hit]
+            if slot:
+                cand = np.stack([chunks(self._words[rh], s) for s in range(slot)], axis=1)
+                near = np.bitwise_count(cand ^ q_chunks[qh, :slot]) <= radius
+                first = ~near.any(axis=1)
+                qh, rh, dh = qh[first], rh[first], dh[first]
+            found_q.append(qh)
+            found_r.append(rh)
+            found_d.append(dh)
+        if not found_q:
+            empty = np.empty(0, dtype=np.int64)
+            return empty, empty, empty
+        return np.concatenate(found_q), np.concatenate(found_r), np.concatenate(found_d)
 
     def _probe(self, queries: Words, md: int, masks: IntArray) -> tuple[IntArray, IntArray, IntArray]:
         radius = md // SLOTS

@@ -30,7 +30,14 @@ def hex_to_words(hashes: Iterable[str] | str) -> Words:
     """One or many 64-hex PDQ strings → an ``(n, 4)`` uint64 array (big-endian words)."""
     if isinstance(hashes, str):
         hashes = [hashes]
-    blob = b"".join(bytes.fromhex(h) for h in hashes)
+    hashes = list(hashes)
+    joined = "".join(hashes)
+    if len(joined) == PDQ_HEX_LEN * len(hashes) and all(len(h) == PDQ_HEX_LEN for h in hashes):
+        blob = bytes.fromhex(joined)  # one call for the whole batch (a million stored PDQs at once)
+        if len(blob) != 32 * len(hashes):  # fromhex skips spaces: never let a hash shift the next
+            raise ValueError("every PDQ hash must be 64 hex characters")
+    else:
+        blob = b"".join(bytes.fromhex(h) for h in hashes)
     if len(blob) % 32:
         raise ValueError("every PDQ hash must be 64 hex characters")
     return np.frombuffer(blob, dtype=">u8").astype(np.uint64).reshape(-1, 4)

@@ -18,7 +18,9 @@ from config import MatchingSettings
 from crawler.hashing import signals
 from crawler.hashing.pool import MediaHashes
 from crawler.hashing.signals import SignalIndex, SignalType
+from crawler.models import Alert, AlertKind, utcnow
 from storage.client import Doc, Store
+from storage.repos.alerts import AlertRepo
 from storage.repos.hashlists import HashListRepo
 
 
@@ -104,3 +106,28 @@ class Matcher:
             doc = listed.entries[entry_id]
             out.append(MatchHit(doc["list"], kind.name, doc["value"], distance, doc.get("label")))
         return out
+
+
+async def raise_match_alerts(
+    alerts: AlertRepo, sha256: str, matches: list[MatchHit], *, channels: list[str], context: dict[str, Any]
+) -> int:
+    """The one way list matches become alerts, at crawl time and retroactively: one
+    ``match/<list>/<sha256>`` alert per list (its best hit: ``matches`` come best first), so the same
+    match raised twice is the same alert. ``context`` joins the hit in ``details`` (where the media
+    was seen; ``retroactive`` and the sighting times for a late match). Returns how many were new."""
+    raised = 0
+    late = " (retroactive)" if context.get("retroactive") else ""
+    for hit in {m.list: m for m in reversed(matches)}.values():  # best hit per list
+        raised += await alerts.raise_alert(
+            Alert(
+                key=f"match/{hit.list}/{sha256}",
+                kind=AlertKind.HASH_MATCH,
+                sha256=sha256,
+                summary=f"media {sha256[:12]} matches list {hit.list!r} "
+                f"({hit.signal_type}, distance {hit.distance:g}){late}",
+                details={**hit.to_json(), **context},
+                channels=channels,
+                raised_at=utcnow(),
+            )
+        )
+    return raised

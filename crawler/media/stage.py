@@ -24,8 +24,8 @@ from crawler.hashing.video import frames_to_json
 from crawler.ingest import Batch
 from crawler.logs import get_logger
 from crawler.media.fetchers import MediaFetcher
-from crawler.media.matcher import Matcher, MatchHit
-from crawler.models import Alert, AlertKind, MediaKind, MediaRef, Message, Source, utcnow
+from crawler.media.matcher import Matcher, MatchHit, raise_match_alerts
+from crawler.models import MediaKind, MediaRef, Message, Source, utcnow
 from storage.client import Doc, Store
 from storage.repos.alerts import AlertRepo
 from storage.repos.channels import ChannelRepo
@@ -167,19 +167,8 @@ class MediaStage:
         return await self._media.insert(doc)
 
     async def _alert(self, sha256: str, matches: list[MatchHit], channel: str, msg: Message) -> None:
-        for hit in {m.list: m for m in reversed(matches)}.values():  # best hit per list
-            await self._alerts.raise_alert(
-                Alert(
-                    key=f"match/{hit.list}/{sha256}",
-                    kind=AlertKind.HASH_MATCH,
-                    sha256=sha256,
-                    summary=f"media {sha256[:12]} matches list {hit.list!r} "
-                    f"({hit.signal_type}, distance {hit.distance:g})",
-                    details={**hit.to_json(), "message": f"{channel}/{msg.msg_id}", "permalink": msg.permalink},
-                    channels=[channel],
-                    raised_at=utcnow(),
-                )
-            )
+        context = {"message": f"{channel}/{msg.msg_id}", "permalink": msg.permalink}
+        await raise_match_alerts(self._alerts, sha256, matches, channels=[channel], context=context)
 
     async def _flagged_channels(self, keys: set[str | None]) -> set[str]:
         return await self._channels.risky([k for k in keys if k])

@@ -24,7 +24,13 @@ class HashListRepo:
         """Store (signal_type, value, label) rows under list ``name``; return new entries per type.
 
         Entries are keyed ``<list>/<type>/<value>``, so importing the same file twice adds nothing.
+        Each new entry carries its import ``batch`` (the list's counter, 1, 2, …) and ``added_at``: the
+        retroactive matcher's watermark (``retro_batch``) says which batches it has already matched.
         """
+        with translate_errors("read hash list"):
+            before = await self._lists.find_one({"_id": name}, {"batch": 1})
+        import_batch = int((before or {}).get("batch", 0)) + 1
+        now = utcnow()
         added: dict[str, int] = {}
         batch: list[Doc] = []
         for signal_type, value, label in rows:
@@ -32,7 +38,7 @@ class HashListRepo:
                 label = label[:MAX_LABEL_CHARS]
             batch.append(
                 {"_id": f"{name}/{signal_type}/{value}", "list": name, "signal_type": signal_type, "value": value,
-                 "label": label}
+                 "label": label, "batch": import_batch, "added_at": now}
             )  # fmt: skip
             if len(batch) >= 1000:
                 await self._insert(batch, added)
@@ -46,6 +52,8 @@ class HashListRepo:
             for signal_type, n in added.items():
                 counts[signal_type] = counts.get(signal_type, 0) + n
             doc.update(format=fmt, counts=counts, imported_at=utcnow(), version=int(doc.get("version", 0)) + 1)
+            if added:
+                doc["batch"] = max(import_batch, int(doc.get("batch", 0)))
             await self._lists.replace_one({"_id": name}, doc, upsert=True)
         return added
 
@@ -82,6 +90,8 @@ class HashListRepo:
             doc = await self._lists.find_one({"_id": name})
             if doc is None:
                 return False
+            if not enabled and doc.get("enabled", True):
+                doc["disabled_at"] = utcnow()  # media stored from now on are not matched against it
             doc.update(enabled=enabled, version=int(doc.get("version", 0)) + 1)
             await self._lists.replace_one({"_id": name}, doc)
         return True
@@ -103,3 +113,32 @@ class HashListRepo:
         with translate_errors("look up hashes"):
             docs = await self._entries.find({"signal_type": signal_type, "value": {"$in": list(values)}}).to_list(None)
         return [d for d in docs if d["list"] in lists]
+
+    async def get(self, name: str) -> Doc | None:
+        with translate_errors("get hash list"):
+            return await self._lists.find_one({"_id": name})
+
+    async def list_entries(
+        self, name: str, *, after_batch: int | None = None, up_to_batch: int | None = None
+    ) -> list[Doc]:
+        """Entries of one list by import batch: ``after_batch < batch <= up_to_batch`` (``None``: open).
+
+        Entries stored before batches existed count as batch 0.
+        """
+        with translate_errors("read hash entries"):
+            docs = await self._entries.find({"list": name}).to_list(None)
+        lo = -1 if after_batch is None else after_batch
+        hi = None if up_to_batch is None else up_to_batch
+        return [d for d in docs if lo < int(d.get("batch", 0)) and (hi is None or int(d.get("batch", 0)) <= hi)]
+
+    async def mark_retro_matched(self, name: str, batch: int) -> None:
+        """Every entry up to ``batch`` is matched against the stored media, and any disabled window is
+        closed (the ``disabled_at`` mark goes)."""
+        with translate_errors("update hash list"):
+            doc = await self._lists.find_one({"_id": name})
+            if doc is None:
+                return
+            doc["retro_batch"] = max(batch, int(doc.get("retro_batch", -1)))
+            doc.pop("disabled_at", None)
+            doc["retro_at"] = utcnow()
+            await self._lists.replace_one({"_id": name}, doc)

@@ -30,7 +30,8 @@ class PdqSignalIndex(SignalIndex):
     def add(self, ids: Sequence[Hashable], signals: Sequence[str]) -> None:
         if signals:
             self.pdq.add(ids, signals)
-            self.pdq.rebuild()
+            if self.pdq.pending:  # ``add`` may have rebuilt already (a large delta)
+                self.pdq.rebuild()
 
     def query(self, signals: Sequence[str]) -> list[IndexHit]:
         return [IndexHit(m.query, m.id, m.distance) for m in self.pdq.query(signals)] if signals else []

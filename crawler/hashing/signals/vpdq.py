@@ -53,7 +53,8 @@ class VpdqSignalIndex(SignalIndex):
             frame_hashes += frames
         if frame_hashes:
             self._frames.add(frame_ids, frame_hashes)
-            self._frames.rebuild()
+            if self._frames.pending:  # ``add`` may have rebuilt already (a large delta)
+                self._frames.rebuild()
 
     def query(self, signals: Sequence[str]) -> list[IndexHit]:
         return [hit for q, signal in enumerate(signals) for hit in self._query_one(q, signal)]
