@@ -26,14 +26,19 @@ from crawler.pipeline import open_pipeline
 from storage.client import Store, open_store
 from storage.repos.hashlists import HashListRepo
 from storage.repos.media import MediaRepo
-from tests.media_host import MediaServer
+from tests.media_host import LOOPBACK_HTTP, MediaServer
 
 T0 = datetime(2026, 5, 1, tzinfo=UTC)
 
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return config.load(data_dir=tmp_path / "data", media={"hash_workers": 1}, limits={"max_media_bytes": 4_000_000})
+    return config.load(
+        data_dir=tmp_path / "data",
+        media={"hash_workers": 1},
+        limits={"max_media_bytes": 4_000_000},
+        http=LOOPBACK_HTTP,
+    )
 
 
 def msg(i: int, *refs: MediaRef, channel: str = "retro_lab") -> Message:
@@ -210,7 +215,7 @@ async def test_cli_import_enable_and_rematch_match_stored_media(
 ) -> None:
     server, base = media_server
     data_dir = tmp_path / "cli"
-    settings = config.load(data_dir=data_dir, media={"hash_workers": 1})
+    settings = config.load(data_dir=data_dir, media={"hash_workers": 1}, http=LOOPBACK_HTTP)
     png = synthetic.encode(synthetic.scene(51), "PNG")
     other = synthetic.encode(synthetic.scene(52), "PNG")
     server.files["p.png"] = (png, "image/png")
