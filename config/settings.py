@@ -22,6 +22,7 @@ from pydantic_settings import (
 
 from config.discovery import DiscoverySettings
 from config.evidence import EvidenceSettings
+from config.notify import NotifySettings, SmtpSettings
 from config.takedowns import TakedownSettings
 from config.targets import GroupSpec, TargetSpec
 
@@ -124,6 +125,8 @@ class Settings(BaseSettings):
     evidence: EvidenceSettings = Field(default_factory=EvidenceSettings)
     discovery: DiscoverySettings = Field(default_factory=DiscoverySettings)
     takedowns: TakedownSettings = Field(default_factory=TakedownSettings)
+    notify: NotifySettings = Field(default_factory=NotifySettings)
+    smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     #: scheduled targets and groups from the settings file (``[[targets]]``, ``[groups.NAME]``)
     targets: list[TargetSpec] = Field(default_factory=list)
     groups: dict[str, GroupSpec] = Field(default_factory=dict)
