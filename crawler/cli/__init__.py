@@ -14,6 +14,7 @@ from crawler.cli.detection import detector_group, queue_group
 from crawler.cli.discovery import aggregator_cmd, candidates_group, discover_group
 from crawler.cli.evidence import COMMANDS as EVIDENCE_COMMANDS
 from crawler.cli.hashes import hashes_group
+from crawler.cli.notify import notify_group
 from crawler.cli.query import query_group
 from crawler.cli.scheduling import COMMANDS as SCHEDULING_COMMANDS
 from crawler.cli.serve import serve_cmd, tokens_group
@@ -53,6 +54,7 @@ cli.add_command(crawl)
 cli.add_command(discover_group)
 cli.add_command(candidates_group)
 cli.add_command(takedown_group)
+cli.add_command(notify_group)
 for _command in (*TELEGRAM_COMMANDS, *EVIDENCE_COMMANDS, *SCHEDULING_COMMANDS):
     cli.add_command(_command)
 

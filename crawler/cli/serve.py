@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 
 import click
@@ -11,17 +12,21 @@ from aiohttp import web
 from crawler.api.app import build_app
 from crawler.api.modules import ALL_MODULES
 from crawler.cli.app import AppContext, async_command, pass_app
+from crawler.notify.service import notifier
 from crawler.tokens import Role, TokenRepo
 
 
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
+@click.option("--notify/--no-notify", default=True, show_default=True, help="also deliver notifications here")
 @pass_app
 @async_command
-async def serve_cmd(app: AppContext, host: str, port: int) -> None:
+async def serve_cmd(app: AppContext, host: str, port: int, notify: bool) -> None:
     """Serve the HTTP API (and console) until interrupted."""
-    async with app.open() as opened:
+    async with app.open() as opened, contextlib.AsyncExitStack() as stack:
+        if notify:
+            await stack.enter_async_context(notifier(opened.store, app.settings))
         web_app = build_app(opened.store, app.settings, ALL_MODULES)
         runner = web.AppRunner(web_app, access_log=None)
         await runner.setup()

@@ -19,6 +19,7 @@ from config import Settings
 from config.targets import TargetsConfig
 from crawler.api.app import Registrar, build_app
 from crawler.logs import get_logger
+from crawler.notify.service import notifier
 from crawler.scheduling.children import Children
 from crawler.scheduling.daemon import Daemon
 from crawler.scheduling.plan import takedown_schedule
@@ -47,6 +48,8 @@ class ServiceOptions:
     misfire_grace: float = 300.0
     sync_seconds: float = 30.0
     max_attempts: int = 3
+    #: also deliver notifications from this process (woken at once by alerts raised here)
+    notify: bool = True
 
 
 @contextlib.asynccontextmanager
@@ -91,6 +94,8 @@ async def run_service(
             )
         await daemon.start()
         stack.callback(daemon.shutdown)
+        if opts.notify:
+            await stack.enter_async_context(notifier(ctx.store, ctx.settings))
         stack.push_async_callback(ctx.aclose)
         if opts.workers:
             stack.push_async_callback(children.stop, opts.grace_seconds + 5.0)
