@@ -84,7 +84,7 @@ async def notify_add(
 async def notify_list(app: AppContext, as_json: bool) -> None:
     """Rules, and deliveries per state (ready, leased, done, dead)."""
     async with _service(app) as service:
-        rules = await service.list()
+        rules = await service.all_rules()
         stats = await service.stats()
     if as_json:
         click.echo(json.dumps({"rules": [r.model_dump(mode="json") for r in rules], "deliveries": stats}))

@@ -262,7 +262,11 @@ class Dispatcher:
         """Deliver until ``stop`` is set: woken at once by same-process alerts, else every poll."""
         loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
-        unsubscribe = on_alert_raised(lambda _key: loop.call_soon_threadsafe(self._wake.set))
+
+        def wake(_key: str) -> None:
+            loop.call_soon_threadsafe(self._wake.set)
+
+        unsubscribe = on_alert_raised(wake)
         try:
             while not stop.is_set():
                 self._wake.clear()

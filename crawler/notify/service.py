@@ -47,7 +47,7 @@ class NotifyService:
         if not await self.rules.add(rule.to_doc()):
             raise NotifyError(f"a notification rule named {rule.name!r} exists (remove it first)")
 
-    async def list(self) -> list[NotifyRule]:
+    async def all_rules(self) -> list[NotifyRule]:
         return [NotifyRule.from_doc(d) for d in await self.rules.list()]
 
     async def get(self, name: str) -> NotifyRule:

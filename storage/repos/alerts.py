@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 from collections.abc import Callable
 
@@ -78,7 +79,7 @@ class AlertRepo:
         for listener in list(_RAISED_LISTENERS):
             listener(alert.key)
 
-    async def outbox(self, limit: int = 200) -> list[Doc]:
+    async def outbox(self, limit: int = 200) -> builtins.list[Doc]:
         """Alerts waiting for notification, oldest first (an outbox entry whose alert is gone is dropped)."""
         with translate_errors("read alert outbox"):
             keys = [d["_id"] async for d in self._outbox.find({}, {"_id": 1}).sort("at", 1).limit(limit)]
