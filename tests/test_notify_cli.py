@@ -88,3 +88,29 @@ async def test_add_list_test_deliver_log_remove(store: Store, embedded_uri: str,
         assert code == 1 and "no notification rule 'ops'" in err
         code, _, err = await cli(env, "notify", "test", "chat")  # no bot token in the environment
         assert code == 1 and "TGWATCH_NOTIFY__TELEGRAM_BOT_TOKEN" in err
+
+
+async def test_tgwatch_run_delivers_alerts_raised_by_another_process(
+    store: Store, embedded_uri: str, tmp_path: Path
+) -> None:
+    env = env_for(embedded_uri, store.db.name, tmp_path)
+    async with webhook_receiver() as hook:
+        code, _, err = await cli(env, "notify", "add", "ops", "--webhook", hook.url, "--secret-env", "HOOK_SECRET")
+        assert code == 0, err
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "crawler", "run", "--no-work", "--sync", "3600", env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        try:
+            assert proc.stderr is not None
+            while b"tgwatch run:" not in await asyncio.wait_for(proc.stderr.readline(), 120):
+                pass
+            await AlertRepo(store).raise_alert(alert())  # this test process, not the daemon, raises it
+            await asyncio.wait_for(hook.arrived.wait(), 60)
+        finally:
+            proc.terminate()
+            out, err_bytes = await asyncio.wait_for(proc.communicate(), 60)
+        assert proc.returncode == 0, err_bytes.decode()[-2000:]
+        assert SECRET not in out.decode() + err_bytes.decode()
+    (got,) = hook.received
+    assert got.json["type"] == "alert" and got.json["delivery"].endswith("/ops")
