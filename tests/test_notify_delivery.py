@@ -212,3 +212,15 @@ async def test_removed_rule_skips_its_pending_deliveries(store: Store, tmp_path:
     assert hook.attempts == 0
     (entry,) = await NotifyLogRepo(store).list("ops")
     assert entry["outcome"] == "skipped" and entry["error"] == "rule removed"
+
+
+async def test_a_damaged_rule_is_skipped_not_fatal(store: Store, tmp_path: Path) -> None:
+    settings = settings_for(tmp_path)
+    async with webhook_receiver() as hook:
+        await hook_rule(store, hook.url)
+        assert await NotifyRuleRepo(store).add({"_id": "broken", "sink": "carrier-pigeon", "target": "roof"})
+        await AlertRepo(store).raise_alert(alert())
+        assert (await drain(store, settings))["sent"] == 1
+    assert len(hook.received) == 1
+    ids = {d["_id"] async for d in store["notify_deliveries"].find({}, {"_id": 1})}
+    assert ids == {f"match/known-list/{SHA}/ops"}

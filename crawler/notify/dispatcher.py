@@ -55,7 +55,7 @@ class Dispatcher:
         clock: Callable[[], float] = time.time,
         env: Mapping[str, str] | None = None,
         consumer: str | None = None,
-        batch: int = 50,
+        batch: int = 200,
         lease_seconds: float = 120.0,
     ) -> None:
         self.settings = settings
@@ -112,7 +112,7 @@ class Dispatcher:
         pending = await self.alerts.outbox()
         if not pending:
             return 0
-        rules = [NotifyRule.from_doc(d) for d in await self.rules.list()]
+        rules = await self.rules_readable()
         created = 0
         for alert in pending:
             key = str(alert["_id"])
@@ -124,6 +124,16 @@ class Dispatcher:
                     )
             await self.alerts.outbox_done(key)
         return created
+
+    async def rules_readable(self) -> list[NotifyRule]:
+        """Every stored rule that is valid (a damaged one is logged and left out, not fatal)."""
+        rules = []
+        for doc in await self.rules.list():
+            try:
+                rules.append(NotifyRule.from_doc(doc))
+            except ValueError as exc:
+                log.error("notification rule unreadable, skipped", rule=str(doc.get("_id")), error=str(exc)[:300])
+        return rules
 
     # -- deliveries → sinks ----------------------------------------------------------------------
     async def deliver(self) -> int:
@@ -147,7 +157,11 @@ class Dispatcher:
         if doc is None:
             await self._skip(leases, name, "rule removed")
             return
-        rule = NotifyRule.from_doc(doc)
+        try:
+            rule = NotifyRule.from_doc(doc)
+        except ValueError:
+            await self._skip(leases, name, "rule unreadable")
+            return
         items: list[Item] = []
         gone: list[Lease] = []
         for lease in leases:
@@ -253,10 +267,13 @@ class Dispatcher:
 
     # -- the loop --------------------------------------------------------------------------------
     async def step(self) -> None:
+        """One round; a failure is logged and the next round tries again (the loop never dies)."""
         try:
             await self.drain()
         except TgwatchError as exc:
             log.warning("notification round failed", kind=exc.kind, error=exc.message)
+        except Exception as exc:
+            log.error("notification round failed", kind=type(exc).__name__)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until ``stop`` is set: woken at once by same-process alerts, else every poll."""

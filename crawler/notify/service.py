@@ -48,13 +48,17 @@ class NotifyService:
             raise NotifyError(f"a notification rule named {rule.name!r} exists (remove it first)")
 
     async def all_rules(self) -> list[NotifyRule]:
-        return [NotifyRule.from_doc(d) for d in await self.rules.list()]
+        """Every readable rule (a damaged document is logged and left out)."""
+        return await self.dispatcher.rules_readable()
 
     async def get(self, name: str) -> NotifyRule:
         doc = await self.rules.get(name)
         if doc is None:
             raise NotifyError(f"no notification rule {name!r}")
-        return NotifyRule.from_doc(doc)
+        try:
+            return NotifyRule.from_doc(doc)
+        except ValueError:
+            raise NotifyError(f"notification rule {name!r} is unreadable: remove it and add it again") from None
 
     async def remove(self, name: str) -> None:
         """Delete a rule; its deliveries not yet sent are skipped (and logged) when next claimed."""
