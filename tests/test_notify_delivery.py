@@ -224,3 +224,26 @@ async def test_a_damaged_rule_is_skipped_not_fatal(store: Store, tmp_path: Path)
     assert len(hook.received) == 1
     ids = {d["_id"] async for d in store["notify_deliveries"].find({}, {"_id": 1})}
     assert ids == {f"match/known-list/{SHA}/ops"}
+
+
+async def test_every_sending_is_a_ledger_entry_with_the_sha256_of_what_left(store: Store, tmp_path: Path) -> None:
+    import hashlib
+
+    from crawler.evidence.wiring import build_ledger
+    from crawler.notify.service import ledger_hook
+
+    settings = settings_for(tmp_path)
+    ledger = build_ledger(store, settings, sign=False)
+    async with webhook_receiver() as hook:
+        await hook_rule(store, hook.url)
+        await AlertRepo(store).raise_alert(alert())
+        dispatcher = Dispatcher(store, settings, env=ENV, on_sent=ledger_hook(ledger.append))
+        try:
+            await dispatcher.drain()
+        finally:
+            await dispatcher.aclose()
+    (got,) = hook.received
+    (entry,) = [e for e in await ledger.entries() if e["kind"] == "notification"]
+    payload = entry["payload"]
+    assert f'"sha256":"{hashlib.sha256(got.body).hexdigest()}"' in payload
+    assert f'"subjects":["alert:match/known-list/{SHA}"]' in payload and '"rule":"ops"' in payload

@@ -18,15 +18,16 @@ import click
 from pydantic import ValidationError
 
 from crawler.cli.app import AppContext, async_command, pass_app
+from crawler.evidence.wiring import build_ledger
 from crawler.notify.rules import KINDS, NotifyRule
-from crawler.notify.service import NotifyService
+from crawler.notify.service import NotifyService, ledger_hook
 from storage.client import open_store
 
 
 @asynccontextmanager
 async def _service(app: AppContext) -> AsyncIterator[NotifyService]:
     async with open_store(app.settings) as store:
-        service = NotifyService(store, app.settings)
+        service = NotifyService(store, app.settings, on_sent=ledger_hook(build_ledger(store, app.settings).append))
         try:
             yield service
         finally:

@@ -12,7 +12,8 @@ from aiohttp import web
 from crawler.api.app import build_app
 from crawler.api.modules import ALL_MODULES
 from crawler.cli.app import AppContext, async_command, pass_app
-from crawler.notify.service import notifier
+from crawler.evidence.wiring import build_ledger
+from crawler.notify.service import ledger_hook, notifier
 from crawler.tokens import Role, TokenRepo
 
 
@@ -26,7 +27,8 @@ async def serve_cmd(app: AppContext, host: str, port: int, notify: bool) -> None
     """Serve the HTTP API (and console) until interrupted."""
     async with app.open() as opened, contextlib.AsyncExitStack() as stack:
         if notify:
-            await stack.enter_async_context(notifier(opened.store, app.settings))
+            on_sent = ledger_hook(build_ledger(opened.store, app.settings).append)
+            await stack.enter_async_context(notifier(opened.store, app.settings, on_sent=on_sent))
         web_app = build_app(opened.store, app.settings, ALL_MODULES)
         runner = web.AppRunner(web_app, access_log=None)
         await runner.setup()

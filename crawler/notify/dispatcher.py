@@ -19,7 +19,7 @@ import os
 import socket
 import time
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 import aiohttp
@@ -43,6 +43,8 @@ log = get_logger(__name__)
 
 DELIVERIES = "notify_deliveries"
 Item = tuple[Lease, Doc]
+#: called with the record of every message a sink accepted (the shell appends it to the ledger)
+OnSent = Callable[[dict[str, Any]], Awaitable[object]]
 
 
 class Dispatcher:
@@ -57,6 +59,7 @@ class Dispatcher:
         consumer: str | None = None,
         batch: int = 200,
         lease_seconds: float = 120.0,
+        on_sent: OnSent | None = None,
     ) -> None:
         self.settings = settings
         self.cfg = settings.notify
@@ -72,6 +75,7 @@ class Dispatcher:
         self.consumer = consumer or f"notify@{socket.gethostname()}:{os.getpid()}"
         self.batch = batch
         self.lease_seconds = lease_seconds
+        self.on_sent = on_sent
         self.counts: dict[str, int] = defaultdict(int)
         self._wake = asyncio.Event()
 
@@ -223,6 +227,15 @@ class Dispatcher:
         self.counts["digests"] += int(digest)
         await self._record(rule, items, kind, "sent", sha256=sha256)
         log.info("notification sent", rule=rule.name, sink=rule.sink, kind=kind, alerts=len(items))
+        if self.on_sent is not None:
+            sent = {
+                "rule": rule.name, "sink": rule.sink, "message": kind, "sha256": sha256,
+                "alerts": [str(a["_id"]) for _, a in items], "deliveries": [le.job_id for le, _ in items],
+            }  # fmt: skip
+            try:
+                await self.on_sent(sent)
+            except Exception as exc:  # sent is sent: the record's failure must not make it resend
+                log.error("sent notification not recorded in the ledger", rule=rule.name, kind=type(exc).__name__)
 
     async def _failed(self, rule: NotifyRule, items: Sequence[Item], kind: str, error: str) -> None:
         states = []

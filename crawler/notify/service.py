@@ -6,14 +6,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 from config import Settings
 from crawler.errors import TgwatchError
 from crawler.logs import get_logger
 from crawler.models import utcnow
-from crawler.notify.dispatcher import Dispatcher
+from crawler.notify.dispatcher import Dispatcher, OnSent
 from crawler.notify.render import render_test
 from crawler.notify.rules import NotifyRule
 from crawler.notify.sinks import SessionFactory, SinkError
@@ -26,6 +26,24 @@ class NotifyError(TgwatchError):
     kind = "notify"
 
 
+def ledger_entry(sent: Mapping[str, Any]) -> dict[str, Any]:
+    """The evidence-ledger entry of one message that left: who got it and the SHA-256 of its bytes."""
+    return {
+        "kind": "notification", "rule": sent["rule"], "sink": sent["sink"], "message": sent["message"],
+        "sha256": sent["sha256"], "alerts": list(sent["alerts"]), "deliveries": list(sent["deliveries"]),
+        "subjects": [f"alert:{key}" for key in sent["alerts"]],
+    }  # fmt: skip
+
+
+def ledger_hook(append: Callable[[Mapping[str, Any]], Awaitable[object]]) -> OnSent:
+    """``on_sent`` that appends each sending to a ledger (``Ledger.append``, handed in by the shell)."""
+
+    async def on_sent(sent: dict[str, Any]) -> None:
+        await append(ledger_entry(sent))
+
+    return on_sent
+
+
 class NotifyService:
     def __init__(
         self,
@@ -35,8 +53,11 @@ class NotifyService:
         session_factory: SessionFactory | None = None,
         env: Mapping[str, str] | None = None,
         clock: Callable[[], float] = time.time,
+        on_sent: OnSent | None = None,
     ) -> None:
-        self.dispatcher = Dispatcher(store, settings, session_factory=session_factory, env=env, clock=clock)
+        self.dispatcher = Dispatcher(
+            store, settings, session_factory=session_factory, env=env, clock=clock, on_sent=on_sent
+        )
         self.rules = self.dispatcher.rules
         self.settings = settings
 
@@ -81,6 +102,10 @@ class NotifyService:
         await self.dispatcher.log.record(
             {**entry, "outcome": "sent", "error": None, "sha256": sha256, "at_ts": time.time(), "at": utcnow()}
         )
+        if self.dispatcher.on_sent is not None:
+            sent = {"rule": rule.name, "sink": rule.sink, "message": "test", "sha256": sha256, "alerts": [],
+                    "deliveries": []}  # fmt: skip
+            await self.dispatcher.on_sent(sent)
         return sha256
 
     async def log(self, rule: str | None = None, limit: int = 50) -> list[Doc]:
@@ -99,10 +124,10 @@ class NotifyService:
 
 @contextlib.asynccontextmanager
 async def notifier(
-    store: Store, settings: Settings, *, session_factory: SessionFactory | None = None
+    store: Store, settings: Settings, *, session_factory: SessionFactory | None = None, on_sent: OnSent | None = None
 ) -> AsyncIterator[Dispatcher]:
     """A dispatcher running in the background for the block (``tgwatch run``, ``tgwatch serve``)."""
-    dispatcher = Dispatcher(store, settings, session_factory=session_factory)
+    dispatcher = Dispatcher(store, settings, session_factory=session_factory, on_sent=on_sent)
     stop = asyncio.Event()
     task = asyncio.create_task(dispatcher.run(stop), name="notify-dispatcher")
     log.info("notification dispatcher started", consumer=dispatcher.consumer)

@@ -18,8 +18,9 @@ from aiohttp import web
 from config import Settings
 from config.targets import TargetsConfig
 from crawler.api.app import Registrar, build_app
+from crawler.evidence.wiring import build_ledger
 from crawler.logs import get_logger
-from crawler.notify.service import notifier
+from crawler.notify.service import ledger_hook, notifier
 from crawler.scheduling.children import Children
 from crawler.scheduling.daemon import Daemon
 from crawler.scheduling.plan import takedown_schedule
@@ -95,7 +96,8 @@ async def run_service(
         await daemon.start()
         stack.callback(daemon.shutdown)
         if opts.notify:
-            await stack.enter_async_context(notifier(ctx.store, ctx.settings))
+            on_sent = ledger_hook(build_ledger(ctx.store, ctx.settings).append)
+            await stack.enter_async_context(notifier(ctx.store, ctx.settings, on_sent=on_sent))
         stack.push_async_callback(ctx.aclose)
         if opts.workers:
             stack.push_async_callback(children.stop, opts.grace_seconds + 5.0)
