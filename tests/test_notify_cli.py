@@ -40,7 +40,8 @@ async def test_add_list_test_deliver_log_remove(store: Store, embedded_uri: str,
         code, out, err = await cli(env, "notify", "add", "ops", "--webhook", hook.url, *add_ops, "--lang", "en")
         assert code == 0, err
         assert out.strip() == f"rule 'ops' added: webhook → {hook.url}"
-        code, out, err = await cli(env, "notify", "add", "staff", "--email", "staff@org.test", "--min-severity", "high")
+        staff = ["--email", "staff@org.test", "--min-severity", "high", "--group", "News"]
+        code, out, err = await cli(env, "notify", "add", "staff", *staff)
         assert code == 0, err
         code, out, err = await cli(env, "notify", "add", "chat", "--telegram-chat", "-100123")
         assert code == 0, err
@@ -62,7 +63,7 @@ async def test_add_list_test_deliver_log_remove(store: Store, embedded_uri: str,
         lines = out.splitlines()
         assert [line.split()[0] for line in lines] == ["chat", "ops", "staff"]
         assert "secret-env=HOOK_SECRET" in lines[1] and "channels=leakchan" in lines[1] and "lang=en" in lines[1]
-        assert "min=high" in lines[2] and "lang=ko" in lines[2]
+        assert "min=high" in lines[2] and "lang=ko" in lines[2] and "groups=news" in lines[2]
         assert "deliveries: ready=0" in err
 
         code, out, err = await cli(env, "notify", "test", "ops")

@@ -247,3 +247,22 @@ async def test_every_sending_is_a_ledger_entry_with_the_sha256_of_what_left(stor
     payload = entry["payload"]
     assert f'"sha256":"{hashlib.sha256(got.body).hexdigest()}"' in payload
     assert f'"subjects":["alert:match/known-list/{SHA}"]' in payload and '"rule":"ops"' in payload
+
+
+async def test_rule_filtered_by_target_group(store: Store, tmp_path: Path) -> None:
+    from crawler.scheduling.groups import target_groups
+    from crawler.scheduling.targets import TargetRepo
+
+    settings = config.load(data_dir=tmp_path, targets=[{"name": "@ConfChan", "group": "News", "every": "1h"}],
+                           groups={"news": {"every": "1h"}})  # fmt: skip
+    await TargetRepo(store).add("https://t.me/leakchan", method="web", group="news")
+    await TargetRepo(store).add("quietchan", method="web")
+    await hook_rule(store, "http://127.0.0.1:9/hook", name="news", groups=["NEWS"])
+    repo = AlertRepo(store)
+    for channel in ("leakchan", "quietchan", "confchan"):
+        await repo.raise_alert(alert(key=f"match/known-list/{channel}", channel=channel))
+    dispatcher = Dispatcher(store, settings, env=ENV, channel_groups=target_groups(store, settings))
+    assert await dispatcher.fanout() == 2
+    await dispatcher.aclose()
+    ids = {d["_id"] async for d in store["notify_deliveries"].find({}, {"_id": 1})}
+    assert ids == {"match/known-list/leakchan/news", "match/known-list/confchan/news"}

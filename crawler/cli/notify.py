@@ -21,13 +21,17 @@ from crawler.cli.app import AppContext, async_command, pass_app
 from crawler.evidence.wiring import build_ledger
 from crawler.notify.rules import KINDS, NotifyRule
 from crawler.notify.service import NotifyService, ledger_hook
+from crawler.scheduling.groups import target_groups
 from storage.client import open_store
 
 
 @asynccontextmanager
 async def _service(app: AppContext) -> AsyncIterator[NotifyService]:
     async with open_store(app.settings) as store:
-        service = NotifyService(store, app.settings, on_sent=ledger_hook(build_ledger(store, app.settings).append))
+        service = NotifyService(
+            store, app.settings, on_sent=ledger_hook(build_ledger(store, app.settings).append),
+            channel_groups=target_groups(store, app.settings),
+        )  # fmt: skip
         try:
             yield service
         finally:
@@ -52,6 +56,7 @@ def notify_group() -> None:
 @click.option("--on", "kinds", multiple=True, metavar="KIND",
               help=f"alert kind (repeatable; default all): {', '.join(KINDS)}, or hash_match:LIST")  # fmt: skip
 @click.option("--channel", "channels", multiple=True, metavar="NAME", help="only alerts in this channel (repeatable)")
+@click.option("--group", "groups", multiple=True, metavar="GROUP", help="only alerts in this target group (repeatable)")
 @click.option("--min-severity", type=click.Choice(["low", "medium", "high", "critical"]), default="low",
               show_default=True)  # fmt: skip
 @click.option("--lang", type=click.Choice(["ko", "en"]), help="language of the messages (default: notify.default_lang)")
@@ -59,7 +64,7 @@ def notify_group() -> None:
 @async_command
 async def notify_add(
     app: AppContext, name: str, webhook: str | None, secret_env: str | None, email: str | None, chat: str | None,
-    kinds: tuple[str, ...], channels: tuple[str, ...], min_severity: str, lang: str | None,
+    kinds: tuple[str, ...], channels: tuple[str, ...], groups: tuple[str, ...], min_severity: str, lang: str | None,
 ) -> None:  # fmt: skip
     """Add rule NAME: which alerts go to one sink."""
     chosen = [(s, t) for s, t in (("webhook", webhook), ("email", email), ("telegram", chat)) if t]
@@ -69,6 +74,7 @@ async def notify_add(
     try:
         rule = NotifyRule(
             name=name, sink=sink, target=target, secret_env=secret_env, kinds=list(kinds), channels=list(channels),
+            groups=list(groups),
             min_severity=min_severity, lang=lang or app.settings.notify.default_lang,
         )  # fmt: skip
     except ValidationError as exc:
@@ -93,6 +99,8 @@ async def notify_list(app: AppContext, as_json: bool) -> None:
     for r in rules:
         on = ",".join(r.kinds) or "all kinds"
         where = ",".join(r.channels) or "all channels"
+        if r.groups:
+            where += " groups=" + ",".join(r.groups)
         env = f" secret-env={r.secret_env}" if r.secret_env else ""
         click.echo(f"{r.name:<16} {r.sink:<8} {r.target}  on={on} channels={where} min={r.min_severity} "
                    f"lang={r.lang}{env}")  # fmt: skip

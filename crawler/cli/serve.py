@@ -14,6 +14,7 @@ from crawler.api.modules import ALL_MODULES
 from crawler.cli.app import AppContext, async_command, pass_app
 from crawler.evidence.wiring import build_ledger
 from crawler.notify.service import ledger_hook, notifier
+from crawler.scheduling.groups import target_groups
 from crawler.tokens import Role, TokenRepo
 
 
@@ -28,7 +29,10 @@ async def serve_cmd(app: AppContext, host: str, port: int, notify: bool) -> None
     async with app.open() as opened, contextlib.AsyncExitStack() as stack:
         if notify:
             on_sent = ledger_hook(build_ledger(opened.store, app.settings).append)
-            await stack.enter_async_context(notifier(opened.store, app.settings, on_sent=on_sent))
+            groups = target_groups(opened.store, app.settings)
+            await stack.enter_async_context(
+                notifier(opened.store, app.settings, on_sent=on_sent, channel_groups=groups)
+            )
         web_app = build_app(opened.store, app.settings, ALL_MODULES)
         runner = web.AppRunner(web_app, access_log=None)
         await runner.setup()

@@ -45,6 +45,8 @@ DELIVERIES = "notify_deliveries"
 Item = tuple[Lease, Doc]
 #: called with the record of every message a sink accepted (the shell appends it to the ledger)
 OnSent = Callable[[dict[str, Any]], Awaitable[object]]
+#: ``{channel key: {target group, ...}}``, from the scheduler's targets (handed in by the shell)
+GroupsResolver = Callable[[], Awaitable[Mapping[str, set[str]]]]
 
 
 class Dispatcher:
@@ -60,6 +62,7 @@ class Dispatcher:
         batch: int = 200,
         lease_seconds: float = 120.0,
         on_sent: OnSent | None = None,
+        channel_groups: GroupsResolver | None = None,
     ) -> None:
         self.settings = settings
         self.cfg = settings.notify
@@ -76,6 +79,7 @@ class Dispatcher:
         self.batch = batch
         self.lease_seconds = lease_seconds
         self.on_sent = on_sent
+        self.channel_groups = channel_groups
         self.counts: dict[str, int] = defaultdict(int)
         self._wake = asyncio.Event()
 
@@ -117,12 +121,16 @@ class Dispatcher:
         if not pending:
             return 0
         rules = await self.rules_readable()
+        by_channel: Mapping[str, set[str]] = {}
+        if self.channel_groups is not None and any(r.groups for r in rules):
+            by_channel = await self.channel_groups()
         created = 0
         for alert in pending:
             key = str(alert["_id"])
             priority = SEVERITIES.index(severity_of(notify_kind(alert)))
+            groups = {g for c in alert.get("channels") or [] for g in by_channel.get(str(c).lower(), set())}
             for rule in rules:
-                if rule.matches(alert):
+                if rule.matches(alert, groups):
                     created += await self.queue.enqueue(
                         f"{key}/{rule.name}", {"alert": key, "rule": rule.name}, priority=priority
                     )

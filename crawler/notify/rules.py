@@ -15,7 +15,8 @@ target_failure   low       a target is unreachable or gone
 ===============  ========  ===========================================================
 
 A rule's ``kinds`` entry is a kind name, or ``hash_match:<list>`` for matches of one list only;
-no kinds means every kind, no channels means every channel.
+no kinds means every kind, no channels (or target groups) means every channel. A channel's target
+groups are resolved by the app shell (groups belong to scheduling) and handed to ``matches``.
 """
 
 from __future__ import annotations
@@ -76,6 +77,7 @@ class NotifyRule(BaseModel):
     secret_env: str | None = None
     kinds: list[str] = Field(default_factory=list)
     channels: list[str] = Field(default_factory=list)
+    groups: list[str] = Field(default_factory=list)
     min_severity: Literal["low", "medium", "high", "critical"] = "low"
     lang: Literal["ko", "en"] = "ko"
     created_at: datetime = Field(default_factory=utcnow)
@@ -110,6 +112,11 @@ class NotifyRule(BaseModel):
     def _channels(cls, value: list[str]) -> list[str]:
         return sorted({c.strip().lstrip("@").lower() for c in value if c.strip()})
 
+    @field_validator("groups")
+    @classmethod
+    def _groups(cls, value: list[str]) -> list[str]:
+        return sorted({g.strip().lower() for g in value if g.strip()})
+
     @model_validator(mode="after")
     def _target(self) -> NotifyRule:
         t = self.target
@@ -124,7 +131,8 @@ class NotifyRule(BaseModel):
             raise ValueError(f"not a Telegram chat id (a number or @channel): {t!r}")
         return self
 
-    def matches(self, alert: dict[str, Any]) -> bool:
+    def matches(self, alert: dict[str, Any], groups: set[str] | None = None) -> bool:
+        """Whether the alert is for this rule; ``groups`` are the target groups of its channels."""
         kind = notify_kind(alert)
         if SEVERITIES.index(severity_of(kind)) < SEVERITIES.index(self.min_severity):
             return False
@@ -133,7 +141,9 @@ class NotifyRule(BaseModel):
             if kind not in self.kinds and not (listed and f"{kind}:{listed}" in self.kinds):
                 return False
         seen = {str(c).lower() for c in alert.get("channels") or []}
-        return not self.channels or bool(set(self.channels) & seen)
+        if self.channels and not set(self.channels) & seen:
+            return False
+        return not self.groups or bool(set(self.groups) & (groups or set()))
 
     def to_doc(self) -> dict[str, Any]:
         return {"_id": self.name, **self.model_dump(mode="python", exclude={"name"})}

@@ -13,7 +13,7 @@ from config import Settings
 from crawler.errors import TgwatchError
 from crawler.logs import get_logger
 from crawler.models import utcnow
-from crawler.notify.dispatcher import Dispatcher, OnSent
+from crawler.notify.dispatcher import Dispatcher, GroupsResolver, OnSent
 from crawler.notify.render import render_test
 from crawler.notify.rules import NotifyRule
 from crawler.notify.sinks import SessionFactory, SinkError
@@ -54,10 +54,12 @@ class NotifyService:
         env: Mapping[str, str] | None = None,
         clock: Callable[[], float] = time.time,
         on_sent: OnSent | None = None,
+        channel_groups: GroupsResolver | None = None,
     ) -> None:
         self.dispatcher = Dispatcher(
-            store, settings, session_factory=session_factory, env=env, clock=clock, on_sent=on_sent
-        )
+            store, settings, session_factory=session_factory, env=env, clock=clock, on_sent=on_sent,
+            channel_groups=channel_groups,
+        )  # fmt: skip
         self.rules = self.dispatcher.rules
         self.settings = settings
 
@@ -124,10 +126,17 @@ class NotifyService:
 
 @contextlib.asynccontextmanager
 async def notifier(
-    store: Store, settings: Settings, *, session_factory: SessionFactory | None = None, on_sent: OnSent | None = None
+    store: Store,
+    settings: Settings,
+    *,
+    session_factory: SessionFactory | None = None,
+    on_sent: OnSent | None = None,
+    channel_groups: GroupsResolver | None = None,
 ) -> AsyncIterator[Dispatcher]:
     """A dispatcher running in the background for the block (``tgwatch run``, ``tgwatch serve``)."""
-    dispatcher = Dispatcher(store, settings, session_factory=session_factory, on_sent=on_sent)
+    dispatcher = Dispatcher(
+        store, settings, session_factory=session_factory, on_sent=on_sent, channel_groups=channel_groups
+    )
     stop = asyncio.Event()
     task = asyncio.create_task(dispatcher.run(stop), name="notify-dispatcher")
     log.info("notification dispatcher started", consumer=dispatcher.consumer)

@@ -23,6 +23,7 @@ from crawler.logs import get_logger
 from crawler.notify.service import ledger_hook, notifier
 from crawler.scheduling.children import Children
 from crawler.scheduling.daemon import Daemon
+from crawler.scheduling.groups import target_groups
 from crawler.scheduling.plan import takedown_schedule
 from crawler.scheduling.runners import RunContext
 from crawler.scheduling.shutdown import Shutdown
@@ -97,7 +98,8 @@ async def run_service(
         stack.callback(daemon.shutdown)
         if opts.notify:
             on_sent = ledger_hook(build_ledger(ctx.store, ctx.settings).append)
-            await stack.enter_async_context(notifier(ctx.store, ctx.settings, on_sent=on_sent))
+            groups = target_groups(ctx.store, ctx.settings)
+            await stack.enter_async_context(notifier(ctx.store, ctx.settings, on_sent=on_sent, channel_groups=groups))
         stack.push_async_callback(ctx.aclose)
         if opts.workers:
             stack.push_async_callback(children.stop, opts.grace_seconds + 5.0)
