@@ -23,6 +23,7 @@ from pydantic_settings import (
 
 from config.discovery import DiscoverySettings
 from config.evidence import EvidenceSettings
+from config.notify import NotifySettings, SmtpSettings
 from config.server import ApiSettings, ConsoleSettings
 from config.takedowns import TakedownSettings
 from config.targets import GroupSpec, TargetSpec
@@ -132,6 +133,8 @@ class Settings(BaseSettings):
     takedowns: TakedownSettings = Field(default_factory=TakedownSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
+    notify: NotifySettings = Field(default_factory=NotifySettings)
+    smtp: SmtpSettings = Field(default_factory=SmtpSettings)
     #: scheduled targets and groups from the settings file (``[[targets]]``, ``[groups.NAME]``)
     targets: list[TargetSpec] = Field(default_factory=list)
     groups: dict[str, GroupSpec] = Field(default_factory=dict)

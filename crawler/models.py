@@ -366,6 +366,8 @@ class AlertKind(StrEnum):
     HASH_MATCH = "hash_match"
     DETECTION = "detection"
     REUPLOAD = "reupload"
+    CRAWL_FAILURE = "crawl_failure"
+    TARGET_FAILURE = "target_failure"
 
 
 class Alert(Record):

@@ -247,6 +247,37 @@ COLLECTIONS: tuple[Collection, ...] = (
         " only their cases), with who added it and the ledger seq of the change",
         [Index([("case", ASCENDING)], "case"), Index([("member", ASCENDING)], "member")],
     ),
+    # -- notifications (crawler/notify) -----------------------------------------------------------
+    Collection(
+        "alert_outbox",
+        "alert key: an alert raised but not yet turned into deliveries (owner storage.repos.alerts:AlertRepo);"
+        " removed once every matching rule's delivery is enqueued",
+        [],
+    ),
+    Collection(
+        "notify_rules", "rule name: which alerts go to which sink (owner storage.repos.notify:NotifyRuleRepo)", []
+    ),
+    Collection(
+        "notify_deliveries",
+        "'<alert key>/<rule name>': one delivery per alert per rule (storage.workqueue); never pruned, so a"
+        " restart or a second dispatcher cannot send it twice",
+        [
+            Index([("state", ASCENDING), ("priority", DESCENDING), ("available_at", ASCENDING)], "ready_order"),
+            Index([("state", ASCENDING), ("lease_until", ASCENDING)], "lease_expiry"),
+        ],
+    ),
+    Collection(
+        "notify_log",
+        "uuid4 hex: every sending attempt and its outcome (sent, failed, dead, batched) with the SHA-256 of"
+        " what left (owner storage.repos.notify:NotifyLogRepo)",
+        [Index([("rule", ASCENDING), ("at_ts", DESCENDING)], "rule_at"), Index([("at_ts", DESCENDING)], "at")],
+    ),
+    Collection(
+        "notify_rate",
+        "rule name: epoch seconds of the messages sent in the current rate window (owner"
+        " storage.repos.notify:NotifyRateRepo)",
+        [],
+    ),
 )
 
 BY_NAME = {c.name: c for c in COLLECTIONS}

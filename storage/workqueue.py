@@ -243,6 +243,23 @@ class WorkQueue:
             await self._explain_lost(job_id)
         return READY
 
+    async def release(self, job_id: str, token: str, delay: float) -> None:
+        """Give a job back untried (not a failure: the attempt is not counted), ready after ``delay``.
+
+        For consumers that claim work they may not do yet (a notification sink over its rate limit).
+        """
+        with translate_errors("release"):
+            res = await self._coll.update_one(
+                {"_id": job_id, "state": LEASED, "lease_token": token},
+                {
+                    "$set": {"state": READY, "available_at": self._clock() + delay, "lease_until": None,
+                             "lease_owner": None},
+                    "$inc": {"attempts": -1},
+                },
+            )  # fmt: skip
+        if res.modified_count == 0:
+            await self._explain_lost(job_id)
+
     async def _bury(self, doc: Doc, reason: str, entry: str | None = None) -> None:
         entry = entry or _error_entry(doc["attempts"], reason)
         await self._coll.update_one(

@@ -60,6 +60,9 @@ COMMANDS: dict[str, LazyCommand] = {
     "invite": LazyCommand(
         _TG, "invite_group", "Invite links: check (always allowed) or join (only under an authorization)."
     ),
+    "notify": LazyCommand(
+        "crawler.cli.notify", "notify_group", "Notification rules and deliveries (webhook, e-mail, Telegram bot)."
+    ),
     "query": LazyCommand("crawler.cli.query", "query_group", "Read collected records."),
     "queue": LazyCommand("crawler.cli.detection", "queue_group", "The detection queue."),
     "run": LazyCommand(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 
 import click
@@ -11,17 +12,27 @@ from aiohttp import web
 from crawler.api.app import build_app, runner_args
 from crawler.api.modules import ALL_MODULES
 from crawler.cli.app import AppContext, async_command, pass_app
+from crawler.evidence.wiring import build_ledger
+from crawler.notify.service import ledger_hook, notifier
+from crawler.scheduling.groups import target_groups
 from crawler.tokens import Role, TokenRepo, server_secret
 
 
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
+@click.option("--notify/--no-notify", default=True, show_default=True, help="also deliver notifications here")
 @pass_app
 @async_command
-async def serve_cmd(app: AppContext, host: str, port: int) -> None:
+async def serve_cmd(app: AppContext, host: str, port: int, notify: bool) -> None:
     """Serve the HTTP API (and console) until interrupted."""
-    async with app.open(keep_alive=True) as opened:
+    async with app.open(keep_alive=True) as opened, contextlib.AsyncExitStack() as stack:
+        if notify:
+            on_sent = ledger_hook(build_ledger(opened.store, app.settings).append)
+            groups = target_groups(opened.store, app.settings)
+            await stack.enter_async_context(
+                notifier(opened.store, app.settings, on_sent=on_sent, channel_groups=groups)
+            )
         web_app = build_app(opened.store, app.settings, ALL_MODULES)
         runner = web.AppRunner(web_app, **runner_args(app.settings))
         await runner.setup()

@@ -253,7 +253,11 @@ def _operations(routes: RouteTable) -> None:
         roles=OPERATIONS,
         summary="alerts, newest first",
         tag="alerts",
-        query={**PAGE, "status": "open|acknowledged|closed", "kind": "hash_match|detection|reupload"},
+        query={
+            **PAGE,
+            "status": "open|acknowledged|closed",
+            "kind": "hash_match|detection|reupload|crawl_failure|target_failure",
+        },
     )
     async def alerts(request: web.Request) -> web.StreamResponse:
         status, kind = request.query.get("status") or None, request.query.get("kind") or None

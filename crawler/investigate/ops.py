@@ -12,7 +12,7 @@ from storage.repos.alerts import AlertRepo
 from storage.workqueue import WorkQueue
 
 ALERT_STATUSES = ("open", "acknowledged", "closed")
-ALERT_KINDS = ("hash_match", "detection", "reupload")
+ALERT_KINDS = ("hash_match", "detection", "reupload", "crawl_failure", "target_failure")
 QUEUES = ("detection_jobs", "crawl_tasks")
 
 

@@ -16,9 +16,12 @@ from typing import TYPE_CHECKING
 
 from config import Settings
 from config.targets import TargetsConfig
+from crawler.evidence.wiring import build_ledger
 from crawler.logs import get_logger
+from crawler.notify.service import ledger_hook, notifier
 from crawler.scheduling.children import Children
 from crawler.scheduling.daemon import Daemon
+from crawler.scheduling.groups import target_groups
 from crawler.scheduling.plan import takedown_schedule
 from crawler.scheduling.runners import RunContext
 from crawler.scheduling.shutdown import Shutdown
@@ -48,6 +51,8 @@ class ServiceOptions:
     misfire_grace: float = 300.0
     sync_seconds: float = 30.0
     max_attempts: int = 3
+    #: also deliver notifications from this process (woken at once by alerts raised here)
+    notify: bool = True
 
 
 @contextlib.asynccontextmanager
@@ -98,6 +103,10 @@ async def run_service(
             )
         await daemon.start()
         stack.callback(daemon.shutdown)
+        if opts.notify:
+            on_sent = ledger_hook(build_ledger(ctx.store, ctx.settings).append)
+            groups = target_groups(ctx.store, ctx.settings)
+            await stack.enter_async_context(notifier(ctx.store, ctx.settings, on_sent=on_sent, channel_groups=groups))
         stack.push_async_callback(ctx.aclose)
         if opts.workers:
             stack.push_async_callback(children.stop, opts.grace_seconds + 5.0)

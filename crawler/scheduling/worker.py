@@ -25,6 +25,7 @@ from crawler import metrics
 from crawler.errors import StoreError, TgwatchError
 from crawler.logs import get_logger
 from crawler.scheduling.abandoned import reap_dead_runs
+from crawler.scheduling.failures import raise_failure
 from crawler.scheduling.runners import RUNNERS, RunContext, Runner, RunOutcome
 from crawler.scheduling.tasks import CrawlTasks, TaskSpec
 from storage.client import translate_errors
@@ -162,6 +163,7 @@ class Worker:
             self.report.acked += 1
             metrics.count_task("acked")
             log.info("crawl task done", task=spec.task_id, status=outcome.status, run=outcome.run_id)
+            await raise_failure(self.ctx.store, spec, outcome.status)
         except (LeaseLost, UnknownJob) as exc:
             self.report.lost += 1
             log.warning("crawl finished after its lease was lost", task=spec.task_id, error=exc.message)
@@ -171,6 +173,9 @@ class Worker:
             state = await self.tasks.queue.nack(lease.job_id, lease.token, error)
             self.report.nacked += 1
             metrics.count_task("nacked" if state != "dead" else "dead")
+            if state == "dead":
+                spec = TaskSpec.from_payload(lease.job_id, lease.payload, lease.attempt)
+                await raise_failure(self.ctx.store, spec, "dead", reason=error)
         except (LeaseLost, UnknownJob) as exc:
             log.warning("nack refused", task=lease.job_id, error=exc.message)
 

@@ -2,13 +2,37 @@
 
 from __future__ import annotations
 
+import builtins
+import contextlib
+from collections.abc import Callable
+
 from crawler.models import Alert, utcnow
 from storage.client import Doc, Store, translate_errors
+
+#: called with the key of every alert newly raised in this process (the notifier's wake-up)
+_RAISED_LISTENERS: list[Callable[[str], None]] = []
+
+
+def on_alert_raised(listener: Callable[[str], None]) -> Callable[[], None]:
+    """Call ``listener(key)`` after each new alert raised in this process; returns the unsubscribe.
+
+    Why in storage: every feature that raises alerts goes through ``AlertRepo``, so a dispatcher
+    learns of a same-process alert at once without those features knowing notifications exist.
+    Alerts from other processes are found through the outbox (``AlertRepo.outbox``).
+    """
+    _RAISED_LISTENERS.append(listener)
+
+    def unsubscribe() -> None:
+        if listener in _RAISED_LISTENERS:
+            _RAISED_LISTENERS.remove(listener)
+
+    return unsubscribe
 
 
 class AlertRepo:
     def __init__(self, store: Store) -> None:
         self._coll = store["alerts"]
+        self._outbox = store["alert_outbox"]
 
     async def raise_alert(self, alert: Alert) -> bool:
         """Insert the alert unless one with the same key exists (returns whether it is new)."""
@@ -19,6 +43,7 @@ class AlertRepo:
                 await self._coll.insert_one(alert.to_doc())
             except DuplicateKeyError:
                 return False
+        await self._to_outbox(alert)
         return True
 
     async def get(self, key: str) -> Doc | None:
@@ -42,3 +67,30 @@ class AlertRepo:
             history = [*doc.get("history", []), {"status": status, "by": by, "at": utcnow()}]
             await self._coll.replace_one({"_id": key}, {**doc, "status": status, "history": history})
         return True
+
+    # -- the notification outbox: new alerts not yet turned into deliveries -----------------------
+    async def _to_outbox(self, alert: Alert) -> None:
+        """Queue a new alert for the notifier (after the alert itself: a crash in between loses the
+        notification, never invents one) and wake same-process listeners."""
+        from pymongo.errors import DuplicateKeyError
+
+        with translate_errors("queue alert for notification"), contextlib.suppress(DuplicateKeyError):
+            await self._outbox.insert_one({"_id": alert.key, "kind": str(alert.kind), "at": utcnow()})
+        for listener in list(_RAISED_LISTENERS):
+            listener(alert.key)
+
+    async def outbox(self, limit: int = 200) -> builtins.list[Doc]:
+        """Alerts waiting for notification, oldest first (an outbox entry whose alert is gone is dropped)."""
+        with translate_errors("read alert outbox"):
+            keys = [d["_id"] async for d in self._outbox.find({}, {"_id": 1}).sort("at", 1).limit(limit)]
+            if not keys:
+                return []
+            docs = {d["_id"]: d for d in await self._coll.find({"_id": {"$in": keys}}).to_list(None)}
+        for key in keys:
+            if key not in docs:
+                await self.outbox_done(key)
+        return [docs[k] for k in keys if k in docs]
+
+    async def outbox_done(self, key: str) -> None:
+        with translate_errors("settle alert outbox"):
+            await self._outbox.delete_one({"_id": key})

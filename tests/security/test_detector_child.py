@@ -18,7 +18,7 @@ from config import Settings
 from crawler.api.app import build_app
 from crawler.api.modules import ALL_MODULES
 from crawler.detection.service import DetectionService
-from crawler.tokens import Role, TokenRepo
+from crawler.tokens import Role, TokenRepo, server_secret
 from storage.client import Store
 
 HANGING_DETECTOR = "import sys, time\nprint('started', file=sys.stderr, flush=True)\ntime.sleep(600)\n"
@@ -40,7 +40,7 @@ async def test_killed_consumer_takes_its_detector_with_it(
 ) -> None:
     service = DetectionService(store, settings)
     await service.enqueue(service.quarantine.put(b"synthetic bytes for a detector job"))
-    token, _ = await TokenRepo(store).create("detector-child", Role.DETECTOR)
+    token, _ = await TokenRepo(store, server_secret(config.load())).create("detector-child", Role.DETECTOR)
     script = tmp_path / "hang.py"
     script.write_text(HANGING_DETECTOR)
     env = {k: v for k, v in os.environ.items() if not k.startswith("TGWATCH_")}

@@ -19,7 +19,7 @@ import config
 from config import Settings
 from crawler.api.app import build_app
 from crawler.api.modules import ALL_MODULES
-from crawler.tokens import Role, TokenRepo
+from crawler.tokens import Role, TokenRepo, server_secret
 from storage.client import Store
 
 DETECTOR = "crawler.detection.demo_detector:hash_list_detector"
@@ -50,7 +50,7 @@ async def detector_run(url: str, *args: str, env: dict[str, str] | None = None) 
 
 
 async def test_token_file_and_env_work_without_a_warning(store: Store, server: TestServer, tmp_path: Path) -> None:
-    token, _ = await TokenRepo(store).create("detector-file", Role.DETECTOR)
+    token, _ = await TokenRepo(store, server_secret(config.load())).create("detector-file", Role.DETECTOR)
     token_file = tmp_path / "detector.token"
     token_file.write_text(token + "\n")
     url = str(server.make_url("/"))
@@ -66,7 +66,7 @@ async def test_token_file_and_env_work_without_a_warning(store: Store, server: T
 
 
 async def test_token_on_the_command_line_is_warned_about(store: Store, server: TestServer) -> None:
-    token, _ = await TokenRepo(store).create("detector-argv", Role.DETECTOR)
+    token, _ = await TokenRepo(store, server_secret(config.load())).create("detector-argv", Role.DETECTOR)
     code, out, err = await detector_run(str(server.make_url("/")), "--token", token)
     assert code == 0, err
     assert "warning: --token puts the token in the process list" in err
