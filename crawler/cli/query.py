@@ -11,6 +11,7 @@ from crawler.cli.app import AppContext, async_command, cli_actor, pass_app
 from crawler.evidence.wiring import audit_log, build_ledger
 from crawler.models import ChannelRef
 from storage.client import Doc
+from storage.repos import MessageRepo
 
 
 def message_line(doc: Doc) -> dict[str, Any]:
@@ -51,8 +52,8 @@ async def query_messages(app: AppContext, channel: str | None, limit: int, as_js
         key = None
         if channel:
             name = channel.rstrip("/").rsplit("/", 1)[-1].lstrip("@").lower()
-            key = await opened.ingest.channels.resolve(ChannelRef(username=name)) or name
-        docs = await opened.ingest.messages.query(channel=key, limit=limit)
+            key = await opened.ingest.resolve_channel(ChannelRef(username=name)) or name
+        docs = await MessageRepo(opened.store).query(channel=key, limit=limit)
         await audit_log(opened.store, build_ledger(opened.store, app.settings)).record_access(
             actor=cli_actor(), role="cli", action="query messages", via="cli",
             filter={"channel": key, "limit": limit}, result_count=len(docs),
