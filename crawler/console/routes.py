@@ -19,7 +19,6 @@ from aiohttp import web
 
 from crawler.api.app import STORE
 from crawler.api.auth import AUTH, SESSION_COOKIE, client_address
-from crawler.api.routing import PRINCIPAL, RouteTable
 from crawler.case_ids import CASE_ID_RULE, is_case_id
 from crawler.console.render import render
 from crawler.console.session import (
@@ -45,6 +44,7 @@ from crawler.investigate.access import (
 from crawler.investigate.filters import SEARCH_PARAMS, MessageSearch
 from crawler.investigate.ops import ALERT_STATUSES
 from crawler.investigate.pagination import BadQuery, page_of
+from crawler.routes.table import PRINCIPAL, RouteTable
 from crawler.tokens import Principal, Role
 
 STATIC = Path(__file__).parent / "static"

@@ -5,11 +5,11 @@ from __future__ import annotations
 from aiohttp import web
 from pydantic import BaseModel, Field
 
-from crawler.api.app import LEDGER, SETTINGS, STORE, json_response, problem
-from crawler.api.routing import RouteTable, json_body, principal
 from crawler.detection.quarantine import QuarantineError
 from crawler.detection.service import DetectionService, VerdictIn
 from crawler.evidence.hooks import verdict_hook
+from crawler.routes.context import LEDGER, SETTINGS, STORE, json_response, problem
+from crawler.routes.table import RouteTable, json_body, principal
 from crawler.tokens import Role
 
 SERVICE: web.AppKey[DetectionService] = web.AppKey("detection_service", DetectionService)

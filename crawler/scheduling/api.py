@@ -13,10 +13,10 @@ from aiohttp import web
 from config.takedowns import TakedownSettings
 from crawler import metrics
 from crawler.api.app import SETTINGS, STORE
-from crawler.api.routing import RouteTable
 from crawler.errors import TgwatchError
 from crawler.logs import get_logger
 from crawler.models import utcnow
+from crawler.routes.table import RouteTable
 from crawler.tokens import Role
 from storage.client import Store
 
