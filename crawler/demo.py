@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from crawler.cli.query import message_line
 from crawler.ingest import Ingest, IngestResult
+from crawler.investigate.export import message_line
 from crawler.models import (
     Channel,
     ChannelRef,

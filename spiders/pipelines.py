@@ -23,6 +23,7 @@ from crawler.contracts import IngestResult
 from crawler.errors import StoreError, TgwatchError
 from crawler.logs import get_logger
 from crawler.models import Channel, Checkpoint, Deletion, Message
+from spiders.shared import shared
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -68,8 +69,6 @@ class IngestPipeline:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
-        from spiders.settings import shared
-
         ingest = shared(crawler.settings, "TGWATCH_INGEST")
         if ingest is None:
             raise NotConfigured("TGWATCH_INGEST is not set: nowhere to store items")

@@ -3,36 +3,14 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import click
 
 from crawler.cli.app import AppContext, async_command, cli_actor, pass_app
 from crawler.evidence.wiring import audit_log, build_ledger
+from crawler.investigate.export import message_line
 from crawler.models import ChannelRef
-from storage.client import Doc
 from storage.repos import MessageRepo
-
-
-def message_line(doc: Doc) -> dict[str, Any]:
-    """The JSON Lines shape of one message (documented in the README)."""
-    date = doc.get("date")
-    deleted_at = doc.get("deleted_at")
-    return {
-        "channel": doc.get("channel"),
-        "msg_id": doc.get("msg_id"),
-        "date": date.isoformat() if date else None,
-        "text": doc.get("text", ""),
-        "media": [
-            {k: v for k, v in m.items() if k in {"kind", "url", "sha256", "duration", "file_name", "size"} and v}
-            for m in doc.get("media", [])
-        ],
-        "views": doc.get("views"),
-        "edited": bool(doc.get("edited")),
-        "deleted": deleted_at is not None,
-        "deleted_at": deleted_at.isoformat() if deleted_at else None,
-        "version": doc.get("version", 1),
-    }
 
 
 @click.group("query")

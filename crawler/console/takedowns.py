@@ -15,8 +15,8 @@ from urllib.parse import quote
 from aiohttp import web
 
 from crawler.api.app import SETTINGS
+from crawler.console.pages import page
 from crawler.console.render import render
-from crawler.console.routes import page
 from crawler.investigate.access import audit
 from crawler.investigate.pagination import BadQuery
 from crawler.investigate.serialize import jsonable
