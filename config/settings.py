@@ -22,6 +22,7 @@ from pydantic_settings import (
 )
 
 from config.discovery import DiscoverySettings
+from config.errors import ConfigError
 from config.evidence import EvidenceSettings
 from config.notify import NotifySettings, SmtpSettings
 from config.server import ApiSettings, ConsoleSettings
@@ -262,8 +263,6 @@ def load(config_path: str | Path | None = None, **overrides: Any) -> Settings:
     when present. ``overrides`` are CLI flags: they win over everything; ``None`` values are ignored
     so unset flags fall through to the lower layers.
     """
-    from crawler.errors import ConfigError  # local: config must not import the rest at module level
-
     path: Path | None
     if config_path is not None:
         path = Path(config_path)

@@ -33,6 +33,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from config.errors import ConfigError
+
 Method = Literal["web", "mtproto"]
 
 DEFAULT_EVERY = "6h"
@@ -146,8 +148,6 @@ def config_path(explicit: str | Path | None = None) -> Path | None:
 
 def load_targets(path: str | Path | None = None) -> TargetsConfig:
     """Read ``[[targets]]`` and ``[groups.*]`` from the settings file; nothing configured → empty."""
-    from crawler.errors import ConfigError  # local: config must not import the rest at module level
-
     found = config_path(path)
     if found is None:
         return TargetsConfig()

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from crawler.cli.query import message_line
 from crawler.ingest import Ingest, IngestResult
+from crawler.investigate.export import message_line
 from crawler.models import (
     Channel,
     ChannelRef,
@@ -24,6 +24,8 @@ from crawler.models import (
     Source,
     utcnow,
 )
+from storage.client import Store
+from storage.repos import MessageRepo
 
 DEMO_CHANNEL = ChannelRef(username="tgwatch_demo")
 
@@ -92,8 +94,8 @@ async def ingest_synthetic(ingest: Ingest, echo: Callable[[str], None]) -> Inges
     return total
 
 
-async def print_stored(ingest: Ingest, channel_key: str, echo: Callable[[str], None], limit: int = 10) -> None:
-    for doc in await ingest.messages.query(channel=channel_key, limit=limit):
+async def print_stored(store: Store, channel_key: str, echo: Callable[[str], None], limit: int = 10) -> None:
+    for doc in await MessageRepo(store).query(channel=channel_key, limit=limit):
         line = message_line(doc)
         flags = ("edited " if line["edited"] else "") + ("DELETED" if line["deleted"] else "")
         echo(f"  {line['channel']}/{line['msg_id']} v{line['version']} {flags:<14} {line['text'][:70]}")

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from crawler.errors import EgressDenied
+from crawler.errors import ConfigError, EgressDenied, SourceError
 
 ALLOWED_SCHEMES = frozenset({"http", "https"})
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -176,8 +176,6 @@ class EgressPolicy:
 
 async def resolve(host: str, port: int, *, url: str | None = None) -> list[str]:
     """All addresses ``host`` resolves to (the system resolver, as the downloaders use it)."""
-    from crawler.errors import SourceError
-
     loop = asyncio.get_running_loop()
     try:
         infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
@@ -191,8 +189,6 @@ def check_base_url(url: str) -> str:
 
     Checked before a run starts, so ``--base-url file:///etc`` is a clear configuration error
     instead of a crawl of the local disk; the address is not checked (the operator named it)."""
-    from crawler.errors import ConfigError
-
     try:
         parts = urlsplit(url.strip())
         scheme, host = parts.scheme.lower(), parts.hostname

@@ -17,27 +17,16 @@ edge that calls the library, so core code only ever sees these::
     ├── StoreError                MongoDB (or the embedded server) failed
     ├── NotAuthorized             no active authorization covers a private join/read
     └── ConfigError               settings are missing or contradictory
+
+The root and ``ConfigError`` are defined in ``config.errors``: settings are loaded (and refused) in
+``config``, the bottom layer, which imports nothing of ours. They are re-exported here, so the tree
+is still one tree and ``crawler.errors.ConfigError`` is the very class ``config.load`` raises.
 """
 
 from __future__ import annotations
 
-
-class TgwatchError(Exception):
-    """Base of every error tgwatch raises on purpose."""
-
-    #: short machine-readable kind recorded on runs, records and metrics
-    kind: str = "error"
-
-    def __init__(self, message: str = "", *, url: str | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.url = url
-
-    def to_doc(self) -> dict[str, object]:
-        doc: dict[str, object] = {"kind": self.kind, "message": self.message}
-        if self.url:
-            doc["url"] = self.url
-        return doc
+from config.errors import ConfigError as ConfigError
+from config.errors import TgwatchError as TgwatchError
 
 
 class SourceError(TgwatchError):
@@ -97,7 +86,3 @@ class StoreError(TgwatchError):
 
 class NotAuthorized(TgwatchError):
     kind = "not_authorized"
-
-
-class ConfigError(TgwatchError):
-    kind = "config"

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from crawler.contracts import IngestRecord as IngestRecord
+from crawler.contracts import IngestResult as IngestResult
 from crawler.errors import StoreError, TgwatchError
 from crawler.logs import get_logger
 from crawler.models import Channel, ChannelRef, Checkpoint, Deletion, Message, utcnow
@@ -24,27 +26,6 @@ from storage.repos import ChannelRepo, CheckpointRepo, ErrorRepo, MessageRepo
 from storage.repos.messages import MessageWrites
 
 log = get_logger(__name__)
-
-IngestRecord = Channel | Message | Deletion
-
-
-@dataclass
-class IngestResult:
-    new: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    deleted: int = 0
-    channels: int = 0
-    media_refs: int = 0
-    media_hashed: int = 0
-    media_errors: int = 0
-    matches: int = 0
-    errors: int = 0
-
-    def add(self, other: IngestResult) -> None:
-        for name in self.__dataclass_fields__:
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-
 
 @dataclass
 class Batch:
@@ -202,15 +183,16 @@ class Ingest:
     """Compose the stages over one store. Build once per process (or per run) and reuse."""
 
     def __init__(self, store: Store, *, store_retry_seconds: float = 60.0) -> None:
-        self.store = store
-        self.channels = ChannelRepo(store)
-        self.messages = MessageRepo(store)
-        self.checkpoints = CheckpointRepo(store)
-        self.error_log = ErrorRepo(store)
+        # The repositories are ingest's own: sources and features reach the store through the methods
+        # below (``crawler.contracts.IngestDoor``), never through these.
+        self._channels = ChannelRepo(store)
+        self._messages = MessageRepo(store)
+        self._checkpoints = CheckpointRepo(store)
+        self._errors = ErrorRepo(store)
         self.stages: list[Stage] = [
-            NormalizeStage(self.channels),
-            VersionStage(self.messages),
-            PersistStage(self.messages, self.channels),
+            NormalizeStage(self._channels),
+            VersionStage(self._messages),
+            PersistStage(self._messages, self._channels),
         ]
         self._store_retry_seconds = store_retry_seconds
 
@@ -227,7 +209,17 @@ class Ingest:
         self.stages.insert(index, stage)
 
     async def checkpoint(self, stream: str) -> Checkpoint | None:
-        return await self.checkpoints.get(stream)
+        return await self._checkpoints.get(stream)
+
+    async def resolve_channel(self, ref: ChannelRef) -> str | None:
+        """The stable key of a channel ingest has seen under ``ref`` (any alias), or None."""
+        return await self._channels.resolve(ref)
+
+    async def record_error(
+        self, error: TgwatchError | dict[str, object], *, run_id: str | None = None, record: str | None = None
+    ) -> None:
+        """Keep an error a source met outside a batch (a refused join, a failed live batch)."""
+        await self._errors.record(error, run_id=run_id, record=record)
 
     async def submit(
         self,
@@ -272,7 +264,7 @@ class Ingest:
                 else:
                     batch.record_error({"kind": "stage_failed", "stage": stage.name, "message": repr(exc)})
         for error, record in batch.errors:
-            await self.error_log.record(error, run_id=run_id, record=record)
+            await self._errors.record(error, run_id=run_id, record=record)
         if checkpoint is not None:
-            await self.checkpoints.save(checkpoint)
+            await self._checkpoints.save(checkpoint)
         return batch.result

@@ -12,14 +12,15 @@ Who counts what:
   kind, flood waits (web 429 and MTProto flood waits), run durations and outcomes;
 * hash-list matching should call ``count_hash_match(signal)`` where it finds a match;
 * queue depth is read from the store when ``/metrics`` is scraped (``refresh_queue_depth``);
-* takedown figures likewise (``set_takedown_figures``, from ``crawler.takedowns.stats``): the same
-  numbers as ``tgwatch takedown stats``, the API and the console, computed from the stored requests.
+* takedown figures likewise (``crawler.takedowns.gauges.set_takedown_figures`` fills the gauges
+  declared here): the same numbers as ``tgwatch takedown stats``, the API and the console, computed
+  from the stored requests.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -30,9 +31,6 @@ from prometheus_client import (
     ProcessCollector,
     generate_latest,
 )
-
-if TYPE_CHECKING:
-    from crawler.takedowns.stats import TakedownStats
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 ProcessCollector(registry=REGISTRY)
@@ -154,36 +152,6 @@ def set_queue_depth(queue: str, stats: Mapping[str, Any]) -> None:
         value = stats.get(state)
         if isinstance(value, int | float):
             QUEUE_DEPTH.labels(queue, state).set(value)
-
-
-def set_takedown_figures(stats: TakedownStats) -> None:
-    """Copy one computation of the removal figures into the gauges (every series, every scrape).
-
-    Unknown values are NaN, not 0: "no removal measured yet" must not read as "removed at once".
-    """
-    from crawler.takedowns.models import ItemStatus, RequestStatus
-    from crawler.takedowns.stats import WINDOWS
-
-    for status in RequestStatus:
-        TAKEDOWN_REQUESTS.labels(status.value).set(stats.requests.get(status.value, 0))
-    for item_status in ItemStatus:
-        TAKEDOWN_ITEMS.labels(item_status.value).set(stats.items.get(item_status.value, 0))
-    TAKEDOWN_OVERDUE.set(len(stats.overdue))
-    TAKEDOWN_UNSENT.set(stats.unsent)
-    for window, _ in WINDOWS:
-        share = stats.removed_within_items.get(window)
-        TAKEDOWN_REMOVED_SHARE.labels(window).set(_or_nan(share.share if share else None))
-        TAKEDOWN_REMOVED_ELIGIBLE.labels(window).set(share.eligible if share else 0)
-    for gauge, durations in (
-        (TAKEDOWN_REMOVAL_SECONDS, stats.request_to_removal),
-        (TAKEDOWN_DETECTION_SECONDS, stats.detection_to_request),
-    ):
-        gauge.labels("0.5").set(_or_nan(durations.median))
-        gauge.labels("0.9").set(_or_nan(durations.p90))
-
-
-def _or_nan(value: float | None) -> float:
-    return float("nan") if value is None else float(value)
 
 
 def exposition() -> tuple[bytes, str]:

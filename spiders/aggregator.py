@@ -30,6 +30,7 @@ from crawler.errors import AccessDenied, BadPage, NotFound, RateLimited, SourceE
 from crawler.links import TgLink, normalize
 from crawler.models import utcnow
 from spiders.egress import as_egress_denied
+from spiders.shared import shared
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -233,8 +234,6 @@ class DiscoveryPipeline:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
-        from spiders.settings import shared
-
         sink = shared(crawler.settings, "TGWATCH_DISCOVERY")
         if sink is None:
             raise NotConfigured("TGWATCH_DISCOVERY is not set: nowhere to hand discovery items")

@@ -25,6 +25,7 @@ from zope.interface import implementer
 
 from crawler.egress import EgressPolicy, address_is_public, normalize_host
 from crawler.errors import EgressDenied
+from spiders.shared import shared
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -85,8 +86,6 @@ class EgressMiddleware:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
-        from spiders.settings import shared
-
         policy = shared(crawler.settings, "TGWATCH_EGRESS")
         if not isinstance(policy, EgressPolicy):
             policy = EgressPolicy()  # nothing named: public addresses only

@@ -19,14 +19,14 @@ from typing import TYPE_CHECKING, Any, Protocol, Self
 
 from scrapy.exceptions import DropItem, NotConfigured
 
+from crawler.contracts import IngestResult
 from crawler.errors import StoreError, TgwatchError
 from crawler.logs import get_logger
 from crawler.models import Channel, Checkpoint, Deletion, Message
+from spiders.shared import shared
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
-
-    from crawler.ingest import IngestResult
 
 log = get_logger(__name__)
 
@@ -69,8 +69,6 @@ class IngestPipeline:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
-        from spiders.settings import shared
-
         ingest = shared(crawler.settings, "TGWATCH_INGEST")
         if ingest is None:
             raise NotConfigured("TGWATCH_INGEST is not set: nowhere to store items")
@@ -90,8 +88,6 @@ class IngestPipeline:
         return item
 
     async def _write_pending(self) -> None:
-        from crawler.ingest import IngestResult
-
         while self._pending:
             group, self._pending = self._pending, []
             if self._failed is not None:

@@ -19,6 +19,7 @@ from scrapy.crawler import AsyncCrawlerRunner, Crawler
 from scrapy.settings import Settings as ScrapySettings
 
 from crawler.errors import ConfigError
+from crawler.logs import get_logger
 
 
 def ensure_asyncio_reactor() -> None:
@@ -84,6 +85,4 @@ async def _stop(crawler: Crawler) -> None:
     try:
         await asyncio.wait_for(crawler.stop_async(), STOP_SPIDER_SECONDS)
     except Exception as exc:  # best effort: the process may be going away anyway
-        from crawler.logs import get_logger
-
         get_logger(__name__).warning("spider did not stop cleanly", error=str(exc)[:300])

@@ -13,29 +13,11 @@ from scrapy.settings import default_settings
 
 from config import Settings
 from crawler.egress import EgressPolicy
+from spiders.egress import DISABLED_HANDLERS, EGRESS_SLOT
 
-
-class Shared:
-    """A live object carried in Scrapy settings. Scrapy deep-copies its settings per crawler; an
-    ingest door (sockets, locks) must be shared, not copied, so this wrapper copies as itself."""
-
-    __slots__ = ("value",)
-
-    def __init__(self, value: Any) -> None:
-        self.value = value
-
-    def __copy__(self) -> Shared:
-        return self
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> Shared:
-        return self
-
-
-def shared(settings: Any, name: str) -> Any:
-    """Read a ``Shared`` setting back (None when unset)."""
-    value = settings.get(name)
-    return value.value if isinstance(value, Shared) else value
-
+# ``Shared`` lives in its own module so the spider components can import it without this one.
+from spiders.shared import Shared as Shared
+from spiders.shared import shared as shared
 
 ASYNCIO_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 
@@ -55,8 +37,6 @@ def build_scrapy_settings(
 
     ``allow``: URLs or hosts the operator named for this run (``--base-url``, an aggregator's start
     URLs); with the hosts in settings they may be private, every other host must be public."""
-    from spiders.egress import DISABLED_HANDLERS, EGRESS_SLOT
-
     http = settings.http
     values: dict[str, Any] = {
         "TWISTED_REACTOR": ASYNCIO_REACTOR,

@@ -34,12 +34,13 @@ from scrapy.exceptions import NotConfigured
 from scrapy.http import Request, Response, TextResponse
 from twisted.python.failure import Failure
 
+from crawler.contracts import ItemKind, ItemStatus, ProbeItem, ProbeResult
 from crawler.errors import NotFound, RateLimited
 from crawler.models import utcnow
-from crawler.takedowns.models import ItemKind, ItemStatus, ProbeItem, ProbeResult
 from spiders.aggregator import map_failure
 from spiders.parsing.channel import ChannelPage, parse_page
 from spiders.parsing.profile import EntityType, PageState, ProfilePage, parse_profile
+from spiders.shared import shared
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -308,8 +309,6 @@ class ProbePipeline:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
-        from spiders.settings import shared
-
         sink = shared(crawler.settings, "TGWATCH_PROBE_SINK")
         if sink is None:
             raise NotConfigured("TGWATCH_PROBE_SINK is not set: nowhere to hand probe results")

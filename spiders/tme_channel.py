@@ -28,9 +28,11 @@ from scrapy.http import Request, Response
 from twisted.python.failure import Failure
 
 from crawler.errors import AccessDenied, BadPage, NotFound, RateLimited, SourceError, TgwatchError
+from crawler.links import LinkKind, normalize
 from crawler.models import Channel, ChannelRef, ChannelState, Checkpoint, Counters, RawCapture, Source, utcnow
 from spiders.egress import as_egress_denied
 from spiders.parsing.channel import ChannelPage, parse_page
+from spiders.parsing.profile import EntityType, PageState, parse_profile
 from spiders.pipelines import PageItem
 
 TOP: Literal["top"] = "top"
@@ -234,8 +236,6 @@ class Walker:
 
 def resolve_username(target: str) -> str:
     """A username from ``NAME``, ``@NAME`` or any t.me / telegram.me URL form; raises on invite links."""
-    from crawler.links import LinkKind, normalize
-
     text = target.strip()
     link = normalize(text if ("/" in text or text.startswith("@")) else "@" + text)
     if link is None:
@@ -350,8 +350,6 @@ class TmeChannelSpider(scrapy.Spider):
 
     def _state_item(self, response: Response, fetched_at: Any) -> PageItem:
         """``/s/NAME`` redirected away: no web preview, or no such username."""
-        from spiders.parsing.profile import EntityType, PageState, parse_profile
-
         profile = parse_profile(response.text, response.url)
         kind = profile.type.value if profile.type is not EntityType.UNKNOWN else None
         if profile.state is PageState.NOT_FOUND:

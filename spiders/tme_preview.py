@@ -16,7 +16,7 @@ import scrapy
 from scrapy.http import Request, Response, TextResponse
 from twisted.python.failure import Failure
 
-from crawler.discovery.models import TriageResult
+from crawler.contracts import TriageResult
 from crawler.links import LinkKind, normalize
 from crawler.models import utcnow
 from spiders.aggregator import map_failure

@@ -18,9 +18,9 @@ from typing import Any
 from telethon import TelegramClient
 from telethon.sessions import StringSession
 
+from crawler.contracts import ACTIVE, AccountStore
 from crawler.errors import ConfigError
 from crawler.logs import get_logger
-from storage.repos.accounts import ACTIVE, AccountRepo
 from telegram_watch.client import ClientFactory, parse_proxy
 from telegram_watch.crypto import SecretBox
 from telegram_watch.errors import AccountUnusable, telethon_errors
@@ -59,9 +59,9 @@ def summary(doc: dict[str, Any], *, now: float | None = None) -> dict[str, Any]:
 
 
 class Accounts:
-    """Encrypting facade over ``AccountRepo``."""
+    """Encrypting facade over an ``AccountStore`` (``storage.repos.accounts.AccountRepo`` in the app)."""
 
-    def __init__(self, repo: AccountRepo, box: SecretBox) -> None:
+    def __init__(self, repo: AccountStore, box: SecretBox) -> None:
         self.repo = repo
         self._box = box
 

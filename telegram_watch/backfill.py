@@ -30,7 +30,7 @@ from typing import Any
 
 from telethon import TelegramClient
 
-from crawler.ingest import Ingest, IngestRecord, IngestResult
+from crawler.contracts import IngestDoor, IngestRecord, IngestResult
 from crawler.logs import get_logger
 from crawler.models import ChannelState, Checkpoint, utcnow
 from telegram_watch.convert import DEFAULT_WEB_BASE, convert_messages, split_incomplete_tail, unavailable_channel
@@ -69,7 +69,7 @@ class Backfill:
     def __init__(
         self,
         pool: AccountPool,
-        ingest: Ingest,
+        ingest: IngestDoor,
         *,
         batch_size: int = 500,
         page_size: int = PAGE_SIZE,
@@ -280,7 +280,7 @@ def _joined(cp: Checkpoint, walk_top: int | None, low: int, *, reached_bottom: b
 
 async def backfill(
     pool: AccountPool,
-    ingest: Ingest,
+    ingest: IngestDoor,
     target: str,
     *,
     limit: int | None = None,

@@ -16,11 +16,10 @@ from typing import Any, Protocol
 
 from telethon.tl import functions, types
 
+from crawler.contracts import AuthorizationLookup, IngestDoor, invite_scope
 from crawler.errors import NotAuthorized
-from crawler.ingest import Ingest
 from crawler.logs import get_logger
 from crawler.models import Channel, ChannelState
-from storage.repos.authorizations import AuthorizationRepo, invite_scope
 from telegram_watch.convert import channel_ref, convert_channel
 from telegram_watch.errors import TelegramDenied, TelegramNotFound
 from telegram_watch.pool import AccountPool
@@ -83,8 +82,8 @@ class Invites:
     def __init__(
         self,
         pool: AccountPool,
-        ingest: Ingest,
-        authorizations: AuthorizationRepo,
+        ingest: IngestDoor,
+        authorizations: AuthorizationLookup,
         *,
         ledger_gate: LedgerGate | None = None,
     ) -> None:
@@ -132,7 +131,7 @@ class Invites:
                     [invite_scope(digest)], names, action="join", target=digest, run_id=run_id
                 )
             except NotAuthorized as gate_refusal:
-                await self.ingest.error_log.record(
+                await self.ingest.record_error(
                     {**gate_refusal.to_doc(), "action": "import_chat_invite", "invite": digest, "accounts": names},
                     run_id=run_id,
                 )
@@ -146,7 +145,7 @@ class Invites:
             refusal = NotAuthorized(
                 f"no active authorization covers invite {digest[:4]}… for account(s) {', '.join(names) or '-'}"
             )
-            await self.ingest.error_log.record(
+            await self.ingest.record_error(
                 {**refusal.to_doc(), "action": "import_chat_invite", "invite": digest, "accounts": names},
                 run_id=run_id,
             )
@@ -162,7 +161,7 @@ class Invites:
         channel = convert_channel(chats[0], request="messages.importChatInvite")
         await self.ingest.submit([channel], run_id=run_id)
         if self.ledger_gate is not None:
-            key = await self.ingest.channels.resolve(channel.ref) or channel.ref.natural_key()
+            key = await self.ingest.resolve_channel(channel.ref) or channel.ref.natural_key()
             await self.ledger_gate.record_join(grant, account, invite=digest, channel_key=key, run_id=run_id)
         log.info("joined", account=account, channel=channel_ref(chats[0]).natural_key())
         return channel

@@ -21,8 +21,8 @@ from typing import Any
 
 from telethon import TelegramClient, events
 
+from crawler.contracts import IngestDoor
 from crawler.errors import TgwatchError
-from crawler.ingest import Ingest
 from crawler.logs import get_logger
 from crawler.models import Deletion, Source, utcnow
 from telegram_watch.backfill import Backfill
@@ -39,7 +39,7 @@ class Watcher:
     def __init__(
         self,
         pool: AccountPool,
-        ingest: Ingest,
+        ingest: IngestDoor,
         targets: list[Target],
         *,
         backfill: Backfill | None = None,
@@ -147,7 +147,7 @@ class Watcher:
                 except TgwatchError as exc:
                     self.counts["errors"] += 1
                     log.error("catch-up failed", channel=f"id{channel_id}", error=exc.message, kind=exc.kind)
-                    await self.ingest.error_log.record(exc, run_id=self.run_id, record=f"id{channel_id}")
+                    await self.ingest.record_error(exc, run_id=self.run_id, record=f"id{channel_id}")
                     return
                 if channel_id not in self._again:
                     return

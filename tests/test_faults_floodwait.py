@@ -14,6 +14,8 @@ from telethon.tl import functions
 
 from crawler.errors import RateLimited
 from crawler.ingest import Ingest
+from storage.client import Store
+from storage.repos import MessageRepo
 from telegram_watch.backfill import Backfill
 from telegram_watch.fake.model import FakeUser
 from telegram_watch.fake.world import FakeTelegram
@@ -23,8 +25,8 @@ HISTORY = functions.messages.GetHistoryRequest
 GUARD_SECONDS = 60.0  # hang guard only
 
 
-async def _stored_ids(ingest: Ingest, key: str) -> list[int]:
-    docs = await ingest.messages.query(channel=key, limit=100_000)
+async def _stored_ids(store: Store, key: str) -> list[int]:
+    docs = await MessageRepo(store).query(channel=key, limit=100_000)
     return [d["msg_id"] for d in docs]
 
 
@@ -32,7 +34,7 @@ def _accounts(world: FakeTelegram, n: int) -> list[FakeUser]:
     return [world.add_account(f"acct{i}") for i in range(n)]
 
 
-async def test_storm_on_every_account_idles_then_completes_exactly_once(ingest: Ingest) -> None:
+async def test_storm_on_every_account_idles_then_completes_exactly_once(ingest: Ingest, store: Store) -> None:
     world = FakeTelegram(seed="flood-storm")
     ch = world.add_channel("Storm", username="storm_chan")
     world.fill_history(ch, 420)
@@ -45,7 +47,7 @@ async def test_storm_on_every_account_idles_then_completes_exactly_once(ingest: 
     finally:
         await pool.close()
     assert result.complete and result.stored.new == 420
-    ids = await _stored_ids(ingest, f"id{ch.id}")
+    ids = await _stored_ids(store, f"id{ch.id}")
     assert sorted(ids) == list(range(1, 421)) and len(ids) == len(set(ids))
     assert pool.stats["flood_waits"] == 6, "each account was parked twice"
     assert pool.stats["pool_waits"] >= 1, "with every account parked the work idled instead of failing"
@@ -53,7 +55,7 @@ async def test_storm_on_every_account_idles_then_completes_exactly_once(ingest: 
     assert cp is not None and (cp.oldest_id, cp.newest_id) == (1, 420)
 
 
-async def test_storm_beyond_max_wait_surfaces_rate_limited_then_resumes_exactly(ingest: Ingest) -> None:
+async def test_storm_beyond_max_wait_surfaces_rate_limited_then_resumes_exactly(ingest: Ingest, store: Store) -> None:
     world = FakeTelegram(seed="flood-long")
     ch = world.add_channel("Long", username="long_chan")
     world.fill_history(ch, 300)
@@ -82,7 +84,7 @@ async def test_storm_beyond_max_wait_surfaces_rate_limited_then_resumes_exactly(
         await storm.close()
     assert info.value.retry_after is not None and info.value.retry_after > 5
     assert storm.stats["flood_waits"] == len(users)
-    assert sorted(await _stored_ids(ingest, f"id{ch.id}")) == list(range(101, 301)), "nothing lost, nothing invented"
+    assert sorted(await _stored_ids(store, f"id{ch.id}")) == list(range(101, 301)), "nothing lost, nothing invented"
 
     # the storm is over: a fresh pool resumes from the checkpoint and completes exactly
     world.faults.clear()
@@ -92,5 +94,5 @@ async def test_storm_beyond_max_wait_surfaces_rate_limited_then_resumes_exactly(
     finally:
         await calm.close()
     assert done.complete and done.stored.new == 100
-    ids = await _stored_ids(ingest, f"id{ch.id}")
+    ids = await _stored_ids(store, f"id{ch.id}")
     assert sorted(ids) == list(range(1, 301)) and len(ids) == len(set(ids))

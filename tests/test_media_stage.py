@@ -20,6 +20,7 @@ from crawler.ingest import Ingest
 from crawler.models import ChannelRef, MediaKind, MediaRef, Message, Source
 from crawler.pipeline import open_pipeline
 from storage.client import Store
+from storage.repos import ErrorRepo, MessageRepo
 from storage.repos.hashlists import HashListRepo
 from tests.media_host import LOOPBACK_HTTP, MediaServer
 
@@ -64,7 +65,7 @@ async def test_media_is_hashed_once_quarantined_and_sighted(
         assert media["md5"] == hashlib.md5(png).hexdigest() and media["pdq_usable"] is True
         sightings = await store["sightings"].find({"sha256": sha}).to_list(None)
         assert sorted((s["channel"], s["msg_id"]) for s in sightings) == [("media_lab", 1), ("other", 2)]
-        stored = await ingest.messages.get("media_lab/1")
+        stored = await MessageRepo(store).get("media_lab/1")
         assert stored is not None and stored["media"][0]["sha256"] == sha and stored["media_digests"] == [sha]
         # the same message crawled again is not fetched again (signed URLs change, digests carry over)
         again = await ingest.submit([msg(1, photo(base + "a.png?sig=new"))])
@@ -115,7 +116,7 @@ async def test_bad_media_get_clear_errors_and_the_rest_is_kept(
     async with open_pipeline(store, settings) as ingest:
         result = await ingest.submit([msg(20, *refs)])
         assert result.new == 1, "the message is stored whatever its media did"
-        stored = await ingest.messages.get("media_lab/20")
+        stored = await MessageRepo(store).get("media_lab/20")
         assert stored is not None
         kinds = [(m.get("sha256") is not None, (m.get("error") or {}).get("kind")) for m in stored["media"]]
         assert kinds[0] == (True, None)
@@ -123,7 +124,7 @@ async def test_bad_media_get_clear_errors_and_the_rest_is_kept(
         assert kinds[2][1] in {"undecodable"}, "an HTML page is not an image, whatever its Content-Type says"
         assert kinds[3] == (False, "too_large")
         assert kinds[4] == (False, "not_found")
-        errors = await ingest.error_log.recent(limit=20)
+        errors = await ErrorRepo(store).recent(limit=20)
         assert {e["kind"] for e in errors} >= {"undecodable", "too_large", "not_found"}
         assert all(e["record"] == "media_lab/20" for e in errors)
 

@@ -11,6 +11,7 @@ from crawler.evidence.authorizations import Authorizations
 from crawler.evidence.ledger import Ledger
 from crawler.ingest import Ingest
 from storage.client import Store
+from storage.repos import MessageRepo
 from storage.repos.authorizations import AuthorizationRepo, channel_scope, invite_scope
 from telegram_watch.backfill import Backfill
 from telegram_watch.fake.world import FakeTelegram
@@ -70,7 +71,7 @@ async def test_reading_a_private_chat_needs_an_authorization(store: Store, inges
         await Invites(pool, ingest, AuthorizationRepo(store), ledger_gate=gate).join(f"t.me/+{invite.hash}")
         with pytest.raises(NotAuthorized):
             await Backfill(pool, ingest, private_gate=private_gate).run(f"id{room.id}")
-        assert await ingest.messages.query(channel=f"id{room.id}") == []
+        assert await MessageRepo(store).query(channel=f"id{room.id}") == []
         await gate.grant(
             case_id="C-2", warrant="W-2", approved_by="judge", scope=[channel_scope(f"id{room.id}")],
             accounts=["agent1"], valid_until=LATER, actor="lead",

@@ -11,6 +11,8 @@ from telethon.tl import functions
 
 from crawler.ingest import Ingest
 from crawler.models import ChannelRef
+from storage.client import Store
+from storage.repos import ChannelRepo, MessageRepo
 from telegram_watch.backfill import Backfill
 from telegram_watch.fake.world import FakeTelegram
 from telegram_watch.pool import AccountPool
@@ -29,51 +31,53 @@ async def pool(world: FakeTelegram) -> AsyncIterator[AccountPool]:
     await p.close()
 
 
-async def stored_ids(ingest: Ingest, key: str) -> list[int]:
-    docs = await ingest.messages.query(channel=key, limit=100_000)
+async def stored_ids(store: Store, key: str) -> list[int]:
+    docs = await MessageRepo(store).query(channel=key, limit=100_000)
     return sorted(d["msg_id"] for d in docs)
 
 
-async def test_full_backfill_then_rerun_is_a_no_op(world: FakeTelegram, pool: AccountPool, ingest: Ingest) -> None:
+async def test_full_backfill_then_rerun_is_a_no_op(
+    world: FakeTelegram, pool: AccountPool, ingest: Ingest, store: Store
+) -> None:
     ch = world.add_channel("News", username="news_chan")
     world.fill_history(ch, 730)
     result = await Backfill(pool, ingest, batch_size=200).run("https://t.me/news_chan")
     assert result.complete and result.stored.new == 730
     key = f"id{ch.id}"
-    assert await stored_ids(ingest, key) == list(range(1, 731))
+    assert await stored_ids(store, key) == list(range(1, 731))
     cp = await ingest.checkpoint(f"mtproto:id{ch.id}")
     assert cp is not None and (cp.oldest_id, cp.newest_id, cp.walk_top) == (1, 730, None)
     world.fill_history(ch, 5)
     again = await Backfill(pool, ingest, batch_size=200).run("news_chan")
     assert (again.stored.new, again.fetched) == (5, 5)
-    assert await stored_ids(ingest, key) == list(range(1, 736))
+    assert await stored_ids(store, key) == list(range(1, 736))
 
 
 async def test_limit_then_resume_downwards_and_since_date(
-    world: FakeTelegram, pool: AccountPool, ingest: Ingest
+    world: FakeTelegram, pool: AccountPool, ingest: Ingest, store: Store
 ) -> None:
     ch = world.add_channel("Daily", username="daily_chan")
     world.fill_history(ch, 300, start_date=1_700_000_000, step=3600)
     first = await Backfill(pool, ingest, batch_size=50).run("daily_chan", limit=120)
     assert first.stored.new == 120 and not first.complete
-    assert await stored_ids(ingest, f"id{ch.id}") == list(range(181, 301))
+    assert await stored_ids(store, f"id{ch.id}") == list(range(181, 301))
     since = datetime.fromtimestamp(1_700_000_000 + 99 * 3600, UTC)  # the date of message 100
     second = await Backfill(pool, ingest, batch_size=50).run("daily_chan", since=since)
-    assert await stored_ids(ingest, f"id{ch.id}") == list(range(100, 301))
+    assert await stored_ids(store, f"id{ch.id}") == list(range(100, 301))
     assert not second.complete
     third = await Backfill(pool, ingest, batch_size=50).run("daily_chan")
-    assert third.complete and await stored_ids(ingest, f"id{ch.id}") == list(range(1, 301))
+    assert third.complete and await stored_ids(store, f"id{ch.id}") == list(range(1, 301))
 
 
 async def test_flood_wait_parks_the_account_and_hands_over(
-    world: FakeTelegram, pool: AccountPool, ingest: Ingest
+    world: FakeTelegram, pool: AccountPool, ingest: Ingest, store: Store
 ) -> None:
     ch = world.add_channel("Busy", username="busy_chan")
     world.fill_history(ch, 450)
     alice = world.users[next(u for u in world.users if world.users[u].username == "alice")]
     world.faults.flood_wait(alice, functions.messages.GetHistoryRequest, 600, times=None)
     result = await Backfill(pool, ingest, batch_size=100).run("busy_chan")
-    assert result.complete and await stored_ids(ingest, f"id{ch.id}") == list(range(1, 451))
+    assert result.complete and await stored_ids(store, f"id{ch.id}") == list(range(1, 451))
     assert pool.stats["flood_waits"] == 1 and pool.stats["handovers"] == 1
     parked = {m.name: m.flood_until for m in pool.members}
     assert parked["alice"] > parked["bob"]
@@ -81,7 +85,7 @@ async def test_flood_wait_parks_the_account_and_hands_over(
 
 
 async def test_albums_are_merged_across_batch_boundaries(
-    world: FakeTelegram, pool: AccountPool, ingest: Ingest
+    world: FakeTelegram, pool: AccountPool, ingest: Ingest, store: Store
 ) -> None:
     ch = world.add_channel("Pics", username="pics_chan")
     world.fill_history(ch, 8)  # ids 1..8
@@ -90,14 +94,16 @@ async def test_albums_are_merged_across_batch_boundaries(
         world.add_message(ch, "album caption" if i == 0 else "", media=media, grouped_id=777)
     world.fill_history(ch, 3)  # ids 13..15
     await Backfill(pool, ingest, batch_size=5, page_size=5).run("pics_chan")
-    docs = await ingest.messages.query(channel=f"id{ch.id}", limit=100)
+    docs = await MessageRepo(store).query(channel=f"id{ch.id}", limit=100)
     ids = sorted(d["msg_id"] for d in docs)
     assert ids == [*range(1, 10), 13, 14, 15]
     album = next(d for d in docs if d["msg_id"] == 9)
     assert album["text"] == "album caption" and len(album["media"]) == 4 and album["grouped_id"] == "777"
 
 
-async def test_unavailable_channels_get_a_clear_state(world: FakeTelegram, pool: AccountPool, ingest: Ingest) -> None:
+async def test_unavailable_channels_get_a_clear_state(
+    world: FakeTelegram, pool: AccountPool, ingest: Ingest, store: Store
+) -> None:
     results = {}
     for name in ("nobody_here", "x!"):
         try:
@@ -113,26 +119,28 @@ async def test_unavailable_channels_get_a_clear_state(world: FakeTelegram, pool:
     world.fill_history(banned, 3)
     world.ban_channel(banned)
     assert (await Backfill(pool, ingest).run("gone_chan")).state == "banned"
-    doc = await ingest.channels.get("nobody_here")
+    doc = await ChannelRepo(store).get("nobody_here")
     assert doc is not None and doc["latest"]["state"] == "not_found"
 
 
-async def test_renamed_channel_keeps_its_old_username(world: FakeTelegram, pool: AccountPool, ingest: Ingest) -> None:
+async def test_renamed_channel_keeps_its_old_username(
+    world: FakeTelegram, pool: AccountPool, ingest: Ingest, store: Store
+) -> None:
     ch = world.add_channel("Renamed", username="old_name")
     world.fill_history(ch, 4)
     await Backfill(pool, ingest).run("old_name")
     world.change_username(ch, "new_name")
     world.fill_history(ch, 2)
     await Backfill(pool, ingest).run("new_name")
-    key = await ingest.channels.resolve(ChannelRef(username="old_name"))
-    assert key == await ingest.channels.resolve(ChannelRef(username="new_name")) == f"id{ch.id}"
-    channel = await ingest.channels.get(key)
+    key = await ChannelRepo(store).resolve(ChannelRef(username="old_name"))
+    assert key == await ChannelRepo(store).resolve(ChannelRef(username="new_name")) == f"id{ch.id}"
+    channel = await ChannelRepo(store).get(key)
     assert channel is not None and set(channel["usernames"]) == {"old_name", "new_name"}
-    assert await stored_ids(ingest, key) == list(range(1, 7))
+    assert await stored_ids(store, key) == list(range(1, 7))
 
 
 async def test_migrated_group_is_followed_to_its_supergroup(
-    world: FakeTelegram, pool: AccountPool, ingest: Ingest
+    world: FakeTelegram, pool: AccountPool, ingest: Ingest, store: Store
 ) -> None:
     sg = world.add_channel("Upgraded", username="upgraded_sg", megagroup=True)
     world.fill_history(sg, 3)
@@ -141,7 +149,7 @@ async def test_migrated_group_is_followed_to_its_supergroup(
         world.join(account, old)
     result = await Backfill(pool, ingest).run(f"id{old.id}")
     assert result.state == "ok" and result.channel == f"id{sg.id}"
-    assert await stored_ids(ingest, f"id{sg.id}") == [1, 2, 3]
+    assert await stored_ids(store, f"id{sg.id}") == [1, 2, 3]
 
 
 async def test_revoked_account_is_retired_and_work_moves_on(

@@ -15,6 +15,7 @@ from crawler.errors import NotAuthorized, TooLarge
 from crawler.ingest import Ingest
 from crawler.models import ChannelState
 from storage.client import Store
+from storage.repos import ErrorRepo, MessageRepo
 from storage.repos.accounts import AccountRepo
 from storage.repos.authorizations import AuthorizationRepo, invite_scope
 from telegram_watch.accounts import Accounts, check_account, import_session, login_interactive
@@ -55,7 +56,7 @@ async def test_check_is_free_join_needs_authorization(
 
     with pytest.raises(NotAuthorized):
         await invites.join(f"t.me/+{good.hash}")
-    [refusal] = await ingest.error_log.recent()
+    [refusal] = await ErrorRepo(store).recent()
     assert refusal["kind"] == "not_authorized" and refusal["invite"] == good.hash
     assert world.calls[("agent1", "ImportChatInviteRequest")] == 0  # refused before any request
 
@@ -75,7 +76,7 @@ async def test_check_is_free_join_needs_authorization(
 
 
 async def test_media_download_caps_and_refreshes_expired_references(
-    world: FakeTelegram, pool: AccountPool, ingest: Ingest
+    world: FakeTelegram, pool: AccountPool, ingest: Ingest, store: Store
 ) -> None:
     ch = world.add_channel("Media", username="media_chan")
     small = bytes(range(256)) * 40  # 10 KiB, synthetic
@@ -84,7 +85,7 @@ async def test_media_download_caps_and_refreshes_expired_references(
     world.add_message(ch, "pic", media=f_small)
     world.add_message(ch, "file", media=world.document(big, "application/octet-stream", file_name="blob.bin"))
     await Backfill(pool, ingest).run("media_chan")
-    docs = {d["msg_id"]: d for d in await ingest.messages.query(channel=f"id{ch.id}")}
+    docs = {d["msg_id"]: d for d in await MessageRepo(store).query(channel=f"id{ch.id}")}
     from crawler.models import MediaRef
 
     photo = MediaRef.model_validate(docs[1]["media"][0])

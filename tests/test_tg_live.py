@@ -8,6 +8,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from crawler.ingest import Ingest
+from storage.client import Store
+from storage.repos import MessageRepo
 from telegram_watch.entities import Target
 from telegram_watch.fake.model import FakeChannel
 from telegram_watch.fake.world import FakeTelegram
@@ -48,28 +50,28 @@ async def settle(watcher: Watcher, condition: object, rounds: int = 200) -> None
 
 
 async def test_new_edit_delete_land_once(
-    world: FakeTelegram, channel: FakeChannel, pool: AccountPool, ingest: Ingest
+    world: FakeTelegram, channel: FakeChannel, pool: AccountPool, ingest: Ingest, store: Store
 ) -> None:
     watcher = Watcher(pool, ingest, [Target.parse("live_chan")])
     await watcher.start()
     key = f"id{channel.id}"
-    assert len(await ingest.messages.query(channel=key, limit=100)) == 10  # start-up catch-up
+    assert len(await MessageRepo(store).query(channel=key, limit=100)) == 10  # start-up catch-up
     world.post(channel, "breaking: first live post")
     await settle(watcher, lambda: watcher.counts["new_signals"] >= 1)
     await watcher.drain()
-    doc = await ingest.messages.get(f"{key}/11")
+    doc = await MessageRepo(store).get(f"{key}/11")
     assert doc is not None and doc["text"] == "breaking: first live post"
     world.edit(channel, 11, "breaking: corrected post")
     await settle(watcher, lambda: watcher.counts["edits"] >= 1)
     await asyncio.sleep(0.05)
-    versions = await ingest.messages.versions(f"{key}/11")
+    versions = await MessageRepo(store).versions(f"{key}/11")
     assert [v["text"] for v in versions] == ["breaking: first live post", "breaking: corrected post"]
     assert versions[-1]["edited"] is True
     world.delete(channel, [3, 11])
     await settle(watcher, lambda: watcher.counts["deletions"] >= 2)
     await asyncio.sleep(0.05)
     for msg_id in (3, 11):
-        gone = await ingest.messages.get(f"{key}/{msg_id}")
+        gone = await MessageRepo(store).get(f"{key}/{msg_id}")
         assert gone is not None and gone["deleted_at"] is not None
     cp = await ingest.checkpoint(f"mtproto:id{channel.id}")
     assert cp is not None and cp.newest_id == 11
@@ -77,7 +79,7 @@ async def test_new_edit_delete_land_once(
 
 
 async def test_gap_after_disconnect_is_filled_by_catch_up(
-    world: FakeTelegram, channel: FakeChannel, pool: AccountPool, ingest: Ingest
+    world: FakeTelegram, channel: FakeChannel, pool: AccountPool, ingest: Ingest, store: Store
 ) -> None:
     watcher = Watcher(pool, ingest, [Target.parse("live_chan")])
     await watcher.start()
@@ -87,7 +89,7 @@ async def test_gap_after_disconnect_is_filled_by_catch_up(
         world.post(channel, f"missed {i}")
     await watcher.reconnect()
     key = f"id{channel.id}"
-    ids = sorted(d["msg_id"] for d in await ingest.messages.query(channel=key, limit=1000))
+    ids = sorted(d["msg_id"] for d in await MessageRepo(store).query(channel=key, limit=1000))
     assert ids == list(range(1, 141))
     cp = await ingest.checkpoint(f"mtproto:id{channel.id}")
     assert cp is not None and (cp.newest_id, cp.walk_top) == (140, None)

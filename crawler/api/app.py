@@ -7,7 +7,6 @@ Feature modules (health, detection queue, investigator API, console …) each ex
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -18,21 +17,25 @@ from aiohttp import web
 from config import Settings
 from crawler import keys
 from crawler.api.auth import AUTH, AuthContext, FailureLimiter, auth_middleware, is_secure, parse_networks
-from crawler.api.routing import Handler, RouteTable
-from crawler.audit import AuditLog
 from crawler.errors import AccessDenied, NotAuthorized, NotFound, StoreError, TgwatchError
-from crawler.evidence.ledger import Ledger
 from crawler.evidence.wiring import audit_log, build_ledger
 from crawler.logs import get_logger
+
+# What a feature's handlers find on the app lives below the shell (crawler.routes); re-exported here.
+from crawler.routes.context import AUDIT as AUDIT
+from crawler.routes.context import LEDGER as LEDGER
+from crawler.routes.context import ROUTES as ROUTES
+from crawler.routes.context import SETTINGS as SETTINGS
+from crawler.routes.context import STORE as STORE
+from crawler.routes.context import json_response as json_response
+from crawler.routes.context import problem as problem
+from crawler.routes.table import Handler, RouteTable
 from crawler.tokens import TokenRepo, server_secret
 from storage.client import Store
 from storage.repos.sessions import SessionRepo
 
 log = get_logger(__name__)
 
-STORE: web.AppKey[Store] = web.AppKey("store", Store)
-SETTINGS: web.AppKey[Settings] = web.AppKey("settings", Settings)
-ROUTES: web.AppKey[RouteTable] = web.AppKey("routes", RouteTable)
 
 #: HTTP status for errors of our tree that are not a plain bad request
 STATUS_BY_KIND = {
@@ -53,18 +56,7 @@ SECURITY_HEADERS = {
 }
 
 
-def json_response(data: Any, status: int = 200) -> web.Response:
-    return web.json_response(data, status=status, dumps=lambda o: json.dumps(o, ensure_ascii=False, default=str))
-
-
-def problem(status: int, detail: str, **extra: Any) -> web.Response:
-    return json_response({"status": status, "error": detail, **extra}, status=status)
-
-
 LIMITER: web.AppKey[FailureLimiter] = web.AppKey("failure_limiter", FailureLimiter)
-LEDGER: web.AppKey[Ledger] = web.AppKey("ledger", Ledger)
-#: the one audit log of the server: every entry is also a ``query`` entry in the ledger
-AUDIT: web.AppKey[AuditLog] = web.AppKey("audit", AuditLog)
 
 
 @web.middleware

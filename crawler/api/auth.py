@@ -11,78 +11,28 @@ peer is a configured trusted proxy; from anyone else those headers are ignored.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import ipaddress
-import time
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 
-from crawler.api.routing import PRINCIPAL, Handler, route_of
-from crawler.tokens import Principal, TokenRepo
-from storage.repos.sessions import SessionRepo
+# The session and CSRF vocabulary features share lives below the shell (crawler.routes.auth); re-exported here.
+from crawler.routes.auth import AUTH as AUTH
+from crawler.routes.auth import CSRF_HEADER as CSRF_HEADER
+from crawler.routes.auth import SESSION_COOKIE as SESSION_COOKIE
+from crawler.routes.auth import SESSION_ID as SESSION_ID
+from crawler.routes.auth import AuthContext as AuthContext
+from crawler.routes.auth import FailureLimiter as FailureLimiter
+from crawler.routes.auth import Network as Network
+from crawler.routes.auth import csrf_token as csrf_token
+from crawler.routes.auth import csrf_valid as csrf_valid
+from crawler.routes.table import PRINCIPAL, Handler, route_of
+from crawler.tokens import Principal
 
-SESSION_COOKIE = "tgwatch_session"
-CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 #: a cookie or token longer than this is not one we issued: refused without a lookup
 MAX_CREDENTIAL = 200
-
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-@dataclass
-class FailureLimiter:
-    """Failed authentications per client address: ``limit`` in ``window`` seconds → further failures get 429."""
-
-    limit: int = 10
-    window: float = 60.0
-    #: addresses remembered at most; past it, addresses whose failures have all aged out are forgotten
-    max_clients: int = 10_000
-    _failures: dict[str, deque[float]] = field(default_factory=dict, init=False, repr=False)
-
-    def blocked(self, client: str) -> float:
-        """Seconds until ``client`` may fail again without a 429 (0 = not blocked)."""
-        q = self._failures.get(client)
-        if not q:
-            return 0.0
-        now = time.monotonic()
-        while q and now - q[0] > self.window:
-            q.popleft()
-        return self.window - (now - q[0]) if len(q) >= self.limit else 0.0
-
-    def fail(self, client: str) -> None:
-        if client not in self._failures and len(self._failures) >= self.max_clients:
-            self._forget_idle()
-        self._failures.setdefault(client, deque(maxlen=self.limit)).append(time.monotonic())
-
-    def _forget_idle(self) -> None:
-        now = time.monotonic()
-        for key in [k for k, q in self._failures.items() if not q or now - q[-1] > self.window]:
-            del self._failures[key]
-
-
-@dataclass(frozen=True)
-class AuthContext:
-    """Everything the middleware and the console need to authenticate, built once per app."""
-
-    tokens: TokenRepo
-    sessions: SessionRepo
-    limiter: FailureLimiter
-    csrf_key: bytes
-    trusted_proxies: tuple[Network, ...] = ()
-    secure_cookies: bool = False
-    session_idle: float = 30 * 60.0
-    session_max: float = 12 * 3600.0
-
-
-AUTH: web.AppKey[AuthContext] = web.AppKey("auth", AuthContext)
-#: the console session id a request was authenticated with (absent for bearer tokens)
-SESSION_ID: web.RequestKey[str] = web.RequestKey("session_id", str)
 
 
 def parse_networks(values: list[str]) -> tuple[Network, ...]:
@@ -123,23 +73,6 @@ def is_secure(request: web.Request) -> bool:
         return True
     proto = _forwarded(request, "X-Forwarded-Proto")
     return bool(proto) and proto[-1].lower() == "https" and from_trusted_proxy(request)
-
-
-def _text_bytes(value: str) -> bytes:
-    # headers and form fields may carry any character: compare bytes, never let a str compare raise
-    return value.encode("utf-8", "replace")
-
-
-def csrf_token(key: bytes, session_id: str) -> str:
-    """The synchronizer token of one session: a keyed MAC of the session id's digest."""
-    digest = hashlib.sha256(_text_bytes(session_id)).hexdigest()
-    return hmac.new(key, f"csrf:{digest}".encode(), hashlib.sha256).hexdigest()
-
-
-def csrf_valid(key: bytes, session_id: str | None, presented: str | None) -> bool:
-    if not session_id or not presented:
-        return False
-    return hmac.compare_digest(csrf_token(key, session_id).encode(), _text_bytes(presented))
 
 
 async def session_principal(request: web.Request) -> tuple[Principal, str] | None:

@@ -34,9 +34,9 @@ async def demo_cmd(app: AppContext, quick: bool) -> None:
         click.echo(f"store: {opened.store.kind} at {opened.store.masked_uri}")
         click.echo("== 1. the ingest door (synthetic batch) ==")
         await ingest_synthetic(opened.ingest, click.echo)
-        key_name = await opened.ingest.channels.resolve(DEMO_CHANNEL)
+        key_name = await opened.ingest.resolve_channel(DEMO_CHANNEL)
         click.echo("stored:")
-        await print_stored(opened.ingest, key_name or DEMO_CHANNEL.natural_key(), click.echo)
+        await print_stored(opened.store, key_name or DEMO_CHANNEL.natural_key(), click.echo)
         if quick:
             return
         from crawler import demo_site

@@ -3,35 +3,14 @@
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import click
 
 from crawler.cli.app import AppContext, async_command, cli_actor, pass_app
 from crawler.evidence.wiring import audit_log, build_ledger
+from crawler.investigate.export import message_line
 from crawler.models import ChannelRef
-from storage.client import Doc
-
-
-def message_line(doc: Doc) -> dict[str, Any]:
-    """The JSON Lines shape of one message (documented in the README)."""
-    date = doc.get("date")
-    deleted_at = doc.get("deleted_at")
-    return {
-        "channel": doc.get("channel"),
-        "msg_id": doc.get("msg_id"),
-        "date": date.isoformat() if date else None,
-        "text": doc.get("text", ""),
-        "media": [
-            {k: v for k, v in m.items() if k in {"kind", "url", "sha256", "duration", "file_name", "size"} and v}
-            for m in doc.get("media", [])
-        ],
-        "views": doc.get("views"),
-        "edited": bool(doc.get("edited")),
-        "deleted": deleted_at is not None,
-        "deleted_at": deleted_at.isoformat() if deleted_at else None,
-        "version": doc.get("version", 1),
-    }
+from storage.repos import MessageRepo
 
 
 @click.group("query")
@@ -51,8 +30,8 @@ async def query_messages(app: AppContext, channel: str | None, limit: int, as_js
         key = None
         if channel:
             name = channel.rstrip("/").rsplit("/", 1)[-1].lstrip("@").lower()
-            key = await opened.ingest.channels.resolve(ChannelRef(username=name)) or name
-        docs = await opened.ingest.messages.query(channel=key, limit=limit)
+            key = await opened.ingest.resolve_channel(ChannelRef(username=name)) or name
+        docs = await MessageRepo(opened.store).query(channel=key, limit=limit)
         await audit_log(opened.store, build_ledger(opened.store, app.settings)).record_access(
             actor=cli_actor(), role="cli", action="query messages", via="cli",
             filter={"channel": key, "limit": limit}, result_count=len(docs),

@@ -4,39 +4,39 @@ Every console route is declared ``public=True`` and checks the session here, on 
 auth middleware answers a missing token with a 401 JSON problem, which is right for API clients but
 wrong for a person with a browser, who should land on the sign-in page. ``page`` below does the
 same checks the middleware does (valid token from the session cookie, role) and renders HTML
+(``page`` lives in ``crawler.console.pages``, which the takedown pages share)
 answers (a redirect to sign in, a 403 page) instead. State-changing forms also need the session's
 CSRF token.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote
 
 from aiohttp import web
 
 from crawler.api.app import STORE
-from crawler.api.auth import AUTH, SESSION_COOKIE, client_address
-from crawler.api.routing import PRINCIPAL, RouteTable
+from crawler.api.auth import AUTH, client_address
 from crawler.case_ids import CASE_ID_RULE, is_case_id
+from crawler.console import takedowns
+from crawler.console.pages import error_page, page, safe_next
 from crawler.console.render import render
 from crawler.console.session import (
-    current,
     end_session,
     login_csrf_valid,
     login_nonce,
-    session_csrf,
     set_login_nonce,
     start_session,
 )
-from crawler.errors import NotAuthorized, NotFound, TgwatchError
+from crawler.console.takedowns import REASON_CHOICES
+from crawler.discovery.models import CandidateStatus
+from crawler.discovery.service import DiscoveryService, summary_line
 from crawler.evidence.access import CaseAccess
 from crawler.investigate.access import (
     CSRF_FIELD,
     audit,
-    csrf_valid,
     investigate,
     media_authorization,
     ops,
@@ -45,6 +45,7 @@ from crawler.investigate.access import (
 from crawler.investigate.filters import SEARCH_PARAMS, MessageSearch
 from crawler.investigate.ops import ALERT_STATUSES
 from crawler.investigate.pagination import BadQuery, page_of
+from crawler.routes.table import RouteTable
 from crawler.tokens import Principal, Role
 
 STATIC = Path(__file__).parent / "static"
@@ -55,67 +56,9 @@ AUDITORS = frozenset({Role.AUDITOR, Role.ADMIN})
 REVIEWERS = frozenset({Role.MONITOR, Role.ADMIN})  # as /api/v1/candidates: approving creates crawl targets
 VIDEO_KINDS = {"video", "round_video", "gif"}
 TOKEN_MAX = 200
-CONFLICT_KINDS = frozenset({"review_conflict", "takedown_conflict"})
-
-PageHandler = Callable[[web.Request, Principal, dict[str, Any]], Awaitable[web.StreamResponse]]
-
-
-def safe_next(value: str | None) -> str:
-    """Only a path inside the console: never another site (no open redirect)."""
-    if value and value.startswith("/console/") and "//" not in value and "\\" not in value:
-        return value
-    return "/console/"
-
-
-def _error(request: web.Request, status: int, message: str, base: dict[str, Any] | None = None) -> web.Response:
-    context = base or {"who": None, "csrf": ""}
-    return render(request, "error.html", status, status=status, message=message, **context)
-
-
-def page(
-    routes: RouteTable, method: str, path: str, roles: frozenset[Role], summary: str
-) -> Callable[[PageHandler], PageHandler]:
-    def register(handler: PageHandler) -> PageHandler:
-        @routes.add(method, path, public=True, summary=f"console: {summary}", tag="console")
-        async def wrapped(request: web.Request) -> web.StreamResponse:
-            session = await current(request)
-            if session is None:
-                if request.cookies.get(SESSION_COOKIE):  # a stale or forged cookie counts as a failure
-                    request.app[AUTH].limiter.fail(client_address(request))
-                if method == "GET":
-                    raise web.HTTPSeeOther("/console/login?" + urlencode({"next": request.path_qs}))
-                return _error(request, 401, "Your session has ended; sign in again.")
-            who, token = session
-            base = {"who": who, "csrf": session_csrf(request, token)}
-            if who.role not in roles:
-                return _error(request, 403, f"The role {who.role.value!r} may not open this page.", base)
-            if method != "GET":
-                form = await request.post()
-                if not csrf_valid(request, token, str(form.get(CSRF_FIELD, ""))):
-                    return _error(
-                        request, 403, "The form was not sent by this console (CSRF token missing or wrong).", base
-                    )
-            request[PRINCIPAL] = who
-            try:
-                return await handler(request, who, base)
-            except BadQuery as exc:
-                return _error(request, 400, exc.message, base)
-            except NotFound as exc:
-                return _error(request, 404, exc.message, base)
-            except NotAuthorized as exc:  # e.g. a case this investigator is not a member of
-                return _error(request, 403, exc.message, base)
-            except TgwatchError as exc:  # e.g. a review conflict, a missing authorization
-                return _error(request, 409 if exc.kind in CONFLICT_KINDS else 400, exc.message, base)
-
-        wrapped.__name__ = f"console_{handler.__name__}"
-        return handler
-
-    return register
 
 
 def register(routes: RouteTable) -> None:
-    from crawler.console import takedowns  # imports ``page`` from here: imported late
-
     _session_pages(routes)
     _evidence_pages(routes)
     _operation_pages(routes)
@@ -186,7 +129,7 @@ def _session_pages(routes: RouteTable) -> None:
             raise web.HTTPSeeOther("/console/alerts")
         if who.role in AUDITORS:
             raise web.HTTPSeeOther("/console/audit")
-        return _error(request, 403, "This token is for the detection service, not the console.", base)
+        return error_page(request, 403, "This token is for the detection service, not the console.", base)
 
 
 def _login_page(request: web.Request, error: str | None, status: int) -> web.Response:
@@ -223,7 +166,7 @@ def _evidence_pages(routes: RouteTable) -> None:
     async def case_bundle(request: web.Request, who: Principal, base: dict[str, Any]) -> web.StreamResponse:
         case = request.query.get("case", "").strip()
         if not is_case_id(case):
-            return _error(request, 400, f"A case id is required: {CASE_ID_RULE}.", base)
+            return error_page(request, 400, f"A case id is required: {CASE_ID_RULE}.", base)
         # the API route builds, audits and streams the bundle; the session cookie authenticates it
         raise web.HTTPSeeOther(f"/api/v1/cases/{quote(case, safe='')}/bundle")
 
@@ -299,8 +242,6 @@ def _evidence_pages(routes: RouteTable) -> None:
 
 
 def _operation_pages(routes: RouteTable) -> None:
-    from crawler.console.takedowns import REASON_CHOICES  # here: that module imports `page` from this one
-
     @page(routes, "GET", "/console/alerts", OPERATIONS, "alerts queue")
     async def alerts(request: web.Request, who: Principal, base: dict[str, Any]) -> web.StreamResponse:
         status = request.query.get("status", "open") or None
@@ -329,9 +270,6 @@ def _operation_pages(routes: RouteTable) -> None:
 
     @page(routes, "GET", "/console/candidates", REVIEWERS, "discovery candidates to review")
     async def candidates(request: web.Request, who: Principal, base: dict[str, Any]) -> web.StreamResponse:
-        from crawler.discovery.models import CandidateStatus
-        from crawler.discovery.service import DiscoveryService, summary_line
-
         status = request.query.get("status") or None
         try:
             statuses = [CandidateStatus(status)] if status else [CandidateStatus.TRIAGED, CandidateStatus.NEW]
@@ -344,8 +282,6 @@ def _operation_pages(routes: RouteTable) -> None:
 
     @page(routes, "POST", "/console/candidates/review", REVIEWERS, "approve or reject a candidate")
     async def review(request: web.Request, who: Principal, base: dict[str, Any]) -> web.StreamResponse:
-        from crawler.discovery.service import DiscoveryService
-
         form = await request.post()
         link, action = str(form.get("link", "")), str(form.get("action", ""))
         note = str(form.get("note", "")).strip()[:500] or None

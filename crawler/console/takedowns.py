@@ -15,12 +15,12 @@ from urllib.parse import quote
 from aiohttp import web
 
 from crawler.api.app import SETTINGS
-from crawler.api.routing import RouteTable
+from crawler.console.pages import page
 from crawler.console.render import render
-from crawler.console.routes import page
 from crawler.investigate.access import audit
 from crawler.investigate.pagination import BadQuery
 from crawler.investigate.serialize import jsonable
+from crawler.routes.table import RouteTable
 from crawler.takedowns.api import figures, latest_checks, parse_statuses, service
 from crawler.takedowns.models import OPEN_STATUSES, ItemStatus, Reason, RequestStatus, TakedownItem, TakedownRequest
 from crawler.takedowns.render import render_text

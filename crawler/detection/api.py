@@ -7,10 +7,10 @@ from collections.abc import Callable
 from aiohttp import web
 from pydantic import BaseModel, Field
 
-from crawler.api.app import SETTINGS, STORE, json_response, problem
-from crawler.api.routing import RouteTable, json_body, principal
 from crawler.detection.quarantine import QuarantineError
 from crawler.detection.service import DetectionService, VerdictHook, VerdictIn
+from crawler.routes.context import SETTINGS, STORE, json_response, problem
+from crawler.routes.table import RouteTable, json_body, principal
 from crawler.tokens import Role
 
 SERVICE: web.AppKey[DetectionService] = web.AppKey("detection_service", DetectionService)

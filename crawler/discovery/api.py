@@ -11,10 +11,10 @@ from aiohttp import web
 from pydantic import BaseModel, Field
 
 from config.discovery import discovery_settings
-from crawler.api.app import AUDIT, SETTINGS, STORE, json_response
-from crawler.api.routing import RouteTable, json_body, principal
 from crawler.discovery.models import CandidateStatus
 from crawler.discovery.service import DiscoveryService, summary_line
+from crawler.routes.context import AUDIT, SETTINGS, STORE, json_response
+from crawler.routes.table import RouteTable, json_body, principal
 from crawler.tokens import Role
 
 SERVICE: web.AppKey[DiscoveryService] = web.AppKey("discovery_service", DiscoveryService)

@@ -13,6 +13,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+# TriageResult is built by a source (spiders.tme_preview), so it lives in the foundation; re-exported here.
+from crawler.contracts import TriageResult as TriageResult
 from crawler.errors import TgwatchError
 from crawler.links import LinkKind, TgLink, normalize
 
@@ -109,48 +111,3 @@ class Sighting:
     def identity(self) -> tuple[str, str, str, str]:
         """Two sightings with the same identity are the same provenance (a page crawled twice)."""
         return (self.source_kind.value, self.source, self.page_url or "", self.message_key or "")
-
-
-@dataclass(frozen=True)
-class TriageResult:
-    """What one preview page said about a candidate (built by ``spiders.tme_preview``)."""
-
-    link: str
-    fetched_at: datetime
-    state: str  # valid | expired_invite | not_found | unknown | error
-    type: str = "unknown"
-    title: str | None = None
-    description: str | None = None
-    username: str | None = None
-    members: int | None = None
-    subscribers: int | None = None
-    online: int | None = None
-    monthly_users: int | None = None
-    verified: bool = False
-    avatar_url: str | None = None
-    counters_text: str | None = None
-    description_links: tuple[str, ...] = ()
-    page_url: str | None = None
-    problems: tuple[str, ...] = ()
-    error: dict[str, Any] | None = None  # the fetch failed (RateLimited, SourceError …): to_doc()
-
-    def to_doc(self) -> dict[str, Any]:
-        return {
-            "state": self.state,
-            "type": self.type,
-            "title": self.title,
-            "description": self.description,
-            "username": self.username,
-            "members": self.members,
-            "subscribers": self.subscribers,
-            "online": self.online,
-            "monthly_users": self.monthly_users,
-            "verified": self.verified,
-            "avatar_url": self.avatar_url,
-            "counters_text": self.counters_text,
-            "description_links": list(self.description_links),
-            "page_url": self.page_url,
-            "problems": list(self.problems),
-            "error": self.error,
-            "checked_at": self.fetched_at.isoformat(),
-        }

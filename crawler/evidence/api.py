@@ -13,13 +13,13 @@ from pathlib import Path
 from aiohttp import web
 
 from crawler import keys
-from crawler.api.app import AUDIT, LEDGER, SETTINGS, STORE, json_response, problem
-from crawler.api.routing import RouteTable, principal
 from crawler.case_ids import CASE_ID_RULE, is_case_id
 from crawler.detection.quarantine import Quarantine
 from crawler.evidence.access import CaseAccess
 from crawler.evidence.export import Exporter, QuarantineMediaSource
 from crawler.evidence.signing import load_public_key
+from crawler.routes.context import AUDIT, LEDGER, SETTINGS, STORE, json_response, problem
+from crawler.routes.table import RouteTable, principal
 from crawler.tokens import Role
 
 READERS = {Role.AUDITOR, Role.INVESTIGATOR}

@@ -9,13 +9,13 @@ from typing import Any
 
 from aiohttp import web
 
-from crawler.api import auth
-from crawler.api.app import AUDIT, STORE
 from crawler.audit import AuditLog
 from crawler.errors import NotAuthorized
 from crawler.evidence.access import CaseAccess
 from crawler.investigate.ops import OpsService
 from crawler.investigate.service import InvestigateService
+from crawler.routes import auth
+from crawler.routes.context import AUDIT, STORE
 from crawler.tokens import Principal
 from storage.client import Doc, Store
 

@@ -12,8 +12,6 @@ from typing import Any, Literal
 from aiohttp import web
 from pydantic import BaseModel, Field
 
-from crawler.api.app import STORE, json_response, problem
-from crawler.api.routing import RouteTable, json_body, principal
 from crawler.detection.quarantine import QuarantineError
 from crawler.hashing.sniff import sniff
 from crawler.investigate.access import (
@@ -28,6 +26,8 @@ from crawler.investigate.access import (
 from crawler.investigate.export import FORMATS, stream_export
 from crawler.investigate.filters import SEARCH_PARAMS, MessageSearch
 from crawler.investigate.pagination import BadQuery, page_of
+from crawler.routes.context import STORE, json_response, problem
+from crawler.routes.table import RouteTable, json_body, principal
 from crawler.tokens import Role
 
 EVIDENCE = {Role.INVESTIGATOR}

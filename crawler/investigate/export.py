@@ -32,10 +32,24 @@ CSV_COLUMNS = [
 
 
 def message_line(doc: Doc) -> dict[str, Any]:
-    """The CLI's JSON Lines shape; imported late because ``crawler.cli`` imports the API modules."""
-    from crawler.cli.query import message_line as line_of
-
-    return line_of(doc)
+    """The JSON Lines shape of one message (documented in the README): the export and ``tgwatch query``."""
+    date = doc.get("date")
+    deleted_at = doc.get("deleted_at")
+    return {
+        "channel": doc.get("channel"),
+        "msg_id": doc.get("msg_id"),
+        "date": date.isoformat() if date else None,
+        "text": doc.get("text", ""),
+        "media": [
+            {k: v for k, v in m.items() if k in {"kind", "url", "sha256", "duration", "file_name", "size"} and v}
+            for m in doc.get("media", [])
+        ],
+        "views": doc.get("views"),
+        "edited": bool(doc.get("edited")),
+        "deleted": deleted_at is not None,
+        "deleted_at": deleted_at.isoformat() if deleted_at else None,
+        "version": doc.get("version", 1),
+    }
 
 
 def csv_row(doc: Doc) -> list[Any]:

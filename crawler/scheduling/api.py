@@ -13,10 +13,10 @@ from aiohttp import web
 from config.takedowns import TakedownSettings
 from crawler import metrics
 from crawler.api.app import SETTINGS, STORE
-from crawler.api.routing import RouteTable
 from crawler.errors import TgwatchError
 from crawler.logs import get_logger
 from crawler.models import utcnow
+from crawler.routes.table import RouteTable
 from crawler.tokens import Role
 from storage.client import Store
 
@@ -41,6 +41,7 @@ async def refresh_takedown_figures(store: Store, settings: TakedownSettings) -> 
     A store failure (or a request document that no longer reads) logs a warning and leaves the
     previous values: a monitoring scrape must never fail because of one feature's data.
     """
+    from crawler.takedowns.gauges import set_takedown_figures
     from crawler.takedowns.models import TakedownRequest
     from crawler.takedowns.stats import compute_stats
     from storage.repos.takedowns import TakedownRepo
@@ -53,7 +54,7 @@ async def refresh_takedown_figures(store: Store, settings: TakedownSettings) -> 
     except ValueError as exc:  # pydantic's ValidationError: a stored request that no longer reads
         log.warning("takedown figures unavailable", error=str(exc).splitlines()[0])
         return
-    metrics.set_takedown_figures(compute_stats(requests, utcnow(), overdue_after=settings.overdue_after))
+    set_takedown_figures(compute_stats(requests, utcnow(), overdue_after=settings.overdue_after))
 
 
 def register(routes: RouteTable) -> None:

@@ -18,11 +18,11 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from crawler.api.app import LEDGER, SETTINGS, STORE, json_response, problem
-from crawler.api.routing import RouteTable, json_body, principal
 from crawler.investigate.access import CSRF_HEADER, audit, require_csrf_for_cookie_auth
 from crawler.investigate.pagination import BadQuery
 from crawler.investigate.serialize import jsonable
+from crawler.routes.context import LEDGER, SETTINGS, STORE, json_response, problem
+from crawler.routes.table import RouteTable, json_body, principal
 from crawler.takedowns.models import OPEN_STATUSES, ItemStatus, Reason, RequestStatus, TakedownRequest
 from crawler.takedowns.render import render_json, render_text, tree_head
 from crawler.takedowns.service import TakedownService

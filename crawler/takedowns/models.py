@@ -18,6 +18,11 @@ from typing import Any
 
 from pydantic import Field
 
+# The probe records are shared with the sources, so they live in the foundation; re-exported here.
+from crawler.contracts import ItemKind as ItemKind
+from crawler.contracts import ItemStatus as ItemStatus
+from crawler.contracts import ProbeItem as ProbeItem
+from crawler.contracts import ProbeResult as ProbeResult
 from crawler.models import Record, Source, UtcDatetime, from_mongo_dt
 
 
@@ -50,18 +55,6 @@ REASON_LABELS: dict[Reason, str] = {
     Reason.HARASSMENT: "Targeted harassment",
     Reason.OTHER: "Other violation of the platform's terms",
 }
-
-
-class ItemKind(StrEnum):
-    MESSAGE = "message"
-    CHANNEL = "channel"
-
-
-class ItemStatus(StrEnum):
-    PENDING = "pending"  # not checked yet
-    ONLINE = "online"  # the last check found it
-    REMOVED = "removed"  # message gone, "post not found", channel not displayable or banned
-    UNKNOWN = "unknown"  # the last check could not tell (fetch failed, unrecognised page)
 
 
 class RequestStatus(StrEnum):
@@ -208,42 +201,3 @@ def derive_status(req: TakedownRequest) -> RequestStatus:
     if any(i.status is ItemStatus.REMOVED for i in req.items):
         return RequestStatus.PARTIAL
     return RequestStatus.SENT
-
-
-class ProbeItem(Record):
-    """What a probe needs to re-fetch one item."""
-
-    item_id: str
-    kind: ItemKind
-    channel: str
-    username: str | None = None
-    tg_id: int | None = None
-    msg_id: int | None = None
-    source: Source = Source.WEB
-
-    @classmethod
-    def of(cls, item: TakedownItem) -> ProbeItem:
-        return cls(
-            item_id=item.item_id, kind=item.kind, channel=item.channel, username=item.username,
-            tg_id=item.tg_id, msg_id=item.msg_id, source=item.source,
-        )  # fmt: skip
-
-
-class ProbeResult(Record):
-    """What one re-fetch found. ``reason`` says why, in a fixed vocabulary:
-
-    online: ``present`` (message shown / channel displayable);
-    removed: ``post_not_found``, ``message_deleted``, ``channel_not_found``, ``channel_blocked``
-    (only what shows the content is gone: a channel its owner closed or stripped of its web preview
-    is not a removal);
-    unknown: ``fetch_failed``, ``rate_limited``, ``unrecognised_page``, ``no_account``, ``not_checkable``,
-    ``channel_private``, ``no_web_preview``.
-    """
-
-    item_id: str
-    status: ItemStatus
-    reason: str
-    checked_at: UtcDatetime
-    method: str  # "web" | "mtproto"
-    url: str | None = None  # the page fetched (web) or the TL request (mtproto)
-    detail: str | None = None  # e.g. the error message, the block notice's text

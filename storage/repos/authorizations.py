@@ -13,16 +13,11 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+# The scope names are shared with the Telegram join path, so they live in the foundation; re-exported here.
+from crawler.contracts import channel_scope as channel_scope
+from crawler.contracts import invite_scope as invite_scope
 from crawler.models import utcnow
 from storage.client import Doc, Store, translate_errors
-
-
-def invite_scope(invite_hash: str) -> str:
-    return f"invite:{invite_hash}"
-
-
-def channel_scope(channel_key: str) -> str:
-    return f"channel:{channel_key}"
 
 
 class AuthorizationRepo:

@@ -38,6 +38,7 @@ from crawler.takedowns.web import WebProbe
 from spiders.egress import EgressRefusedAtConnect, reactor_guard
 from spiders.settings import build_scrapy_settings
 from storage.client import Store
+from storage.repos import ErrorRepo, MessageRepo
 from tests.media_host import LOOPBACK_HTTP
 
 FAST = {"AUTOTHROTTLE_ENABLED": False, "TGWATCH_RETRY_BASE_DELAY": 0.05, "DOWNLOAD_TIMEOUT": 2.0, "RETRY_TIMES": 0}
@@ -274,9 +275,9 @@ async def test_media_urls_to_internal_addresses_are_refused_and_recorded(
     async with open_pipeline(store, settings) as ingest:
         result = await ingest.submit([_photo_message(1, url)])
         assert result.new == 1, "the message is stored whatever its media did"
-        stored = await ingest.messages.get("media_lab/1")
+        stored = await MessageRepo(store).get("media_lab/1")
         assert stored is not None and stored["media"][0]["error"]["kind"] == "egress_denied"
-        errors = await ingest.error_log.recent(limit=5)
+        errors = await ErrorRepo(store).recent(limit=5)
         assert [e["kind"] for e in errors] == ["egress_denied"]
         assert str(errors[0]["url"]).startswith(canary.url), "the refused hop is named"
     assert canary.hits == []

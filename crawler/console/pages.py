@@ -1,0 +1,80 @@
+"""The console's page decorator: session, role and CSRF checks, answered in HTML.
+
+Why a module of its own: every console page module (``routes``, ``takedowns``) declares its pages
+through ``page``, and ``routes`` also registers the takedown pages; with ``page`` here neither has
+to import the other late.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import urlencode
+
+from aiohttp import web
+
+from crawler.api.auth import AUTH, SESSION_COOKIE, client_address
+from crawler.console.render import render
+from crawler.console.session import current, session_csrf
+from crawler.errors import NotAuthorized, NotFound, TgwatchError
+from crawler.investigate.access import CSRF_FIELD, csrf_valid
+from crawler.investigate.pagination import BadQuery
+from crawler.routes.table import PRINCIPAL, RouteTable
+from crawler.tokens import Principal, Role
+
+CONFLICT_KINDS = frozenset({"review_conflict", "takedown_conflict"})
+
+PageHandler = Callable[[web.Request, Principal, dict[str, Any]], Awaitable[web.StreamResponse]]
+
+
+def safe_next(value: str | None) -> str:
+    """Only a path inside the console: never another site (no open redirect)."""
+    if value and value.startswith("/console/") and "//" not in value and "\\" not in value:
+        return value
+    return "/console/"
+
+
+def error_page(request: web.Request, status: int, message: str, base: dict[str, Any] | None = None) -> web.Response:
+    context = base or {"who": None, "csrf": ""}
+    return render(request, "error.html", status, status=status, message=message, **context)
+
+
+def page(
+    routes: RouteTable, method: str, path: str, roles: frozenset[Role], summary: str
+) -> Callable[[PageHandler], PageHandler]:
+    def register(handler: PageHandler) -> PageHandler:
+        @routes.add(method, path, public=True, summary=f"console: {summary}", tag="console")
+        async def wrapped(request: web.Request) -> web.StreamResponse:
+            session = await current(request)
+            if session is None:
+                if request.cookies.get(SESSION_COOKIE):  # a stale or forged cookie counts as a failure
+                    request.app[AUTH].limiter.fail(client_address(request))
+                if method == "GET":
+                    raise web.HTTPSeeOther("/console/login?" + urlencode({"next": request.path_qs}))
+                return error_page(request, 401, "Your session has ended; sign in again.")
+            who, token = session
+            base = {"who": who, "csrf": session_csrf(request, token)}
+            if who.role not in roles:
+                return error_page(request, 403, f"The role {who.role.value!r} may not open this page.", base)
+            if method != "GET":
+                form = await request.post()
+                if not csrf_valid(request, token, str(form.get(CSRF_FIELD, ""))):
+                    return error_page(
+                        request, 403, "The form was not sent by this console (CSRF token missing or wrong).", base
+                    )
+            request[PRINCIPAL] = who
+            try:
+                return await handler(request, who, base)
+            except BadQuery as exc:
+                return error_page(request, 400, exc.message, base)
+            except NotFound as exc:
+                return error_page(request, 404, exc.message, base)
+            except NotAuthorized as exc:  # e.g. a case this investigator is not a member of
+                return error_page(request, 403, exc.message, base)
+            except TgwatchError as exc:  # e.g. a review conflict, a missing authorization
+                return error_page(request, 409 if exc.kind in CONFLICT_KINDS else 400, exc.message, base)
+
+        wrapped.__name__ = f"console_{handler.__name__}"
+        return handler
+
+    return register
