@@ -323,11 +323,8 @@ async def runs_list(app: AppContext, as_json: bool, limit: int, target: str | No
 
     async with app.open() as opened:
         await reap_dead_runs(opened.store)
-        if target:
-            key, _ = canonical_target(target)
-            docs = await opened.store["runs"].find({"target": key}).sort("started_at", -1).limit(limit).to_list(None)
-        else:
-            docs = await RunRepo(opened.store).list(limit)
+        key = canonical_target(target)[0] if target else None
+        docs = await RunRepo(opened.store).list(limit, target=key)
     for doc in docs:
         click.echo(_dumps(doc) if as_json else _run_line(doc))
 

@@ -9,6 +9,7 @@ or ``tgwatch runs`` starts) marks such runs ``abandoned`` instead of leaving the
 from __future__ import annotations
 
 import asyncio
+import builtins
 import os
 import socket
 import time
@@ -139,6 +140,14 @@ class RunRepo:
         with translate_errors("get run"):
             return await self._coll.find_one({"_id": run_id})
 
-    async def list(self, limit: int = 20) -> list[Doc]:
+    async def list(self, limit: int = 20, *, target: str | None = None) -> list[Doc]:
+        """Newest first; ``target``: only that target's runs."""
+        flt: Doc = {} if target is None else {"target": target}
         with translate_errors("list runs"):
-            return await self._coll.find().sort("started_at", -1).limit(limit).to_list(None)
+            return await self._coll.find(flt).sort("started_at", -1).limit(limit).to_list(None)
+
+    async def running_for_task(self, task_id: str) -> builtins.list[str]:
+        """Ids of the runs of one crawl task still marked running (a re-claimed task's orphans)."""
+        with translate_errors("find orphan runs"):
+            docs = await self._coll.find({"task": task_id, "status": "running"}, {"_id": 1}).to_list(None)
+        return [d["_id"] for d in docs]
