@@ -126,7 +126,7 @@ class MediaStage:
             if matches:
                 for hit in matches:
                     metrics.count_hash_match(hit.signal_type)
-                await self._alert(hashes.sha256, matches, channel, msg)
+                batch.alerts += await self._alert(hashes.sha256, matches, channel, msg)
             if self._detection is not None:
                 await self._detection.enqueue(
                     hashes.sha256,
@@ -164,20 +164,22 @@ class MediaStage:
         }
         return await self._media.insert(doc)
 
-    async def _alert(self, sha256: str, matches: list[MatchHit], channel: str, msg: Message) -> None:
+    async def _alert(self, sha256: str, matches: list[MatchHit], channel: str, msg: Message) -> list[Alert]:
+        """Raise one alert per matched list; the ones that are new (for the takedown policy stage)."""
+        raised: list[Alert] = []
         for hit in {m.list: m for m in reversed(matches)}.values():  # best hit per list
-            await self._alerts.raise_alert(
-                Alert(
-                    key=f"match/{hit.list}/{sha256}",
-                    kind=AlertKind.HASH_MATCH,
-                    sha256=sha256,
-                    summary=f"media {sha256[:12]} matches list {hit.list!r} "
-                    f"({hit.signal_type}, distance {hit.distance:g})",
-                    details={**hit.to_json(), "message": f"{channel}/{msg.msg_id}", "permalink": msg.permalink},
-                    channels=[channel],
-                    raised_at=utcnow(),
-                )
+            alert = Alert(
+                key=f"match/{hit.list}/{sha256}",
+                kind=AlertKind.HASH_MATCH,
+                sha256=sha256,
+                summary=f"media {sha256[:12]} matches list {hit.list!r} ({hit.signal_type}, distance {hit.distance:g})",
+                details={**hit.to_json(), "message": f"{channel}/{msg.msg_id}", "permalink": msg.permalink},
+                channels=[channel],
+                raised_at=utcnow(),
             )
+            if await self._alerts.raise_alert(alert):
+                raised.append(alert)
+        return raised
 
     async def _flagged_channels(self, keys: set[str | None]) -> set[str]:
         ids = [k for k in keys if k]
