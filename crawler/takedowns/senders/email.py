@@ -55,8 +55,8 @@ class EmailSender:
         msg["Date"] = formatdate(usegmt=True)
         msg["Message-ID"] = make_msgid(idstring=request.id.lower(), domain=self.from_address.rpartition("@")[2] or None)
         msg["X-Tgwatch-Request"] = request.id
-        msg["Content-Language"] = rendered.language
         msg.set_content(rendered.text, charset="utf-8")
+        msg["Content-Language"] = rendered.language  # after set_content, which resets Content-* headers
         return to, msg.as_bytes()
 
     async def send(self, request: TakedownRequest, rendered: Rendered) -> SendResult:
