@@ -11,6 +11,7 @@ import hashlib
 import json
 import socket
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -56,8 +57,9 @@ class Inbox:
         return "250 2.0.0 queued as T1"
 
 
-@pytest.fixture
-def inbox() -> Iterator[tuple[Inbox, int]]:
+@contextmanager
+def running_inbox() -> Iterator[tuple[Inbox, int]]:
+    """A local SMTP server (aiosmtpd) on a free loopback port."""
     handler = Inbox()
     with socket.socket() as probe:  # a free loopback port (aiosmtpd's readiness check cannot use port 0)
         probe.bind(("127.0.0.1", 0))
@@ -68,6 +70,12 @@ def inbox() -> Iterator[tuple[Inbox, int]]:
         yield handler, port
     finally:
         controller.stop()
+
+
+@pytest.fixture
+def inbox() -> Iterator[tuple[Inbox, int]]:
+    with running_inbox() as running:
+        yield running
 
 
 class Hotline:
