@@ -31,7 +31,7 @@ from crawler.takedowns.models import ItemKind, Reason, RequestStatus
 from crawler.takedowns.senders import build_senders
 from crawler.takedowns.senders.hotline import body_bytes
 from crawler.takedowns.sending import NO_SENDER_VIA, Dispatcher
-from crawler.takedowns.service import Conflict, TakedownService
+from crawler.takedowns.service import Conflict, InvalidChange, TakedownService
 from storage.client import Store
 from telegram_watch.fake.world import FakeTelegram
 from telegram_watch.report import MtprotoReporter
@@ -242,6 +242,10 @@ async def test_without_senders_sending_records_a_mark_sent_and_a_rejected_draft_
         await dispatcher.approve(rid, actor="lee")  # approval is for drafts only
     edited = await service.edit(other.id, actor="lee", note="checked twice", reason=Reason.SEXUAL_DEEPFAKE)
     assert edited.note == "checked twice" and edited.reason is Reason.SEXUAL_DEEPFAKE
+    with pytest.raises(InvalidChange):
+        await service.reject(other.id, reason="  ", actor="lee")
+    with pytest.raises(InvalidChange):
+        await service.edit(other.id, actor="lee", remove_items=["message:room_one/2"])
     rejected = await service.reject(other.id, reason="not our case", actor="lee")
     assert rejected.status is RequestStatus.REJECTED and rejected.next_check_at() is None
     actions = [(e["action"], e.get("why")) for e in await service.history(other.id)]

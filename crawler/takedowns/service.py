@@ -57,6 +57,12 @@ class Conflict(TgwatchError):
     kind = "takedown_conflict"
 
 
+class InvalidChange(TgwatchError, ValueError):
+    """A review step that makes no sense (no reason given, every item removed): a clear error."""
+
+    kind = "takedown_invalid"
+
+
 class TooManyItems(TgwatchError):
     kind = "takedown_too_large"
 
@@ -280,7 +286,7 @@ class TakedownService:
         """A reviewer decided a draft must not be sent: why, by whom (a ledger entry); its checks stop."""
         reason = reason.strip()
         if not reason:
-            raise ValueError("say why the draft is rejected (--reason)")
+            raise InvalidChange("say why the draft is rejected (--reason)")
 
         async def change(req: TakedownRequest) -> tuple[TakedownRequest, list[dict[str, Any]]]:
             _must_be_unsent(req, "reject")
@@ -320,7 +326,7 @@ class TakedownService:
                     raise NotFound(f"{req.id} has no item {unknown[0]!r}")
                 kept = [i for i in req.items if i.item_id not in set(remove_items)]
                 if not kept:
-                    raise ValueError("a request needs at least one item (reject it instead)")
+                    raise InvalidChange("a request needs at least one item (reject it instead)")
                 update["items"] = kept
                 changes["removed_items"] = list(remove_items)
             if not update:
