@@ -5,6 +5,7 @@ failures are retried, recorded and shown; the report's language follows the send
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import hashlib
@@ -240,6 +241,12 @@ async def test_without_senders_sending_records_a_mark_sent_and_a_rejected_draft_
     assert [e["action"] for e in await service.history(rid)][1:3] == ["approved", "sent"]
     with pytest.raises(Conflict):
         await dispatcher.approve(rid, actor="lee")  # approval is for drafts only
+    both = await asyncio.gather(
+        dispatcher.approve(other.id, actor="lee"), dispatcher.approve(other.id, actor="park"), return_exceptions=True
+    )
+    assert sorted(type(b).__name__ for b in both) == ["Conflict", "SendOutcome"], "two clicks send once"
+    assert len((await service.get(other.id)).sendings) == 1
+    other = await service.create(reason=Reason.NCII, actor="kim", messages=["room_one/2"])
     edited = await service.edit(other.id, actor="lee", note="checked twice", reason=Reason.SEXUAL_DEEPFAKE)
     assert edited.note == "checked twice" and edited.reason is Reason.SEXUAL_DEEPFAKE
     with pytest.raises(InvalidChange):

@@ -155,6 +155,8 @@ class TakedownRequest(Record):
     sendings: list[Sending] = Field(default_factory=list)
     failures: list[SendFailure] = Field(default_factory=list)
     policy: str | None = None  # "draft" | "auto" when drafted by a list's takedown policy
+    approved_at: UtcDatetime | None = None  # a reviewer approved the draft (the sending follows)
+    approved_by: str | None = None
     rejected_at: UtcDatetime | None = None
     rejected_by: str | None = None
     reject_reason: str | None = None
@@ -203,7 +205,7 @@ _DERIVED = frozenset({"next_check_ts", "created_ts", "open", "item_ids", "digest
 _DT_FIELDS = frozenset(
     {
         "detected_at", "created_at", "removed_at", "reopened_at", "at", "posted_at", "first_seen_at",
-        "added_at", "status_since", "checked_at", "next_check_at", "rejected_at",
+        "added_at", "status_since", "checked_at", "next_check_at", "rejected_at", "approved_at",
     }
 )  # fmt: skip
 

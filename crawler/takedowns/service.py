@@ -278,7 +278,11 @@ class TakedownService:
 
         async def change(req: TakedownRequest) -> tuple[TakedownRequest, list[dict[str, Any]]]:
             _must_be_unsent(req, "approve")
-            return req, [self._entry(req, "approved", actor, at=self.clock(), subjects=[])]
+            if req.approved_at is not None:  # two clicks at once must not send twice
+                raise Conflict(f"{req.id} was already approved by {req.approved_by}; use `takedown send` to retry")
+            now = self.clock()
+            new = req.model_copy(update={"approved_at": now, "approved_by": actor})
+            return new, [self._entry(req, "approved", actor, at=now, subjects=[])]
 
         return await self._update(request_id, change)
 
