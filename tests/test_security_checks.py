@@ -168,9 +168,7 @@ async def test_every_protected_api_route_is_documented_with_security(app: web.Ap
         assert {r.value for r in route.roles} <= set(re.findall(r"\w+", op["description"]))
     for path, ops in doc["paths"].items():
         for method, op in ops.items():
-            declared = next(
-                (r for r in routes if r.method == method.upper() and _doc_path(r.path) == path), None
-            )
+            declared = next((r for r in routes if r.method == method.upper() and _doc_path(r.path) == path), None)
             assert declared is not None, f"documented but not declared: {method} {path}"
             assert ("security" in op) != declared.public
 

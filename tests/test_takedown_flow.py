@@ -149,9 +149,7 @@ async def test_the_scheduler_runs_rechecks_as_a_task(store: Store, ingest: Inges
         schedule = takedown_schedule(settings.takedowns.recheck_every)
         assert schedule is not None and takedown_schedule(0) is None
         now = datetime(2026, 5, 1, 12, 0, 5, tzinfo=UTC)
-        daemons = [
-            Daemon(store, lambda: TargetsConfig(), clock=now.timestamp, system=[schedule]) for _ in range(2)
-        ]
+        daemons = [Daemon(store, lambda: TargetsConfig(), clock=now.timestamp, system=[schedule]) for _ in range(2)]
         for d in daemons:
             await d.sync()  # two schedulers agree on one task per due time
         tasks = await store["crawl_tasks"].find().to_list(None)

@@ -110,24 +110,25 @@ class Matcher:
 
 async def raise_match_alerts(
     alerts: AlertRepo, sha256: str, matches: list[MatchHit], *, channels: list[str], context: dict[str, Any]
-) -> int:
+) -> list[Alert]:
     """The one way list matches become alerts, at crawl time and retroactively: one
     ``match/<list>/<sha256>`` alert per list (its best hit: ``matches`` come best first), so the same
     match raised twice is the same alert. ``context`` joins the hit in ``details`` (where the media
-    was seen; ``retroactive`` and the sighting times for a late match). Returns how many were new."""
-    raised = 0
+    was seen; ``retroactive`` and the sighting times for a late match). Returns the new ones (the
+    takedown policy acts on them)."""
+    raised: list[Alert] = []
     late = " (retroactive)" if context.get("retroactive") else ""
     for hit in {m.list: m for m in reversed(matches)}.values():  # best hit per list
-        raised += await alerts.raise_alert(
-            Alert(
-                key=f"match/{hit.list}/{sha256}",
-                kind=AlertKind.HASH_MATCH,
-                sha256=sha256,
-                summary=f"media {sha256[:12]} matches list {hit.list!r} "
-                f"({hit.signal_type}, distance {hit.distance:g}){late}",
-                details={**hit.to_json(), **context},
-                channels=channels,
-                raised_at=utcnow(),
-            )
+        alert = Alert(
+            key=f"match/{hit.list}/{sha256}",
+            kind=AlertKind.HASH_MATCH,
+            sha256=sha256,
+            summary=f"media {sha256[:12]} matches list {hit.list!r} "
+            f"({hit.signal_type}, distance {hit.distance:g}){late}",
+            details={**hit.to_json(), **context},
+            channels=channels,
+            raised_at=utcnow(),
         )
+        if await alerts.raise_alert(alert):
+            raised.append(alert)
     return raised

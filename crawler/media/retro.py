@@ -22,7 +22,7 @@ percentages). Stored media are read in projected batches (:meth:`MediaRepo.strea
 from __future__ import annotations
 
 import time
-from collections.abc import Hashable
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -36,6 +36,7 @@ from crawler.hashing.video import frames_from_json
 from crawler.logs import get_logger
 from crawler.media.matcher import MatchHit, raise_match_alerts
 from crawler.media.stage import VISUAL
+from crawler.models import Alert
 from storage.client import Doc, Store
 from storage.repos.alerts import AlertRepo
 from storage.repos.hashlists import HashListRepo
@@ -111,10 +112,17 @@ class _Listed:
     entries: dict[Hashable, Doc]
 
 
+#: called with each new retroactive alert (the takedown policy: draft or send per the list)
+AlertHook = Callable[[Alert], Awaitable[object]]
+
+
 class RetroMatcher:
     """``retro_match(list_name)``: what import, enable, a list sync and ``hashes rematch`` call."""
 
-    def __init__(self, store: Store, settings: Settings, *, batch_size: int = 5000) -> None:
+    def __init__(
+        self, store: Store, settings: Settings, *, batch_size: int = 5000, on_alert: AlertHook | None = None
+    ) -> None:
+        self._on_alert = on_alert
         self._lists = HashListRepo(store)
         self._media = MediaRepo(store)
         self._alerts = AlertRepo(store)
@@ -182,7 +190,7 @@ class RetroMatcher:
             t = time.perf_counter()
             for sha256, hits in found.items():
                 result.media_matched += 1
-                result.alerts_raised += await self._alert(sha256, hits)
+                result.alerts_raised += len(await self._alert(sha256, hits))
             _add(result.phases, "alert", time.perf_counter() - t)
             t = time.perf_counter()
         _add(result.phases, "read", time.perf_counter() - t)
@@ -222,7 +230,7 @@ class RetroMatcher:
                 found.setdefault(media[i].sha256, []).append(match)
         return found
 
-    async def _alert(self, sha256: str, hits: list[MatchHit]) -> int:
+    async def _alert(self, sha256: str, hits: list[MatchHit]) -> list[Alert]:
         span = await self._media.sighting_span(sha256)
         context: dict[str, Any] = {"retroactive": True}
         channels: list[str] = []
@@ -242,7 +250,11 @@ class RetroMatcher:
             first = (media or {}).get("first_seen_at")
             context.update(message=None, permalink=None, first_seen_at=first, last_seen_at=first, sightings=0)
         await self._media.add_matches(sha256, [{**h.to_json(), "retroactive": True} for h in hits])
-        return await raise_match_alerts(self._alerts, sha256, hits, channels=channels, context=context)
+        raised = await raise_match_alerts(self._alerts, sha256, hits, channels=channels, context=context)
+        if self._on_alert is not None:  # the list's takedown policy, as for a crawl-time match
+            for alert in raised:
+                await self._on_alert(alert)
+        return raised
 
 
 def _is_media(doc: Doc) -> bool:
@@ -254,6 +266,9 @@ def _add(phases: dict[str, float], name: str, seconds: float) -> None:
     phases[name] = phases.get(name, 0.0) + seconds
 
 
-async def retro_match(store: Store, settings: Settings, name: str, *, trigger: str = "manual") -> RetroResult:
-    """Match list ``name``'s new entries against every stored media item (see the module doc)."""
-    return await RetroMatcher(store, settings).retro_match(name, trigger=trigger)
+async def retro_match(
+    store: Store, settings: Settings, name: str, *, trigger: str = "manual", on_alert: AlertHook | None = None
+) -> RetroResult:
+    """Match list ``name``'s new entries against every stored media item (see the module doc);
+    ``on_alert`` gets every new alert (the shell passes the takedown policy hook)."""
+    return await RetroMatcher(store, settings, on_alert=on_alert).retro_match(name, trigger=trigger)
