@@ -6,11 +6,12 @@ because only they know who asked and through which door.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from crawler.errors import NotFound
-from crawler.investigate.filters import MessageSearch, resolve_channel, to_mongo
+from crawler.errors import NotAuthorized, NotFound
+from crawler.evidence.access import EVERYTHING, ChannelView
+from crawler.investigate.filters import MessageSearch, merge, resolve_channel, to_mongo
 from crawler.investigate.pagination import Page
 from crawler.investigate.proofs import subject_proofs
 from crawler.investigate.serialize import jsonable, message_json, with_key
@@ -42,19 +43,60 @@ def _ordered(docs: list[Doc]) -> list[Doc]:
     return dated + undated
 
 
+def readable_only(query: Doc, view: ChannelView) -> Doc:
+    """``query`` narrowed to the channels ``view`` may read (unchanged when nothing is hidden).
+
+    Keeps the shapes the embedded store plans well: an id list is filtered here, a single channel
+    either stays or matches nothing, a channel list loses the hidden ones; only an open search gets
+    a ``$nin`` over the hidden channels.
+    """
+    if not view.hidden:
+        return query
+    known = _known_ids(query)
+    if known is not None:
+        return {**query, "_id": {"$in": view.readable_messages(known)}}
+    channel = query.get("channel")
+    if isinstance(channel, str):
+        return query if view.may_read(channel) else {"_id": {"$in": []}}
+    if isinstance(channel, dict) and isinstance(channel.get("$in"), list) and len(channel) == 1:
+        return {**query, "channel": {"$in": view.readable(channel["$in"])}}
+    return merge([query, {"channel": {"$nin": sorted(view.hidden)}}])
+
+
+#: called with the refused channel key before ``NotAuthorized`` is raised (the caller audits it)
+Refused = Callable[[str], Awaitable[None]]
+
+
 class InvestigateService:
-    def __init__(self, store: Store) -> None:
+    """Queries as seen by one reader: ``view`` hides the case-restricted channels they may not read
+    (``CaseAccess.visible_channels``); lists leave them out, direct reads refuse them."""
+
+    def __init__(self, store: Store, view: ChannelView = EVERYTHING, refused: Refused | None = None) -> None:
         self._store = store
         self._messages = MessageRepo(store)
+        self.view = view
+        self._refused = refused
+
+    async def require_readable(self, channel: str) -> None:
+        """``NotAuthorized`` (after the caller's audit hook) when ``channel`` is hidden from this reader."""
+        if self.view.may_read(channel):
+            return
+        if self._refused is not None:
+            await self._refused(channel)
+        raise NotAuthorized("this channel is a private chat of a case you are not a member of")
 
     # -- channels ----------------------------------------------------------------------------
     async def channels(self, page: Page) -> list[dict[str, Any]]:
+        flt: Doc = {"_id": {"$nin": sorted(self.view.hidden)}} if self.view.hidden else {}
         with translate_errors("list channels"):
-            docs = await self._store["channels"].find().sort("_id", 1).skip(page.offset).limit(page.limit).to_list(None)
+            docs = (
+                await self._store["channels"].find(flt).sort("_id", 1).skip(page.offset).limit(page.limit).to_list(None)
+            )
         return [_channel_summary(d) for d in docs]
 
     async def channel(self, name: str) -> dict[str, Any]:
         key = await resolve_channel(self._store, name)
+        await self.require_readable(key)
         with translate_errors("get channel"):
             doc = await self._store["channels"].find_one({"_id": key})
         if doc is None:
@@ -85,6 +127,7 @@ class InvestigateService:
     async def members(self, name: str, page: Page) -> tuple[str, list[dict[str, Any]]]:
         """Member/subscriber counts over time, oldest first, from the header snapshots."""
         key = await resolve_channel(self._store, name)
+        await self.require_readable(key)
         with translate_errors("list channel snapshots"):
             docs = (
                 await self._store["channel_snapshots"]
@@ -105,7 +148,7 @@ class InvestigateService:
 
     # -- messages ----------------------------------------------------------------------------
     async def search(self, search: MessageSearch, page: Page) -> list[dict[str, Any]]:
-        query = await to_mongo(self._store, search)
+        query = readable_only(await to_mongo(self._store, search), self.view)
         known = _known_ids(query)
         with translate_errors("search messages"):
             if known is not None:
@@ -120,7 +163,7 @@ class InvestigateService:
 
     async def stream(self, search: MessageSearch) -> AsyncIterator[Doc]:
         """Every matching message, newest first, read in batches (for exports)."""
-        query = await to_mongo(self._store, search)
+        query = readable_only(await to_mongo(self._store, search), self.view)
         if _known_ids(query) == []:
             return  # nothing can match (and `$in: []` would be a full scan on the embedded store)
         offset = 0
@@ -139,6 +182,7 @@ class InvestigateService:
         doc = await self._messages.get(key)
         if doc is None:
             raise NotFound(f"no message {key!r}")
+        await self.require_readable(str(doc["channel"]))
         return doc
 
     async def context(self, key: str, neighbours: int = NEIGHBOURS) -> dict[str, Any]:
@@ -217,6 +261,13 @@ class InvestigateService:
             )
         if doc is None and not sightings and not messages:
             raise NotFound(f"no media {sha256}")
+        if self.view.hidden:
+            seen_anywhere = {s["channel"] for s in sightings} | {m["channel"] for m in messages}
+            sightings = [s for s in sightings if self.view.may_read(s["channel"])]
+            messages = [m for m in messages if self.view.may_read(m["channel"])]
+            if seen_anywhere and not sightings and not messages:
+                # seen only in private chats this reader may not read: refuse the item itself
+                await self.require_readable(sorted(seen_anywhere & self.view.hidden)[0])
         seen_in = {(s["channel"], s["msg_id"]) for s in sightings}
         for m in messages:  # messages carry digests even where no sighting was recorded
             if (m["channel"], m["msg_id"]) not in seen_in:

@@ -91,3 +91,8 @@ class ChannelRepo:
     async def list(self, limit: int = 1000) -> list[Doc]:
         with translate_errors("list channels"):
             return await self._channels.find().sort("_id", 1).limit(limit).to_list(None)
+
+    async def private_keys(self) -> list[str]:
+        """Channels never seen with a public username: private chats (see ``CaseAccess``)."""
+        with translate_errors("list private channels"):
+            return sorted([d["_id"] async for d in self._channels.find({"username": None}, {"_id": 1})])
