@@ -58,3 +58,11 @@ class AuditLog:
         flt: Doc = {"actor": actor} if actor else {}
         with translate_errors("list audit entries"):
             return await self._coll.find(flt).sort("at", -1).limit(limit).to_list(None)
+
+    async def page(
+        self, *, actor: str | None = None, action: str | None = None, skip: int = 0, limit: int
+    ) -> list[Doc]:
+        """Newest first: the auditor's trail."""
+        flt: Doc = {k: v for k, v in (("actor", actor), ("action", action)) if v}
+        with translate_errors("list audit entries"):
+            return await self._coll.find(flt).sort("at", -1).skip(skip).limit(limit).to_list(None)

@@ -25,10 +25,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from crawler.tokens import Principal, Role
-from storage.client import Doc, Store, translate_errors
+from storage.client import Doc, Store
 from storage.repos.authorizations import AuthorizationRepo, channel_scope
 from storage.repos.case_members import CaseMemberRepo
 from storage.repos.channels import ChannelRepo
+from storage.repos.media import MediaRepo
+from storage.repos.messages import MessageRepo
 
 MEDIA_ROLES = frozenset({Role.INVESTIGATOR, Role.ADMIN})
 
@@ -106,10 +108,9 @@ class CaseAccess:
 
     async def media_channels(self, sha256: str) -> list[str]:
         """Channels a media item was seen in (what a covering authorization may name)."""
-        with translate_errors("read sightings"):
-            found = await self._store["sightings"].distinct("channel", {"sha256": sha256})
-            found += await self._store["messages"].distinct("channel", {"media": {"$elemMatch": {"sha256": sha256}}})
-        return sorted({c for c in found if isinstance(c, str)})
+        found = await MediaRepo(self._store).sighting_channels(sha256)
+        found += await MessageRepo(self._store).channels_with_media(sha256)
+        return sorted(set(found))
 
     async def media_grant(self, who: Principal, sha256: str, channels: list[str] | None = None) -> Doc | None:
         """The active authorization under which ``who`` may receive these bytes, or None.

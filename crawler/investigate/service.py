@@ -17,6 +17,9 @@ from crawler.investigate.proofs import subject_proofs
 from crawler.investigate.serialize import jsonable, message_json, with_key
 from storage.client import Doc, Store, translate_errors
 from storage.repos import MessageRepo
+from storage.repos.alerts import AlertRepo
+from storage.repos.channels import ChannelRepo
+from storage.repos.media import MediaRepo
 
 #: search order: newest first; ``_id`` breaks ties so pages are stable
 ORDER = [("date_ts", -1), ("_id", -1)]
@@ -74,6 +77,7 @@ class InvestigateService:
     def __init__(self, store: Store, view: ChannelView = EVERYTHING, refused: Refused | None = None) -> None:
         self._store = store
         self._messages = MessageRepo(store)
+        self._channels = ChannelRepo(store)
         self.view = view
         self._refused = refused
 
@@ -87,18 +91,13 @@ class InvestigateService:
 
     # -- channels ----------------------------------------------------------------------------
     async def channels(self, page: Page) -> list[dict[str, Any]]:
-        flt: Doc = {"_id": {"$nin": sorted(self.view.hidden)}} if self.view.hidden else {}
-        with translate_errors("list channels"):
-            docs = (
-                await self._store["channels"].find(flt).sort("_id", 1).skip(page.offset).limit(page.limit).to_list(None)
-            )
+        docs = await self._channels.page(skip=page.offset, limit=page.limit, exclude=sorted(self.view.hidden))
         return [_channel_summary(d) for d in docs]
 
     async def channel(self, name: str) -> dict[str, Any]:
         key = await resolve_channel(self._store, name)
         await self.require_readable(key)
-        with translate_errors("get channel"):
-            doc = await self._store["channels"].find_one({"_id": key})
+        doc = await self._channels.get(key)
         if doc is None:
             raise NotFound(f"no channel {name!r}")
         out = with_key(doc)
@@ -108,8 +107,7 @@ class InvestigateService:
     async def usernames(self, name: str) -> dict[str, Any]:
         detail = await self.channel(name)
         key = detail["key"]
-        with translate_errors("list channel snapshots"):
-            snaps = await self._store["channel_snapshots"].find({"channel": key}).sort("seen_at", 1).to_list(None)
+        snaps = await self._channels.snapshots(key)
         # the snapshots carry no username, so the history is the alias set plus the current name
         return {
             "key": key,
@@ -119,24 +117,15 @@ class InvestigateService:
         }
 
     async def _usernames(self, key: str, doc: Doc) -> list[str]:
-        with translate_errors("list channel aliases"):
-            aliases = [a["_id"] async for a in self._store["channel_aliases"].find({"key": key}, {"_id": 1})]
-        names = {a[2:] for a in aliases if a.startswith("u:")} | set(doc.get("usernames") or [])
+        names = await self._channels.alias_usernames(key) | set(doc.get("usernames") or [])
         return sorted(names)
 
     async def members(self, name: str, page: Page) -> tuple[str, list[dict[str, Any]]]:
         """Member/subscriber counts over time, oldest first, from the header snapshots."""
         key = await resolve_channel(self._store, name)
         await self.require_readable(key)
-        with translate_errors("list channel snapshots"):
-            docs = (
-                await self._store["channel_snapshots"]
-                .find({"channel": key}, {"seen_at": 1, "counters": 1, "title": 1})
-                .sort("seen_at", 1)
-                .skip(page.offset)
-                .limit(page.limit)
-                .to_list(None)
-            )
+        projection = {"seen_at": 1, "counters": 1, "title": 1}
+        docs = await self._channels.snapshots(key, projection, skip=page.offset, limit=page.limit)
         points = [
             {
                 "seen_at": jsonable(d.get("seen_at")),
@@ -150,15 +139,12 @@ class InvestigateService:
     async def search(self, search: MessageSearch, page: Page) -> list[dict[str, Any]]:
         query = readable_only(await to_mongo(self._store, search), self.view)
         known = _known_ids(query)
-        with translate_errors("search messages"):
-            if known is not None:
-                # an empty id list is answered here: the embedded store scans everything for `$in: []`
-                found = await self._store["messages"].find(query).to_list(None) if known else []
-                docs = _ordered(found)
-                docs = docs[page.offset : page.offset + page.limit]
-            else:
-                cursor = self._store["messages"].find(query).sort(ORDER).skip(page.offset).limit(page.limit)
-                docs = await cursor.to_list(None)
+        if known is not None:
+            # an empty id list is answered here: the embedded store scans everything for `$in: []`
+            found = await self._messages.search(query) if known else []
+            docs = _ordered(found)[page.offset : page.offset + page.limit]
+        else:
+            docs = await self._messages.search(query, ORDER, skip=page.offset, limit=page.limit)
         return [message_json(d) for d in docs]
 
     async def stream(self, search: MessageSearch) -> AsyncIterator[Doc]:
@@ -168,10 +154,7 @@ class InvestigateService:
             return  # nothing can match (and `$in: []` would be a full scan on the embedded store)
         offset = 0
         while True:
-            with translate_errors("export messages"):
-                docs = (
-                    await self._store["messages"].find(query).sort(ORDER).skip(offset).limit(EXPORT_BATCH).to_list(None)
-                )
+            docs = await self._messages.search(query, ORDER, skip=offset, limit=EXPORT_BATCH, what="export messages")
             for doc in docs:
                 yield doc
             if len(docs) < EXPORT_BATCH:
@@ -189,30 +172,18 @@ class InvestigateService:
         """A message with what surrounds it: neighbours, album, reply chain, replies, versions."""
         doc = await self.message(key)
         channel, msg_id = doc["channel"], doc["msg_id"]
-        coll = self._store["messages"]
-        with translate_errors("read message context"):
-            before = (
-                await coll.find({"channel": channel, "msg_id": {"$lt": msg_id}})
-                .sort("msg_id", -1)
-                .limit(neighbours)
-                .to_list(None)
-            )
-            after = (
-                await coll.find({"channel": channel, "msg_id": {"$gt": msg_id}})
-                .sort("msg_id", 1)
-                .limit(neighbours)
-                .to_list(None)
-            )
-            album: list[Doc] = []
-            if doc.get("grouped_id"):
-                album = (
-                    await coll.find({"channel": channel, "grouped_id": doc["grouped_id"]})
-                    .sort("msg_id", 1)
-                    .to_list(None)
-                )
-            replies = (
-                await coll.find({"channel": channel, "reply_to": msg_id}).sort("msg_id", 1).limit(50).to_list(None)
-            )
+        what = "read message context"
+        find = self._messages.search
+        before = await find(
+            {"channel": channel, "msg_id": {"$lt": msg_id}}, [("msg_id", -1)], limit=neighbours, what=what
+        )
+        after = await find(
+            {"channel": channel, "msg_id": {"$gt": msg_id}}, [("msg_id", 1)], limit=neighbours, what=what
+        )
+        album: list[Doc] = []
+        if doc.get("grouped_id"):
+            album = await find({"channel": channel, "grouped_id": doc["grouped_id"]}, [("msg_id", 1)], what=what)
+        replies = await find({"channel": channel, "reply_to": msg_id}, [("msg_id", 1)], limit=50, what=what)
         chain = await self._reply_chain(doc)
         versions = await self._messages.versions(key)
         ledger = await subject_proofs(self._store, f"message:{key}")
@@ -247,18 +218,13 @@ class InvestigateService:
     # -- media -------------------------------------------------------------------------------
     async def media(self, sha256: str) -> dict[str, Any]:
         """One media item: hashes, every sighting across channels, matches and verdicts."""
-        with translate_errors("read media"):
-            doc = await self._store["media"].find_one({"_id": sha256})
-            sightings = await self._store["sightings"].find({"sha256": sha256}).sort("first_seen_at", 1).to_list(None)
-            alerts = await self._store["alerts"].find({"sha256": sha256}).sort("raised_at", -1).to_list(None)
+        doc = await MediaRepo(self._store).get(sha256)
+        sightings = await MediaRepo(self._store).sightings_of(sha256)
+        alerts = await AlertRepo(self._store).for_media(sha256)
+        with translate_errors("read media"):  # no verdict repository yet (detection owns verdicts)
             verdicts = await self._store["verdicts"].find({"sha256": sha256}).sort("decided_at", -1).to_list(None)
-            messages = (
-                await self._store["messages"]
-                .find({"media": {"$elemMatch": {"sha256": sha256}}})
-                .sort(ORDER)
-                .limit(500)
-                .to_list(None)
-            )
+        by_media = {"media": {"$elemMatch": {"sha256": sha256}}}
+        messages = await self._messages.search(by_media, ORDER, limit=500, what="read media")
         if doc is None and not sightings and not messages:
             raise NotFound(f"no media {sha256}")
         if self.view.hidden:

@@ -142,3 +142,12 @@ class RunRepo:
     async def list(self, limit: int = 20) -> list[Doc]:
         with translate_errors("list runs"):
             return await self._coll.find().sort("started_at", -1).limit(limit).to_list(None)
+
+    async def page(self, *, skip: int = 0, limit: int) -> list[Doc]:
+        """Newest first."""
+        with translate_errors("list runs"):
+            return await self._coll.find().sort("started_at", -1).skip(skip).limit(limit).to_list(None)
+
+    async def running(self, limit: int = 20) -> list[Doc]:
+        with translate_errors("read health"):
+            return await self._coll.find({"status": "running"}).sort("started_at", -1).limit(limit).to_list(None)
