@@ -27,7 +27,6 @@ from crawler.logs import get_logger
 from crawler.scheduling.abandoned import reap_dead_runs
 from crawler.scheduling.runners import RUNNERS, RunContext, Runner, RunOutcome
 from crawler.scheduling.tasks import CrawlTasks, TaskSpec
-from storage.client import translate_errors
 from storage.repos.runs import RunRepo
 from storage.workqueue import Lease, LeaseLost, UnknownJob
 
@@ -190,11 +189,8 @@ class Worker:
     async def _close_orphan_runs(self, spec: TaskSpec) -> None:
         """Runs of an earlier attempt still marked running belong to a worker that died: close them."""
         runs = RunRepo(self.ctx.store)
-        with translate_errors("find orphan runs"):
-            query = {"task": spec.task_id, "status": "running"}
-            orphans = await self.ctx.store["runs"].find(query, {"_id": 1}).to_list(None)
-        for doc in orphans:
-            await runs.finish(doc["_id"], "lost", lost_by="lease expired; task re-claimed")
+        for run_id in await runs.running_for_task(spec.task_id):
+            await runs.finish(run_id, "lost", lost_by="lease expired; task re-claimed")
 
 
 def _cancelling() -> bool:

@@ -7,6 +7,7 @@ messages are never orphaned by a rename.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 from collections.abc import Sequence
 from typing import Any
@@ -93,13 +94,13 @@ class ChannelRepo:
         with translate_errors("list channels"):
             return await self._channels.find().sort("_id", 1).limit(limit).to_list(None)
 
-    async def private_keys(self) -> list[str]:
+    async def private_keys(self) -> builtins.list[str]:
         """Channels never seen with a public username: private chats (see ``CaseAccess``)."""
         with translate_errors("list private channels"):
             return sorted([d["_id"] async for d in self._channels.find({"username": None}, {"_id": 1})])
 
     # -- reads for the investigator API ----------------------------------------------------------
-    async def page(self, *, skip: int = 0, limit: int, exclude: Sequence[str] = ()) -> list[Doc]:
+    async def page(self, *, skip: int = 0, limit: int, exclude: Sequence[str] = ()) -> builtins.list[Doc]:
         """Channels by key, without ``exclude`` (the private chats a reader may not see)."""
         flt: Doc = {"_id": {"$nin": sorted(exclude)}} if exclude else {}
         with translate_errors("list channels"):
@@ -117,7 +118,7 @@ class ChannelRepo:
 
     async def snapshots(
         self, key: str, projection: Doc | None = None, *, skip: int = 0, limit: int | None = None
-    ) -> list[Doc]:
+    ) -> builtins.list[Doc]:
         """Header snapshots of one channel, oldest first."""
         with translate_errors("list channel snapshots"):
             cursor = self._snapshots.find({"channel": key}, projection).sort("seen_at", 1)

@@ -9,6 +9,7 @@ or ``tgwatch runs`` starts) marks such runs ``abandoned`` instead of leaving the
 from __future__ import annotations
 
 import asyncio
+import builtins
 import os
 import socket
 import time
@@ -143,11 +144,22 @@ class RunRepo:
         with translate_errors("list runs"):
             return await self._coll.find().sort("started_at", -1).limit(limit).to_list(None)
 
-    async def page(self, *, skip: int = 0, limit: int) -> list[Doc]:
+    async def page(self, *, skip: int = 0, limit: int) -> builtins.list[Doc]:
         """Newest first."""
         with translate_errors("list runs"):
             return await self._coll.find().sort("started_at", -1).skip(skip).limit(limit).to_list(None)
 
-    async def running(self, limit: int = 20) -> list[Doc]:
+    async def running(self, limit: int = 20) -> builtins.list[Doc]:
         with translate_errors("read health"):
             return await self._coll.find({"status": "running"}).sort("started_at", -1).limit(limit).to_list(None)
+
+    async def of_target(self, target: str, limit: int = 20) -> builtins.list[Doc]:
+        """Newest first, for one target key."""
+        with translate_errors("list runs"):
+            return await self._coll.find({"target": target}).sort("started_at", -1).limit(limit).to_list(None)
+
+    async def running_for_task(self, task_id: str) -> builtins.list[str]:
+        """Ids of the runs of a crawl task still marked running."""
+        with translate_errors("find orphan runs"):
+            docs = await self._coll.find({"task": task_id, "status": "running"}, {"_id": 1}).to_list(None)
+        return [str(d["_id"]) for d in docs]

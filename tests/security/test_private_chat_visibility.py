@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from config import Settings
 from crawler.evidence.access import CaseAccess
 from crawler.evidence.cases import Cases
 from crawler.evidence.members import CaseMembers
@@ -39,7 +40,7 @@ PUBLIC_TEXT = "public-channel-words"
 
 @dataclass
 class World:
-    cfg: object
+    cfg: Settings
     tokens: dict[str, str]
     sha: str
 
@@ -90,7 +91,7 @@ async def world(store: Store, tmp_path: Path) -> World:
 
 @pytest.fixture
 async def client(store: Store, world: World) -> AsyncIterator[Client]:
-    async with serve(store, world.cfg) as c:  # type: ignore[arg-type]
+    async with serve(store, world.cfg) as c:
         yield c
 
 
@@ -150,13 +151,13 @@ async def test_direct_reads_are_refused_and_audited(client: Client, world: World
 async def test_membership_opens_the_chat(client: Client, world: World, store: Store) -> None:
     path = f"/api/v1/messages/{PRIVATE}/1"
     assert (await client.get(path, headers=bearer(world.tokens["outsider"]))).status == 403
-    await CaseMembers(build_ledger(store, world.cfg)).add("CASE-P", "outsider", actor="boss")  # type: ignore[arg-type]
+    await CaseMembers(build_ledger(store, world.cfg)).add("CASE-P", "outsider", actor="boss")
     assert PRIVATE_TEXT in await texts(client, world, "outsider", path)
 
 
 @pytest.mark.parametrize(("who", "sees_private"), [("member", True), ("boss", True), ("outsider", False)])
 async def test_console_pages_follow_the_same_rule(store: Store, world: World, who: str, sees_private: bool) -> None:
-    async with serve(store, world.cfg) as client:  # type: ignore[arg-type]
+    async with serve(store, world.cfg) as client:
         assert (await sign_in(client, world.tokens[who])).status == 303
         search = await client.get("/console/search", params={"q": "words"})
         assert search.status == 200
