@@ -7,6 +7,7 @@ auditor can prove the audit trail itself was not edited.
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -58,3 +59,11 @@ class AuditLog:
         flt: Doc = {"actor": actor} if actor else {}
         with translate_errors("list audit entries"):
             return await self._coll.find(flt).sort("at", -1).limit(limit).to_list(None)
+
+    async def page(
+        self, *, actor: str | None = None, action: str | None = None, skip: int = 0, limit: int
+    ) -> builtins.list[Doc]:
+        """Newest first: the auditor's trail."""
+        flt: Doc = {k: v for k, v in (("actor", actor), ("action", action)) if v}
+        with translate_errors("list audit entries"):
+            return await self._coll.find(flt).sort("at", -1).skip(skip).limit(limit).to_list(None)

@@ -23,6 +23,8 @@ from crawler.api.app import build_app
 from crawler.api.modules import ALL_MODULES
 from crawler.detection.client import DetectionClient
 from crawler.detection.consumer import callable_detector, run_consumer
+from crawler.discovery.models import CandidateStatus
+from crawler.discovery.repo import CandidateRepo
 from crawler.evidence.authorizations import Authorizations
 from crawler.evidence.export import Exporter
 from crawler.evidence.heads import sign_head_now
@@ -35,8 +37,10 @@ from crawler.ingest import Ingest
 from crawler.models import utcnow
 from crawler.tokens import Role, TokenRepo, server_secret
 from storage.client import Store
+from storage.repos.alerts import AlertRepo
 from storage.repos.authorizations import channel_scope
 from storage.repos.hashlists import HashListRepo
+from storage.status import collection_counts
 
 Echo = Callable[[str], None]
 
@@ -100,8 +104,8 @@ async def run(settings: Settings, store: Store, ingest: Ingest, ledger: Ledger, 
                 f"  {name:<16} pages={summary.pages:<3} new={summary.new:<4} media refs={summary.media_refs:<4}"
                 f" errors={len(summary.errors)}{state}"
             )
-        media = await store["media"].estimated_document_count()
-        alerts = await store["alerts"].find({"kind": "hash_match"}).to_list(None)
+        media = (await collection_counts(store))["media"]
+        alerts = await AlertRepo(store).list(kind="hash_match", limit=10_000)
         echo(f"media hashed: {media}; hash-list alerts: {len(alerts)}")
         for alert in alerts:
             echo(f"  ALERT {alert['summary']} in {', '.join(alert['channels'])}")
@@ -116,7 +120,7 @@ async def run(settings: Settings, store: Store, ingest: Ingest, ledger: Ledger, 
                 settings, ingest, name, mode=CrawlMode(pages=5), base_url=base, recorder=StoreRunRecorder(store)
             )
             echo(f"  {name:<16} re-read 5 pages:  updated={summary.updated} unchanged={summary.unchanged}")
-        edited = await store["message_versions"].estimated_document_count()
+        edited = (await collection_counts(store))["message_versions"]
         echo(f"  superseded versions kept: {edited}")
 
         echo("== 5. discovery: the sample aggregator, then triage through preview pages ==")
@@ -124,7 +128,7 @@ async def run(settings: Settings, store: Store, ingest: Ingest, ledger: Ledger, 
         echo(f"  aggregator: pages={agg.pages} links={agg.links} new candidates={agg.new}")
         tri = await run_triage(settings, store, base_url=base)
         echo(f"  triage: checked={tri.checked} states={dict(tri.states)}")
-        top = await store["candidates"].find({"status": "triaged"}).sort("score", -1).limit(5).to_list(None)
+        top = await CandidateRepo(store).list(statuses=[CandidateStatus.TRIAGED], limit=5, order="score")
         for c in top:
             echo(f"  candidate {c['_id']:<36} type={c.get('type')} score={c.get('score')} title={c.get('title')!r}")
 
@@ -147,7 +151,8 @@ async def _takedowns(settings: Settings, store: Store, ledger: Ledger, site: Any
     from spiders.sample_site.content import ChannelKind
 
     service = TakedownService(store, ledger, settings.takedowns)
-    alert = await store["alerts"].find_one({"kind": "hash_match"}, sort=[("_id", 1)])
+    alerts = await AlertRepo(store).list(kind="hash_match", limit=10_000)
+    alert = min(alerts, key=lambda a: str(a["_id"])) if alerts else None
     if alert is None:
         echo("  no hash-list alert to report")
         return

@@ -321,3 +321,16 @@ class WorkQueue:
             "oldest_ready_age": round(now - oldest["enqueued_at"], 3) if oldest else None,
             "expired_leases": expired is not None,
         }
+
+    async def open_with(self, payload_field: str, value: Any) -> Doc | None:
+        """A ready or leased job whose ``payload.<field>`` equals ``value`` (``_id`` and ``state`` only)."""
+        with translate_errors("find open job"):
+            return await self._coll.find_one(
+                {"state": {"$in": [READY, LEASED]}, f"payload.{payload_field}": value}, {"_id": 1, "state": 1}
+            )
+
+    async def recent(self, limit: int = 50, state: str | None = None) -> list[Doc]:
+        """Newest enqueued first, optionally in one state."""
+        query: Doc = {"state": state} if state else {}
+        with translate_errors("list jobs"):
+            return await self._coll.find(query).sort("enqueued_at", DESCENDING).limit(limit).to_list(None)

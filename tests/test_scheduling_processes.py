@@ -17,10 +17,10 @@ from config.targets import TargetsConfig
 from crawler.ingest import Ingest
 from crawler.scheduling.daemon import Daemon
 from crawler.scheduling.runners import RunContext
-from crawler.scheduling.targets import TargetRepo
 from crawler.scheduling.worker import Worker
 from spiders.sample_site.server import SampleSite
 from storage.client import Store
+from storage.repos.targets import TargetRepo
 from tests.test_scheduling_support import env_for, many_channels, settings_for, tgwatch
 
 pytestmark = pytest.mark.slow

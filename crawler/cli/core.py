@@ -9,6 +9,7 @@ import click
 from crawler.cli.app import AppContext, async_command, pass_app
 from storage import schema
 from storage.client import translate_errors
+from storage.status import collection_counts
 
 
 @click.command("init")
@@ -61,7 +62,7 @@ async def db_status(app: AppContext, as_json: bool) -> None:
         store = opened.store
         with translate_errors("db status"):
             info = await store.client.admin.command("buildInfo")
-            counts = {c.name: await store.db[c.name].estimated_document_count() for c in schema.COLLECTIONS}
+        counts = await collection_counts(store)
     status = {
         "kind": store.kind,
         "server": f"{info.get('process', 'mongod')} {info.get('version', '?')}",

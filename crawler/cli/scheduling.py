@@ -18,11 +18,11 @@ from crawler.scheduling.plan import Schedule, build_schedules, select, takedown_
 from crawler.scheduling.runners import RUNNERS, RunContext
 from crawler.scheduling.service import ServiceOptions, run_service, run_worker
 from crawler.scheduling.shutdown import Shutdown
-from crawler.scheduling.targets import TargetRepo, canonical_target
 from crawler.scheduling.tasks import TaskSpec
 from crawler.scheduling.worker import consumer_name
 from storage.repos.errors import ErrorRepo
 from storage.repos.runs import RunRepo
+from storage.repos.targets import TargetRepo, canonical_target
 
 METHODS = click.Choice(["web", "mtproto"])
 
@@ -142,7 +142,7 @@ async def targets_pause(app: AppContext, name: str, resume: bool) -> None:
                 raise click.ClickException(f"no target {key}")
             # a configured target is paused by a database overlay that only holds "paused"
             await repo.add(name, method=configured.method or "web", source="override", paused=not resume)
-            await opened.store["targets"].update_one({"_id": key}, {"$unset": {"method": ""}})
+            await repo.clear_method(name)
     click.echo(f"{'resumed' if resume else 'paused'} {key}")
 
 
@@ -323,8 +323,11 @@ async def runs_list(app: AppContext, as_json: bool, limit: int, target: str | No
 
     async with app.open() as opened:
         await reap_dead_runs(opened.store)
-        key = canonical_target(target)[0] if target else None
-        docs = await RunRepo(opened.store).list(limit, target=key)
+        if target:
+            key, _ = canonical_target(target)
+            docs = await RunRepo(opened.store).of_target(key, limit)
+        else:
+            docs = await RunRepo(opened.store).list(limit)
     for doc in docs:
         click.echo(_dumps(doc) if as_json else _run_line(doc))
 

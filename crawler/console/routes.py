@@ -143,7 +143,7 @@ def _login_page(request: web.Request, error: str | None, status: int) -> web.Res
 async def _media_view(request: web.Request, who: Principal, docs: list[dict[str, Any]]) -> dict[str, bool]:
     """Which media digests on a page this investigator may see (an active case authorization)."""
     allowed: dict[str, bool] = {}
-    service = investigate(request)
+    service = await investigate(request, who, via="console")
     for doc in docs:
         for media in doc.get("media") or []:
             sha = media.get("sha256")
@@ -179,7 +179,7 @@ def _evidence_pages(routes: RouteTable) -> None:
         next_cursor = None
         if not found.is_empty():
             pg = page_of(query, found.params())
-            items = await investigate(request).search(found, pg)
+            items = await (await investigate(request, who, via="console")).search(found, pg)
             next_cursor = pg.next_cursor(len(items))
             await audit(request, who, "messages.search", filter=found.params(), result_count=len(items), via="console")
         filters = {k: v for k, v in query.items() if k not in {"cursor", "limit"}}
@@ -197,7 +197,7 @@ def _evidence_pages(routes: RouteTable) -> None:
 
     @page(routes, "GET", "/console/channels/{channel}", EVIDENCE, "a channel")
     async def channel(request: web.Request, who: Principal, base: dict[str, Any]) -> web.StreamResponse:
-        service = investigate(request)
+        service = await investigate(request, who, via="console")
         detail = await service.channel(request.match_info["channel"].lower())
         _, members = await service.members(detail["key"], page_of({}, {}, default_limit=500))
         found = MessageSearch(channel=detail["key"])
@@ -221,7 +221,7 @@ def _evidence_pages(routes: RouteTable) -> None:
         if not msg_id.isdigit():
             raise BadQuery(f"message id must be a positive integer, got {msg_id!r}")
         key = f"{request.match_info['channel'].lower()}/{int(msg_id)}"
-        ctx = await investigate(request).context(key)
+        ctx = await (await investigate(request, who, via="console")).context(key)
         count = 1 + sum(len(ctx[k]) for k in ("before", "after", "album", "reply_chain", "replies"))
         await audit(request, who, "messages.context", target=key, result_count=count, via="console")
         shown = [ctx["message"], *ctx["album"]]
@@ -234,7 +234,7 @@ def _evidence_pages(routes: RouteTable) -> None:
         sha = request.match_info["sha256"].lower()
         if len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
             raise BadQuery("sha256 must be 64 hexadecimal characters")
-        found = await investigate(request).media(sha)
+        found = await (await investigate(request, who, via="console")).media(sha)
         await audit(request, who, "media.get", target=sha, result_count=len(found["sightings"]), via="console")
         channels = found["channels"]
         allowed = await media_authorization(request.app[STORE], who, sha, channels) is not None

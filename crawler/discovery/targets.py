@@ -1,8 +1,7 @@
 """The hand-off from discovery to the scheduler: approving a candidate creates a crawl target.
 
-The scheduler owns the ``targets`` collection (``crawler.scheduling.targets``: schema entry,
-scheduling fields, pausing);
-discovery only ever creates a target through this one function, with the agreed document shape::
+``storage.repos.targets.TargetRepo`` owns the ``targets`` collection (schema entry, scheduling
+fields, pausing); discovery only ever creates a target through this one function, with the agreed document shape::
 
     {_id: canonical link, kind, method: "web" | "mtproto", source: "candidate", created_at, paused: false}
 
@@ -17,15 +16,11 @@ from typing import Any, Literal
 from crawler.errors import ConfigError
 from crawler.links import LinkKind, normalize
 from crawler.models import utcnow
-from storage.client import Doc, Store, translate_errors
-from storage.owners import StoreCollection, insert_once
+from storage.client import Doc, Store
+from storage.repos.targets import TargetRepo
 
 Method = Literal["web", "mtproto"]
 METHODS: tuple[Method, ...] = ("web", "mtproto")
-
-
-def _targets(store: Store) -> StoreCollection:
-    return store["targets"]  # declared by the scheduler (crawler.scheduling.targets)
 
 
 async def create_target(
@@ -50,22 +45,13 @@ async def create_target(
     }
     if authorization_id is not None:
         doc["authorization_id"] = authorization_id
-    coll = _targets(store)
-    if not await insert_once(coll, doc, "create target"):
-        with translate_errors("create target"):
-            existing = await coll.find_one({"_id": parsed.canonical})
-        return existing or doc
-    return doc
+    return await TargetRepo(store).insert_new(doc)
 
 
 async def get_target(store: Store, link: str) -> Doc | None:
-    with translate_errors("get target"):
-        return await _targets(store).find_one({"_id": link})
+    return await TargetRepo(store).get_key(link)
 
 
 async def existing_targets(store: Store, links: list[str]) -> set[str]:
     """Which of these canonical links are targets already (the snowball skips them)."""
-    if not links:
-        return set()
-    with translate_errors("read targets"):
-        return {str(d["_id"]) async for d in _targets(store).find({"_id": {"$in": links}}, {"_id": 1})}
+    return await TargetRepo(store).existing(links)

@@ -12,17 +12,25 @@ The rules:
 - media bytes need an active authorization that covers the media (``media:<sha256>``) or a channel
   it was seen in (``channel:<key>``) and lists the caller's token name in ``accounts``; for an
   investigator that authorization's case must also be one of theirs. Only investigators and admins
-  ever receive bytes.
+  ever receive bytes;
+- the text of a **case-restricted channel** (a private chat: see :meth:`CaseAccess.visible_channels`)
+  is readable only by admins and by investigators who are members of a case whose authorization
+  names the channel; for everyone else its messages, context, versions, media sightings and
+  channel pages are filtered out of lists and refused on direct reads.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 from crawler.tokens import Principal, Role
-from storage.client import Doc, Store, translate_errors
+from storage.client import Doc, Store
 from storage.repos.authorizations import AuthorizationRepo, channel_scope
 from storage.repos.case_members import CaseMemberRepo
+from storage.repos.channels import ChannelRepo
+from storage.repos.media import MediaRepo
+from storage.repos.messages import MessageRepo
 
 MEDIA_ROLES = frozenset({Role.INVESTIGATOR, Role.ADMIN})
 
@@ -54,11 +62,33 @@ def bundle_content(role: str) -> BundleContent:
     return BundleContent(content=True, media=True)
 
 
+@dataclass(frozen=True)
+class ChannelView:
+    """What one principal may read: every channel except ``hidden`` (case-restricted, not theirs)."""
+
+    hidden: frozenset[str] = field(default_factory=frozenset)
+
+    def may_read(self, channel: str) -> bool:
+        return channel not in self.hidden
+
+    def readable(self, channels: Iterable[str]) -> list[str]:
+        return [c for c in channels if c not in self.hidden]
+
+    def readable_messages(self, keys: Iterable[str]) -> list[str]:
+        """Message keys (``<channel>/<msg_id>``) whose channel is readable."""
+        return [k for k in keys if k.rsplit("/", 1)[0] not in self.hidden]
+
+
+#: an admin's view (and a view with no case-restricted channel): nothing hidden
+EVERYTHING = ChannelView()
+
+
 class CaseAccess:
     def __init__(self, store: Store) -> None:
         self._store = store
         self.members = CaseMemberRepo(store)
         self.authorizations = AuthorizationRepo(store)
+        self.channels = ChannelRepo(store)
 
     async def cases_of(self, who: Principal) -> list[str] | None:
         """The cases ``who`` acts within; None means every case (admin)."""
@@ -78,10 +108,9 @@ class CaseAccess:
 
     async def media_channels(self, sha256: str) -> list[str]:
         """Channels a media item was seen in (what a covering authorization may name)."""
-        with translate_errors("read sightings"):
-            found = await self._store["sightings"].distinct("channel", {"sha256": sha256})
-            found += await self._store["messages"].distinct("channel", {"media": {"$elemMatch": {"sha256": sha256}}})
-        return sorted({c for c in found if isinstance(c, str)})
+        found = await MediaRepo(self._store).sighting_channels(sha256)
+        found += await MessageRepo(self._store).channels_with_media(sha256)
+        return sorted(set(found))
 
     async def media_grant(self, who: Principal, sha256: str, channels: list[str] | None = None) -> Doc | None:
         """The active authorization under which ``who`` may receive these bytes, or None.
@@ -99,3 +128,39 @@ class CaseAccess:
             if mine is None or grant.get("case_id") in mine:
                 return grant
         return None
+
+    async def restricted_channels(self) -> dict[str, set[str]]:
+        """Case-restricted channel key → the cases whose authorization names it (may be empty).
+
+        A channel is case-restricted when it is a **private chat**: it has never been seen with a
+        public username (``ChannelRepo.private_keys``). Anyone can read a chat that has a public
+        username on t.me, so such a channel stays public even when an authorization's scope names
+        it; a chat without one is only readable as a member, which the private-read gate allows
+        only under an authorization naming ``channel:<key>`` (``Backfill(private_gate=...)``).
+        Authorizations count whether active, expired or revoked: what was collected under one
+        belongs to its case (its capture entries name it), and a revocation stops collection, not
+        the case's own review.
+        """
+        keys = await self.channels.private_keys()
+        if not keys:
+            return {}
+        covering = await self.authorizations.cases_naming_channels(keys)
+        return {k: covering.get(k, set()) for k in keys}
+
+    async def visible_channels(self, who: Principal) -> ChannelView:
+        """THE rule for reading collected text: which channels ``who`` may not read.
+
+        Admins read everything; an investigator reads every public channel and the private chats a
+        case of theirs covers; every other role reads no private chat. The API (search, exports,
+        channel, message, context and media routes) and the console use this one answer.
+        """
+        if who.role is Role.ADMIN:
+            return EVERYTHING
+        restricted = await self.restricted_channels()
+        if not restricted:
+            return EVERYTHING
+        mine = set(await self.cases_of(who) or [])
+        return ChannelView(frozenset(k for k, cases in restricted.items() if not cases & mine))
+
+    async def may_read_channel(self, who: Principal, channel: str) -> bool:
+        return (await self.visible_channels(who)).may_read(channel)

@@ -26,8 +26,17 @@ CSRF_FIELD = "csrf_token"
 
 # Services are a few collection handles each: built per request, because an aiohttp app's state
 # must not change once it has started.
-def investigate(request: web.Request) -> InvestigateService:
-    return InvestigateService(request.app[STORE])
+async def investigate(request: web.Request, who: Principal, *, via: str = "api") -> InvestigateService:
+    """The queries as ``who`` may see them: private chats of other cases hidden (``CaseAccess``).
+
+    A direct read of a hidden channel is audited (``channel.refused``) and answered 403.
+    """
+    view = await CaseAccess(request.app[STORE]).visible_channels(who)
+
+    async def refused(channel: str) -> None:
+        await audit(request, who, "channel.refused", target=channel, via=via, result_count=0)
+
+    return InvestigateService(request.app[STORE], view, refused)
 
 
 def ops(request: web.Request) -> OpsService:

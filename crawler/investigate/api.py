@@ -26,6 +26,7 @@ from crawler.investigate.access import (
 from crawler.investigate.export import FORMATS, stream_export
 from crawler.investigate.filters import SEARCH_PARAMS, MessageSearch
 from crawler.investigate.pagination import BadQuery, page_of
+from crawler.investigate.service import InvestigateService
 from crawler.routes.context import STORE, json_response, problem
 from crawler.routes.table import RouteTable, json_body, principal
 from crawler.tokens import Role
@@ -43,6 +44,11 @@ class AlertStatusIn(BaseModel):
 
 class RevealIn(BaseModel):
     message: str | None = Field(None, max_length=200, description="the message the media was shown in")
+
+
+async def reader(request: web.Request) -> InvestigateService:
+    """The investigate queries as the caller may see them (private chats of other cases hidden)."""
+    return await investigate(request, principal(request))
 
 
 def paged(items: list[Any], page_next: str | None, **extra: Any) -> web.Response:
@@ -69,7 +75,7 @@ async def media_bytes_response(request: web.Request, sha256: str, via: str) -> w
     from crawler.detection.api import service as detection_service
 
     who = principal(request)
-    channels = await investigate(request).media_channels(sha256)
+    channels = await (await investigate(request, who, via=via)).media_channels(sha256)
     grant = await media_authorization(request.app[STORE], who, sha256, channels)
     if grant is None:
         await audit(request, who, "media.bytes.refused", target=sha256, via=via, result_count=0)
@@ -101,14 +107,14 @@ def _channels(routes: RouteTable) -> None:
     @routes.add("GET", "/api/v1/channels", roles=EVIDENCE, summary="channels, by key", tag="channels", query=PAGE)
     async def channels(request: web.Request) -> web.StreamResponse:
         page = page_of(request.query, {"what": "channels"})
-        items = await investigate(request).channels(page)
+        items = await (await reader(request)).channels(page)
         await audit(request, principal(request), "channels.list", result_count=len(items))
         return paged(items, page.next_cursor(len(items)))
 
     @routes.add("GET", "/api/v1/channels/{channel}", roles=EVIDENCE, summary="one channel", tag="channels")
     async def channel(request: web.Request) -> web.StreamResponse:
         name = request.match_info["channel"].lower()
-        detail = await investigate(request).channel(name)
+        detail = await (await reader(request)).channel(name)
         await audit(request, principal(request), "channels.get", target=detail["key"], result_count=1)
         return json_response(detail)
 
@@ -116,7 +122,7 @@ def _channels(routes: RouteTable) -> None:
         "GET", "/api/v1/channels/{channel}/usernames", roles=EVIDENCE, summary="username history", tag="channels"
     )
     async def usernames(request: web.Request) -> web.StreamResponse:
-        found = await investigate(request).usernames(request.match_info["channel"].lower())
+        found = await (await reader(request)).usernames(request.match_info["channel"].lower())
         await audit(request, principal(request), "channels.usernames", target=found["key"], result_count=1)
         return json_response(found)
 
@@ -131,7 +137,7 @@ def _channels(routes: RouteTable) -> None:
     async def members(request: web.Request) -> web.StreamResponse:
         name = request.match_info["channel"].lower()
         page = page_of(request.query, {"members": name}, default_limit=500)
-        key, points = await investigate(request).members(name, page)
+        key, points = await (await reader(request)).members(name, page)
         await audit(request, principal(request), "channels.members", target=key, result_count=len(points))
         return paged(points, page.next_cursor(len(points)), channel=key)
 
@@ -144,7 +150,7 @@ def _messages(routes: RouteTable) -> None:
         found = MessageSearch.from_query(request.query)
         await require_case(request, principal(request), found.case)
         page = page_of(request.query, found.params())
-        items = await investigate(request).search(found, page)
+        items = await (await reader(request)).search(found, page)
         await audit(request, principal(request), "messages.search", filter=found.params(), result_count=len(items))
         return paged(items, page.next_cursor(len(items)))
 
@@ -166,7 +172,7 @@ def _messages(routes: RouteTable) -> None:
         from crawler.investigate.serialize import message_json
 
         key = message_key(request)
-        doc = await investigate(request).message(key)
+        doc = await (await reader(request)).message(key)
         await audit(request, principal(request), "messages.get", target=key, result_count=1)
         return json_response(message_json(doc))
 
@@ -179,7 +185,7 @@ def _messages(routes: RouteTable) -> None:
     )
     async def context(request: web.Request) -> web.StreamResponse:
         key = message_key(request)
-        found = await investigate(request).context(key)
+        found = await (await reader(request)).context(key)
         count = 1 + sum(len(found[k]) for k in ("before", "after", "album", "reply_chain", "replies"))
         await audit(request, principal(request), "messages.context", target=key, result_count=count)
         return json_response(found)
@@ -193,9 +199,10 @@ async def export_search(request: web.Request, *, via: str) -> web.StreamResponse
     found = MessageSearch.from_query({k: v for k, v in request.query.items() if k != "format"})
     who = principal(request)
     await require_case(request, who, found.case, via=via)
+    service = await investigate(request, who, via=via)
     count = -1
     try:
-        response, count = await stream_export(request, investigate(request).stream(found), fmt, "tgwatch-search")
+        response, count = await stream_export(request, service.stream(found), fmt, "tgwatch-search")
     finally:
         await audit(
             request, who, "messages.export", filter={**found.params(), "format": fmt}, result_count=count, via=via
@@ -213,7 +220,7 @@ def _media(routes: RouteTable) -> None:
     )
     async def media(request: web.Request) -> web.StreamResponse:
         sha = sha_param(request)
-        found = await investigate(request).media(sha)
+        found = await (await reader(request)).media(sha)
         await audit(request, principal(request), "media.get", target=sha, result_count=len(found["sightings"]))
         return json_response(found)
 

@@ -19,10 +19,14 @@ from datetime import UTC, date, datetime, time
 from typing import Any
 
 from crawler.case_ids import CASE_ID_RULE, is_case_id
+from crawler.evidence.cases import Cases
+from crawler.evidence.ledger import Ledger
 from crawler.investigate.pagination import BadQuery
 from crawler.models import ChannelRef
 from storage.client import Doc, Store, translate_errors
 from storage.repos import ChannelRepo, MessageRepo
+from storage.repos.alerts import AlertRepo
+from storage.repos.media import MediaRepo
 
 HEX = re.compile(r"^[0-9a-f]+$")
 DECISIONS = ("positive", "negative", "unknown")
@@ -163,9 +167,8 @@ def caseless_pattern(text: str) -> str:
 
 async def resolve_channel(store: Store, name: str) -> str:
     """A channel key from a key or any username the channel ever had (unknown names stay as given)."""
-    with translate_errors("resolve channel"):
-        if await store["channels"].find_one({"_id": name}, {"_id": 1}) is not None:
-            return name
+    if await ChannelRepo(store).exists(name):
+        return name
     if name.startswith("id") and name[2:].isdigit():
         return await ChannelRepo(store).resolve(ChannelRef(tg_id=int(name[2:]))) or name
     return await ChannelRepo(store).resolve(ChannelRef(username=name)) or name
@@ -173,10 +176,9 @@ async def resolve_channel(store: Store, name: str) -> str:
 
 async def matched_digests(store: Store) -> list[str]:
     """Media that matched an imported hash list: hash-match alerts, and media marked ``matched``."""
-    with translate_errors("read hash matches"):
-        from_alerts = await store["alerts"].distinct("sha256", {"kind": "hash_match"})
-        from_media = await store["media"].distinct("_id", {"matched": True})
-    return sorted({s for s in [*from_alerts, *from_media] if isinstance(s, str)})
+    from_alerts = await AlertRepo(store).digests_of_kind("hash_match")
+    from_media = await MediaRepo(store).matched()
+    return sorted({*from_alerts, *from_media})
 
 
 async def verdict_digests(store: Store, decision: str) -> list[str]:
@@ -186,8 +188,7 @@ async def verdict_digests(store: Store, decision: str) -> list[str]:
 
 
 async def md5_digests(store: Store, md5: str) -> list[str]:
-    with translate_errors("read media"):
-        return [d["_id"] async for d in store["media"].find({"md5": md5}, {"_id": 1})]
+    return await MediaRepo(store).with_md5(md5)
 
 
 def _intersect(current: list[str] | None, more: list[str]) -> list[str]:
@@ -239,8 +240,7 @@ async def case_clause(store: Store, case_id: str) -> Doc:
 
     A case with nothing attached matches nothing (an empty id list, answered without a scan).
     """
-    with translate_errors("read case items"):
-        subjects = [d["subject"] async for d in store["case_items"].find({"case": case_id}, {"subject": 1})]
+    subjects = await Cases(Ledger(store)).subjects(case_id)
     channels = sorted(s.removeprefix("channel:") for s in subjects if s.startswith("channel:"))
     messages = sorted(s.removeprefix("message:") for s in subjects if s.startswith("message:"))
     if not channels:

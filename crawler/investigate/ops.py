@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from crawler.audit import AuditLog
 from crawler.errors import NotFound
 from crawler.investigate.pagination import BadQuery, Page
 from crawler.investigate.serialize import jsonable, with_key
-from storage.client import Doc, Store, translate_errors
+from storage.client import Store
 from storage.repos.alerts import AlertRepo
+from storage.repos.errors import ErrorRepo
+from storage.repos.runs import RunRepo
 from storage.workqueue import WorkQueue
 
 ALERT_STATUSES = ("open", "acknowledged", "closed")
@@ -20,22 +23,16 @@ class OpsService:
     def __init__(self, store: Store) -> None:
         self._store = store
         self.alert_repo = AlertRepo(store)
+        self._runs = RunRepo(store)
+        self._errors = ErrorRepo(store)
+        self._audit = AuditLog(store)
 
     async def alerts(self, page: Page, *, status: str | None = None, kind: str | None = None) -> list[dict[str, Any]]:
         if status is not None and status not in ALERT_STATUSES:
             raise BadQuery(f"status must be one of {', '.join(ALERT_STATUSES)}")
         if kind is not None and kind not in ALERT_KINDS:
             raise BadQuery(f"kind must be one of {', '.join(ALERT_KINDS)}")
-        flt: Doc = {k: v for k, v in (("status", status), ("kind", kind)) if v}
-        with translate_errors("list alerts"):
-            docs = (
-                await self._store["alerts"]
-                .find(flt)
-                .sort([("raised_at", -1), ("_id", 1)])
-                .skip(page.offset)
-                .limit(page.limit)
-                .to_list(None)
-            )
+        docs = await self.alert_repo.page(status=status, kind=kind, skip=page.offset, limit=page.limit)
         return [with_key(d) for d in docs]
 
     async def set_alert_status(self, key: str, status: str, by: str) -> dict[str, Any]:
@@ -47,21 +44,12 @@ class OpsService:
         return with_key(doc or {"_id": key})
 
     async def runs(self, page: Page) -> list[dict[str, Any]]:
-        with translate_errors("list runs"):
-            docs = (
-                await self._store["runs"]
-                .find()
-                .sort("started_at", -1)
-                .skip(page.offset)
-                .limit(page.limit)
-                .to_list(None)
-            )
+        docs = await self._runs.page(skip=page.offset, limit=page.limit)
         return [with_key(d) for d in docs]
 
     async def run(self, run_id: str) -> dict[str, Any]:
-        with translate_errors("get run"):
-            doc = await self._store["runs"].find_one({"_id": run_id})
-            errors = await self._store["errors"].find({"run_id": run_id}).sort("at", -1).limit(50).to_list(None)
+        doc = await self._runs.get(run_id)
+        errors = await self._errors.recent(50, run_id=run_id)
         if doc is None:
             raise NotFound(f"no run {run_id!r}")
         return {**with_key(doc), "recent_errors": [with_key(e) for e in errors]}
@@ -72,12 +60,9 @@ class OpsService:
     async def health(self) -> dict[str, Any]:
         """Store reachability, the latest runs, the newest errors, queue depths."""
         await self._store.ping()
-        with translate_errors("read health"):
-            running = (
-                await self._store["runs"].find({"status": "running"}).sort("started_at", -1).limit(20).to_list(None)
-            )
-            latest = await self._store["runs"].find().sort("started_at", -1).limit(10).to_list(None)
-            errors = await self._store["errors"].find().sort("at", -1).limit(10).to_list(None)
+        running = await self._runs.running(20)
+        latest = await self._runs.list(10)
+        errors = await self._errors.recent(10)
         failed = [r for r in latest if r.get("status") not in {"ok", "running"}]
         return {
             "store": "ok",
@@ -89,7 +74,5 @@ class OpsService:
         }
 
     async def audit(self, page: Page, *, actor: str | None = None, action: str | None = None) -> list[dict[str, Any]]:
-        flt: Doc = {k: v for k, v in (("actor", actor), ("action", action)) if v}
-        with translate_errors("list audit entries"):
-            docs = await self._store["audit"].find(flt).sort("at", -1).skip(page.offset).limit(page.limit).to_list(None)
+        docs = await self._audit.page(actor=actor, action=action, skip=page.offset, limit=page.limit)
         return [jsonable({**{k: v for k, v in d.items() if k != "_id"}, "id": d["_id"]}) for d in docs]

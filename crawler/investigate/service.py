@@ -6,16 +6,20 @@ because only they know who asked and through which door.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from crawler.errors import NotFound
-from crawler.investigate.filters import MessageSearch, resolve_channel, to_mongo
+from crawler.errors import NotAuthorized, NotFound
+from crawler.evidence.access import EVERYTHING, ChannelView
+from crawler.investigate.filters import MessageSearch, merge, resolve_channel, to_mongo
 from crawler.investigate.pagination import Page
 from crawler.investigate.proofs import subject_proofs
 from crawler.investigate.serialize import jsonable, message_json, with_key
 from storage.client import Doc, Store, translate_errors
 from storage.repos import MessageRepo
+from storage.repos.alerts import AlertRepo
+from storage.repos.channels import ChannelRepo
+from storage.repos.media import MediaRepo
 
 #: search order: newest first; ``_id`` breaks ties so pages are stable
 ORDER = [("date_ts", -1), ("_id", -1)]
@@ -42,21 +46,58 @@ def _ordered(docs: list[Doc]) -> list[Doc]:
     return dated + undated
 
 
+def readable_only(query: Doc, view: ChannelView) -> Doc:
+    """``query`` narrowed to the channels ``view`` may read (unchanged when nothing is hidden).
+
+    Keeps the shapes the embedded store plans well: an id list is filtered here, a single channel
+    either stays or matches nothing, a channel list loses the hidden ones; only an open search gets
+    a ``$nin`` over the hidden channels.
+    """
+    if not view.hidden:
+        return query
+    known = _known_ids(query)
+    if known is not None:
+        return {**query, "_id": {"$in": view.readable_messages(known)}}
+    channel = query.get("channel")
+    if isinstance(channel, str):
+        return query if view.may_read(channel) else {"_id": {"$in": []}}
+    if isinstance(channel, dict) and isinstance(channel.get("$in"), list) and len(channel) == 1:
+        return {**query, "channel": {"$in": view.readable(channel["$in"])}}
+    return merge([query, {"channel": {"$nin": sorted(view.hidden)}}])
+
+
+#: called with the refused channel key before ``NotAuthorized`` is raised (the caller audits it)
+Refused = Callable[[str], Awaitable[None]]
+
+
 class InvestigateService:
-    def __init__(self, store: Store) -> None:
+    """Queries as seen by one reader: ``view`` hides the case-restricted channels they may not read
+    (``CaseAccess.visible_channels``); lists leave them out, direct reads refuse them."""
+
+    def __init__(self, store: Store, view: ChannelView = EVERYTHING, refused: Refused | None = None) -> None:
         self._store = store
         self._messages = MessageRepo(store)
+        self._channels = ChannelRepo(store)
+        self.view = view
+        self._refused = refused
+
+    async def require_readable(self, channel: str) -> None:
+        """``NotAuthorized`` (after the caller's audit hook) when ``channel`` is hidden from this reader."""
+        if self.view.may_read(channel):
+            return
+        if self._refused is not None:
+            await self._refused(channel)
+        raise NotAuthorized("this channel is a private chat of a case you are not a member of")
 
     # -- channels ----------------------------------------------------------------------------
     async def channels(self, page: Page) -> list[dict[str, Any]]:
-        with translate_errors("list channels"):
-            docs = await self._store["channels"].find().sort("_id", 1).skip(page.offset).limit(page.limit).to_list(None)
+        docs = await self._channels.page(skip=page.offset, limit=page.limit, exclude=sorted(self.view.hidden))
         return [_channel_summary(d) for d in docs]
 
     async def channel(self, name: str) -> dict[str, Any]:
         key = await resolve_channel(self._store, name)
-        with translate_errors("get channel"):
-            doc = await self._store["channels"].find_one({"_id": key})
+        await self.require_readable(key)
+        doc = await self._channels.get(key)
         if doc is None:
             raise NotFound(f"no channel {name!r}")
         out = with_key(doc)
@@ -66,8 +107,7 @@ class InvestigateService:
     async def usernames(self, name: str) -> dict[str, Any]:
         detail = await self.channel(name)
         key = detail["key"]
-        with translate_errors("list channel snapshots"):
-            snaps = await self._store["channel_snapshots"].find({"channel": key}).sort("seen_at", 1).to_list(None)
+        snaps = await self._channels.snapshots(key)
         # the snapshots carry no username, so the history is the alias set plus the current name
         return {
             "key": key,
@@ -77,23 +117,15 @@ class InvestigateService:
         }
 
     async def _usernames(self, key: str, doc: Doc) -> list[str]:
-        with translate_errors("list channel aliases"):
-            aliases = [a["_id"] async for a in self._store["channel_aliases"].find({"key": key}, {"_id": 1})]
-        names = {a[2:] for a in aliases if a.startswith("u:")} | set(doc.get("usernames") or [])
+        names = await self._channels.alias_usernames(key) | set(doc.get("usernames") or [])
         return sorted(names)
 
     async def members(self, name: str, page: Page) -> tuple[str, list[dict[str, Any]]]:
         """Member/subscriber counts over time, oldest first, from the header snapshots."""
         key = await resolve_channel(self._store, name)
-        with translate_errors("list channel snapshots"):
-            docs = (
-                await self._store["channel_snapshots"]
-                .find({"channel": key}, {"seen_at": 1, "counters": 1, "title": 1})
-                .sort("seen_at", 1)
-                .skip(page.offset)
-                .limit(page.limit)
-                .to_list(None)
-            )
+        await self.require_readable(key)
+        projection = {"seen_at": 1, "counters": 1, "title": 1}
+        docs = await self._channels.snapshots(key, projection, skip=page.offset, limit=page.limit)
         points = [
             {
                 "seen_at": jsonable(d.get("seen_at")),
@@ -105,30 +137,24 @@ class InvestigateService:
 
     # -- messages ----------------------------------------------------------------------------
     async def search(self, search: MessageSearch, page: Page) -> list[dict[str, Any]]:
-        query = await to_mongo(self._store, search)
+        query = readable_only(await to_mongo(self._store, search), self.view)
         known = _known_ids(query)
-        with translate_errors("search messages"):
-            if known is not None:
-                # an empty id list is answered here: the embedded store scans everything for `$in: []`
-                found = await self._store["messages"].find(query).to_list(None) if known else []
-                docs = _ordered(found)
-                docs = docs[page.offset : page.offset + page.limit]
-            else:
-                cursor = self._store["messages"].find(query).sort(ORDER).skip(page.offset).limit(page.limit)
-                docs = await cursor.to_list(None)
+        if known is not None:
+            # an empty id list is answered here: the embedded store scans everything for `$in: []`
+            found = await self._messages.search(query) if known else []
+            docs = _ordered(found)[page.offset : page.offset + page.limit]
+        else:
+            docs = await self._messages.search(query, ORDER, skip=page.offset, limit=page.limit)
         return [message_json(d) for d in docs]
 
     async def stream(self, search: MessageSearch) -> AsyncIterator[Doc]:
         """Every matching message, newest first, read in batches (for exports)."""
-        query = await to_mongo(self._store, search)
+        query = readable_only(await to_mongo(self._store, search), self.view)
         if _known_ids(query) == []:
             return  # nothing can match (and `$in: []` would be a full scan on the embedded store)
         offset = 0
         while True:
-            with translate_errors("export messages"):
-                docs = (
-                    await self._store["messages"].find(query).sort(ORDER).skip(offset).limit(EXPORT_BATCH).to_list(None)
-                )
+            docs = await self._messages.search(query, ORDER, skip=offset, limit=EXPORT_BATCH, what="export messages")
             for doc in docs:
                 yield doc
             if len(docs) < EXPORT_BATCH:
@@ -139,36 +165,25 @@ class InvestigateService:
         doc = await self._messages.get(key)
         if doc is None:
             raise NotFound(f"no message {key!r}")
+        await self.require_readable(str(doc["channel"]))
         return doc
 
     async def context(self, key: str, neighbours: int = NEIGHBOURS) -> dict[str, Any]:
         """A message with what surrounds it: neighbours, album, reply chain, replies, versions."""
         doc = await self.message(key)
         channel, msg_id = doc["channel"], doc["msg_id"]
-        coll = self._store["messages"]
-        with translate_errors("read message context"):
-            before = (
-                await coll.find({"channel": channel, "msg_id": {"$lt": msg_id}})
-                .sort("msg_id", -1)
-                .limit(neighbours)
-                .to_list(None)
-            )
-            after = (
-                await coll.find({"channel": channel, "msg_id": {"$gt": msg_id}})
-                .sort("msg_id", 1)
-                .limit(neighbours)
-                .to_list(None)
-            )
-            album: list[Doc] = []
-            if doc.get("grouped_id"):
-                album = (
-                    await coll.find({"channel": channel, "grouped_id": doc["grouped_id"]})
-                    .sort("msg_id", 1)
-                    .to_list(None)
-                )
-            replies = (
-                await coll.find({"channel": channel, "reply_to": msg_id}).sort("msg_id", 1).limit(50).to_list(None)
-            )
+        what = "read message context"
+        find = self._messages.search
+        before = await find(
+            {"channel": channel, "msg_id": {"$lt": msg_id}}, [("msg_id", -1)], limit=neighbours, what=what
+        )
+        after = await find(
+            {"channel": channel, "msg_id": {"$gt": msg_id}}, [("msg_id", 1)], limit=neighbours, what=what
+        )
+        album: list[Doc] = []
+        if doc.get("grouped_id"):
+            album = await find({"channel": channel, "grouped_id": doc["grouped_id"]}, [("msg_id", 1)], what=what)
+        replies = await find({"channel": channel, "reply_to": msg_id}, [("msg_id", 1)], limit=50, what=what)
         chain = await self._reply_chain(doc)
         versions = await self._messages.versions(key)
         ledger = await subject_proofs(self._store, f"message:{key}")
@@ -203,20 +218,22 @@ class InvestigateService:
     # -- media -------------------------------------------------------------------------------
     async def media(self, sha256: str) -> dict[str, Any]:
         """One media item: hashes, every sighting across channels, matches and verdicts."""
-        with translate_errors("read media"):
-            doc = await self._store["media"].find_one({"_id": sha256})
-            sightings = await self._store["sightings"].find({"sha256": sha256}).sort("first_seen_at", 1).to_list(None)
-            alerts = await self._store["alerts"].find({"sha256": sha256}).sort("raised_at", -1).to_list(None)
+        doc = await MediaRepo(self._store).get(sha256)
+        sightings = await MediaRepo(self._store).sightings_of(sha256)
+        alerts = await AlertRepo(self._store).for_media(sha256)
+        with translate_errors("read media"):  # no verdict repository yet (detection owns verdicts)
             verdicts = await self._store["verdicts"].find({"sha256": sha256}).sort("decided_at", -1).to_list(None)
-            messages = (
-                await self._store["messages"]
-                .find({"media": {"$elemMatch": {"sha256": sha256}}})
-                .sort(ORDER)
-                .limit(500)
-                .to_list(None)
-            )
+        by_media = {"media": {"$elemMatch": {"sha256": sha256}}}
+        messages = await self._messages.search(by_media, ORDER, limit=500, what="read media")
         if doc is None and not sightings and not messages:
             raise NotFound(f"no media {sha256}")
+        if self.view.hidden:
+            seen_anywhere = {s["channel"] for s in sightings} | {m["channel"] for m in messages}
+            sightings = [s for s in sightings if self.view.may_read(s["channel"])]
+            messages = [m for m in messages if self.view.may_read(m["channel"])]
+            if seen_anywhere and not sightings and not messages:
+                # seen only in private chats this reader may not read: refuse the item itself
+                await self.require_readable(sorted(seen_anywhere & self.view.hidden)[0])
         seen_in = {(s["channel"], s["msg_id"]) for s in sightings}
         for m in messages:  # messages carry digests even where no sighting was recorded
             if (m["channel"], m["msg_id"]) not in seen_in:

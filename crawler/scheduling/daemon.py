@@ -26,9 +26,9 @@ from crawler.errors import TgwatchError
 from crawler.logs import get_logger
 from crawler.scheduling.abandoned import reap_dead_runs
 from crawler.scheduling.plan import Schedule, build_schedules
-from crawler.scheduling.targets import TargetRepo
 from crawler.scheduling.tasks import CrawlTasks, Created
 from storage.client import Store
+from storage.repos.targets import TargetRepo
 
 log = get_logger(__name__)
 

@@ -31,7 +31,7 @@ from config.targets import (
     parse_duration,
 )
 from crawler.errors import ConfigError
-from crawler.scheduling.targets import canonical_target
+from storage.repos.targets import canonical_target
 
 ANCHOR = datetime(2024, 1, 1, tzinfo=UTC)
 _CRON_WINDOWS = (timedelta(hours=1), timedelta(days=1), timedelta(days=8), timedelta(days=32), timedelta(days=400))

@@ -18,8 +18,8 @@ from typing import Any
 
 from crawler import metrics
 from crawler.scheduling.plan import Schedule
-from storage.client import Doc, Store, translate_errors
-from storage.workqueue import LEASED, READY, WorkQueue
+from storage.client import Doc, Store
+from storage.workqueue import WorkQueue
 
 QUEUE = "crawl_tasks"
 
@@ -56,14 +56,10 @@ def task_id(target: str, due: datetime | float) -> str:
 class CrawlTasks:
     def __init__(self, store: Store, *, max_attempts: int = 3, clock: Callable[[], float] = time.time) -> None:
         self.queue = WorkQueue(store, QUEUE, max_attempts=max_attempts, clock=clock)
-        self._coll = store[QUEUE]
         self._clock = clock
 
     async def open_task(self, target: str) -> Doc | None:
-        with translate_errors("find open crawl task"):
-            return await self._coll.find_one(
-                {"state": {"$in": [READY, LEASED]}, "payload.target": target}, {"_id": 1, "state": 1}
-            )
+        return await self.queue.open_with("target", target)
 
     async def create(self, schedule: Schedule, due: datetime, *, priority: int | None = None) -> Created:
         """Create the task of ``schedule`` for ``due`` unless it exists or the target is busy."""
@@ -94,6 +90,4 @@ class CrawlTasks:
         return result
 
     async def list(self, limit: int = 50, state: str | None = None) -> list[Doc]:
-        query: Doc = {"state": state} if state else {}
-        with translate_errors("list crawl tasks"):
-            return await self._coll.find(query).sort("enqueued_at", -1).limit(limit).to_list(None)
+        return await self.queue.recent(limit, state)

@@ -94,3 +94,22 @@ class AlertRepo:
     async def outbox_done(self, key: str) -> None:
         with translate_errors("settle alert outbox"):
             await self._outbox.delete_one({"_id": key})
+
+    # -- reads for the investigator API ----------------------------------------------------------
+    async def page(
+        self, *, status: str | None = None, kind: str | None = None, skip: int = 0, limit: int
+    ) -> builtins.list[Doc]:
+        """Newest first, ``_id`` breaking ties so pages are stable."""
+        flt: Doc = {k: v for k, v in (("status", status), ("kind", kind)) if v}
+        with translate_errors("list alerts"):
+            cursor = self._coll.find(flt).sort([("raised_at", -1), ("_id", 1)]).skip(skip).limit(limit)
+            return await cursor.to_list(None)
+
+    async def for_media(self, sha256: str) -> builtins.list[Doc]:
+        with translate_errors("read media"):
+            return await self._coll.find({"sha256": sha256}).sort("raised_at", -1).to_list(None)
+
+    async def digests_of_kind(self, kind: str) -> builtins.list[str]:
+        with translate_errors("read hash matches"):
+            found = await self._coll.distinct("sha256", {"kind": kind})
+        return [s for s in found if isinstance(s, str)]

@@ -106,3 +106,14 @@ class AuthorizationRepo:
             flt.update(revoked=False, valid_until={"$gt": time.time()})
         with translate_errors("list authorizations"):
             return await self._coll.find(flt).sort("created_at", 1).to_list(None)
+
+    async def cases_naming_channels(self, channel_keys: Sequence[str]) -> dict[str, set[str]]:
+        """channel key → the cases of every authorization (in any state) whose scope names it."""
+        wanted = {channel_scope(k): k for k in channel_keys}
+        out: dict[str, set[str]] = {}
+        with translate_errors("read authorizations"):
+            async for grant in self._coll.find({"scope": {"$in": list(wanted)}}, {"scope": 1, "case_id": 1}):
+                for scope in grant.get("scope") or []:
+                    if scope in wanted and grant.get("case_id"):
+                        out.setdefault(wanted[scope], set()).add(str(grant["case_id"]))
+        return out

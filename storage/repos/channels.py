@@ -7,6 +7,7 @@ messages are never orphaned by a rename.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 from collections.abc import Sequence
 from typing import Any
@@ -105,3 +106,37 @@ class ChannelRepo:
         with translate_errors("read channels"):
             docs = await self._channels.find({"_id": {"$in": list(keys)}}, {"risk_score": 1}).to_list(None)
         return {d["_id"] for d in docs if (d.get("risk_score") or 0) > 0}
+
+    async def private_keys(self) -> builtins.list[str]:
+        """Channels never seen with a public username: private chats (see ``CaseAccess``)."""
+        with translate_errors("list private channels"):
+            return sorted([d["_id"] async for d in self._channels.find({"username": None}, {"_id": 1})])
+
+    # -- reads for the investigator API ----------------------------------------------------------
+    async def page(self, *, skip: int = 0, limit: int, exclude: Sequence[str] = ()) -> builtins.list[Doc]:
+        """Channels by key, without ``exclude`` (the private chats a reader may not see)."""
+        flt: Doc = {"_id": {"$nin": sorted(exclude)}} if exclude else {}
+        with translate_errors("list channels"):
+            return await self._channels.find(flt).sort("_id", 1).skip(skip).limit(limit).to_list(None)
+
+    async def exists(self, key: str) -> bool:
+        with translate_errors("resolve channel"):
+            return await self._channels.find_one({"_id": key}, {"_id": 1}) is not None
+
+    async def alias_usernames(self, key: str) -> set[str]:
+        """Every username recorded as an alias of the channel."""
+        with translate_errors("list channel aliases"):
+            aliases = [a["_id"] async for a in self._aliases.find({"key": key}, {"_id": 1})]
+        return {a[2:] for a in aliases if a.startswith("u:")}
+
+    async def snapshots(
+        self, key: str, projection: Doc | None = None, *, skip: int = 0, limit: int | None = None
+    ) -> builtins.list[Doc]:
+        """Header snapshots of one channel, oldest first."""
+        with translate_errors("list channel snapshots"):
+            cursor = self._snapshots.find({"channel": key}, projection).sort("seen_at", 1)
+            if skip:
+                cursor = cursor.skip(skip)
+            if limit is not None:
+                cursor = cursor.limit(limit)
+            return await cursor.to_list(None)

@@ -145,3 +145,20 @@ class MediaRepo:
     async def sighting_channels(self, sha256: str) -> list[str]:
         """The channels a media item was seen in, sorted."""
         return sorted({s["channel"] for s in await self.sightings(sha256)})
+
+    # -- reads for the investigator API ----------------------------------------------------------
+    async def sightings_of(self, sha256: str) -> list[Doc]:
+        """Every sighting of one item, first seen first."""
+        with translate_errors("read media"):
+            return await self._sightings.find({"sha256": sha256}).sort("first_seen_at", 1).to_list(None)
+
+    async def with_md5(self, md5: str) -> list[str]:
+        """Digests of the items with this MD5."""
+        with translate_errors("read media"):
+            return [d["_id"] async for d in self._media.find({"md5": md5}, {"_id": 1})]
+
+    async def matched(self) -> list[str]:
+        """Digests of the items marked ``matched`` (an imported hash list named them)."""
+        with translate_errors("read hash matches"):
+            found = await self._media.distinct("_id", {"matched": True})
+        return [s for s in found if isinstance(s, str)]

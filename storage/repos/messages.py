@@ -135,3 +135,30 @@ class MessageRepo:
     async def raw_capture(self, sha256: str) -> Doc | None:
         with translate_errors("get raw capture"):
             return await self._raw.find_one({"_id": sha256})
+
+    # -- reads for the investigator API (crawler.investigate): the caller builds the filter ---------
+    async def search(
+        self,
+        query: Doc,
+        sort: Sequence[tuple[str, int]] | None = None,
+        *,
+        skip: int = 0,
+        limit: int | None = None,
+        what: str = "search messages",
+    ) -> list[Doc]:
+        """Messages matching a plain filter (``crawler.investigate.filters`` builds it), in ``sort`` order."""
+        with translate_errors(what):
+            cursor = self._messages.find(query)
+            if sort:
+                cursor = cursor.sort(list(sort))
+            if skip:
+                cursor = cursor.skip(skip)
+            if limit is not None:
+                cursor = cursor.limit(limit)
+            return await cursor.to_list(None)
+
+    async def channels_with_media(self, sha256: str) -> list[str]:
+        """Channels of messages whose media list holds this digest (sightings may be missing)."""
+        with translate_errors("read messages"):
+            found = await self._messages.distinct("channel", {"media": {"$elemMatch": {"sha256": sha256}}})
+        return [c for c in found if isinstance(c, str)]

@@ -140,14 +140,26 @@ class RunRepo:
         with translate_errors("get run"):
             return await self._coll.find_one({"_id": run_id})
 
-    async def list(self, limit: int = 20, *, target: str | None = None) -> list[Doc]:
-        """Newest first; ``target``: only that target's runs."""
-        flt: Doc = {} if target is None else {"target": target}
+    async def list(self, limit: int = 20) -> list[Doc]:
         with translate_errors("list runs"):
-            return await self._coll.find(flt).sort("started_at", -1).limit(limit).to_list(None)
+            return await self._coll.find().sort("started_at", -1).limit(limit).to_list(None)
+
+    async def page(self, *, skip: int = 0, limit: int) -> builtins.list[Doc]:
+        """Newest first."""
+        with translate_errors("list runs"):
+            return await self._coll.find().sort("started_at", -1).skip(skip).limit(limit).to_list(None)
+
+    async def running(self, limit: int = 20) -> builtins.list[Doc]:
+        with translate_errors("read health"):
+            return await self._coll.find({"status": "running"}).sort("started_at", -1).limit(limit).to_list(None)
+
+    async def of_target(self, target: str, limit: int = 20) -> builtins.list[Doc]:
+        """Newest first, for one target key."""
+        with translate_errors("list runs"):
+            return await self._coll.find({"target": target}).sort("started_at", -1).limit(limit).to_list(None)
 
     async def running_for_task(self, task_id: str) -> builtins.list[str]:
-        """Ids of the runs of one crawl task still marked running (a re-claimed task's orphans)."""
+        """Ids of the runs of a crawl task still marked running."""
         with translate_errors("find orphan runs"):
             docs = await self._coll.find({"task": task_id, "status": "running"}, {"_id": 1}).to_list(None)
-        return [d["_id"] for d in docs]
+        return [str(d["_id"]) for d in docs]

@@ -1,7 +1,8 @@
 """The ``targets`` collection: channels to crawl on a schedule, added by staff or by discovery.
 
-Document shape (shared with ``crawler.discovery.targets.create_target``, which adds approved
-candidates)::
+Only :class:`TargetRepo` touches it: the scheduler (``crawler.scheduling``, the CLI) and discovery
+(``crawler.discovery.targets.create_target``, which adds approved candidates) both call it, which is
+why it lives in ``storage`` (a feature may not import the scheduler). Document shape::
 
     {_id: canonical link, kind: "username"|"invite", method: "web"|"mtproto", source, created_at,
      paused, name?, every?, cron?, jitter?, group?, priority?}
@@ -13,6 +14,7 @@ Documents holding a datetime are written whole (insert/replace): the embedded se
 
 from __future__ import annotations
 
+import builtins
 from typing import Any
 
 from crawler.errors import ConfigError
@@ -90,3 +92,29 @@ class TargetRepo:
         with translate_errors("pause target"):
             res = await self._coll.update_one({"_id": key}, {"$set": {"paused": paused}})
         return bool(res.matched_count)
+
+    async def insert_new(self, doc: Doc) -> Doc:
+        """Insert a complete target document, or return the stored one when its key exists."""
+        if await insert_once(self._coll, doc, "create target"):
+            return doc
+        with translate_errors("create target"):
+            existing = await self._coll.find_one({"_id": doc["_id"]})
+        return existing or doc
+
+    async def get_key(self, key: str) -> Doc | None:
+        """By canonical link (``get`` takes any name form)."""
+        with translate_errors("get target"):
+            return await self._coll.find_one({"_id": key})
+
+    async def existing(self, keys: builtins.list[str]) -> set[str]:
+        """Which of these canonical links are targets already."""
+        if not keys:
+            return set()
+        with translate_errors("read targets"):
+            return {str(d["_id"]) async for d in self._coll.find({"_id": {"$in": keys}}, {"_id": 1})}
+
+    async def clear_method(self, name: str) -> None:
+        """Drop the stored method, so a database overlay of a configured target keeps the file's."""
+        key, _ = canonical_target(name)
+        with translate_errors("update target"):
+            await self._coll.update_one({"_id": key}, {"$unset": {"method": ""}})
