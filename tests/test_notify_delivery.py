@@ -251,7 +251,7 @@ async def test_every_sending_is_a_ledger_entry_with_the_sha256_of_what_left(stor
 
 async def test_rule_filtered_by_target_group(store: Store, tmp_path: Path) -> None:
     from crawler.scheduling.groups import target_groups
-    from crawler.scheduling.targets import TargetRepo
+    from storage.repos.targets import TargetRepo
 
     settings = config.load(data_dir=tmp_path, targets=[{"name": "@ConfChan", "group": "News", "every": "1h"}],
                            groups={"news": {"every": "1h"}})  # fmt: skip

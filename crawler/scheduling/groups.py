@@ -12,8 +12,8 @@ from collections.abc import Awaitable, Callable
 from config import Settings
 from crawler.errors import ConfigError
 from crawler.links import normalize
-from crawler.scheduling.targets import TargetRepo, canonical_target
 from storage.client import Store
+from storage.repos.targets import TargetRepo, canonical_target
 
 
 def _channel_key(target: str) -> str | None:
