@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 import aiohttp
 
+from crawler.errors import EgressDenied
 from crawler.notify.render import Outgoing
 from crawler.notify.sinks import SinkError
 
@@ -59,4 +60,6 @@ class WebhookSink:
                     raise SinkError(f"webhook answered HTTP {resp.status}")
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise SinkError(f"webhook not reached: {type(exc).__name__}") from None
+        except EgressDenied as exc:  # the egress guard's reason names the host, never a secret
+            raise SinkError(f"webhook not sent: {exc.message}") from None
         return hashlib.sha256(body).hexdigest()
