@@ -33,7 +33,9 @@ def verify(secret: bytes, timestamp: str, body: bytes, signature: str, *, now: f
         fresh = abs(now - int(timestamp)) <= tolerance
     except ValueError:
         return False
-    return fresh and hmac.compare_digest(sign(secret, timestamp, body), signature)
+    # bytes: compare_digest raises on a str with non-ASCII characters (a forged header is a refusal)
+    presented = signature.encode("utf-8", "replace")
+    return fresh and hmac.compare_digest(sign(secret, timestamp, body).encode(), presented)
 
 
 class WebhookSink:
