@@ -43,9 +43,20 @@ class GuardedResolver(AbstractResolver):
 
 
 def guarded_session(policy: EgressPolicy, **kwargs: Any) -> aiohttp.ClientSession:
-    """A ``ClientSession`` whose connections only reach addresses ``policy`` allows."""
+    """A ``ClientSession`` whose connections only reach addresses ``policy`` allows.
+
+    The resolver covers names; every request (each redirect hop aiohttp follows, too) also has its
+    URL checked before it leaves, because aiohttp never asks a resolver about an address literal
+    (a webhook target ``http://127.0.0.2/`` reached an unnamed internal host)."""
+
+    async def check(session: aiohttp.ClientSession, context: Any, params: aiohttp.TraceRequestStartParams) -> None:
+        policy.check_url(str(params.url))
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_start.append(check)
     connector = aiohttp.TCPConnector(resolver=GuardedResolver(policy))
-    return aiohttp.ClientSession(connector=connector, **kwargs)
+    traces = [*(kwargs.pop("trace_configs", None) or []), trace]
+    return aiohttp.ClientSession(connector=connector, trace_configs=traces, **kwargs)
 
 
 @asynccontextmanager

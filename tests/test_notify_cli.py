@@ -18,7 +18,7 @@ def env_for(uri: str, database: str, data_dir: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TGWATCH_")}
     env.update(
         TGWATCH_MONGODB_URI=uri, TGWATCH_DATABASE=database, TGWATCH_DATA_DIR=str(data_dir), TGWATCH_LOG_FORMAT="json",
-        HOOK_SECRET=SECRET, PYTHONPATH=str(ROOT),
+        HOOK_SECRET=SECRET, PYTHONPATH=str(ROOT), TGWATCH_HTTP__ALLOW_PRIVATE_HOSTS='["127.0.0.1"]',
     )  # fmt: skip
     return env
 

@@ -18,13 +18,14 @@ from storage.client import Store
 from storage.repos.alerts import AlertRepo
 from storage.repos.notify import NotifyLogRepo, NotifyRuleRepo
 from storage.workqueue import WorkQueue
+from tests.media_host import LOOPBACK_HTTP
 from tests.notify_support import SECRET, SHA, Clock, alert, webhook_receiver
 
 ENV = {"HOOK_SECRET": SECRET}
 
 
 def settings_for(tmp_path: Path, **notify: Any) -> Settings:
-    return config.load(data_dir=tmp_path, notify={"max_attempts": 3, **notify})
+    return config.load(data_dir=tmp_path, http=LOOPBACK_HTTP, notify={"max_attempts": 3, **notify})
 
 
 async def hook_rule(store: Store, url: str, name: str = "ops", **fields: Any) -> None:

@@ -15,6 +15,7 @@ from crawler.scheduling.worker import Worker
 from storage.client import Store
 from storage.repos.alerts import AlertRepo
 from storage.repos.notify import NotifyRuleRepo
+from tests.media_host import LOOPBACK_HTTP
 from tests.notify_support import SECRET, webhook_receiver
 
 
@@ -31,7 +32,7 @@ async def fine(ctx: RunContext, spec: TaskSpec) -> RunOutcome:
 
 
 async def test_worker_failures_become_alerts_and_notifications(store: Store, ingest: Ingest, tmp_path: Path) -> None:
-    settings = config.load(data_dir=tmp_path)
+    settings = config.load(data_dir=tmp_path, http=LOOPBACK_HTTP)
     tasks = CrawlTasks(store, max_attempts=1)
     for name, method in (("brokenchan", "broken"), ("gonechan", "gone"), ("finechan", "fine")):
         target = f"https://t.me/{name}"

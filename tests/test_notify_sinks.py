@@ -16,6 +16,7 @@ from crawler.notify.rules import NotifyRule
 from storage.client import Store
 from storage.repos.alerts import AlertRepo
 from storage.repos.notify import NotifyLogRepo, NotifyRuleRepo
+from tests.media_host import LOOPBACK_HTTP
 from tests.notify_support import BOT_TOKEN, SECRET, SHA, alert, bot_api, smtp_server, webhook_receiver
 
 ENV = {"HOOK_SECRET": SECRET}
@@ -28,7 +29,9 @@ async def add_rule(store: Store, **fields: object) -> NotifyRule:
 
 
 async def test_webhook_is_signed_and_carries_facts_never_media(store: Store, tmp_path: Path) -> None:
-    settings = config.load(data_dir=tmp_path, notify={"console_url": "https://console.example.org/"})
+    settings = config.load(
+        data_dir=tmp_path, http=LOOPBACK_HTTP, notify={"console_url": "https://console.example.org/"}
+    )
     async with webhook_receiver() as hook:
         await add_rule(store, name="ops", sink="webhook", target=hook.url, secret_env="HOOK_SECRET", lang="en")
         # a future alert might carry bytes or a thumbnail in its details: they must not leave
@@ -58,7 +61,7 @@ async def test_webhook_is_signed_and_carries_facts_never_media(store: Store, tmp
 
 
 async def test_webhook_with_wrong_secret_is_refused_and_recorded(store: Store, tmp_path: Path) -> None:
-    settings = config.load(data_dir=tmp_path)
+    settings = config.load(data_dir=tmp_path, http=LOOPBACK_HTTP)
     async with webhook_receiver(secret=b"another secret") as hook:
         await add_rule(store, name="ops", sink="webhook", target=hook.url, secret_env="HOOK_SECRET")
         await AlertRepo(store).raise_alert(alert())

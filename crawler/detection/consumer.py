@@ -15,6 +15,7 @@ import importlib
 import inspect
 import json
 import os
+import secrets
 import shlex
 import tempfile
 from collections.abc import Awaitable, Callable
@@ -124,7 +125,8 @@ async def _one(
     lease_seconds: float,
     stats: ConsumerStats,
 ) -> None:
-    path = tmp / f"{job['sha256']}.bin"
+    # our name, never the server's: a job's sha256 of "../../x" must not name a file outside ``tmp``
+    path = tmp / f"job-{secrets.token_hex(8)}.bin"
     heartbeat = asyncio.create_task(_heartbeat(client, job, lease_seconds))
     try:
         data = await client.media(job)

@@ -64,6 +64,7 @@ class TsaClient:
                     self.url,
                     data=request.as_bytes(),
                     headers={"Content-Type": "application/timestamp-query"},
+                    allow_redirects=False,  # the operator named this host, not where it points to
                 ) as response,
             ):
                 body = await response.read()

@@ -19,6 +19,7 @@ from crawler.notify.sinks.webhook import sign, verify
 from storage.client import Store
 from storage.repos.alerts import AlertRepo
 from storage.repos.notify import NotifyRuleRepo
+from tests.media_host import LOOPBACK_HTTP
 from tests.notify_support import BOT_TOKEN, SECRET, alert, webhook_receiver
 
 
@@ -29,7 +30,7 @@ async def test_secret_is_never_stored_or_logged(
         rule = NotifyRule(name="ops", sink="webhook", target=hook.url, secret_env="HOOK_SECRET")
         await NotifyRuleRepo(store).add(rule.to_doc())
         await AlertRepo(store).raise_alert(alert())
-        dispatcher = Dispatcher(store, config.load(data_dir=tmp_path), env={"HOOK_SECRET": SECRET})
+        dispatcher = Dispatcher(store, config.load(data_dir=tmp_path, http=LOOPBACK_HTTP), env={"HOOK_SECRET": SECRET})
         try:
             await dispatcher.drain()
         finally:

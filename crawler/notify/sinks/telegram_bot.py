@@ -12,6 +12,7 @@ import json
 
 import aiohttp
 
+from crawler.errors import EgressDenied
 from crawler.notify.render import Outgoing
 from crawler.notify.sinks import SinkError
 
@@ -37,6 +38,8 @@ class TelegramBotSink:
                 status = resp.status
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise SinkError(f"Bot API not reached: {type(exc).__name__}") from None
+        except EgressDenied as exc:  # the egress guard's reason names the host, never the token
+            raise SinkError(f"Bot API not sent: {exc.message}") from None
         try:
             ok = status == 200 and json.loads(answer).get("ok") is True
         except (ValueError, AttributeError):

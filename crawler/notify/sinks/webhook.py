@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 import aiohttp
 
+from crawler.errors import EgressDenied
 from crawler.notify.render import Outgoing
 from crawler.notify.sinks import SinkError
 
@@ -32,7 +33,9 @@ def verify(secret: bytes, timestamp: str, body: bytes, signature: str, *, now: f
         fresh = abs(now - int(timestamp)) <= tolerance
     except ValueError:
         return False
-    return fresh and hmac.compare_digest(sign(secret, timestamp, body), signature)
+    # bytes: compare_digest raises on a str with non-ASCII characters (a forged header is a refusal)
+    presented = signature.encode("utf-8", "replace")
+    return fresh and hmac.compare_digest(sign(secret, timestamp, body).encode(), presented)
 
 
 class WebhookSink:
@@ -59,4 +62,6 @@ class WebhookSink:
                     raise SinkError(f"webhook answered HTTP {resp.status}")
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise SinkError(f"webhook not reached: {type(exc).__name__}") from None
+        except EgressDenied as exc:  # the egress guard's reason names the host, never a secret
+            raise SinkError(f"webhook not sent: {exc.message}") from None
         return hashlib.sha256(body).hexdigest()
