@@ -331,6 +331,13 @@ class Ledger:
             seqs = [int(d["seq"]) async for d in cursor.sort("seq", -1).limit(limit)]
         return sorted(seqs)
 
+    async def naming(self, subject: str, limit: int) -> list[Doc]:
+        """The first ``limit`` entries naming ``subject`` (e.g. ``message:<channel>/<id>``), in seq order."""
+        # ``$in``: an equality match on an indexed array field finds nothing on the embedded store
+        with translate_errors("read ledger entries"):
+            docs = await self._entries.find({"subjects": {"$in": [subject]}}).sort("seq", 1).limit(limit).to_list(None)
+        return [_entry_out(d) for d in docs]
+
     async def about(
         self, case_id: str, subjects: Sequence[str], *, since: str | None = None, until: str | None = None
     ) -> list[Doc]:

@@ -23,10 +23,11 @@ from crawler.evidence.cases import Cases
 from crawler.evidence.ledger import Ledger
 from crawler.investigate.pagination import BadQuery
 from crawler.models import ChannelRef
-from storage.client import Doc, Store, translate_errors
+from storage.client import Doc, Store
 from storage.repos import ChannelRepo, MessageRepo
 from storage.repos.alerts import AlertRepo
 from storage.repos.media import MediaRepo
+from storage.repos.verdicts import VerdictRepo
 
 HEX = re.compile(r"^[0-9a-f]+$")
 DECISIONS = ("positive", "negative", "unknown")
@@ -182,9 +183,7 @@ async def matched_digests(store: Store) -> list[str]:
 
 
 async def verdict_digests(store: Store, decision: str) -> list[str]:
-    with translate_errors("read verdicts"):
-        found = await store["verdicts"].distinct("sha256", {"decision": decision})
-    return sorted(s for s in found if isinstance(s, str))
+    return await VerdictRepo(store).digests_with(decision)
 
 
 async def md5_digests(store: Store, md5: str) -> list[str]:

@@ -11,7 +11,7 @@ from typing import Any
 
 from crawler.evidence.ledger import Ledger
 from crawler.investigate.serialize import jsonable
-from storage.client import Store, translate_errors
+from storage.client import Store
 
 MAX_ENTRIES = 20
 HEAD_FIELDS = ("size", "root_hash", "timestamp", "signature", "key_id")
@@ -20,15 +20,12 @@ HEAD_FIELDS = ("size", "root_hash", "timestamp", "signature", "key_id")
 async def subject_proofs(store: Store, subject: str) -> dict[str, Any]:
     """Entries naming ``subject`` (e.g. ``message:<channel>/<id>``), each with its inclusion proof."""
     ledger = Ledger(store)
-    with translate_errors("read ledger entries"):
-        # ``$in``: an equality match on an indexed array field finds nothing on the embedded store
-        query = {"subjects": {"$in": [subject]}}
-        docs = await store["ledger"].find(query).sort("seq", 1).limit(MAX_ENTRIES).to_list(None)
+    docs = await ledger.naming(subject, MAX_ENTRIES)
     head = await ledger.latest_head()
     size = int(head["size"]) if head else 0
     entries = []
     for doc in docs:
-        seq = int(doc["_id"])
+        seq = int(doc["seq"])
         item: dict[str, Any] = {
             "seq": seq,
             "kind": doc.get("kind"),

@@ -15,11 +15,12 @@ from crawler.investigate.filters import MessageSearch, merge, resolve_channel, t
 from crawler.investigate.pagination import Page
 from crawler.investigate.proofs import subject_proofs
 from crawler.investigate.serialize import jsonable, message_json, with_key
-from storage.client import Doc, Store, translate_errors
+from storage.client import Doc, Store
 from storage.repos import MessageRepo
 from storage.repos.alerts import AlertRepo
 from storage.repos.channels import ChannelRepo
 from storage.repos.media import MediaRepo
+from storage.repos.verdicts import VerdictRepo
 
 #: search order: newest first; ``_id`` breaks ties so pages are stable
 ORDER = [("date_ts", -1), ("_id", -1)]
@@ -221,8 +222,7 @@ class InvestigateService:
         doc = await MediaRepo(self._store).get(sha256)
         sightings = await MediaRepo(self._store).sightings_of(sha256)
         alerts = await AlertRepo(self._store).for_media(sha256)
-        with translate_errors("read media"):  # no verdict repository yet (detection owns verdicts)
-            verdicts = await self._store["verdicts"].find({"sha256": sha256}).sort("decided_at", -1).to_list(None)
+        verdicts = await VerdictRepo(self._store).of_media(sha256)
         by_media = {"media": {"$elemMatch": {"sha256": sha256}}}
         messages = await self._messages.search(by_media, ORDER, limit=500, what="read media")
         if doc is None and not sightings and not messages:

@@ -39,3 +39,14 @@ class VerdictRepo:
         if doc is None:
             return None
         return Verdict.model_validate({k: v for k, v in doc.items() if k in Verdict.model_fields})
+
+    async def of_media(self, sha256: str) -> list[Doc]:
+        """Every verdict about one media item, newest first."""
+        with translate_errors("read verdicts"):
+            return await self._coll.find({"sha256": sha256}).sort("decided_at", -1).to_list(None)
+
+    async def digests_with(self, decision: str) -> list[str]:
+        """The media digests some detector decided ``decision`` about, sorted."""
+        with translate_errors("read verdicts"):
+            found = await self._coll.distinct("sha256", {"decision": decision})
+        return sorted(s for s in found if isinstance(s, str))
