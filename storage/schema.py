@@ -35,6 +35,11 @@ class Collection:
     name: str
     id_rule: str
     indexes: list[Index] = field(default_factory=list)
+    # "module:Class" of the one class that touches this collection; everyone else calls its methods
+    # (tests/test_architecture.py holds the tree to it)
+    owner: str = ""
+    # "module:Class" of the record type a document is read into or written from, where there is one
+    doc: str = ""
 
 
 COLLECTIONS: tuple[Collection, ...] = (
@@ -43,16 +48,19 @@ COLLECTIONS: tuple[Collection, ...] = (
         "channel_key: 'id<N>' when the numeric id is known at first sighting, else the lower-cased username;"
         " never changes afterwards",
         [Index([("usernames", ASCENDING)], "usernames"), Index([("tg_id", ASCENDING)], "tg_id", sparse=True)],
+        owner="storage.repos.channels:ChannelRepo",
     ),
     Collection(
         "channel_aliases",
         "'u:<username>' or 'id:<N>' → {key}; every name a channel has ever had resolves to its key",
         [Index([("key", ASCENDING)], "key")],
+        owner="storage.repos.channels:ChannelRepo",
     ),
     Collection(
         "channel_snapshots",
         "'<channel_key>/<seen_at ISO>' header snapshots (title, counters …) over time",
         [Index([("channel", ASCENDING), ("seen_at", DESCENDING)], "channel_seen")],
+        owner="storage.repos.channels:ChannelRepo",
     ),
     Collection(
         "messages",
@@ -65,32 +73,46 @@ COLLECTIONS: tuple[Collection, ...] = (
             Index([("deleted", ASCENDING)], "deleted"),
             Index([("grouped_id", ASCENDING)], "grouped_id", sparse=True),
         ],
+        owner="storage.repos.messages:MessageRepo",
+        doc="crawler.models:Message",
     ),
     Collection(
         "message_versions",
         "'<channel_key>/<msg_id>/v<n>': every superseded version, kept forever",
         [Index([("message", ASCENDING), ("version", ASCENDING)], "message_version")],
+        owner="storage.repos.messages:MessageRepo",
+        doc="crawler.models:Message",
     ),
     Collection(
         "raw_captures",
         "sha256 of the raw capture (HTML fragment or TL JSON): content-addressed evidence",
         [],
+        owner="storage.repos.messages:MessageRepo",
     ),
     Collection(
         "media",
         "sha256 of the bytes: each distinct media hashed once",
         [Index([("md5", ASCENDING)], "md5", sparse=True), Index([("pdq", ASCENDING)], "pdq", sparse=True)],
+        owner="storage.repos.media:MediaRepo",
     ),
     Collection(
         "sightings",
         "'<sha256>/<channel_key>/<msg_id>': where and when a media item was seen",
         [Index([("sha256", ASCENDING)], "sha256"), Index([("channel", ASCENDING)], "channel")],
+        owner="storage.repos.media:MediaRepo",
     ),
-    Collection("checkpoints", "stream name, e.g. 'web:<channel_key>' or 'mtproto:<channel_key>'", []),
+    Collection(
+        "checkpoints",
+        "stream name, e.g. 'web:<channel_key>' or 'mtproto:<channel_key>'",
+        [],
+        owner="storage.repos.checkpoints:CheckpointRepo",
+        doc="crawler.models:Checkpoint",
+    ),
     Collection(
         "runs",
         "run id (uuid4 hex): one document per crawl/backfill/watch run",
         [Index([("started_at", DESCENDING)], "started_at"), Index([("target", ASCENDING)], "target")],
+        owner="storage.repos.runs:RunRepo",
     ),
     Collection(
         "detection_jobs",
@@ -99,6 +121,7 @@ COLLECTIONS: tuple[Collection, ...] = (
             Index([("state", ASCENDING), ("priority", DESCENDING), ("available_at", ASCENDING)], "ready_order"),
             Index([("state", ASCENDING), ("lease_until", ASCENDING)], "lease_expiry"),
         ],
+        owner="storage.workqueue:WorkQueue",
     ),
     Collection(
         "crawl_tasks",
@@ -110,11 +133,13 @@ COLLECTIONS: tuple[Collection, ...] = (
             Index([("state", ASCENDING), ("done_at", ASCENDING)], "done_age"),
             Index([("payload.target", ASCENDING), ("state", ASCENDING)], "target_state"),
         ],
+        owner="storage.workqueue:WorkQueue",
     ),
     Collection(
         "hash_lists",
         "list name given at import: format, enabled flag, counts per signal type, version (bumped on change)",
         [],
+        owner="storage.repos.hashlists:HashListRepo",
     ),
     Collection(
         "hash_entries",
@@ -123,11 +148,14 @@ COLLECTIONS: tuple[Collection, ...] = (
             Index([("signal_type", ASCENDING), ("value", ASCENDING)], "type_value"),
             Index([("list", ASCENDING), ("signal_type", ASCENDING)], "list_type"),
         ],
+        owner="storage.repos.hashlists:HashListRepo",
     ),
     Collection(
         "verdicts",
         "'<job id>/<lease token>': one verdict per settled lease; never overwritten, a newer one supersedes",
         [Index([("sha256", ASCENDING), ("decided_at", DESCENDING)], "sha256_decided")],
+        owner="storage.repos.verdicts:VerdictRepo",
+        doc="crawler.models:Verdict",
     ),
     Collection(
         "alerts",
@@ -136,33 +164,40 @@ COLLECTIONS: tuple[Collection, ...] = (
             Index([("status", ASCENDING), ("raised_at", DESCENDING)], "status_raised"),
             Index([("sha256", ASCENDING)], "sha256"),
         ],
+        owner="storage.repos.alerts:AlertRepo",
+        doc="crawler.models:Alert",
     ),
     Collection(
         "audit",
         "uuid4 hex: one entry per read of collected evidence (actor, role, action, filter, result count)",
         [Index([("at", DESCENDING)], "at"), Index([("actor", ASCENDING), ("at", DESCENDING)], "actor_at")],
+        owner="crawler.audit:AuditLog",
     ),
     Collection(
         "tokens",
         "SHA-256 of the API token (the token itself is never stored); token_id is the public handle",
         [Index([("token_id", ASCENDING)], "token_id", unique=True), Index([("name", ASCENDING)], "name")],
+        owner="crawler.tokens:TokenRepo",
     ),
     Collection(
         "errors",
         "uuid4 hex: every recorded error (kind, message, url, run, record)",
         [Index([("run_id", ASCENDING)], "run_id"), Index([("at", DESCENDING)], "at")],
+        owner="storage.repos.errors:ErrorRepo",
     ),
     Collection(
         "accounts",
         "account name chosen by the operator: one Telegram account of the pool; phone and session"
         " stored only encrypted (AES-GCM), flood_until as epoch seconds",
         [Index([("state", ASCENDING)], "state")],
+        owner="storage.repos.accounts:AccountRepo",
     ),
     Collection(
         "authorizations",
         "uuid4 hex: a legal authorization (case, warrant, approver, scope, accounts, valid_until)"
         " that gates private joins",
         [Index([("scope", ASCENDING)], "scope"), Index([("case_id", ASCENDING)], "case_id")],
+        owner="storage.repos.authorizations:AuthorizationRepo",
     ),
     Collection(
         "candidates",
@@ -172,6 +207,7 @@ COLLECTIONS: tuple[Collection, ...] = (
             Index([("status", ASCENDING), ("priority", DESCENDING), ("first_seen_ts", ASCENDING)], "status_priority"),
             Index([("score", DESCENDING)], "score"),
         ],
+        owner="crawler.discovery.repo:CandidateRepo",
     ),
     # -- evidence ledger (crawler/evidence) -------------------------------------------------------
     Collection(
@@ -186,34 +222,45 @@ COLLECTIONS: tuple[Collection, ...] = (
             Index([("kind", ASCENDING)], "kind"),
             Index([("capture_of", ASCENDING)], "capture_of", sparse=True),
         ],
+        owner="crawler.evidence.ledger:Ledger",
     ),
     Collection(
         "ledger_nodes",
         "'<level>/<index>' (level >= 1): RFC 9162 complete-subtree hashes; level 0 is ledger.leaf_hash",
         [],
+        owner="crawler.evidence.ledger:MongoNodeStore",
     ),
     Collection(
         "ledger_heads",
         "tree size (int): signed tree heads (Ed25519) with their optional RFC 3161 token or TSA failure",
         [Index([("size", ASCENDING)], "size")],
+        owner="crawler.evidence.ledger:Ledger",
     ),
-    Collection("ledger_writer", "'writer': the single-writer lease (holder, until) and nodes_size", []),
+    Collection(
+        "ledger_writer",
+        "'writer': the single-writer lease (holder, until) and nodes_size",
+        [],
+        owner="crawler.evidence.ledger:Ledger",
+    ),
     Collection(
         "evidence_records",
         "sha256 of the record's canonical JSON: the exact record bytes a capture entry binds",
         [],
+        owner="crawler.evidence.capture:RecordStore",
     ),
     Collection(
         "case_items",
         "'<case>/<subject>': an item an investigator attached to a case (subject 'channel:<key>' or"
         " 'message:<channel_key>/<id>'), with the ledger seq of the attachment",
         [Index([("case", ASCENDING)], "case")],
+        owner="crawler.evidence.cases:Cases",
     ),
     Collection(
         "targets",
         "canonical t.me link of the channel (crawler.links.normalize): one scheduled target; added by"
         " `tgwatch targets add` or by approving a discovered candidate; schedule fields optional",
         [Index([("group", ASCENDING)], "group", sparse=True), Index([("source", ASCENDING)], "source")],
+        owner="crawler.scheduling.targets:TargetRepo",
     ),
     Collection(
         "takedowns",
@@ -226,14 +273,22 @@ COLLECTIONS: tuple[Collection, ...] = (
             Index([("digests", ASCENDING)], "digests"),
             Index([("item_ids", ASCENDING)], "item_ids"),
         ],
+        owner="storage.repos.takedowns:TakedownRepo",
+        doc="crawler.takedowns.models:TakedownRequest",
     ),
     Collection(
         "takedown_checks",
         "'<request>/<item_id>/<n>': the n-th re-check of one reported item (status, reason, page or TL"
         " request, time); insert-only",
         [Index([("request", ASCENDING), ("checked_at", DESCENDING)], "request_checked")],
+        owner="storage.repos.takedowns:TakedownRepo",
     ),
-    Collection("counters", "counter name (e.g. 'takedowns'): {n} incremented atomically for readable ids", []),
+    Collection(
+        "counters",
+        "counter name (e.g. 'takedowns'): {n} incremented atomically for readable ids",
+        [],
+        owner="storage.repos.takedowns:TakedownRepo",
+    ),
 )
 
 BY_NAME = {c.name: c for c in COLLECTIONS}
