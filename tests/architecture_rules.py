@@ -3,7 +3,7 @@
 Why a module of its own: the rules (which layer a module belongs to, what each layer may import, which
 feature may use which) are the part people will edit while the tree is moved into its target shape, so
 they sit at the top as plain tables. The checker below never imports the code it checks: it parses
-files, so it runs in well under a second, needs no database, and can be pointed at a temporary copy of
+files, so it takes about a second, needs no database, and can be pointed at a temporary copy of
 the tree with a planted violation (``tests/test_architecture.py`` does that to show each rule fails).
 
 Violations are one line each, ``rule: path:line: detail``, so a failing run reads as a work plan.
@@ -121,33 +121,9 @@ COLLECTION_METHODS: frozenset[str] = frozenset({"get_collection", "collection", 
 #: A subscript ``X["name"]`` is a collection access when X's last identifier looks like the store.
 STORE_LIKE = re.compile(r"_?(?:\w+_)?(?:store|db|database)")
 
-#: Third-party packages slow to import; a function-level import of one (or of a module that pulls one
-#: in) is real laziness. Used by the report, not by the rules.
-HEAVY: frozenset[str] = frozenset(
-    {
-        "av",
-        "scrapy",
-        "twisted",
-        "telethon",
-        "playwright",
-        "PIL",
-        "numpy",
-        "pdqhash",
-        "vpdq",
-        "apscheduler",
-        "jinja2",
-        "aiohttp",
-        "cryptography",
-        "structlog",
-        "prometheus_client",
-        "pydantic",
-        "pymongo",
-    }
-)
-
 RULES_DOC = {
     "collection-owner": "a collection touched outside its owner (storage/schema.py `owner=`)",
-    "collection-dynamic": "the store indexed with a name that is not a literal outside storage/",
+    "collection-dynamic": "the store indexed outside storage/ with a name that is neither a literal nor a constant",
     "collection-undeclared": "the store indexed with a name storage/schema.py does not declare",
     "owner-missing": "a collection in storage/schema.py without an owner, or whose owner does not exist",
     "driver-import": "pymongo/bson imported outside storage/",
@@ -374,10 +350,14 @@ def _string_constants(tree: ast.Module) -> dict[str, str]:
     """Module-level ``NAME = "text"``: what a subscript by ``NAME`` means."""
     out: dict[str, str] = {}
     for stmt in tree.body:
-        value = stmt.value if isinstance(stmt, ast.Assign | ast.AnnAssign) else None
+        value: ast.expr | None = None
+        targets: list[ast.expr] = []
+        if isinstance(stmt, ast.Assign):
+            value, targets = stmt.value, stmt.targets
+        elif isinstance(stmt, ast.AnnAssign):
+            value, targets = stmt.value, [stmt.target]
         if not (isinstance(value, ast.Constant) and isinstance(value.value, str)):
             continue
-        targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]  # type: ignore[union-attr]
         for target in targets:
             if isinstance(target, ast.Name):
                 out[target.id] = value.value
