@@ -181,6 +181,18 @@ PLANTS: dict[str, tuple[dict[str, str], set[tuple[str, str, int]]]] = {
             ("package-cycle", "spiders/page.py", 1),
         },
     ),
+    "shell imported only for type checking": (
+        {
+            "crawler/media/typed.py": (
+                "from typing import TYPE_CHECKING\n\nif TYPE_CHECKING:\n    from crawler.cli import main\n"
+            )
+        },
+        {("layer-import", "crawler/media/typed.py", 4)},
+    ),
+    "undeclared feature edge by a relative import": (
+        {"crawler/hashing/__init__.py": "", "crawler/hashing/rel.py": "from ..media import stage\n"},
+        {("undeclared-edge", "crawler/hashing/rel.py", 1)},
+    ),
     "undeclared feature edge": (
         {"crawler/hashing.py": "from crawler.media import stage\n"},
         {("undeclared-edge", "crawler/hashing.py", 1)},
