@@ -105,12 +105,11 @@ class MeteredRecorder(StoreRunRecorder):
         self.counts: dict[str, int] = {}
         self.error_count = 0
 
-    async def start(self, target: str, kind: str) -> str:
-        self.run_id = await self.runs.start(
-            target, kind, method=self.method, task=self.task.task_id, due=self.task.due,
-            attempt=self.task.attempt, worker=self.consumer,
-        )  # fmt: skip
-        return self.run_id
+    def run_fields(self) -> dict[str, Any]:
+        return {
+            "method": self.method, "task": self.task.task_id, "due": self.task.due,
+            "attempt": self.task.attempt, "worker": self.consumer,
+        }  # fmt: skip
 
     async def add(self, counts: Mapping[str, int]) -> None:
         for k, v in counts.items():
