@@ -8,7 +8,8 @@ rate limits) land on the run record while the crawl goes on.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from spiders.pipelines import PageItem
     from spiders.tme_channel import CrawlMode
     from storage.client import Store
+    from storage.repos.runs import OpenRun
 
 log = get_logger(__name__)
 
@@ -29,13 +31,11 @@ log = get_logger(__name__)
 class RunRecorder(Protocol):
     """The run record of one crawl (the lead's ``runs`` repository sits behind it)."""
 
-    async def start(self, target: str, kind: str) -> str: ...
+    def recording(self, target: str, kind: str) -> AbstractAsyncContextManager[OpenRun]: ...
 
     async def add(self, counts: Mapping[str, int]) -> None: ...
 
     async def error(self, err: dict[str, object]) -> None: ...
-
-    async def finish(self, status: str) -> None: ...
 
 
 class Progress(Protocol):
@@ -53,9 +53,17 @@ class StoreRunRecorder:
         self.errors = ErrorRepo(store)
         self.run_id: str | None = None
 
-    async def start(self, target: str, kind: str) -> str:
-        self.run_id = await self.runs.start(target, kind)
-        return self.run_id
+    def run_fields(self) -> dict[str, Any]:
+        """Fields written on the run when it starts (a subclass adds its own)."""
+        return {}
+
+    @asynccontextmanager
+    async def recording(self, target: str, kind: str) -> AsyncIterator[OpenRun]:
+        """The run's lifecycle (``RunRepo.record``): ``run.status`` on return, ``failed`` when the
+        body raised, ``abandoned`` when it was cancelled."""
+        async with self.runs.record(target, kind, **self.run_fields()) as run:
+            self.run_id = run.id
+            yield run
 
     async def add(self, counts: Mapping[str, int]) -> None:
         if self.run_id is not None:
@@ -66,9 +74,15 @@ class StoreRunRecorder:
         if self.run_id is not None:
             await self.runs.error(self.run_id)
 
-    async def finish(self, status: str) -> None:
-        if self.run_id is not None:
-            await self.runs.finish(self.run_id, status)
+
+@asynccontextmanager
+async def open_run(recorder: RunRecorder | None, target: str, kind: str) -> AsyncIterator[OpenRun | None]:
+    """The run record of one crawl or discovery run, or None when the caller keeps none."""
+    if recorder is None:
+        yield None
+        return
+    async with recorder.recording(target, kind) as run:
+        yield run
 
 
 @dataclass
@@ -181,39 +195,39 @@ async def crawl_channel(
     check_base_url(base_url or settings.telegram_web_base)  # ConfigError before anything is recorded
     mode = mode or CrawlMode()
     summary = CrawlSummary(target=target)
-    if recorder is not None:
-        summary.run_id = await recorder.start(target, "web_channel")
-    hooks = _Hooks(summary, recorder, progress)
-    try:
-        summary.username = resolve_username(target)
-    except TgwatchError as exc:
-        await hooks._error(exc)
-        summary.status = "failed"
-        if recorder is not None:
-            await recorder.finish(summary.status)
-        return summary
+    async with open_run(recorder, target, "web_channel") as run:
+        summary.run_id = run.id if run is not None else None
+        hooks = _Hooks(summary, recorder, progress)
+        try:
+            summary.username = resolve_username(target)
+        except TgwatchError as exc:
+            await hooks._error(exc)
+            summary.status = "failed"
+            if run is not None:
+                run.status = summary.status
+            return summary
 
-    checkpoint = await ingest.checkpoint(stream_name(summary.username))
-    summary.checkpoint = checkpoint
-    scrapy_settings = build_scrapy_settings(
-        settings, ingest=ingest, hooks=hooks, overrides=scrapy_overrides, allow=(base_url,)
-    )
-    status = "failed"
-    try:
-        await run_spider(
-            TmeChannelSpider,
-            scrapy_settings,
-            username=summary.username,
-            base_url=base_url or settings.telegram_web_base,
-            mode=mode,
-            checkpoint=checkpoint,
+        checkpoint = await ingest.checkpoint(stream_name(summary.username))
+        summary.checkpoint = checkpoint
+        scrapy_settings = build_scrapy_settings(
+            settings, ingest=ingest, hooks=hooks, overrides=scrapy_overrides, allow=(base_url,)
         )
-        status = "ok" if not summary.errors else "partial"
-        if summary.state not in (None, ChannelState.OK) and summary.pages == 0:
-            status = "ok"  # a clear channel state is a clean outcome, not a failure
-    finally:
-        summary.status = status
-        if recorder is not None:
-            await recorder.finish(status)
+        status = "failed"
+        try:
+            await run_spider(
+                TmeChannelSpider,
+                scrapy_settings,
+                username=summary.username,
+                base_url=base_url or settings.telegram_web_base,
+                mode=mode,
+                checkpoint=checkpoint,
+            )
+            status = "ok" if not summary.errors else "partial"
+            if summary.state not in (None, ChannelState.OK) and summary.pages == 0:
+                status = "ok"  # a clear channel state is a clean outcome, not a failure
+        finally:
+            summary.status = status
+        if run is not None:
+            run.status = status
     summary.checkpoint = await ingest.checkpoint(stream_name(summary.username)) or summary.checkpoint
     return summary

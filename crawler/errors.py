@@ -18,6 +18,9 @@ edge that calls the library, so core code only ever sees these::
     ├── NotAuthorized             no active authorization covers a private join/read
     └── ConfigError               settings are missing or contradictory
 
+``error_for_status`` is the one HTTP status → error mapping every fetching edge uses (the web
+spiders after their retries, the media fetcher).
+
 The root and ``ConfigError`` are defined in ``config.errors``: settings are loaded (and refused) in
 ``config``, the bottom layer, which imports nothing of ours. They are re-exported here, so the tree
 is still one tree and ``crawler.errors.ConfigError`` is the very class ``config.load`` raises.
@@ -86,3 +89,26 @@ class StoreError(TgwatchError):
 
 class NotAuthorized(TgwatchError):
     kind = "not_authorized"
+
+
+#: the wait assumed when a server rate-limits without saying for how long
+DEFAULT_RETRY_AFTER = 60.0
+
+
+def error_for_status(
+    status: int, url: str | None, *, retry_after: float | None = None, retried: bool = False
+) -> SourceError | None:
+    """The error an HTTP answer means, or None for a success or redirect.
+
+    ``retry_after`` is what the server said (``Retry-After`` in seconds) or None: a 429 is always
+    ``RateLimited``, a 503 only when the server said when to come back (otherwise it is an outage).
+    ``retried``: the answer is the last of the project's retries, and the message says so."""
+    if status < 400:
+        return None
+    if status == 429 or (status == 503 and retry_after is not None):
+        return RateLimited(retry_after=DEFAULT_RETRY_AFTER if retry_after is None else retry_after, url=url)
+    if status in (401, 403):
+        return AccessDenied(f"HTTP {status}", url=url)
+    if status in (404, 410):
+        return NotFound(f"HTTP {status} for {url}", url=url)
+    return SourceError(f"HTTP {status} after retries" if retried else f"HTTP {status}", url=url)

@@ -1,9 +1,9 @@
 """The single door: every source hands its records to ``Ingest.submit``.
 
 Ingest is a chain of small stages run in order over one batch (structlog's processor chain is the
-model). The chain is ``normalize → version → persist`` today, with named seams where later stages
-go: media fetching, hashing and matching before ``version``; the detection queue and the evidence
-ledger after ``persist``. A stage that is not ``essential`` records its failure and the batch goes on;
+model). Ingest owns ``normalize``, ``version`` and ``persist``; the whole chain, with the feature
+stages between and after them, is declared in one place, ``crawler.pipeline.STAGES``, and laid out
+by ``Ingest.assemble``. A stage that is not ``essential`` records its failure and the batch goes on;
 an essential stage's failure aborts the batch *before* its checkpoint is saved, so the batch is
 simply submitted again (every write is keyed by natural ``_id`` and therefore idempotent).
 """
@@ -199,8 +199,23 @@ class Ingest:
         ]
         self._store_retry_seconds = store_retry_seconds
 
+    def assemble(self, order: Sequence[tuple[str, bool]], extra: Sequence[Stage]) -> None:
+        """Lay out the chain as ``order`` declares it (``crawler.pipeline.STAGES``): ingest's own
+        stages plus ``extra``, each where its name stands. A declared stage that is not given is
+        skipped (no media fetching, no media stage); a stage the order does not name, or whose
+        ``essential`` flag differs from the declaration, is a wiring mistake and raises."""
+        by_name = {s.name: s for s in [*self.stages, *extra]}
+        declared = dict(order)
+        for name, stage in by_name.items():
+            if name not in declared:
+                raise ValueError(f"stage {name!r} is not in the declared order {[n for n, _ in order]}")
+            if stage.essential != declared[name]:
+                raise ValueError(f"stage {name!r} is declared essential={declared[name]}")
+        self.stages = [by_name[name] for name, _ in order if name in by_name]
+
     def add_stage(self, stage: Stage, *, before: str | None = None, after: str | None = None) -> None:
-        """Insert a stage at a named seam (``before="version"``, ``after="persist"`` …)."""
+        """Insert one stage at a named seam (``before="version"``, ``after="persist"`` …): for tests
+        that need a single stage; processes lay out the whole chain with ``assemble``."""
         names = [s.name for s in self.stages]
         anchor = before or after
         if anchor is None:

@@ -1,12 +1,9 @@
 """Assemble the ingest door with every stage this process needs, and own their resources.
 
-``open_pipeline`` is where seams get filled: the media stage (fetch → hash → quarantine → match →
-detection queue) before ``version``; after ``persist`` the discovery snowball (links, mentions and
-forwards become candidates), the evidence capture stage (ledger entries for every stored
-record), the takedown re-upload check (removed items' media seen again re-open their request) and
-the takedown policy stage (a new match alert on a ``draft``/``auto`` list drafts or sends a request;
-``takedown_reporter`` is the source's in-app reporter when one is open).
-Sources add their own media fetcher (e.g. Telethon's) through ``fetchers``.
+``STAGES`` below is the ingest chain, in order, in one place; ``open_pipeline`` builds the feature
+stages and ``Ingest.assemble`` lays them out as declared (the takedown policy stage: a new match alert
+on a ``draft``/``auto`` list drafts or sends a request; ``takedown_reporter`` is the source's in-app
+reporter when one is open). Sources add their own media fetcher (e.g. Telethon's) through ``fetchers``.
 """
 
 from __future__ import annotations
@@ -18,7 +15,7 @@ from config import Settings
 from crawler.detection.service import DetectionService
 from crawler.discovery.service import DiscoveryService
 from crawler.discovery.snowball import SnowballStage
-from crawler.evidence.capture import install as install_capture
+from crawler.evidence.capture import CaptureStage
 from crawler.evidence.hooks import verdict_hook
 from crawler.evidence.ledger import Ledger
 from crawler.evidence.wiring import build_ledger
@@ -26,7 +23,7 @@ from crawler.hashing.idle import IdleHashPool
 from crawler.hashing.images import ImageLimits
 from crawler.hashing.pool import HashOptions, HashPool
 from crawler.hashing.video import VideoLimits
-from crawler.ingest import Ingest
+from crawler.ingest import Ingest, Stage
 from crawler.media.fetchers import MediaFetcher, WebFetcher
 from crawler.media.matcher import Matcher
 from crawler.media.stage import MediaStage
@@ -37,6 +34,19 @@ from crawler.takedowns.senders import Reporter, build_senders
 from crawler.takedowns.sending import Dispatcher
 from crawler.takedowns.service import TakedownService
 from storage.client import Store
+
+#: The ingest chain, in order: (stage name, essential). A non-essential stage's failure is recorded
+#: and the batch goes on; an essential one aborts the batch before its checkpoint (``crawler.ingest``).
+STAGES: tuple[tuple[str, bool], ...] = (
+    ("normalize", True),  # channel keys, record validation (crawler.ingest)
+    ("media", False),  # fetch → hash → quarantine → match → detection queue; only with media.fetch
+    ("version", True),  # new / edited / unchanged, against the stored message (crawler.ingest)
+    ("persist", True),  # raw captures, versions, messages, sightings, snapshots, deletions
+    ("snowball", False),  # links, mentions and forwards become discovery candidates
+    ("ledger", True),  # evidence capture entries for every stored record
+    ("reupload", False),  # removed items' media seen again re-open their takedown (needs its evidence)
+    ("takedown_policy", False),  # a new match alert on a draft/auto list drafts or sends a request
+)
 
 #: a crawling process's hash pool is shut down after this long without media (issue 17: idle pool
 #: workers were a third of ``tgwatch run --workers 2``'s memory); the next file starts it again
@@ -64,6 +74,7 @@ async def open_pipeline(
     ingest = Ingest(store)
     ledger = build_ledger(store, settings)
     async with AsyncExitStack() as stack:
+        extra: list[Stage] = []
         if settings.media.fetch:
             options = hash_options(settings)
             hasher = await stack.enter_async_context(
@@ -74,7 +85,7 @@ async def open_pipeline(
             )
             web = await stack.enter_async_context(WebFetcher(settings))
             all_fetchers: dict[Source, MediaFetcher] = {Source.WEB: web, **(fetchers or {})}
-            ingest.add_stage(
+            extra.append(
                 MediaStage(
                     store,
                     settings,
@@ -82,17 +93,16 @@ async def open_pipeline(
                     fetchers=all_fetchers,
                     matcher=Matcher(store, settings.matching),
                     detection=DetectionService(store, settings, verdict_hook=verdict_hook(ledger)),
-                ),
-                before="version",
+                )
             )
-        install_capture(ingest, ledger, worker=settings.evidence.worker_name)
-        ingest.add_stage(SnowballStage(DiscoveryService(store, settings.discovery)), after="persist")
-        # after the capture stage ("ledger"): a re-upload added to a request already has its evidence
-        takedowns = TakedownService(store, ledger, settings.takedowns)
-        ingest.add_stage(ReuploadStage(takedowns, settings.matching), after="ledger")
-        # the lists' takedown policies: a new match alert drafts a request, or sends it (``auto``)
         hook = await stack.enter_async_context(policy_hook(store, settings, ledger, reporter=takedown_reporter))
-        ingest.add_stage(PolicyStage(hook), after="reupload")
+        extra += [
+            SnowballStage(DiscoveryService(store, settings.discovery)),
+            CaptureStage(ledger, worker=settings.evidence.worker_name),
+            ReuploadStage(TakedownService(store, ledger, settings.takedowns), settings.matching),
+            PolicyStage(hook),
+        ]
+        ingest.assemble(STAGES, extra)
         yield ingest
 
 

@@ -6,10 +6,15 @@ never in the database, so someone who can write the ``tokens`` collection but no
 cannot mint a row that authenticates. Rows from before the key (plain SHA-256, ``scheme`` absent)
 authenticate nobody; ``list`` marks them ``legacy`` so operators re-create them. Roles are fixed:
 what each may do is decided where each endpoint is declared, never by string matching elsewhere.
+
+The acting person is written in one form wherever an action is recorded (audit log, ledger entries,
+candidate decisions): ``token:<name>`` for an API or console caller (``Principal.actor``),
+``cli:<os-user>`` for a command run at the terminal (``cli_actor``).
 """
 
 from __future__ import annotations
 
+import getpass
 import hashlib
 import hmac
 import os
@@ -45,6 +50,22 @@ class Principal:
     token_id: str
     name: str
     role: Role
+
+    @property
+    def actor(self) -> str:
+        """How this caller is named where its actions are recorded."""
+        return f"token:{self.name}"
+
+
+def cli_actor(named: str | None = None) -> str:
+    """Who runs a CLI command, where its actions are recorded: ``named`` (a ``--by``/``--actor``
+    option) or the operating-system account, as ``cli:<name>``."""
+    if named:
+        return f"cli:{named}"
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return f"cli:uid-{os.getuid()}"
 
 
 def server_secret(settings: Settings) -> bytes:

@@ -26,7 +26,7 @@ from scrapy.http import Request, Response, TextResponse
 from twisted.python.failure import Failure
 
 from config.aggregators import SiteRule
-from crawler.errors import AccessDenied, BadPage, NotFound, RateLimited, SourceError, TgwatchError
+from crawler.errors import DEFAULT_RETRY_AFTER, BadPage, SourceError, TgwatchError, error_for_status
 from crawler.links import TgLink, normalize
 from crawler.models import utcnow
 from spiders.egress import as_egress_denied
@@ -89,14 +89,12 @@ def map_failure(failure: Failure) -> TgwatchError:
         return denied
     response = getattr(failure.value, "response", None)
     if response is not None:
-        status = response.status
-        if status == 429 or (status == 503 and "retry_after" in response.meta):
-            return RateLimited(retry_after=float(response.meta.get("retry_after") or 60.0), url=url)
-        if status == 404:
-            return NotFound(f"HTTP 404 for {url}", url=url)
-        if status in (401, 403):
-            return AccessDenied(f"HTTP {status}", url=url)
-        return SourceError(f"HTTP {status} after retries", url=url)
+        # the retry middleware leaves the server's Retry-After in ``meta`` when it gave up waiting
+        meta = response.meta
+        retry_after = float(meta.get("retry_after") or DEFAULT_RETRY_AFTER) if "retry_after" in meta else None
+        error = error_for_status(response.status, url, retry_after=retry_after, retried=True)
+        if error is not None:
+            return error
     return SourceError(f"{type(failure.value).__name__}: {failure.value}", url=url)
 
 

@@ -1,14 +1,20 @@
-"""The one door out of Scrapy: each page's records go to ``ingest.submit`` with the page's checkpoint.
+"""The one door out of Scrapy: pages' records go to the ingest door (``ingest.submit``) with a checkpoint.
 
-Spiders never touch MongoDB. Pages are stored strictly in the order the spider produced them,
-because page *k+1*'s checkpoint must never be saved before page *k*'s batch is stored, even though
-Scrapy may already be downloading page *k+1*. One writer task does the storing; pages that arrive
-while a submit is in flight are stored together in the next one (group commit: one batch, then the
-newest of their checkpoints), which is the same outcome as storing them one by one, in fewer round
-trips.
+Spiders never touch MongoDB: the pipeline is handed an ingest door and the driver's hooks through
+the crawler settings (``TGWATCH_INGEST``, ``TGWATCH_HOOKS``, see ``spiders.shared``). Pages are
+stored strictly in the order the spider produced them, because page *k+1*'s checkpoint must never be
+saved before page *k*'s batch is stored, even though Scrapy may already be downloading page *k+1*.
+One writer task does the storing; pages that arrive while a submit is in flight are stored together
+in the next one (group commit: one batch, then the newest of their checkpoints), which is the same
+outcome as storing them one by one, in fewer round trips.
 
-Media are passed on as ``MediaRef``s; fetching and hashing them is ingest's media stage (the seam
-named ``media`` in ``crawler.ingest``), not the spider's.
+After a stored group the driver hears ``page_stored`` once per page (the group's counts with the
+first); the errors a page carries (``PageItem.errors``) are the driver's to record. When a submit
+fails nothing of the group is checkpointed: its pages and every later one are dropped, the spider is
+closed (``store_failed``) and the driver hears ``page_failed``, so a rerun fetches them again.
+
+Media are passed on as ``MediaRef``s; fetching and hashing them is ingest's ``media`` stage
+(``crawler.pipeline.STAGES``), not the spider's.
 """
 
 from __future__ import annotations

@@ -27,10 +27,10 @@ import scrapy
 from scrapy.http import Request, Response
 from twisted.python.failure import Failure
 
-from crawler.errors import AccessDenied, BadPage, NotFound, RateLimited, SourceError, TgwatchError
+from crawler.errors import AccessDenied, BadPage, NotFound, TgwatchError
 from crawler.links import LinkKind, normalize
 from crawler.models import Channel, ChannelRef, ChannelState, Checkpoint, Counters, RawCapture, Source, utcnow
-from spiders.egress import as_egress_denied
+from spiders.aggregator import map_failure
 from spiders.parsing.channel import ChannelPage, parse_page
 from spiders.parsing.profile import EntityType, PageState, parse_profile
 from spiders.pipelines import PageItem
@@ -388,23 +388,7 @@ class TmeChannelSpider(scrapy.Spider):
         """A page we could not get even after retries: record why; the walk cannot go on without it."""
         request = failure.request  # type: ignore[attr-defined]
         url = request.url
-        response = getattr(failure.value, "response", None)
-        err: TgwatchError
-        denied = as_egress_denied(failure.value, url)
-        if denied is not None:
-            err = denied
-        elif response is not None:
-            status = response.status
-            if status == 429 or (status == 503 and "retry_after" in request.meta):
-                err = RateLimited(retry_after=float(request.meta.get("retry_after") or 60.0), url=url)
-            elif status == 404:
-                err = NotFound(f"HTTP 404 for {url}", url=url)
-            elif status in (401, 403):
-                err = AccessDenied(f"HTTP {status}", url=url)
-            else:
-                err = SourceError(f"HTTP {status} after retries", url=url)
-        else:
-            err = SourceError(f"{type(failure.value).__name__}: {failure.value}", url=url)
+        err = map_failure(failure)
         self.failures.append(err)
         if isinstance(err, NotFound) and request.meta.get("before") is None:
             channel = Channel(

@@ -56,7 +56,7 @@ async def test_investigator_downloads_a_bundle_that_verifies_offline(store: Stor
     exports = await store["ledger"].find({"kind": "export"}).to_list(None)
     assert len(exports) == 1, "the export itself is a ledger entry"
     audit = await store["audit"].find({"action": "case.export"}).to_list(None)
-    assert audit and audit[0]["actor"] == "inv"
+    assert audit and audit[0]["actor"] == "token:inv"
 
 
 async def test_a_server_without_the_signing_key_refuses_clearly(store: Store, tmp_path: Path) -> None:

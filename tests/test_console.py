@@ -63,7 +63,7 @@ async def test_pages_redirect_to_sign_in_and_sign_in_sets_a_safe_cookie(client: 
     assert page.headers["Cache-Control"] == "no-store"
     assert "script-src 'self'" in page.headers["Content-Security-Policy"]
     assert "<script>" not in html and "style=" not in html
-    audit = await store["audit"].find_one({"actor": "ana", "via": "console"})
+    audit = await store["audit"].find_one({"actor": "token:ana", "via": "console"})
     assert audit is not None and audit["action"] == "messages.search" and audit["filter"] == {"q": "hello"}
 
 
@@ -153,7 +153,8 @@ async def test_message_page_blurs_media_and_reveal_is_audited(client: Client, st
     )
     assert resp.status == 200
     entry = await store["audit"].find_one({"action": "media.reveal"})
-    assert entry is not None and entry["actor"] == "ana" and entry["via"] == "console" and entry["target"] == case.sha
+    assert entry is not None and entry["actor"] == "token:ana" and entry["via"] == "console"
+    assert entry["target"] == case.sha
     resp = await client.get(f"/api/v1/media/{case.sha}/bytes")
     assert resp.status == 200 and await resp.read() == case.image
 
@@ -220,5 +221,5 @@ async def test_candidate_review_approves_and_rejects_with_csrf(client: Client, s
         data={"link": "https://t.me/sample_room_one", "action": "reject", "csrf_token": csrf.group(1)},
     )
     assert resp.status == 409
-    audit = await store["audit"].find_one({"action": "candidates.list", "actor": "mo"})
+    audit = await store["audit"].find_one({"action": "candidates.list", "actor": "token:mo"})
     assert audit is not None and audit["via"] == "console"

@@ -141,7 +141,7 @@ async def test_investigator_signs_in_searches_and_reveals_an_image(
         await runner.cleanup()
     candidate = await store["candidates"].find_one({"_id": "https://t.me/sample_room_one"})
     assert candidate is not None and candidate["status"] == "approved" and candidate["review"]["by"] == "mo"
-    entry = await store["audit"].find_one({"action": "media.reveal", "actor": "ana"})
+    entry = await store["audit"].find_one({"action": "media.reveal", "actor": "token:ana"})
     assert entry is not None and entry["target"] == case.sha and entry["via"] == "console"
     assert entry["filter"] == {"message": "alpha_news/2"}
     takedown = await store["takedowns"].find_one({})

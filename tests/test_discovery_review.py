@@ -111,5 +111,5 @@ async def test_tips_api(client: TestClient[web.Request, web.Application], store:
     links = {c["link"] for c in (await resp.json())["candidates"]}
     assert links == {"https://t.me/+TipInvite0001", "https://t.me/named_source_room"}
     assert (await client.get("/api/v1/candidates?status=bogus", headers=hdr)).status == 400
-    audit = await AuditLog(store).list(actor="hotline-b")
+    audit = await AuditLog(store).list(actor="token:hotline-b")
     assert audit and audit[0]["action"] == "candidates.list" and audit[0]["result_count"] == 2

@@ -194,6 +194,28 @@ def test_add_stage_rejects_unknown_seam(ingest: Ingest) -> None:
         ingest.add_stage(object(), before="nope")  # type: ignore[arg-type]
 
 
+class _Named:
+    def __init__(self, name: str, essential: bool) -> None:
+        self.name, self.essential = name, essential
+
+    async def __call__(self, batch: object) -> None:
+        return None
+
+
+def test_assemble_lays_out_the_declared_order_and_skips_absent_stages(ingest: Ingest) -> None:
+    order = [("normalize", True), ("media", False), ("version", True), ("persist", True), ("after", False)]
+    ingest.assemble(order, [_Named("after", False)])
+    assert [s.name for s in ingest.stages] == ["normalize", "version", "persist", "after"]
+
+
+def test_assemble_rejects_an_undeclared_stage_or_a_wrong_essential_flag(ingest: Ingest) -> None:
+    order = [("normalize", True), ("version", True), ("persist", True), ("after", False)]
+    with pytest.raises(ValueError, match="not in the declared order"):
+        ingest.assemble(order, [_Named("stray", False)])
+    with pytest.raises(ValueError, match="declared essential=False"):
+        ingest.assemble(order, [_Named("after", True)])
+
+
 def test_result_addition() -> None:
     a, b = IngestResult(new=1, errors=2), IngestResult(new=3, deleted=1)
     a.add(b)

@@ -190,7 +190,7 @@ async def test_every_message_that_shared_an_image_across_channels(client: Client
     assert media["channels"] == ["alpha_news", "beta_chat"]
     assert {s["message"] for s in media["sightings"]} == {"alpha_news/2", "beta_chat/7"}
     assert media["hashes"]["md5"] == case.md5 and media["matches"][0]["kind"] == "hash_match"
-    entries = await store["audit"].find({"actor": "ana"}).to_list(None)
+    entries = await store["audit"].find({"actor": "token:ana"}).to_list(None)
     assert {e["action"] for e in entries} == {"messages.search", "media.get"}
     search = next(e for e in entries if e["filter"].get("sha256"))
     assert search["result_count"] == 2 and search["role"] == "investigator"
@@ -316,7 +316,7 @@ async def test_media_bytes_need_a_case_authorization(client: Client, store: Stor
     resp = await client.get(f"/api/v1/media/{case.sha}/bytes", headers=bearer(inv))
     assert resp.status == 200 and resp.content_type == "image/png"
     assert await resp.read() == case.image and resp.headers["Cache-Control"].startswith("no-store")
-    actions = [e["action"] async for e in store["audit"].find({"actor": "ana"}).sort("at", 1)]
+    actions = [e["action"] async for e in store["audit"].find({"actor": "token:ana"}).sort("at", 1)]
     assert actions == ["media.bytes.refused", "media.bytes.refused", "media.bytes"]
     # another investigator, not named on the authorization, still gets nothing
     other = await token(store, Role.INVESTIGATOR, "bob")
@@ -369,7 +369,7 @@ async def test_operations_and_the_auditor_sees_the_investigator(client: Client, 
     assert (await _get(client, "/api/v1/runs", mon))["items"] == []
     resp = await client.get("/api/v1/messages", headers=bearer(mon))
     assert resp.status == 403, "monitors do not read evidence"
-    trail = await _get(client, "/api/v1/audit", aud, actor="ana")
+    trail = await _get(client, "/api/v1/audit", aud, actor="token:ana")
     assert trail["items"][0]["action"] == "messages.search"
     assert trail["items"][0]["filter"] == {"sha256": case.sha} and trail["items"][0]["result_count"] == 2
 

@@ -56,9 +56,9 @@ async def test_auditor_routes_return_verifiable_proofs_and_are_audited(
     assert denied.status == 403
     queries = [json.loads(d["payload"]) for d in await ledger.entries(9)]
     assert [(q["kind"], q["action"], q["actor"], q["role"]) for q in queries] == [
-        ("query", "ledger.entries", "aud", "auditor"),
-        ("query", "ledger.inclusion_proof", "aud", "auditor"),
-        ("query", "ledger.consistency_proof", "aud", "auditor"),
+        ("query", "ledger.entries", "token:aud", "auditor"),
+        ("query", "ledger.inclusion_proof", "token:aud", "auditor"),
+        ("query", "ledger.consistency_proof", "token:aud", "auditor"),
     ]
     assert queries[0]["result_count"] == 3
 

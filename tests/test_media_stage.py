@@ -18,7 +18,7 @@ from crawler.hashing import synthetic
 from crawler.hashing.images import hash_image
 from crawler.ingest import Ingest
 from crawler.models import ChannelRef, MediaKind, MediaRef, Message, Source
-from crawler.pipeline import open_pipeline
+from crawler.pipeline import STAGES, open_pipeline
 from storage.client import Store
 from storage.repos import ErrorRepo, MessageRepo
 from storage.repos.hashlists import HashListRepo
@@ -149,6 +149,11 @@ async def test_without_lists_nothing_matches_and_ingest_without_media_is_untouch
     off = settings.model_copy(update={"media": settings.media.model_copy(update={"fetch": False})})
     async with open_pipeline(store, off) as bare:
         assert isinstance(bare, Ingest) and "media" not in [s.name for s in bare.stages]
+
+
+async def test_the_assembled_chain_is_the_declared_list(store: Store, settings: Settings) -> None:
+    async with open_pipeline(store, settings) as ingest:
+        assert [(s.name, s.essential) for s in ingest.stages] == list(STAGES)
 
 
 def _tgwatch(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -230,15 +230,15 @@ async def test_a_damaged_rule_is_skipped_not_fatal(store: Store, tmp_path: Path)
 async def test_every_sending_is_a_ledger_entry_with_the_sha256_of_what_left(store: Store, tmp_path: Path) -> None:
     import hashlib
 
+    from crawler.evidence.hooks import notification_hook
     from crawler.evidence.wiring import build_ledger
-    from crawler.notify.service import ledger_hook
 
     settings = settings_for(tmp_path)
     ledger = build_ledger(store, settings, sign=False)
     async with webhook_receiver() as hook:
         await hook_rule(store, hook.url)
         await AlertRepo(store).raise_alert(alert())
-        dispatcher = Dispatcher(store, settings, env=ENV, on_sent=ledger_hook(ledger.append))
+        dispatcher = Dispatcher(store, settings, env=ENV, on_sent=notification_hook(ledger.append))
         try:
             await dispatcher.drain()
         finally:

@@ -174,13 +174,13 @@ async def test_monitor_creates_from_an_alert_and_sends_others_read_and_audit(cli
     assert (await client.get(f"/api/v1/takedowns/{rid}/history", headers=bearer(mon))).status == 403
     await _json(client, "GET", f"/api/v1/takedowns/{rid}/history", inv)
 
-    reads = {e["action"] async for e in store["audit"].find({"actor": "ana"})}
+    reads = {e["action"] async for e in store["audit"].find({"actor": "token:ana"})}
     assert {"takedowns.list", "takedowns.get", "takedowns.report", "takedowns.history"} <= reads
     report_audit = await store["audit"].find_one(
-        {"actor": "ana", "action": "takedowns.report", "filter.format": "json"}
+        {"actor": "token:ana", "action": "takedowns.report", "filter.format": "json"}
     )
     assert report_audit is not None and report_audit["target"] == rid and report_audit["role"] == "investigator"
-    assert await store["audit"].find_one({"actor": "au", "action": "takedowns.history"}) is not None
+    assert await store["audit"].find_one({"actor": "token:au", "action": "takedowns.history"}) is not None
 
 
 async def test_list_pages_with_a_cursor(client: Client, store: Store, world: World) -> None:
@@ -234,7 +234,7 @@ async def test_figures_as_json_and_prometheus_gauges(client: Client, store: Stor
         assert stats["removed_within"]["items"][window] == {"eligible": 2, "removed": 1, "share": 0.5}
     assert stats["removed_within"]["items"]["30d"] == {"eligible": 0, "removed": 0, "share": None}
     assert stats["overdue"] == {"count": 1, "requests": [req.id]} and stats["unsent"] == 1
-    assert await store["audit"].find_one({"actor": "ana", "action": "takedowns.stats"}) is not None
+    assert await store["audit"].find_one({"actor": "token:ana", "action": "takedowns.stats"}) is not None
 
     detail = await _json(client, "GET", f"/api/v1/takedowns/{req.id}", inv)
     last = {i["item_id"]: i["last_check"] for i in detail["items"]}
@@ -323,13 +323,13 @@ async def test_console_create_from_an_alert_send_and_read(client: Client, store:
     )
     assert resp.status == 403
     assert (await client.get("/console/takedowns/TD-000404")).status == 404
-    reads = {(e["action"], e["via"]) async for e in store["audit"].find({"actor": "ana"})}
+    reads = {(e["action"], e["via"]) async for e in store["audit"].find({"actor": "token:ana"})}
     assert {("takedowns.get", "console"), ("takedowns.history", "console")} <= reads
 
     aud = await token(store, Role.AUDITOR, "au")
     await sign_in(client, aud)
     html = await (await client.get("/console/takedowns/TD-000001")).text()
     rows = re.findall(r"<tr><td>\d+</td><td>[^<]*</td><td>(\w+)</td><td>([^<]*)</td>", html)
-    assert [a for a, _ in rows][:2] == ["create", "sent"] and ("sent", "mo") in rows
+    assert [a for a, _ in rows][:2] == ["create", "sent"] and ("sent", "token:mo") in rows
     assert (await client.get("/console/takedowns?status=sent")).status == 200
     assert (await client.get("/console/takedowns?status=bogus")).status == 400

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import getpass
-import os
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
@@ -19,6 +17,7 @@ import config
 from config import Settings
 from crawler import logs
 from crawler.errors import TgwatchError
+from crawler.tokens import cli_actor as cli_actor  # the one CLI actor form, for the command modules
 from storage.private import make_private_dir, secure_tree
 
 if TYPE_CHECKING:
@@ -112,11 +111,3 @@ def async_command(func: Callable[..., Awaitable[T]]) -> Callable[..., T]:
 
 
 pass_app = click.make_pass_decorator(AppContext)
-
-
-def cli_actor() -> str:
-    """Who runs a CLI command, for audit entries: the operating-system account."""
-    try:
-        return f"os:{getpass.getuser()}"
-    except (KeyError, OSError):
-        return f"os-uid:{os.getuid()}"

@@ -7,14 +7,13 @@ is defined in ``crawler.cli.crawl``), ``cli.add_command(discover_group)`` and
 
 from __future__ import annotations
 
-import getpass
 import json
 from typing import Any
 
 import click
 
 from config.discovery import discovery_settings
-from crawler.cli.app import AppContext, async_command, pass_app
+from crawler.cli.app import AppContext, async_command, cli_actor, pass_app
 from crawler.discovery.models import CandidateStatus
 from crawler.discovery.service import DiscoveryService, summary_line
 
@@ -112,17 +111,17 @@ async def candidates_list(app: AppContext, status: str | None, limit: int, order
 @click.option("--method", type=click.Choice(["web", "mtproto"]), help="how to crawl it (public: web by default)")
 @click.option("--authorization", "authorization_id", help="authorization id (required for invite links)")
 @click.option("--note", help="why")
-@click.option("--by", "actor", default=getpass.getuser, show_default="the OS user", help="who approves")
+@click.option("--by", "actor", help="who approves (default: the OS user)")
 @pass_app
 @async_command
 async def candidates_approve(
-    app: AppContext, link: str, method: str | None, authorization_id: str | None, note: str | None, actor: str
+    app: AppContext, link: str, method: str | None, authorization_id: str | None, note: str | None, actor: str | None
 ) -> None:
     """Approve a candidate: it becomes a crawl target (invites only with an active authorization)."""
     async with app.open() as opened:
         target = await _service(app, opened.store).approve(
             link,
-            actor=actor,
+            actor=cli_actor(actor),
             method="mtproto" if method == "mtproto" else ("web" if method == "web" else None),
             authorization_id=authorization_id,
             note=note,
@@ -133,13 +132,13 @@ async def candidates_approve(
 @candidates_group.command("reject")
 @click.argument("link")
 @click.option("--note", help="why")
-@click.option("--by", "actor", default=getpass.getuser, show_default="the OS user", help="who rejects")
+@click.option("--by", "actor", help="who rejects (default: the OS user)")
 @pass_app
 @async_command
-async def candidates_reject(app: AppContext, link: str, note: str | None, actor: str) -> None:
+async def candidates_reject(app: AppContext, link: str, note: str | None, actor: str | None) -> None:
     """Reject a candidate (it stays recorded, with the reason)."""
     async with app.open() as opened:
-        doc = await _service(app, opened.store).reject(link, actor=actor, note=note)
+        doc = await _service(app, opened.store).reject(link, actor=cli_actor(actor), note=note)
     click.echo(f"rejected: {doc['_id']}")
 
 

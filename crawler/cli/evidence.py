@@ -8,7 +8,6 @@ unless ``--role`` says otherwise (the export's media rule reads it).
 
 from __future__ import annotations
 
-import getpass
 import json
 import sys
 from collections.abc import AsyncIterator
@@ -22,7 +21,7 @@ import click
 from config import Settings
 from config.evidence import EvidenceSettings
 from crawler.audit import AuditLog
-from crawler.cli.app import AppContext, async_command, pass_app
+from crawler.cli.app import AppContext, async_command, cli_actor, pass_app
 from crawler.cli.case_option import case_id_param
 from crawler.errors import ConfigError
 from crawler.evidence import verify_bundle
@@ -59,7 +58,7 @@ async def opened(app: AppContext) -> AsyncIterator[EvidenceContext]:
 
 
 def _actor(actor: str | None) -> str:
-    return actor or getpass.getuser()
+    return cli_actor(actor)
 
 
 def _public_key_bytes(ctx: EvidenceContext) -> bytes:

@@ -18,9 +18,10 @@ import click
 from pydantic import ValidationError
 
 from crawler.cli.app import AppContext, async_command, pass_app
+from crawler.evidence.hooks import notification_hook
 from crawler.evidence.wiring import build_ledger
 from crawler.notify.rules import KINDS, NotifyRule
-from crawler.notify.service import NotifyService, ledger_hook
+from crawler.notify.service import NotifyService
 from crawler.scheduling.groups import target_groups
 from storage.client import open_store
 
@@ -29,7 +30,7 @@ from storage.client import open_store
 async def _service(app: AppContext) -> AsyncIterator[NotifyService]:
     async with open_store(app.settings) as store:
         service = NotifyService(
-            store, app.settings, on_sent=ledger_hook(build_ledger(store, app.settings).append),
+            store, app.settings, on_sent=notification_hook(build_ledger(store, app.settings).append),
             channel_groups=target_groups(store, app.settings),
         )  # fmt: skip
         try:

@@ -12,8 +12,9 @@ from aiohttp import web
 from crawler.api.app import build_app, runner_args
 from crawler.api.modules import ALL_MODULES
 from crawler.cli.app import AppContext, async_command, pass_app
+from crawler.evidence.hooks import notification_hook
 from crawler.evidence.wiring import build_ledger
-from crawler.notify.service import ledger_hook, notifier
+from crawler.notify.service import notifier
 from crawler.scheduling.groups import target_groups
 from crawler.tokens import Role, TokenRepo, server_secret
 
@@ -28,7 +29,7 @@ async def serve_cmd(app: AppContext, host: str, port: int, notify: bool) -> None
     """Serve the HTTP API (and console) until interrupted."""
     async with app.open(keep_alive=True) as opened, contextlib.AsyncExitStack() as stack:
         if notify:
-            on_sent = ledger_hook(build_ledger(opened.store, app.settings).append)
+            on_sent = notification_hook(build_ledger(opened.store, app.settings).append)
             groups = target_groups(opened.store, app.settings)
             await stack.enter_async_context(
                 notifier(opened.store, app.settings, on_sent=on_sent, channel_groups=groups)

@@ -265,7 +265,7 @@ def _operation_pages(routes: RouteTable) -> None:
         key, status = str(form.get("key", "")), str(form.get("status", ""))
         if not key or len(key) > 300:
             raise BadQuery("alert key is missing")
-        await ops(request).set_alert_status(key, status, who.name)
+        await ops(request).set_alert_status(key, status, who.actor)
         raise web.HTTPSeeOther("/console/alerts")
 
     @page(routes, "GET", "/console/candidates", REVIEWERS, "discovery candidates to review")
@@ -289,9 +289,9 @@ def _operation_pages(routes: RouteTable) -> None:
             raise BadQuery("candidate link is missing")
         service = DiscoveryService(request.app[STORE])
         if action == "approve":
-            await service.approve(link, actor=who.name, note=note)
+            await service.approve(link, actor=who.actor, note=note)
         elif action == "reject":
-            await service.reject(link, actor=who.name, note=note)
+            await service.reject(link, actor=who.actor, note=note)
         else:
             raise BadQuery("action must be approve or reject")
         raise web.HTTPSeeOther("/console/candidates")

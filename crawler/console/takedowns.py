@@ -145,7 +145,7 @@ def register(routes: RouteTable) -> None:
         except ValueError:
             raise BadQuery(f"reason must be one of {', '.join(r.value for r in Reason)}") from None
         case = _field(form, "case")
-        req = await service(request.app).create(reason=reason, actor=who.name, alert=alert, case=case)
+        req = await service(request.app).create(reason=reason, actor=who.actor, alert=alert, case=case)
         raise web.HTTPSeeOther(f"/console/takedowns/{quote(req.id)}")
 
     @page(routes, "GET", "/console/takedowns", READERS, "takedown requests and removal figures")
@@ -205,7 +205,7 @@ def register(routes: RouteTable) -> None:
         via = _field(form, "via", required=True) or ""
         reference = _field(form, "reference")
         try:
-            await service(request.app).mark_sent(request_id, via=via, actor=who.name, reference=reference)
+            await service(request.app).mark_sent(request_id, via=via, actor=who.actor, reference=reference)
         except ValueError as exc:
             raise BadQuery(str(exc)) from None
         raise web.HTTPSeeOther(f"/console/takedowns/{quote(request_id)}")

@@ -63,7 +63,7 @@ def register(routes: RouteTable) -> None:
         docs = await request.app[SERVICE].list(statuses=statuses, limit=limit)
         who = principal(request)
         await request.app[AUDIT].record_access(
-            actor=who.name,
+            actor=who.actor,
             role=who.role.value,
             action="candidates.list",
             filter={"status": status, "limit": limit},

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from config.aggregators import AggregatorRules, RulesError, load_rules
 from config.discovery import discovery_settings
+from crawler.crawl_web import open_run
 from crawler.discovery.models import TriageResult
 from crawler.discovery.service import DiscoveryService
 from crawler.egress import check_base_url
@@ -193,24 +194,24 @@ async def crawl_aggregator(
         raise ConfigError(str(exc)) from exc
     summary = AggregatorSummary(site=rule.name, start_urls=start_urls)
     recorder = _recorder(store, record_run)
-    if recorder is not None:
-        summary.run_id = await recorder.start(name_or_url, "aggregator")
-    sink = _AggregatorSink(service, summary, recorder)
-    status = "failed"
-    try:
-        await run_spider(
-            AggregatorSpider,
-            # the operator named these hosts (rule file, --base-url or the URL given)
-            _scrapy_settings(settings, sink, scrapy_overrides, allow=tuple(start_urls)),
-            rule=rule,
-            start_urls=start_urls,
-            max_pages=dsettings.max_pages_per_site,
-        )
-        status = "ok" if not summary.errors else "partial"
-    finally:
-        summary.status = status
-        if recorder is not None:
-            await recorder.finish(status)
+    async with open_run(recorder, name_or_url, "aggregator") as run:
+        summary.run_id = run.id if run is not None else None
+        sink = _AggregatorSink(service, summary, recorder)
+        status = "failed"
+        try:
+            await run_spider(
+                AggregatorSpider,
+                # the operator named these hosts (rule file, --base-url or the URL given)
+                _scrapy_settings(settings, sink, scrapy_overrides, allow=tuple(start_urls)),
+                rule=rule,
+                start_urls=start_urls,
+                max_pages=dsettings.max_pages_per_site,
+            )
+            status = "ok" if not summary.errors else "partial"
+        finally:
+            summary.status = status
+        if run is not None:
+            run.status = status
     return summary
 
 
@@ -238,20 +239,20 @@ async def run_triage(
         summary.status = "ok"
         return summary
     recorder = _recorder(store, record_run)
-    if recorder is not None:
-        summary.run_id = await recorder.start(f"triage:{len(links)}", "triage")
-    sink = _TriageSink(service, summary, recorder)
-    status = "failed"
-    try:
-        await run_spider(
-            TmePreviewSpider,
-            _scrapy_settings(settings, sink, scrapy_overrides, allow=(base_url,)),
-            links=links,
-            base_url=base_url or settings.telegram_web_base,
-        )
-        status = "ok" if not summary.errors else "partial"
-    finally:
-        summary.status = status
-        if recorder is not None:
-            await recorder.finish(status)
+    async with open_run(recorder, f"triage:{len(links)}", "triage") as run:
+        summary.run_id = run.id if run is not None else None
+        sink = _TriageSink(service, summary, recorder)
+        status = "failed"
+        try:
+            await run_spider(
+                TmePreviewSpider,
+                _scrapy_settings(settings, sink, scrapy_overrides, allow=(base_url,)),
+                links=links,
+                base_url=base_url or settings.telegram_web_base,
+            )
+            status = "ok" if not summary.errors else "partial"
+        finally:
+            summary.status = status
+        if run is not None:
+            run.status = status
     return summary

@@ -46,7 +46,7 @@ def _int(request: web.Request, name: str, default: int | None = None, *, low: in
 async def _audit(request: web.Request, action: str, flt: dict[str, object], count: int) -> None:
     who = principal(request)
     await request.app[AUDIT].record_access(
-        actor=who.name, role=who.role.value, action=action, filter=flt, result_count=count, via="api"
+        actor=who.actor, role=who.role.value, action=action, filter=flt, result_count=count, via="api"
     )
 
 
@@ -160,7 +160,7 @@ def register_export(routes: RouteTable) -> None:
         # the file name is ours, never the caller's; the directory goes away whatever happens
         with tempfile.TemporaryDirectory(prefix="tgwatch-export-") as tmp:
             out = Path(tmp) / "bundle.zip"
-            result = await exporter.export(case, out, actor=who.name, role=who.role.value, viewer=who)
+            result = await exporter.export(case, out, actor=who.actor, role=who.role.value, viewer=who)
             body = await asyncio.to_thread(out.read_bytes)
         await _audit(request, "case.export", {"case": case}, result.entries)
         return web.Response(

@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 
 from crawler.case_ids import validate_case_id
 from crawler.errors import NotAuthorized
+from crawler.evidence.entries import authorization_grant_entry, authorization_revoke_entry, join_entry, refusal_entry
 from crawler.evidence.ledger import Ledger
 from crawler.logs import get_logger
 from crawler.models import utcnow
@@ -80,20 +81,17 @@ class Authorizations:
             note=note,
         )
         await self.ledger.append(
-            {
-                "kind": "authorization",
-                "action": "grant",
-                "authorization": auth_id,
-                "case": case_id,
-                "warrant": warrant,
-                "approved_by": approved_by,
-                "scope": scopes,
-                "accounts": list(accounts),
-                "valid_until": _iso(until),
-                "actor": actor,
-                "note": note,
-                "cases": [case_id],
-            }
+            authorization_grant_entry(
+                authorization=auth_id,
+                case=case_id,
+                warrant=warrant,
+                approved_by=approved_by,
+                scope=scopes,
+                accounts=accounts,
+                valid_until=_iso(until),
+                actor=actor,
+                note=note,
+            )
         )
         log.info("authorization granted", authorization=auth_id, case=case_id, scope_items=len(scopes))
         return auth_id
@@ -104,15 +102,7 @@ class Authorizations:
             return False
         await self.repo.revoke(auth_id)
         await self.ledger.append(
-            {
-                "kind": "authorization",
-                "action": "revoke",
-                "authorization": auth_id,
-                "case": grant.get("case_id"),
-                "actor": actor,
-                "reason": reason,
-                "cases": [grant["case_id"]] if grant.get("case_id") else [],
-            }
+            authorization_revoke_entry(authorization=auth_id, case=grant.get("case_id"), actor=actor, reason=reason)
         )
         log.info("authorization revoked", authorization=auth_id)
         return True
@@ -140,16 +130,7 @@ class Authorizations:
             if grant is not None:
                 return grant, account
         await self.ledger.append(
-            {
-                "kind": "refusal",
-                "action": action,
-                "target": target,
-                "scope": wanted,
-                "accounts": list(accounts),
-                "run_id": run_id,
-                "reason": "no active authorization covers the target for these accounts",
-                "subjects": [s for s in wanted if s.startswith("channel:")],
-            }
+            refusal_entry(action=action, target=target, scope=wanted, accounts=accounts, run_id=run_id)
         )
         log.warning("refused: not authorized", action=action, accounts=list(accounts))
         raise NotAuthorized(
@@ -167,16 +148,13 @@ class Authorizations:
     ) -> int:
         """The ``join`` entry, written once the join succeeded."""
         return await self.ledger.append(
-            {
-                "kind": "join",
-                "authorization": grant["_id"],
-                "case": grant.get("case_id"),
-                "account": account,
-                "invite": invite,
-                "channel": channel_key,
-                "joined_at": utcnow(),
-                "run_id": run_id,
-                "cases": [grant["case_id"]] if grant.get("case_id") else [],
-                "subjects": [f"channel:{channel_key}"] if channel_key else [],
-            }
+            join_entry(
+                authorization=grant["_id"],
+                case=grant.get("case_id"),
+                account=account,
+                invite=invite,
+                channel=channel_key,
+                joined_at=utcnow(),
+                run_id=run_id,
+            )
         )

@@ -28,7 +28,14 @@ import socket
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from crawler.evidence.entries import jsonable, record_bytes
+from crawler.evidence.entries import (
+    capture_deletion_entry,
+    capture_media_entry,
+    capture_message_entry,
+    capture_snapshot_entry,
+    jsonable,
+    record_bytes,
+)
 from crawler.evidence.ledger import Ledger
 from crawler.ingest import Batch, Ingest
 from crawler.models import Channel, RawCapture
@@ -137,57 +144,48 @@ class CaptureStage:
                 {"kind": jsonable(m.get("kind")), "sha256": m.get("sha256"), "url": m.get("url")}
                 for m in doc.get("media") or []
             ]
-            subjects = [f"message:{key}", f"channel:{channel}"]
+            who = self._who(grant, batch.run_id)
             entries.append(
-                {
-                    "kind": "capture",
-                    "item": "message",
-                    "message": key,
-                    "capture_of": capture_of,
-                    "channel": channel,
-                    "version": doc.get("version"),
-                    "source": jsonable(doc.get("source")),
-                    "permalink": doc.get("permalink"),
-                    "record_sha256": record_sha,
-                    "content_hash": doc.get("content_hash"),
-                    "media": media,
-                    "received_at": batch.received_at,
-                    **_raw_fields(raw_by_key.get(key)),
-                    **self._who(grant, batch.run_id),
-                    "subjects": subjects,
-                }
+                capture_message_entry(
+                    message=key,
+                    capture_of=capture_of,
+                    channel=channel,
+                    version=doc.get("version"),
+                    source=jsonable(doc.get("source")),
+                    permalink=doc.get("permalink"),
+                    record_sha256=record_sha,
+                    content_hash=doc.get("content_hash"),
+                    media=media,
+                    received_at=batch.received_at,
+                    raw=_raw_fields(raw_by_key.get(key)),
+                    who=who,
+                )
             )
             for m in media:
                 if m["sha256"]:
                     entries.append(
-                        {
-                            "kind": "capture",
-                            "item": "media",
-                            "sha256": m["sha256"],
-                            "media_kind": m["kind"],
-                            "url": m["url"],
-                            "message": key,
-                            "channel": channel,
-                            "received_at": batch.received_at,
-                            **self._who(grant, batch.run_id),
-                            "subjects": [f"media:{m['sha256']}", *subjects],
-                        }
+                        capture_media_entry(
+                            sha256=m["sha256"],
+                            media_kind=m["kind"],
+                            url=m["url"],
+                            message=key,
+                            channel=channel,
+                            received_at=batch.received_at,
+                            who=who,
+                        )
                     )
         for snapshot in batch.channels:
             entries.append(self._snapshot(snapshot, batch, grants, records))
         for deletion in batch.deletions:
             channel = batch.channel_keys[deletion.ref]
             entries.append(
-                {
-                    "kind": "capture",
-                    "item": "deletion",
-                    "channel": channel,
-                    "messages": [f"{channel}/{i}" for i in deletion.msg_ids],
-                    "source": deletion.source.value,
-                    "captured_at": deletion.seen_at,
-                    **self._who(grants.get(channel), batch.run_id),
-                    "subjects": [f"channel:{channel}", *(f"message:{channel}/{i}" for i in deletion.msg_ids)],
-                }
+                capture_deletion_entry(
+                    channel=channel,
+                    msg_ids=deletion.msg_ids,
+                    source=deletion.source.value,
+                    captured_at=deletion.seen_at,
+                    who=self._who(grants.get(channel), batch.run_id),
+                )
             )
         if not entries:
             return
@@ -204,18 +202,15 @@ class CaptureStage:
         records.append((record_sha, data))
         if channel.raw is not None:  # persist keeps only the digest of a header's raw capture
             records.append((channel.raw.sha256, channel.raw.content.encode("utf-8")))
-        return {
-            "kind": "capture",
-            "item": "channel_snapshot",
-            "channel": key,
-            "state": channel.state.value,
-            "source": channel.source.value,
-            "record_sha256": record_sha,
-            "seen_at": channel.seen_at,
-            **_raw_fields(channel.raw),
-            **self._who(grants.get(key), batch.run_id),
-            "subjects": [f"channel:{key}"],
-        }
+        return capture_snapshot_entry(
+            channel=key,
+            state=channel.state.value,
+            source=channel.source.value,
+            record_sha256=record_sha,
+            seen_at=channel.seen_at,
+            raw=_raw_fields(channel.raw),
+            who=self._who(grants.get(key), batch.run_id),
+        )
 
 
 def install(ingest: Ingest, ledger: Ledger, *, worker: str | None = None, account: str | None = None) -> CaptureStage:

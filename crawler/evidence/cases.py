@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 
 from crawler.case_ids import validate_case_id
+from crawler.evidence.entries import case_attach_entry
 from crawler.evidence.ledger import Ledger
 from crawler.models import utcnow
 from storage.client import Doc, translate_errors
@@ -42,18 +43,7 @@ class Cases:
         if (channel is None) == (message is None):
             raise ValueError("attach exactly one of a channel or a message")
         subject = f"channel:{channel}" if channel is not None else f"message:{message}"
-        seq = await self.ledger.append(
-            {
-                "kind": "case",
-                "action": "attach",
-                "case": case_id,
-                "subject": subject,
-                "actor": actor,
-                "note": note,
-                "cases": [case_id],
-                "subjects": [subject],
-            }
-        )
+        seq = await self.ledger.append(case_attach_entry(case=case_id, subject=subject, actor=actor, note=note))
         doc = {"_id": f"{case_id}/{subject}", "case": case_id, "subject": subject, "seq": seq, "at": utcnow()}
         # attached before: one item; the new ledger entry still records who asked again
         with translate_errors("attach case item"), contextlib.suppress(DuplicateKeyError):

@@ -17,6 +17,8 @@ Kinds:
 - ``query``: an investigator's or auditor's read (one per audit entry);
 - ``export``: a case bundle handed out (``seqs`` exported, ``manifest_sha256`` of its manifest);
 - ``verdict``: a detector's verdict on a media item;
+- ``notification``: a message that left for a sink (rule, sink, SHA-256 of its bytes), subjects the
+  alerts it told of;
 - ``takedown``: a takedown request's history (``action`` = ``create``, ``sent``, ``item_status``,
   ``status``, ``reopen``; built by :mod:`crawler.takedowns.service`), subjects
   ``takedown:<request id>`` and the items' ``message:``/``channel:`` names.
@@ -34,7 +36,9 @@ from typing import Any
 from crawler.evidence.canonical import canonicalize, rfc3339_utc
 from crawler.models import Verdict
 
-KINDS = ("capture", "join", "refusal", "authorization", "case", "query", "export", "verdict", "takedown")
+KINDS = (
+    "capture", "join", "refusal", "authorization", "case", "query", "export", "verdict", "notification", "takedown",
+)  # fmt: skip
 
 
 MAX_EXACT_INT = 2**53
@@ -126,4 +130,266 @@ def export_entry(
         "seqs": list(seqs),
         "manifest_sha256": manifest_sha256,
         "cases": [case_id],
+    }
+
+
+# --- capture (built by .capture's stage) ---------------------------------------------------------
+# ``raw`` is the raw-capture provenance (``raw_sha256`` and, when there is one, ``raw_kind``,
+# ``source_url``, ``tl_request``, ``captured_at``); ``who`` the collecting worker, account, run,
+# authorization and ``cases``. Both are spread into the payload as they are.
+
+
+def capture_message_entry(
+    *,
+    message: str,
+    capture_of: str,
+    channel: str,
+    version: Any,
+    source: Any,
+    permalink: Any,
+    record_sha256: str,
+    content_hash: Any,
+    media: Sequence[Mapping[str, Any]],
+    received_at: datetime,
+    raw: Mapping[str, Any],
+    who: Mapping[str, Any],
+) -> dict[str, Any]:
+    """A stored message version: the digest of its record, its media and where it came from."""
+    return {
+        "kind": "capture",
+        "item": "message",
+        "message": message,
+        "capture_of": capture_of,
+        "channel": channel,
+        "version": version,
+        "source": source,
+        "permalink": permalink,
+        "record_sha256": record_sha256,
+        "content_hash": content_hash,
+        "media": list(media),
+        "received_at": received_at,
+        **raw,
+        **who,
+        "subjects": [f"message:{message}", f"channel:{channel}"],
+    }
+
+
+def capture_media_entry(
+    *,
+    sha256: str,
+    media_kind: Any,
+    url: Any,
+    message: str,
+    channel: str,
+    received_at: datetime,
+    who: Mapping[str, Any],
+) -> dict[str, Any]:
+    """A media file seen in a stored message."""
+    return {
+        "kind": "capture",
+        "item": "media",
+        "sha256": sha256,
+        "media_kind": media_kind,
+        "url": url,
+        "message": message,
+        "channel": channel,
+        "received_at": received_at,
+        **who,
+        "subjects": [f"media:{sha256}", f"message:{message}", f"channel:{channel}"],
+    }
+
+
+def capture_snapshot_entry(
+    *,
+    channel: str,
+    state: str,
+    source: str,
+    record_sha256: str,
+    seen_at: datetime,
+    raw: Mapping[str, Any],
+    who: Mapping[str, Any],
+) -> dict[str, Any]:
+    """A channel header as seen (state, counters: the record's digest)."""
+    return {
+        "kind": "capture",
+        "item": "channel_snapshot",
+        "channel": channel,
+        "state": state,
+        "source": source,
+        "record_sha256": record_sha256,
+        "seen_at": seen_at,
+        **raw,
+        **who,
+        "subjects": [f"channel:{channel}"],
+    }
+
+
+def capture_deletion_entry(
+    *, channel: str, msg_ids: Sequence[int], source: str, captured_at: datetime, who: Mapping[str, Any]
+) -> dict[str, Any]:
+    """Messages seen deleted at the source."""
+    return {
+        "kind": "capture",
+        "item": "deletion",
+        "channel": channel,
+        "messages": [f"{channel}/{i}" for i in msg_ids],
+        "source": source,
+        "captured_at": captured_at,
+        **who,
+        "subjects": [f"channel:{channel}", *(f"message:{channel}/{i}" for i in msg_ids)],
+    }
+
+
+# --- authorizations, joins and refusals (built by .authorizations) -------------------------------
+
+#: why a ``refusal`` entry was written (one reason today)
+REFUSAL_REASON = "no active authorization covers the target for these accounts"
+
+
+def authorization_grant_entry(
+    *,
+    authorization: str,
+    case: str,
+    warrant: str,
+    approved_by: str,
+    scope: Sequence[str],
+    accounts: Sequence[str],
+    valid_until: str,
+    actor: str,
+    note: str | None,
+) -> dict[str, Any]:
+    return {
+        "kind": "authorization",
+        "action": "grant",
+        "authorization": authorization,
+        "case": case,
+        "warrant": warrant,
+        "approved_by": approved_by,
+        "scope": list(scope),
+        "accounts": list(accounts),
+        "valid_until": valid_until,
+        "actor": actor,
+        "note": note,
+        "cases": [case],
+    }
+
+
+def authorization_revoke_entry(
+    *, authorization: str, case: str | None, actor: str, reason: str | None
+) -> dict[str, Any]:
+    return {
+        "kind": "authorization",
+        "action": "revoke",
+        "authorization": authorization,
+        "case": case,
+        "actor": actor,
+        "reason": reason,
+        "cases": [case] if case else [],
+    }
+
+
+def refusal_entry(
+    *, action: str, target: str, scope: Sequence[str], accounts: Sequence[str], run_id: str | None
+) -> dict[str, Any]:
+    """A join or private read refused for want of an authorization: subjects are the channels asked for."""
+    return {
+        "kind": "refusal",
+        "action": action,
+        "target": target,
+        "scope": list(scope),
+        "accounts": list(accounts),
+        "run_id": run_id,
+        "reason": REFUSAL_REASON,
+        "subjects": [s for s in scope if s.startswith("channel:")],
+    }
+
+
+def join_entry(
+    *,
+    authorization: str,
+    case: str | None,
+    account: str,
+    invite: str | None,
+    channel: str | None,
+    joined_at: datetime,
+    run_id: str | None,
+) -> dict[str, Any]:
+    """A private join made under an authorization."""
+    return {
+        "kind": "join",
+        "authorization": authorization,
+        "case": case,
+        "account": account,
+        "invite": invite,
+        "channel": channel,
+        "joined_at": joined_at,
+        "run_id": run_id,
+        "cases": [case] if case else [],
+        "subjects": [f"channel:{channel}"] if channel else [],
+    }
+
+
+# --- cases (built by .cases and .members) ------------------------------------------------------------
+
+
+def case_attach_entry(*, case: str, subject: str, actor: str, note: str | None) -> dict[str, Any]:
+    """A channel or message (``subject``) attached to a case."""
+    return {
+        "kind": "case",
+        "action": "attach",
+        "case": case,
+        "subject": subject,
+        "actor": actor,
+        "note": note,
+        "cases": [case],
+        "subjects": [subject],
+    }
+
+
+def case_member_entry(*, action: str, case: str, member: str, actor: str) -> dict[str, Any]:
+    """A token name added to (``member_add``) or removed from (``member_remove``) a case."""
+    return {"kind": "case", "action": action, "case": case, "member": member, "actor": actor, "cases": [case]}
+
+
+# --- notifications (built by .hooks.notification_hook for the notify dispatcher) -------------------
+
+
+def notification_entry(sent: Mapping[str, Any]) -> dict[str, Any]:
+    """One message that left: who got it and the SHA-256 of its bytes."""
+    return {
+        "kind": "notification", "rule": sent["rule"], "sink": sent["sink"], "message": sent["message"],
+        "sha256": sent["sha256"], "alerts": list(sent["alerts"]), "deliveries": list(sent["deliveries"]),
+        "subjects": [f"alert:{key}" for key in sent["alerts"]],
+    }  # fmt: skip
+
+
+# --- takedowns (built by crawler.takedowns.service, which still writes its own dict today) ----------
+
+
+def takedown_entry(
+    *,
+    action: str,
+    request: str,
+    platform: str,
+    reason: str,
+    case: str | None,
+    actor: str,
+    at: datetime,
+    item_subjects: Sequence[str],
+    fields: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """A takedown request's history: ``create``, ``sent``, ``item_status``, ``status``, ``reopen``;
+    ``fields`` that are None are left out."""
+    return {
+        "kind": "takedown",
+        "action": action,
+        "request": request,
+        "platform": platform,
+        "reason": reason,
+        "case": case,
+        "actor": actor,
+        "at": at,
+        **{k: v for k, v in (fields or {}).items() if v is not None},
+        "cases": [case] if case else [],
+        "subjects": [f"takedown:{request}", *item_subjects],
     }

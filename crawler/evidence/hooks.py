@@ -2,14 +2,16 @@
 
 - :func:`audit_hook`: ``AuditLog(store, hooks=[audit_hook(ledger)])`` or ``audit.add_hook(...)``:
   every audit entry (an investigator's or auditor's read) also becomes a ``query`` entry;
-- :func:`verdict_hook`: the detection service calls it with each stored verdict → ``verdict`` entry.
+- :func:`verdict_hook`: the detection service calls it with each stored verdict → ``verdict`` entry;
+- :func:`notification_hook`: the notify dispatcher's ``on_sent`` → a ``notification`` entry per sending.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
 
-from crawler.evidence.entries import query_entry, verdict_entry
+from crawler.evidence.entries import notification_entry, query_entry, verdict_entry
 from crawler.evidence.ledger import Ledger
 from crawler.models import Verdict
 from storage.client import Doc
@@ -29,3 +31,14 @@ def verdict_hook(ledger: Ledger) -> VerdictHook:
         await ledger.append(verdict_entry(verdict, verdict_id=verdict_id))
 
     return hook
+
+
+def notification_hook(
+    append: Callable[[Mapping[str, Any]], Awaitable[object]],
+) -> Callable[[dict[str, Any]], Awaitable[None]]:
+    """``on_sent`` that appends each sending to a ledger (``Ledger.append``, handed in by the shell)."""
+
+    async def on_sent(sent: dict[str, Any]) -> None:
+        await append(notification_entry(sent))
+
+    return on_sent

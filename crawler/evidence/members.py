@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from crawler.case_ids import validate_case_id
 from crawler.errors import NotFound
+from crawler.evidence.entries import case_member_entry
 from crawler.evidence.ledger import Ledger
 from crawler.logs import get_logger
 from crawler.tokens import TokenRepo
@@ -24,9 +25,7 @@ class CaseMembers:
         self.tokens = TokenRepo(ledger.store)
 
     async def _entry(self, action: str, case_id: str, member: str, actor: str) -> int:
-        return await self.ledger.append(
-            {"kind": "case", "action": action, "case": case_id, "member": member, "actor": actor, "cases": [case_id]}
-        )
+        return await self.ledger.append(case_member_entry(action=action, case=case_id, member=member, actor=actor))
 
     async def add(self, case_id: str, member: str, *, actor: str) -> bool:
         """Add a token name to a case; False when it already was a member (nothing is written)."""

@@ -8,9 +8,10 @@ before reading). Redirects are bounded, timeouts are set, and the server's ``Con
 recorded: the type we act on is sniffed from the first bytes. A body shorter than its
 ``Content-Length`` (connection cut) is ``Undecodable``.
 
-Error mapping (aiohttp → tgwatch): 429 → ``RateLimited``; 401/403 → ``AccessDenied``; 404/410 →
-``NotFound``; other HTTP errors, too many redirects, timeouts, connection failures →
-``SourceError``; a refused URL or address → ``EgressDenied``; over the cap → ``TooLarge``;
+Error mapping (aiohttp → tgwatch): HTTP statuses through ``crawler.errors.error_for_status`` (429,
+or 503 with ``Retry-After`` → ``RateLimited``; 401/403 → ``AccessDenied``; 404/410 → ``NotFound``;
+other → ``SourceError``); too many redirects, timeouts, connection failures → ``SourceError``; a
+refused URL or address → ``EgressDenied``; over the cap → ``TooLarge``;
 truncated body → ``Undecodable``.
 """
 
@@ -22,7 +23,7 @@ import aiohttp
 
 from crawler.egress import EgressPolicy
 from crawler.egress_http import open_guarded
-from crawler.errors import AccessDenied, NotFound, RateLimited, SourceError, TooLarge, Undecodable
+from crawler.errors import DEFAULT_RETRY_AFTER, SourceError, TooLarge, Undecodable, error_for_status
 from crawler.hashing.digests import Digester
 from crawler.hashing.sniff import sniff
 
@@ -49,21 +50,14 @@ class FetchedMedia:
     declared_type: str | None  # what the server said, for the record only
 
 
-def _retry_after(value: str | None) -> float:
+def _retry_after(value: str | None) -> float | None:
+    """``Retry-After`` in seconds; an unreadable one counts as the default wait, an absent one as None."""
+    if value is None:
+        return None
     try:
-        return max(0.0, float(value)) if value else 60.0
+        return max(0.0, float(value)) if value else DEFAULT_RETRY_AFTER
     except ValueError:
-        return 60.0
-
-
-def _status_error(status: int, url: str, retry_after: str | None) -> SourceError:
-    if status == 429:
-        return RateLimited(retry_after=_retry_after(retry_after), url=url)
-    if status in (401, 403):
-        return AccessDenied(f"HTTP {status}", url=url)
-    if status in (404, 410):
-        return NotFound(f"HTTP {status}", url=url)
-    return SourceError(f"HTTP {status}", url=url)
+        return DEFAULT_RETRY_AFTER
 
 
 async def fetch_media(
@@ -91,8 +85,9 @@ async def fetch_media(
             timeout=timeout,
             auto_decompress=False,
         ) as resp:
-            if resp.status >= 400:
-                raise _status_error(resp.status, url, resp.headers.get("Retry-After"))
+            error = error_for_status(resp.status, url, retry_after=_retry_after(resp.headers.get("Retry-After")))
+            if error is not None:
+                raise error
             declared = resp.content_length
             if declared is not None and declared > limits.max_bytes:
                 raise TooLarge(f"Content-Length {declared} over the cap of {limits.max_bytes} bytes", url=url)

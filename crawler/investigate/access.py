@@ -59,7 +59,7 @@ async def audit(
 ) -> Doc:
     """Record one read of evidence (every evidence endpoint calls this before answering)."""
     return await audit_log(request).record_access(
-        actor=who.name,
+        actor=who.actor,
         role=who.role.value,
         action=action,
         filter=filter,

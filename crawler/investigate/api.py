@@ -287,7 +287,7 @@ def _operations(routes: RouteTable) -> None:
         require_csrf_for_cookie_auth(request, request.headers.get(CSRF_HEADER))
         body: AlertStatusIn = await json_body(request, AlertStatusIn)
         who = principal(request)
-        updated = await ops(request).set_alert_status(request.match_info["key"], body.status, who.name)
+        updated = await ops(request).set_alert_status(request.match_info["key"], body.status, who.actor)
         return json_response(updated)
 
     @routes.add("GET", "/api/v1/runs", roles=OPERATIONS, summary="crawl runs, newest first", tag="runs", query=PAGE)

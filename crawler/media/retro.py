@@ -141,34 +141,35 @@ class RetroMatcher:
             result.status = "disabled"
             return result
         started = time.perf_counter()
-        result.run_id = await self._runs.start(f"hashlist:{name}", "retro_match", trigger=trigger)
-        try:
-            watermark = doc.get("retro_batch")
-            top = int(doc.get("batch", 0))
-            t = time.perf_counter()
-            fresh = await self._lists.list_entries(name, after_batch=watermark)
-            result.phases["entries"] = time.perf_counter() - t
-            await self._scan(fresh, None, result)
-            disabled_at = doc.get("disabled_at")
-            if watermark is not None and isinstance(disabled_at, datetime):
-                older = await self._lists.list_entries(name, up_to_batch=watermark)
-                await self._scan(older, disabled_at, result)
-            await self._lists.mark_retro_matched(name, top)
-        except Exception as exc:
-            result.status = "error"
+        async with self._runs.record(f"hashlist:{name}", "retro_match", trigger=trigger) as run:
+            result.run_id = run.id
+            run.failed_status = "error"
+            try:
+                watermark = doc.get("retro_batch")
+                top = int(doc.get("batch", 0))
+                t = time.perf_counter()
+                fresh = await self._lists.list_entries(name, after_batch=watermark)
+                result.phases["entries"] = time.perf_counter() - t
+                await self._scan(fresh, None, result)
+                disabled_at = doc.get("disabled_at")
+                if watermark is not None and isinstance(disabled_at, datetime):
+                    older = await self._lists.list_entries(name, up_to_batch=watermark)
+                    await self._scan(older, disabled_at, result)
+                await self._lists.mark_retro_matched(name, top)
+            except Exception as exc:
+                result.status = "error"
+                result.seconds = time.perf_counter() - started
+                run.extra = {"error": f"{type(exc).__name__}: {exc}", "retro": result.to_json()}
+                raise
             result.seconds = time.perf_counter() - started
-            error = f"{type(exc).__name__}: {exc}"
-            await self._runs.finish(result.run_id, "error", error=error, retro=result.to_json())
-            raise
-        result.seconds = time.perf_counter() - started
-        await self._runs.add(
-            result.run_id,
-            entries=result.entries,
-            media_scanned=result.media_scanned,
-            media_matched=result.media_matched,
-            alerts_raised=result.alerts_raised,
-        )
-        await self._runs.finish(result.run_id, "ok", retro=result.to_json())
+            await self._runs.add(
+                run.id,
+                entries=result.entries,
+                media_scanned=result.media_scanned,
+                media_matched=result.media_matched,
+                alerts_raised=result.alerts_raised,
+            )
+            run.extra = {"retro": result.to_json()}
         log.info("retro_match", **result.to_json())
         return result
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 from config import Settings
@@ -24,24 +24,6 @@ log = get_logger(__name__)
 
 class NotifyError(TgwatchError):
     kind = "notify"
-
-
-def ledger_entry(sent: Mapping[str, Any]) -> dict[str, Any]:
-    """The evidence-ledger entry of one message that left: who got it and the SHA-256 of its bytes."""
-    return {
-        "kind": "notification", "rule": sent["rule"], "sink": sent["sink"], "message": sent["message"],
-        "sha256": sent["sha256"], "alerts": list(sent["alerts"]), "deliveries": list(sent["deliveries"]),
-        "subjects": [f"alert:{key}" for key in sent["alerts"]],
-    }  # fmt: skip
-
-
-def ledger_hook(append: Callable[[Mapping[str, Any]], Awaitable[object]]) -> OnSent:
-    """``on_sent`` that appends each sending to a ledger (``Ledger.append``, handed in by the shell)."""
-
-    async def on_sent(sent: dict[str, Any]) -> None:
-        await append(ledger_entry(sent))
-
-    return on_sent
 
 
 class NotifyService:

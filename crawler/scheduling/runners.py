@@ -105,12 +105,11 @@ class MeteredRecorder(StoreRunRecorder):
         self.counts: dict[str, int] = {}
         self.error_count = 0
 
-    async def start(self, target: str, kind: str) -> str:
-        self.run_id = await self.runs.start(
-            target, kind, method=self.method, task=self.task.task_id, due=self.task.due,
-            attempt=self.task.attempt, worker=self.consumer,
-        )  # fmt: skip
-        return self.run_id
+    def run_fields(self) -> dict[str, Any]:
+        return {
+            "method": self.method, "task": self.task.task_id, "due": self.task.due,
+            "attempt": self.task.attempt, "worker": self.consumer,
+        }  # fmt: skip
 
     async def add(self, counts: Mapping[str, int]) -> None:
         for k, v in counts.items():
@@ -177,54 +176,50 @@ async def run_mtproto(ctx: RunContext, task: TaskSpec) -> RunOutcome:
     started = time.monotonic()
     status = "failed"
     metrics.RUNNING.labels("mtproto").inc()
-    run_id = await runs.start(
-        task.target, "backfill", method="mtproto", task=task.task_id, due=task.due, attempt=task.attempt,
-        worker=ctx.consumer,
-    )  # fmt: skip
     counts: dict[str, int] = {}
     errors = 0
     try:
-        pool = await ctx.pool()
-        floods_before = int(pool.stats.get("flood_waits", 0))
-        seconds_before = int(pool.stats.get("flood_wait_seconds", 0))
-        runner = Backfill(
-            pool, ctx.ingest, batch_size=ctx.settings.ingest.batch_size, run_id=run_id,
-            web_base=ctx.settings.telegram_web_base,
-        )  # fmt: skip
-        try:
-            result = await runner.run(Target.parse(task.name))
-            status = "ok" if result.state == "ok" else result.state
-            counts = {
-                "pages": result.batches, "messages": result.fetched, "new": result.stored.new,
-                "updated": result.stored.updated,
-            }  # fmt: skip
-            await runs.add(run_id, **counts)
-            metrics.count_page("mtproto", result.batches)
-            metrics.count_messages("mtproto", result.stored.new, result.stored.updated)
-        except TgwatchError as exc:  # source problems end the run, they do not fail the task
-            from storage.repos.errors import ErrorRepo
+        async with runs.record(
+            task.target, "backfill", method="mtproto", task=task.task_id, due=task.due, attempt=task.attempt,
+            worker=ctx.consumer,
+        ) as run:  # fmt: skip
+            run_id = run.id
+            pool = await ctx.pool()
+            floods_before = int(pool.stats.get("flood_waits", 0))
+            seconds_before = int(pool.stats.get("flood_wait_seconds", 0))
+            runner = Backfill(
+                pool, ctx.ingest, batch_size=ctx.settings.ingest.batch_size, run_id=run_id,
+                web_base=ctx.settings.telegram_web_base,
+            )  # fmt: skip
+            try:
+                result = await runner.run(Target.parse(task.name))
+                status = "ok" if result.state == "ok" else result.state
+                counts = {
+                    "pages": result.batches, "messages": result.fetched, "new": result.stored.new,
+                    "updated": result.stored.updated,
+                }  # fmt: skip
+                await runs.add(run_id, **counts)
+                metrics.count_page("mtproto", result.batches)
+                metrics.count_messages("mtproto", result.stored.new, result.stored.updated)
+            except TgwatchError as exc:  # source problems end the run, they do not fail the task
+                from storage.repos.errors import ErrorRepo
 
-            errors = 1
-            metrics.count_error(exc.kind)
-            await ErrorRepo(ctx.store).record(exc, run_id=run_id)
-            await runs.error(run_id)
-            if exc.kind == "store":
-                raise
-        floods = int(pool.stats.get("flood_waits", 0)) - floods_before
-        if floods > 0:
-            metrics.FLOOD_WAITS.labels("mtproto").inc(floods)
-            metrics.FLOOD_WAIT_SECONDS.labels("mtproto").inc(
-                max(0, int(pool.stats.get("flood_wait_seconds", 0)) - seconds_before)
-            )
-        await runs.finish(run_id, status)
+                errors = 1
+                metrics.count_error(exc.kind)
+                await ErrorRepo(ctx.store).record(exc, run_id=run_id)
+                await runs.error(run_id)
+                if exc.kind == "store":
+                    raise
+            floods = int(pool.stats.get("flood_waits", 0)) - floods_before
+            if floods > 0:
+                metrics.FLOOD_WAITS.labels("mtproto").inc(floods)
+                metrics.FLOOD_WAIT_SECONDS.labels("mtproto").inc(
+                    max(0, int(pool.stats.get("flood_wait_seconds", 0)) - seconds_before)
+                )
+            run.status = status
         return RunOutcome(run_id, status, counts, errors)
     except asyncio.CancelledError:
-        status = "abandoned"
-        await _abandon(ctx.store, run_id)
-        raise
-    except BaseException:
-        with suppress(Exception):
-            await runs.finish(run_id, "failed")
+        status = "abandoned"  # the run record says so too (``RunRepo.record``)
         raise
     finally:
         metrics.RUNNING.labels("mtproto").dec()

@@ -16,9 +16,10 @@ from typing import TYPE_CHECKING
 
 from config import Settings
 from config.targets import TargetsConfig
+from crawler.evidence.hooks import notification_hook
 from crawler.evidence.wiring import build_ledger
 from crawler.logs import get_logger
-from crawler.notify.service import ledger_hook, notifier
+from crawler.notify.service import notifier
 from crawler.scheduling.children import Children
 from crawler.scheduling.daemon import Daemon
 from crawler.scheduling.groups import target_groups
@@ -104,7 +105,7 @@ async def run_service(
         await daemon.start()
         stack.callback(daemon.shutdown)
         if opts.notify:
-            on_sent = ledger_hook(build_ledger(ctx.store, ctx.settings).append)
+            on_sent = notification_hook(build_ledger(ctx.store, ctx.settings).append)
             groups = target_groups(ctx.store, ctx.settings)
             await stack.enter_async_context(notifier(ctx.store, ctx.settings, on_sent=on_sent, channel_groups=groups))
         stack.push_async_callback(ctx.aclose)

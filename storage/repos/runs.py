@@ -4,6 +4,10 @@ Every run carries its ``owner`` (host, pid, the pid's start time) and a ``heartb
 seconds) that a task of the owning process refreshes while the run is open. A process killed with
 ``kill -9`` never finishes its run; :meth:`RunRepo.reap_dead` (called when the scheduler, a worker
 or ``tgwatch runs`` starts) marks such runs ``abandoned`` instead of leaving them ``running`` forever.
+
+:meth:`RunRepo.record` is the one lifecycle of a run a process holds open: start (owner and
+heartbeat), then finish with the status the caller set (``ok`` by default), ``failed`` when the
+body raised, ``abandoned`` when it was cancelled.
 """
 
 from __future__ import annotations
@@ -14,6 +18,9 @@ import os
 import socket
 import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass, field
 from typing import Any
 
 import psutil
@@ -57,6 +64,16 @@ def owner_alive(owner: Any, heartbeat: Any, *, now: float, stale_after: float = 
     return isinstance(heartbeat, int | float) and now - float(heartbeat) < stale_after
 
 
+@dataclass
+class OpenRun:
+    """A run inside ``RunRepo.record``: the body sets how it ends."""
+
+    id: str
+    status: str = "ok"  # the status of a body that returns
+    failed_status: str = "failed"  # the status of a body that raises
+    extra: dict[str, Any] = field(default_factory=dict)  # fields written on the run when it finishes
+
+
 class RunRepo:
     def __init__(self, store: Store, *, heartbeat_seconds: float = HEARTBEAT_SECONDS) -> None:
         self._coll = store["runs"]
@@ -81,6 +98,23 @@ class RunRepo:
             await self._coll.insert_one(doc)
         _beats[run_id] = asyncio.create_task(self._beat(run_id), name=f"run heartbeat {run_id}")
         return run_id
+
+    @asynccontextmanager
+    async def record(self, target: str, kind: str, **extra: Any) -> AsyncIterator[OpenRun]:
+        """Start a run, yield it, finish it: ``run.status`` on return, ``run.failed_status`` when the
+        body raised, ``abandoned`` when it was cancelled (shielded: the caller is being cancelled)."""
+        run = OpenRun(await self.start(target, kind, **extra))
+        try:
+            yield run
+        except asyncio.CancelledError:
+            with suppress(Exception):
+                await asyncio.shield(self.finish(run.id, "abandoned"))
+            raise
+        except BaseException:
+            with suppress(Exception):
+                await self.finish(run.id, run.failed_status, **run.extra)
+            raise
+        await self.finish(run.id, run.status, **run.extra)
 
     async def _beat(self, run_id: str) -> None:
         """Refresh the heartbeat until the run is finished (by anyone) or this task is cancelled."""

@@ -97,7 +97,7 @@ async def test_membership_changes_are_ledger_entries_of_the_case(store: Store, w
 
 async def test_the_refused_export_is_audited(store: Store, client: Client, world: World) -> None:
     assert (await client.get("/api/v1/cases/CASE-A/bundle", headers=bearer(world, "outsider"))).status == 403
-    refused = await store["audit"].find({"actor": "outsider", "action": "case.export.refused"}).to_list(None)
+    refused = await store["audit"].find({"actor": "token:outsider", "action": "case.export.refused"}).to_list(None)
     assert len(refused) == 1 and refused[0]["filter"] == {"case": "CASE-A"}
     assert await store["ledger"].count_documents({"kind": "export"}) == 0, "nothing was exported"
 
@@ -142,7 +142,7 @@ async def test_case_filtered_search_and_export_need_membership(
     assert export.status == status
     if keys is None:
         assert SECRET_TEXT not in await resp.text() + await export.text()
-        refused = await store["audit"].count_documents({"actor": who, "action": "case.refused"})
+        refused = await store["audit"].count_documents({"actor": f"token:{who}", "action": "case.refused"})
         assert refused == 2
         return
     assert [m["key"] for m in (await resp.json())["items"]] == keys
