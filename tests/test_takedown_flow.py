@@ -193,7 +193,7 @@ async def test_the_takedown_commands(store: Store, embedded_uri: str, tmp_path: 
         doc = json.loads(await asyncio.to_thread(run, "takedown", "show", "TD-000001", "--format", "json"))
         assert doc["schema"] == "tgwatch.takedown/1" and len(doc["items"]) == 2
         sent = await asyncio.to_thread(run, "takedown", "mark-sent", "TD-000001", "--via", "in-app", "--actor", "kim")
-        assert "marked sent via in-app by kim" in sent and "(sent)" in sent
+        assert "marked sent via in-app by cli:kim" in sent and "(sent)" in sent
         site.set_world(world.without_message("daily_brief", ids[1]))
         checked = json.loads(await asyncio.to_thread(run, "takedown", "recheck", "TD-000001", "--json"))
         assert checked["results"] == {"online/present": 1, "removed/post_not_found": 1}

@@ -6,7 +6,6 @@ The acting person is the OS user (``--actor`` overrides it). Every change is a l
 
 from __future__ import annotations
 
-import getpass
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -25,6 +24,7 @@ from crawler.takedowns.render import render_json, render_text, tree_head
 from crawler.takedowns.sending import Dispatcher, SendOutcome
 from crawler.takedowns.service import TakedownService
 from crawler.takedowns.stats import compute_stats
+from crawler.tokens import cli_actor
 from storage.client import open_store
 
 REASONS = [r.value for r in Reason]
@@ -83,7 +83,7 @@ async def create_cmd(
         raise click.UsageError("name what to report: --alert, --message or --channel")
     async with _service(app) as service:
         req = await service.create(
-            reason=Reason(reason), actor=actor or getpass.getuser(), alert=alert, messages=messages,
+            reason=Reason(reason), actor=cli_actor(actor), alert=alert, messages=messages,
             channel=channel, case=case_id, note=note,
         )  # fmt: skip
     if as_json:
@@ -159,7 +159,7 @@ async def list_cmd(app: AppContext, status: tuple[str, ...], limit: int, as_json
 async def mark_sent_cmd(app: AppContext, request_id: str, via: str, reference: str | None, actor: str | None) -> None:
     """Record who sent the request, when and how (a ledger entry)."""
     async with _service(app) as service:
-        req = await service.mark_sent(request_id, via=via, actor=actor or getpass.getuser(), reference=reference)
+        req = await service.mark_sent(request_id, via=via, actor=cli_actor(actor), reference=reference)
     sent = req.sendings[-1]
     click.echo(
         f"{req.id} marked sent via {sent.via} by {sent.by} at {sent.at:%Y-%m-%d %H:%M:%S} UTC ({req.status.value})"
@@ -221,7 +221,7 @@ async def send_cmd(app: AppContext, request_id: str, as_json: bool, actor: str |
 
     Without any sender configured the request is recorded as sent by hand."""
     async with _dispatcher(app) as dispatcher:
-        outcome = await dispatcher.send(request_id, actor=actor or getpass.getuser())
+        outcome = await dispatcher.send(request_id, actor=cli_actor(actor))
     _print_outcome(outcome, as_json)
 
 
@@ -234,7 +234,7 @@ async def send_cmd(app: AppContext, request_id: str, as_json: bool, actor: str |
 async def approve_cmd(app: AppContext, request_id: str, as_json: bool, actor: str | None) -> None:
     """Approve a draft and send it at once (the approval and each sending are ledger entries)."""
     async with _dispatcher(app) as dispatcher:
-        outcome = await dispatcher.approve(request_id, actor=actor or getpass.getuser())
+        outcome = await dispatcher.approve(request_id, actor=cli_actor(actor))
     _print_outcome(outcome, as_json)
 
 
@@ -247,7 +247,7 @@ async def approve_cmd(app: AppContext, request_id: str, as_json: bool, actor: st
 async def reject_cmd(app: AppContext, request_id: str, why: str, actor: str | None) -> None:
     """Reject a draft with a reason (a ledger entry); it is never sent and no longer re-checked."""
     async with _service(app) as service:
-        req = await service.reject(request_id, reason=why, actor=actor or getpass.getuser())
+        req = await service.reject(request_id, reason=why, actor=cli_actor(actor))
     click.echo(f"{req.id} rejected by {req.rejected_by}: {req.reject_reason}")
 
 
@@ -270,7 +270,7 @@ async def edit_cmd(
     """Edit an unsent request (a ledger entry naming each change)."""
     async with _service(app) as service:
         req = await service.edit(
-            request_id, actor=actor or getpass.getuser(), note=note, reason=Reason(reason) if reason else None,
+            request_id, actor=cli_actor(actor), note=note, reason=Reason(reason) if reason else None,
             remove_items=remove_items,
         )  # fmt: skip
     click.echo(f"{req.id}: {len(req.items)} items, reason {req.reason.value}, note {req.note or '-'}")
@@ -355,7 +355,7 @@ async def history_cmd(app: AppContext, request_id: str, as_json: bool, actor: st
         entries = await service.history(request_id)
         audit = AuditLog(service.store, hooks=[audit_hook(service.ledger)])
         await audit.record_access(
-            actor=actor or getpass.getuser(), role="operator", action="takedowns.history",
+            actor=cli_actor(actor), role="operator", action="takedowns.history",
             target=request_id, result_count=len(entries), via="cli",
         )  # fmt: skip
     if as_json:

@@ -25,6 +25,7 @@ from typing import Any
 from config.takedowns import TakedownSettings
 from crawler.case_ids import validate_case_id
 from crawler.errors import NotFound, StoreError, TgwatchError
+from crawler.evidence.entries import takedown_entry
 from crawler.evidence.ledger import Ledger
 from crawler.logs import get_logger
 from crawler.models import Alert, AlertKind, from_mongo_dt, utcnow
@@ -560,19 +561,17 @@ class TakedownService:
     # -- plumbing --------------------------------------------------------------------------------
     def _entry(self, req: TakedownRequest, action: str, actor: str, *, at: datetime, **fields: Any) -> dict[str, Any]:
         subjects = fields.pop("subjects", None) or [i.item_id for i in req.items]
-        return {
-            "kind": "takedown",
-            "action": action,
-            "request": req.id,
-            "platform": req.platform.value,
-            "reason": req.reason.value,
-            "case": req.case,
-            "actor": actor,
-            "at": at,
-            **{k: v for k, v in fields.items() if v is not None},
-            "cases": [req.case] if req.case else [],
-            "subjects": [f"takedown:{req.id}", *subjects],
-        }
+        return takedown_entry(
+            action=action,
+            request=req.id,
+            platform=req.platform.value,
+            reason=req.reason.value,
+            case=req.case,
+            actor=actor,
+            at=at,
+            item_subjects=subjects,
+            fields=fields,
+        )
 
     async def _update(
         self,
