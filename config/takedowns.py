@@ -8,7 +8,7 @@ Durations accept ``"90s"``, ``"15m"``, ``"6h"``, ``"7d"`` or seconds.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
@@ -24,6 +24,56 @@ _DURATIONS = (
     "month_interval",
     "old_interval",
 )
+
+
+class EmailSenderSettings(BaseModel):
+    """SMTP to the platform's abuse address. The host is operator-configured (a named egress host)."""
+
+    enabled: bool = False
+    host: str = "localhost"
+    port: int = Field(587, ge=1, le=65535)
+    #: "starttls" (port 587), "tls" (implicit, port 465) or "none" (a local relay only)
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    username: str = ""
+    #: the name of the environment variable holding the SMTP password (never the password itself)
+    password_env: str = ""
+    #: the From address; empty means ``reporter_contact``
+    from_address: str = ""
+    #: the abuse address per platform, and per kind (``abuse``; ``copyright`` for copyright notices)
+    addresses: dict[str, dict[str, str]] = Field(
+        default_factory=lambda: {"telegram": {"abuse": "abuse@telegram.org", "copyright": "dmca@telegram.org"}}
+    )
+    #: report language per platform (a template ``report.<lang>.txt.j2`` must exist); default ``language``
+    languages: dict[str, str] = Field(default_factory=dict)
+    timeout: float = Field(30.0, gt=0)
+
+
+class MtprotoSenderSettings(BaseModel):
+    """Telegram's in-app report over MTProto, through the account pool."""
+
+    enabled: bool = False
+    #: the language of the report's free-text comment
+    language: str = ""
+    #: seconds between two reports of one account (on top of the pool's request pacing)
+    pacing: float = Field(2.0, ge=0)
+
+
+class HotlineSenderSettings(BaseModel):
+    """An HTTP POST of the JSON report to a national hotline's case system."""
+
+    enabled: bool = False
+    name: str = "hotline"
+    url: str = ""
+    #: the name of the environment variable holding the bearer token (never the token itself)
+    token_env: str = ""
+    language: str = ""
+    timeout: float = Field(30.0, gt=0)
+
+
+class SenderSettings(BaseModel):
+    email: EmailSenderSettings = Field(default_factory=EmailSenderSettings)
+    mtproto: MtprotoSenderSettings = Field(default_factory=MtprotoSenderSettings)
+    hotline: HotlineSenderSettings = Field(default_factory=HotlineSenderSettings)
 
 
 class TakedownSettings(BaseModel):
@@ -48,7 +98,17 @@ class TakedownSettings(BaseModel):
     #: requests taken per re-check run (most overdue first); the rest wait for the next run
     batch: int = Field(500, ge=1)
 
-    @field_validator(*_DURATIONS, mode="before")
+    #: where drafted/auto requests are sent (none enabled: "sending" records a mark-sent)
+    senders: SenderSettings = Field(default_factory=SenderSettings)
+    #: the default report language (``crawler/takedowns/templates/report.<lang>.txt.j2``)
+    language: str = "en"
+    #: attempts per sender and sending, and the first back-off between them (doubling)
+    send_attempts: int = Field(3, ge=1, le=10)
+    send_backoff: float = 2.0
+    #: what a detection (classifier) alert does: "manual" or "draft" (never "auto": a classifier can be wrong)
+    detection_policy: Literal["manual", "draft"] = "manual"
+
+    @field_validator(*_DURATIONS, "send_backoff", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> float:
         return parse_duration(value)

@@ -14,7 +14,7 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from crawler.errors import StoreError, TgwatchError
 from crawler.logs import get_logger
@@ -60,6 +60,8 @@ class Batch:
     deleted_keys: list[str] = field(default_factory=list)
     result: IngestResult = field(default_factory=IngestResult)
     errors: list[tuple[TgwatchError | dict[str, object], str | None]] = field(default_factory=list)
+    #: alerts newly raised while this batch was processed (the takedown policy stage acts on them)
+    alerts: list[Any] = field(default_factory=list)
 
     def record_error(self, error: TgwatchError | dict[str, object], record: str | None = None) -> None:
         self.errors.append((error, record))

@@ -3,7 +3,9 @@
 ``open_pipeline`` is where seams get filled: the media stage (fetch → hash → quarantine → match →
 detection queue) before ``version``; after ``persist`` the discovery snowball (links, mentions and
 forwards become candidates), the evidence capture stage (ledger entries for every stored
-record) and the takedown re-upload check (removed items' media seen again re-open their request).
+record), the takedown re-upload check (removed items' media seen again re-open their request) and
+the takedown policy stage (a new match alert on a ``draft``/``auto`` list drafts or sends a request;
+``takedown_reporter`` is the source's in-app reporter when one is open).
 Sources add their own media fetcher (e.g. Telethon's) through ``fetchers``.
 """
 
@@ -28,7 +30,10 @@ from crawler.media.fetchers import MediaFetcher, WebFetcher
 from crawler.media.matcher import Matcher
 from crawler.media.stage import MediaStage
 from crawler.models import Source
+from crawler.takedowns.autodraft import PolicyHook, PolicyStage
 from crawler.takedowns.reupload import ReuploadStage
+from crawler.takedowns.senders import Reporter, build_senders
+from crawler.takedowns.sending import Dispatcher
 from crawler.takedowns.service import TakedownService
 from storage.client import Store
 
@@ -49,7 +54,11 @@ def hash_options(settings: Settings) -> HashOptions:
 
 @asynccontextmanager
 async def open_pipeline(
-    store: Store, settings: Settings, *, fetchers: dict[Source, MediaFetcher] | None = None
+    store: Store,
+    settings: Settings,
+    *,
+    fetchers: dict[Source, MediaFetcher] | None = None,
+    takedown_reporter: Reporter | None = None,
 ) -> AsyncIterator[Ingest]:
     ingest = Ingest(store)
     ledger = build_ledger(store, settings)
@@ -78,7 +87,11 @@ async def open_pipeline(
         install_capture(ingest, ledger, worker=settings.evidence.worker_name)
         ingest.add_stage(SnowballStage(DiscoveryService(store, settings.discovery)), after="persist")
         # after the capture stage ("ledger"): a re-upload added to a request already has its evidence
-        ingest.add_stage(
-            ReuploadStage(TakedownService(store, ledger, settings.takedowns), settings.matching), after="ledger"
-        )
+        takedowns = TakedownService(store, ledger, settings.takedowns)
+        ingest.add_stage(ReuploadStage(takedowns, settings.matching), after="ledger")
+        # the lists' takedown policies: a new match alert drafts a request, or sends it (``auto``)
+        senders = build_senders(settings, reporter=takedown_reporter)
+        hook = PolicyHook(takedowns, Dispatcher(takedowns, senders), settings.takedowns)
+        stack.push_async_callback(hook.aclose)
+        ingest.add_stage(PolicyStage(hook), after="reupload")
         yield ingest

@@ -133,7 +133,7 @@ async def test_without_lists_nothing_matches_and_ingest_without_media_is_untouch
 ) -> None:
     async with open_pipeline(store, settings) as ingest:
         names = [s.name for s in ingest.stages]
-        assert names == ["normalize", "media", "version", "persist", "snowball", "ledger", "reupload"]
+        assert names == ["normalize", "media", "version", "persist", "snowball", "ledger", "reupload", "takedown_policy"]
         result = await ingest.submit([msg(30)])
         assert result.new == 1 and result.media_hashed == 0
     off = settings.model_copy(update={"media": settings.media.model_copy(update={"fetch": False})})

@@ -15,6 +15,8 @@ from crawler.hashing.pool import HashPool, MediaHashes
 from crawler.media.matcher import Matcher
 from crawler.media.retro import RetroResult, UnknownList, retro_match
 from crawler.pipeline import hash_options
+from crawler.takedowns.models import Reason
+from crawler.takedowns.policy import PolicyRefused, TakedownPolicy, check_policy
 from storage.client import open_store
 from storage.repos.hashlists import HashListRepo
 
@@ -24,22 +26,63 @@ def hashes_group() -> None:
     """Known-hash lists (StopNCII, ThreatExchange, CSV, JSON Lines) and matching."""
 
 
+POLICIES = [p.value for p in TakedownPolicy]
+takedown_option = click.option(
+    "--takedown", "takedown", type=click.Choice(POLICIES),
+    help="what a match does: manual (an alert), draft (a request waits for review), auto (sent at once; trusted only)",
+)  # fmt: skip
+trusted_option = click.option(
+    "--trusted/--untrusted", "trusted", default=None,
+    help="an admin vouches for the list (needed for --takedown auto); the CLI is the local admin",
+)  # fmt: skip
+reason_option = click.option(
+    "--takedown-reason", "takedown_reason", type=click.Choice([r.value for r in Reason]),
+    help="the reason drafted requests name (default sexual_deepfake)",
+)  # fmt: skip
+
+
+def _checked_policy(doc: dict[str, Any] | None, takedown: str | None, trusted: bool | None) -> None:
+    """Refuse a policy the list may not have (``auto`` on an untrusted list) before anything changes."""
+    is_trusted = trusted if trusted is not None else bool((doc or {}).get("trusted"))
+    policy = takedown if takedown is not None else (doc or {}).get("takedown_policy")
+    if policy is None:
+        return
+    try:
+        check_policy(policy, trusted=is_trusted, alert_kind="hash_match")
+    except PolicyRefused as exc:
+        raise click.UsageError(exc.message) from exc
+
+
 @hashes_group.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--list", "name", required=True, help="list name (importing again adds to it)")
 @click.option("--format", "fmt", type=click.Choice(hashlists.FORMATS), default="csv", show_default=True)
 @click.option("--retro/--no-retro", default=True, show_default=True,
               help="match the new entries against every media item already stored")  # fmt: skip
+@takedown_option
+@trusted_option
+@reason_option
 @pass_app
 @async_command
-async def hashes_import(app: AppContext, file: Path, name: str, fmt: str, retro: bool) -> None:
+async def hashes_import(
+    app: AppContext,
+    file: Path,
+    name: str,
+    fmt: str,
+    retro: bool,
+    takedown: str | None,
+    trusted: bool | None,
+    takedown_reason: str | None,
+) -> None:
     """Validate every value; import the good rows, report the bad ones with line numbers."""
     parsed = hashlists.parse_file(file, fmt)
     result: RetroResult | None = None
     async with open_store(app.settings) as store:
-        added = await HashListRepo(store).add_entries(
-            name, fmt, ((r.signal_type, r.signal, r.label) for r in parsed.rows)
-        )
+        repo = HashListRepo(store)
+        _checked_policy(await repo.get(name), takedown, trusted)
+        added = await repo.add_entries(name, fmt, ((r.signal_type, r.signal, r.label) for r in parsed.rows))
+        if takedown is not None or trusted is not None or takedown_reason is not None:
+            await repo.set_takedown(name, policy=takedown, trusted=trusted, reason=takedown_reason)
         if retro and (added or parsed.rows):
             result = await retro_match(store, app.settings, name, trigger="import")
     for error in parsed.errors:
@@ -98,7 +141,33 @@ async def hashes_lists(app: AppContext, as_json: bool) -> None:
         else:
             state = "enabled" if doc.get("enabled", True) else "disabled"
             counts = ", ".join(f"{k}={v}" for k, v in sorted(doc.get("counts", {}).items()))
-            click.echo(f"{doc['_id']:<24} {state:<9} {doc.get('format', '?'):<15} {counts}")
+            policy = f"takedown={doc.get('takedown_policy') or 'manual'}" + (" trusted" if doc.get("trusted") else "")
+            click.echo(f"{doc['_id']:<24} {state:<9} {doc.get('format', '?'):<15} {counts}  {policy}")
+
+
+@hashes_group.command("policy")
+@click.argument("name")
+@takedown_option
+@trusted_option
+@reason_option
+@pass_app
+@async_command
+async def hashes_policy(
+    app: AppContext, name: str, takedown: str | None, trusted: bool | None, takedown_reason: str | None
+) -> None:
+    """Show or set what a match on list NAME does (manual, draft, auto) and whether the list is trusted."""
+    async with open_store(app.settings) as store:
+        repo = HashListRepo(store)
+        doc = await repo.get(name)
+        if doc is None:
+            raise click.ClickException(f"no list {name!r}")
+        if takedown is not None or trusted is not None or takedown_reason is not None:
+            _checked_policy(doc, takedown, trusted)
+            doc = await repo.set_takedown(name, policy=takedown, trusted=trusted, reason=takedown_reason) or doc
+    click.echo(
+        f"list {name!r}: takedown {doc.get('takedown_policy') or 'manual'}, "
+        f"{'trusted' if doc.get('trusted') else 'untrusted'}, reason {doc.get('takedown_reason') or 'sexual_deepfake'}"
+    )
 
 
 @hashes_group.command("disable")

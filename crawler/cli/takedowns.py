@@ -22,6 +22,7 @@ from crawler.evidence.wiring import build_ledger
 from crawler.models import utcnow
 from crawler.takedowns.models import Reason, RequestStatus, TakedownRequest
 from crawler.takedowns.render import render_json, render_text, tree_head
+from crawler.takedowns.sending import Dispatcher, SendOutcome
 from crawler.takedowns.service import TakedownService
 from crawler.takedowns.stats import compute_stats
 from storage.client import open_store
@@ -52,7 +53,7 @@ def _line(req: TakedownRequest) -> str:
 
 @click.group("takedown")
 def takedown_group() -> None:
-    """Removal requests to platforms: create, show, mark sent, re-check, figures."""
+    """Removal requests to platforms: create, review drafts, send, mark sent, re-check, figures."""
 
 
 @takedown_group.command("create")
@@ -97,15 +98,16 @@ async def create_cmd(
 @takedown_group.command("show")
 @click.argument("request_id")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "status"]), default="text", show_default=True)
+@click.option("--language", help="the text report's language (a report.<lang>.txt.j2 template; default: settings)")
 @pass_app
 @async_command
-async def show_cmd(app: AppContext, request_id: str, fmt: str) -> None:
+async def show_cmd(app: AppContext, request_id: str, fmt: str, language: str | None) -> None:
     """Print the report (text for Telegram's abuse channels, JSON for a hotline system) or item states."""
     async with _service(app) as service:
         req = await service.get(request_id)
         head = await tree_head(service.ledger) if fmt == "json" else None
     if fmt == "text":
-        click.echo(render_text(req, app.settings.takedowns), nl=False)
+        click.echo(render_text(req, app.settings.takedowns, language=language), nl=False)
     elif fmt == "json":
         click.echo(_dumps(render_json(req, app.settings.takedowns, tree_head=head)))
     else:
@@ -117,6 +119,15 @@ async def show_cmd(app: AppContext, request_id: str, fmt: str) -> None:
                 f"  {item.link or item.item_id}  {item.status.value} ({item.status_reason or '-'})  "
                 f"checked {checked}  next {nxt}"
             )
+        for sent in req.sendings:
+            digest = f"  sha256 {sent.sha256}" if sent.sha256 else ""
+            click.echo(f"  sent {sent.at:%Y-%m-%d %H:%M:%S} via {sent.via} by {sent.by}{digest}")
+        for failed in req.failures:
+            click.echo(
+                f"  FAILED {failed.at:%Y-%m-%d %H:%M:%S} {failed.channel} attempt {failed.attempt}: {failed.error}"
+            )
+        if req.rejected_at is not None:
+            click.echo(f"  rejected {req.rejected_at:%Y-%m-%d %H:%M} by {req.rejected_by}: {req.reject_reason}")
 
 
 @takedown_group.command("list")
@@ -153,6 +164,116 @@ async def mark_sent_cmd(app: AppContext, request_id: str, via: str, reference: s
     click.echo(
         f"{req.id} marked sent via {sent.via} by {sent.by} at {sent.at:%Y-%m-%d %H:%M:%S} UTC ({req.status.value})"
     )
+
+
+@asynccontextmanager
+async def _dispatcher(app: AppContext) -> AsyncIterator[Dispatcher]:
+    """The configured senders; the account pool is opened only when the in-app sender is enabled."""
+    from crawler.takedowns.senders import build_senders
+
+    async with open_store(app.settings) as store:
+        service = TakedownService(store, build_ledger(store, app.settings), app.settings.takedowns)
+        pool: Any = None
+        reporter: Any = None
+        try:
+            if app.settings.takedowns.senders.mtproto.enabled:
+                from storage.repos.accounts import AccountRepo
+                from telegram_watch.accounts import Accounts
+                from telegram_watch.client import real_client_factory
+                from telegram_watch.crypto import SecretBox
+                from telegram_watch.pool import AccountPool
+                from telegram_watch.report import MtprotoReporter
+
+                accounts = Accounts(AccountRepo(store), SecretBox.from_settings(app.settings))
+                pool = await AccountPool.load(
+                    accounts, real_client_factory(app.settings), pacing=app.settings.telegram.request_pacing_seconds
+                )
+                reporter = MtprotoReporter(pool, pacing=app.settings.takedowns.senders.mtproto.pacing)
+            yield Dispatcher(service, build_senders(app.settings, reporter=reporter))
+        finally:
+            if pool is not None:
+                await pool.close()
+
+
+def _print_outcome(outcome: SendOutcome, as_json: bool) -> None:
+    req = outcome.request
+    if as_json:
+        click.echo(_dumps({"request": req.id, "status": req.status.value, "sent": outcome.sent,
+                           "failed": outcome.failed}))  # fmt: skip
+    else:
+        for via in outcome.sent:
+            click.echo(f"{req.id} sent via {via}")
+        for failure in outcome.failed:
+            click.echo(f"{req.id} NOT sent: {failure}", err=True)
+        click.echo(f"{req.id}: {req.status.value}")
+    if outcome.failed:
+        raise SystemExit(1)
+
+
+@takedown_group.command("send")
+@click.argument("request_id")
+@click.option("--json", "as_json", is_flag=True)
+@actor_option
+@pass_app
+@async_command
+async def send_cmd(app: AppContext, request_id: str, as_json: bool, actor: str | None) -> None:
+    """Send through the configured senders (e-mail, in-app report, hotline); each sending is a ledger entry.
+
+    Without any sender configured the request is recorded as sent by hand."""
+    async with _dispatcher(app) as dispatcher:
+        outcome = await dispatcher.send(request_id, actor=actor or getpass.getuser())
+    _print_outcome(outcome, as_json)
+
+
+@takedown_group.command("approve")
+@click.argument("request_id")
+@click.option("--json", "as_json", is_flag=True)
+@actor_option
+@pass_app
+@async_command
+async def approve_cmd(app: AppContext, request_id: str, as_json: bool, actor: str | None) -> None:
+    """Approve a draft and send it at once (the approval and each sending are ledger entries)."""
+    async with _dispatcher(app) as dispatcher:
+        outcome = await dispatcher.approve(request_id, actor=actor or getpass.getuser())
+    _print_outcome(outcome, as_json)
+
+
+@takedown_group.command("reject")
+@click.argument("request_id")
+@click.option("--reason", "why", required=True, help="why the draft must not be sent")
+@actor_option
+@pass_app
+@async_command
+async def reject_cmd(app: AppContext, request_id: str, why: str, actor: str | None) -> None:
+    """Reject a draft with a reason (a ledger entry); it is never sent and no longer re-checked."""
+    async with _service(app) as service:
+        req = await service.reject(request_id, reason=why, actor=actor or getpass.getuser())
+    click.echo(f"{req.id} rejected by {req.rejected_by}: {req.reject_reason}")
+
+
+@takedown_group.command("edit")
+@click.argument("request_id")
+@click.option("--note", help="replace the note printed in the report ('' removes it)")
+@click.option("--reason", type=click.Choice(REASONS), help="change the reason category")
+@click.option("--remove-item", "remove_items", multiple=True, help="an item id to drop (repeatable)")
+@actor_option
+@pass_app
+@async_command
+async def edit_cmd(
+    app: AppContext,
+    request_id: str,
+    note: str | None,
+    reason: str | None,
+    remove_items: tuple[str, ...],
+    actor: str | None,
+) -> None:
+    """Edit an unsent request (a ledger entry naming each change)."""
+    async with _service(app) as service:
+        req = await service.edit(
+            request_id, actor=actor or getpass.getuser(), note=note, reason=Reason(reason) if reason else None,
+            remove_items=remove_items,
+        )  # fmt: skip
+    click.echo(f"{req.id}: {len(req.items)} items, reason {req.reason.value}, note {req.note or '-'}")
 
 
 @takedown_group.command("recheck")

@@ -67,8 +67,15 @@ async def open_pool(app: AppContext) -> AsyncIterator[tuple[Telegram, AccountPoo
         factory = real_client_factory(settings)
         pool = await AccountPool.load(accounts, factory, pacing=settings.telegram.request_pacing_seconds)
         fetcher = MediaFetcher(pool, max_bytes=settings.limits.max_media_bytes)
+        reporter = None
+        if settings.takedowns.senders.mtproto.enabled:  # `auto` takedowns report in-app through this pool
+            from telegram_watch.report import MtprotoReporter
+
+            reporter = MtprotoReporter(pool, pacing=settings.takedowns.senders.mtproto.pacing)
         try:
-            async with open_pipeline(store, settings, fetchers={Source.MTPROTO: fetcher}) as ingest:
+            async with open_pipeline(
+                store, settings, fetchers={Source.MTPROTO: fetcher}, takedown_reporter=reporter
+            ) as ingest:
                 yield Telegram(Opened(store=store, ingest=ingest), accounts, factory), pool
         finally:
             await pool.close()

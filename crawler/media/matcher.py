@@ -109,25 +109,34 @@ class Matcher:
 
 
 async def raise_match_alerts(
-    alerts: AlertRepo, sha256: str, matches: list[MatchHit], *, channels: list[str], context: dict[str, Any]
+    alerts: AlertRepo,
+    sha256: str,
+    matches: list[MatchHit],
+    *,
+    channels: list[str],
+    context: dict[str, Any],
+    new: list[Alert] | None = None,
 ) -> int:
     """The one way list matches become alerts, at crawl time and retroactively: one
     ``match/<list>/<sha256>`` alert per list (its best hit: ``matches`` come best first), so the same
     match raised twice is the same alert. ``context`` joins the hit in ``details`` (where the media
-    was seen; ``retroactive`` and the sighting times for a late match). Returns how many were new."""
+    was seen; ``retroactive`` and the sighting times for a late match). Returns how many were new;
+    ``new`` collects them (the crawl's takedown policy stage acts on them)."""
     raised = 0
     late = " (retroactive)" if context.get("retroactive") else ""
     for hit in {m.list: m for m in reversed(matches)}.values():  # best hit per list
-        raised += await alerts.raise_alert(
-            Alert(
-                key=f"match/{hit.list}/{sha256}",
-                kind=AlertKind.HASH_MATCH,
-                sha256=sha256,
-                summary=f"media {sha256[:12]} matches list {hit.list!r} "
-                f"({hit.signal_type}, distance {hit.distance:g}){late}",
-                details={**hit.to_json(), **context},
-                channels=channels,
-                raised_at=utcnow(),
-            )
+        alert = Alert(
+            key=f"match/{hit.list}/{sha256}",
+            kind=AlertKind.HASH_MATCH,
+            sha256=sha256,
+            summary=f"media {sha256[:12]} matches list {hit.list!r} "
+            f"({hit.signal_type}, distance {hit.distance:g}){late}",
+            details={**hit.to_json(), **context},
+            channels=channels,
+            raised_at=utcnow(),
         )
+        if await alerts.raise_alert(alert):
+            raised += 1
+            if new is not None:
+                new.append(alert)
     return raised

@@ -25,7 +25,7 @@ from crawler.ingest import Batch
 from crawler.logs import get_logger
 from crawler.media.fetchers import MediaFetcher
 from crawler.media.matcher import Matcher, MatchHit, raise_match_alerts
-from crawler.models import MediaKind, MediaRef, Message, Source, utcnow
+from crawler.models import Alert, MediaKind, MediaRef, Message, Source, utcnow
 from storage.client import Doc, Store
 from storage.repos.alerts import AlertRepo
 from storage.repos.channels import ChannelRepo
@@ -128,7 +128,7 @@ class MediaStage:
             if matches:
                 for hit in matches:
                     metrics.count_hash_match(hit.signal_type)
-                await self._alert(hashes.sha256, matches, channel, msg)
+                batch.alerts += await self._alert(hashes.sha256, matches, channel, msg)
             if self._detection is not None:
                 await self._detection.enqueue(
                     hashes.sha256,
@@ -166,9 +166,12 @@ class MediaStage:
         }
         return await self._media.insert(doc)
 
-    async def _alert(self, sha256: str, matches: list[MatchHit], channel: str, msg: Message) -> None:
+    async def _alert(self, sha256: str, matches: list[MatchHit], channel: str, msg: Message) -> list[Alert]:
+        """Raise one alert per matched list; the ones that are new (for the takedown policy stage)."""
         context = {"message": f"{channel}/{msg.msg_id}", "permalink": msg.permalink}
-        await raise_match_alerts(self._alerts, sha256, matches, channels=[channel], context=context)
+        raised: list[Alert] = []
+        await raise_match_alerts(self._alerts, sha256, matches, channels=[channel], context=context, new=raised)
+        return raised
 
     async def _flagged_channels(self, keys: set[str | None]) -> set[str]:
         return await self._channels.risky([k for k in keys if k])

@@ -70,6 +70,7 @@ class RequestStatus(StrEnum):
     PARTIAL = "partial"  # some items removed
     REMOVED = "removed"  # every item removed
     REOPENED = "reopened"  # a removed item came back (re-upload); must be sent again
+    REJECTED = "rejected"  # a draft a reviewer rejected (with a reason); never sent
 
 
 #: statuses whose requests still need re-checks
@@ -122,6 +123,21 @@ class Sending(Record):
     at: UtcDatetime
     reference: str | None = None  # the platform's ticket number, if any
     items: int = 0  # how many items the report held when sent
+    channel: str | None = None  # the sender: "email" | "mtproto" | "hotline" (None: recorded by hand)
+    sha256: str | None = None  # SHA-256 of exactly the bytes sent
+    answer: dict[str, Any] | None = None  # what the other side said (SMTP reply, HTTP status, TL result)
+    ledger_seq: int | None = None
+
+
+class SendFailure(Record):
+    """One failed attempt to send through a sender (kept and shown; a later attempt may succeed)."""
+
+    channel: str
+    at: UtcDatetime
+    attempt: int
+    error: str
+    sha256: str | None = None
+    by: str
 
 
 class TakedownRequest(Record):
@@ -137,6 +153,13 @@ class TakedownRequest(Record):
     created_at: UtcDatetime
     created_by: str
     sendings: list[Sending] = Field(default_factory=list)
+    failures: list[SendFailure] = Field(default_factory=list)
+    policy: str | None = None  # "draft" | "auto" when drafted by a list's takedown policy
+    approved_at: UtcDatetime | None = None  # a reviewer approved the draft (the sending follows)
+    approved_by: str | None = None
+    rejected_at: UtcDatetime | None = None
+    rejected_by: str | None = None
+    reject_reason: str | None = None
     removed_at: UtcDatetime | None = None  # when the last item was found removed
     reopened_at: UtcDatetime | None = None
     reopen_count: int = 0
@@ -182,7 +205,7 @@ _DERIVED = frozenset({"next_check_ts", "created_ts", "open", "item_ids", "digest
 _DT_FIELDS = frozenset(
     {
         "detected_at", "created_at", "removed_at", "reopened_at", "at", "posted_at", "first_seen_at",
-        "added_at", "status_since", "checked_at", "next_check_at",
+        "added_at", "status_since", "checked_at", "next_check_at", "rejected_at", "approved_at",
     }
 )  # fmt: skip
 
@@ -204,7 +227,7 @@ def derive_status(req: TakedownRequest) -> RequestStatus:
     if req.items and all(i.status is ItemStatus.REMOVED for i in req.items):
         return RequestStatus.REMOVED
     if not req.sendings:
-        return RequestStatus.DRAFT
+        return RequestStatus.REJECTED if req.rejected_at is not None else RequestStatus.DRAFT
     if any(i.status is ItemStatus.REMOVED for i in req.items):
         return RequestStatus.PARTIAL
     return RequestStatus.SENT

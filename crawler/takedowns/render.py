@@ -14,14 +14,19 @@ Two renderings, both documented in ``docs/takedowns.md``:
 
 from __future__ import annotations
 
+import functools
+import re
 import textwrap
 from datetime import datetime
+from pathlib import Path
 from typing import Any
+
+import jinja2
 
 from config.takedowns import TakedownSettings
 from crawler.evidence.ledger import Ledger
 from crawler.investigate.serialize import jsonable
-from crawler.takedowns.models import ItemKind, TakedownItem, TakedownRequest
+from crawler.takedowns.models import TakedownItem, TakedownRequest
 
 SCHEMA = "tgwatch.takedown/1"
 #: prose lines of the text report are wrapped for e-mail (links and digests never are)
@@ -29,72 +34,57 @@ WRAP = 76
 HEAD_FIELDS = ("size", "root_hash", "timestamp", "signature", "key_id", "tsa")
 
 
-def _when(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M UTC") if value is not None else "unknown"
-
-
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value is not None else None
 
 
-def render_text(req: TakedownRequest, settings: TakedownSettings) -> str:
-    items = req.items
-    noun = "item" if len(items) == 1 else "items"
-    lines = [
-        f"Subject: Removal request {req.id}: {req.reason.label} ({len(items)} {noun})",
-        "",
-        "To the Telegram abuse team,",
-        "",
-        *textwrap.wrap(
-            "We ask you to remove the content listed below. It violates Telegram's Terms of Service: "
-            f"{req.reason.label}. The content is reported by link only; no copy of it is attached to "
-            "this message.",
-            width=WRAP,
-        ),
-        "",
-        f"Reference:    {req.id}" + (f" (case {req.case})" if req.case else ""),
-        f"Reported by:  {settings.reporter_name}"
-        + (f" <{settings.reporter_contact}>" if settings.reporter_contact else ""),
-        f"Prepared:     {_when(req.created_at)}",
-        f"First seen:   {_when(req.detected_at)}",
-        "",
-        "Links to remove:",
-        *[f"  {i.link or '(no public link: ' + i.item_id + ')'}" for i in items],
-        "",
-        "Details:",
-    ]
-    for n, item in enumerate(items, 1):
-        lines += _item_text(n, item)
-    lines += [
-        "",
-        "Each item above was captured and preserved by tgwatch in an append-only, signed evidence",
-        "ledger (RFC 9162); the ledger entry numbers let investigators prove what was seen and when.",
-        f"Please reply quoting {req.id}.",
-    ]
-    if req.note:
-        lines += ["", f"Note: {req.note}"]
-    return "\n".join(lines) + "\n"
+#: the report templates, one file per language: ``report.<lang>.txt.j2``
+TEMPLATES = Path(__file__).parent / "templates"
+DEFAULT_LANGUAGE = "en"
+_LANGUAGE = re.compile(r"^[a-z]{2,3}(?:-[a-z0-9]{2,8})?$")
 
 
-def _item_text(n: int, item: TakedownItem) -> list[str]:
-    who = f"@{item.username}" if item.username else item.channel
-    if item.kind is ItemKind.CHANNEL:
-        head = f"{n}. Channel {who}: the whole channel"
-    else:
-        head = f"{n}. Channel {who}, message {item.msg_id}, posted {_when(item.posted_at)}"
-    out = [head]
-    if item.link:
-        out.append(f"   Link: {item.link}")
-    if item.tg_id is not None:
-        out.append(f"   Channel id: {item.tg_id}")
-    for m in item.media:
-        kind = f"{m.kind} " if m.kind else ""
-        out.append(f"   Media {kind}SHA-256 {m.sha256}" + (f" MD5 {m.md5}" if m.md5 else ""))
-    if item.added_because != "reported":
-        out.append(f"   Added: {item.added_because} (re-upload of removed content)")
-    if item.evidence:
-        out.append(f"   Evidence ledger entries: {', '.join(str(s) for s in item.evidence)}")
-    return out
+@functools.lru_cache(maxsize=1)
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES),
+        autoescape=False,  # plain text for e-mail bodies and report forms, never HTML
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+    )
+    env.filters["when"] = lambda value: value.strftime("%Y-%m-%d %H:%M UTC") if value is not None else None
+    env.filters["wrap"] = lambda text, width=WRAP: "\n".join(textwrap.wrap(str(text), width=int(width)))
+    return env
+
+
+def available_languages() -> list[str]:
+    """Languages with a text report template (adding ``report.<lang>.txt.j2`` adds one)."""
+    return sorted(p.name.split(".")[1] for p in TEMPLATES.glob("report.*.txt.j2"))
+
+
+def report_language(language: str | None) -> str:
+    """``language`` when a template exists for it, else English (a typo never stops a report)."""
+    lang = (language or "").strip().lower()
+    if _LANGUAGE.match(lang) and (TEMPLATES / f"report.{lang}.txt.j2").is_file():
+        return lang
+    return DEFAULT_LANGUAGE
+
+
+def render_text(req: TakedownRequest, settings: TakedownSettings, *, language: str | None = None) -> str:
+    """The text report in ``language`` (default: ``settings.language``; English when there is no template)."""
+    lang = report_language(language or settings.language)
+    template = _environment().get_template(f"report.{lang}.txt.j2")
+    return template.render(
+        req=req, items=req.items, reporter_name=settings.reporter_name, reporter_contact=settings.reporter_contact
+    )
+
+
+def subject_of(text: str) -> str:
+    """The subject of a rendered text report: its first line after ``Subject:``."""
+    first = text.split("\n", 1)[0]
+    return first.split(":", 1)[1].strip() if ":" in first else first.strip()
 
 
 def render_json(

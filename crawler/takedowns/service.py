@@ -35,6 +35,7 @@ from crawler.takedowns.models import (
     ProbeResult,
     Reason,
     RequestStatus,
+    SendFailure,
     Sending,
     TakedownItem,
     TakedownRequest,
@@ -54,6 +55,12 @@ LOCK_SECONDS = 30.0
 
 class Conflict(TgwatchError):
     kind = "takedown_conflict"
+
+
+class InvalidChange(TgwatchError, ValueError):
+    """A review step that makes no sense (no reason given, every item removed): a clear error."""
+
+    kind = "takedown_invalid"
 
 
 class TooManyItems(TgwatchError):
@@ -127,8 +134,11 @@ class TakedownService:
         channel: str | None = None,
         case: str | None = None,
         note: str | None = None,
+        policy: str | None = None,
     ) -> TakedownRequest:
-        """One request for the items named by an alert, by message references and/or a channel."""
+        """One request for the items named by an alert, by message references and/or a channel.
+
+        ``policy`` says a list's takedown policy drafted it (``draft``/``auto``), not a person."""
         if case is not None:
             validate_case_id(case)
         now = self.clock()
@@ -158,13 +168,13 @@ class TakedownService:
         request_id = f"TD-{await self.repo.next_number():06d}"
         req = TakedownRequest(
             id=request_id, reason=reason, case=case, note=note, items=items, alerts=alerts,
-            detected_at=min(detected) if detected else None, created_at=now, created_by=actor,
+            detected_at=min(detected) if detected else None, created_at=now, created_by=actor, policy=policy,
         )  # fmt: skip
         seq = await self.ledger.append(
             self._entry(
                 req, "create", actor, at=now,
                 items=[_item_summary(i) for i in items], alerts=alerts, note=note,
-                detected_at=req.detected_at,
+                detected_at=req.detected_at, policy=policy,
             )
         )  # fmt: skip
         req = req.model_copy(update={"ledger": [seq]})
@@ -192,10 +202,44 @@ class TakedownService:
         via = via.strip()
         if not via:
             raise ValueError("say how the request was sent (--via), e.g. 'email:abuse@telegram.org'")
+        return await self._add_sending(request_id, actor=actor, via=via, reference=reference)
 
+    async def record_sending(
+        self,
+        request_id: str,
+        *,
+        actor: str,
+        channel: str,
+        via: str,
+        sha256: str,
+        answer: Mapping[str, Any],
+        reference: str | None = None,
+        attempt: int = 1,
+    ) -> TakedownRequest:
+        """A sender sent the request: a ``sent`` entry with the digest of exactly what left and the answer."""
+        return await self._add_sending(
+            request_id, actor=actor, via=via, reference=reference, channel=channel, sha256=sha256,
+            answer=dict(answer), attempt=attempt,
+        )  # fmt: skip
+
+    async def _add_sending(
+        self,
+        request_id: str,
+        *,
+        actor: str,
+        via: str,
+        reference: str | None,
+        channel: str | None = None,
+        sha256: str | None = None,
+        answer: dict[str, Any] | None = None,
+        attempt: int | None = None,
+    ) -> TakedownRequest:
         async def change(req: TakedownRequest) -> tuple[TakedownRequest, list[dict[str, Any]]]:
             now = self.clock()
-            sending = Sending(via=via, by=actor, at=now, reference=reference, items=len(req.items))
+            sending = Sending(
+                via=via, by=actor, at=now, reference=reference, items=len(req.items), channel=channel,
+                sha256=sha256, answer=answer,
+            )  # fmt: skip
             soon = now + timedelta(seconds=self.settings.fresh_interval)
             items = [
                 i.model_copy(update={"next_check_at": min(i.next_check_at, soon)})
@@ -204,8 +248,95 @@ class TakedownService:
                 for i in req.items
             ]
             new = req.model_copy(update={"sendings": [*req.sendings, sending], "items": items})
-            entry = self._entry(req, "sent", actor, at=now, via=via, reference=reference, items=len(req.items))
+            entry = self._entry(
+                req, "sent", actor, at=now, via=via, reference=reference, items=len(req.items), channel=channel,
+                sha256=sha256, answer=answer, attempt=attempt,
+            )  # fmt: skip
             return new, [entry]
+
+        return await self._update(request_id, change)
+
+    async def record_failure(
+        self, request_id: str, *, actor: str, channel: str, attempt: int, error: str, sha256: str | None
+    ) -> TakedownRequest:
+        """A sending failed: kept on the request (shown) and a ``send_failed`` ledger entry."""
+
+        async def change(req: TakedownRequest) -> tuple[TakedownRequest, list[dict[str, Any]]]:
+            now = self.clock()
+            failure = SendFailure(channel=channel, at=now, attempt=attempt, error=error[:1000], sha256=sha256, by=actor)
+            entry = self._entry(
+                req, "send_failed", actor, at=now, channel=channel, attempt=attempt, error=error[:1000], sha256=sha256,
+                subjects=[],
+            )  # fmt: skip
+            return req.model_copy(update={"failures": [*req.failures, failure]}), [entry]
+
+        return await self._update(request_id, change)
+
+    # -- review (drafts) -------------------------------------------------------------------------
+    async def approve(self, request_id: str, *, actor: str) -> TakedownRequest:
+        """Record that ``actor`` approved a draft for sending (the sending follows, by ``Dispatcher``)."""
+
+        async def change(req: TakedownRequest) -> tuple[TakedownRequest, list[dict[str, Any]]]:
+            _must_be_unsent(req, "approve")
+            if req.approved_at is not None:  # two clicks at once must not send twice
+                raise Conflict(f"{req.id} was already approved by {req.approved_by}; use `takedown send` to retry")
+            now = self.clock()
+            new = req.model_copy(update={"approved_at": now, "approved_by": actor})
+            return new, [self._entry(req, "approved", actor, at=now, subjects=[])]
+
+        return await self._update(request_id, change)
+
+    async def reject(self, request_id: str, *, reason: str, actor: str) -> TakedownRequest:
+        """A reviewer decided a draft must not be sent: why, by whom (a ledger entry); its checks stop."""
+        reason = reason.strip()
+        if not reason:
+            raise InvalidChange("say why the draft is rejected (--reason)")
+
+        async def change(req: TakedownRequest) -> tuple[TakedownRequest, list[dict[str, Any]]]:
+            _must_be_unsent(req, "reject")
+            now = self.clock()
+            items = [i.model_copy(update={"next_check_at": None}) for i in req.items]
+            new = req.model_copy(
+                update={"rejected_at": now, "rejected_by": actor, "reject_reason": reason[:1000], "items": items}
+            )
+            return new, [self._entry(req, "rejected", actor, at=now, why=reason[:1000], subjects=[])]
+
+        return await self._update(request_id, change)
+
+    async def edit(
+        self,
+        request_id: str,
+        *,
+        actor: str,
+        note: str | None = None,
+        reason: Reason | None = None,
+        remove_items: Sequence[str] = (),
+    ) -> TakedownRequest:
+        """Change an unsent request's note, reason or items (removing items): one ``edited`` entry."""
+
+        async def change(req: TakedownRequest) -> tuple[TakedownRequest, list[dict[str, Any]]]:
+            _must_be_unsent(req, "edit")
+            update: dict[str, Any] = {}
+            changes: dict[str, Any] = {}
+            if note is not None and note != req.note:
+                update["note"] = note or None
+                changes["note"] = {"from": req.note, "to": note or None}
+            if reason is not None and reason is not req.reason:
+                update["reason"] = reason
+                changes["reason"] = {"from": req.reason.value, "to": reason.value}
+            if remove_items:
+                unknown = [i for i in remove_items if req.item(i) is None]
+                if unknown:
+                    raise NotFound(f"{req.id} has no item {unknown[0]!r}")
+                kept = [i for i in req.items if i.item_id not in set(remove_items)]
+                if not kept:
+                    raise InvalidChange("a request needs at least one item (reject it instead)")
+                update["items"] = kept
+                changes["removed_items"] = list(remove_items)
+            if not update:
+                return req, []
+            new = req.model_copy(update=update)
+            return new, [self._entry(new, "edited", actor, at=self.clock(), changes=changes, subjects=[])]
 
         return await self._update(request_id, change)
 
@@ -490,6 +621,13 @@ class TakedownService:
                 raise Conflict(f"takedown request {request_id} is locked by another change; try again")
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.5)
+
+
+def _must_be_unsent(req: TakedownRequest, what: str) -> None:
+    if req.sendings:
+        raise Conflict(f"cannot {what} {req.id}: it was already sent ({req.status.value})")
+    if req.rejected_at is not None:
+        raise Conflict(f"cannot {what} {req.id}: it was rejected by {req.rejected_by} ({req.reject_reason})")
 
 
 def _unknown(item: ProbeItem, method: str, reason: str, detail: str, at: datetime) -> ProbeResult:

@@ -85,6 +85,28 @@ class HashListRepo:
         """Changes whenever a list is imported, enabled, disabled or deleted (index refresh key)."""
         return tuple((d["_id"], d.get("enabled", True), d.get("version", 0)) for d in await self.lists())
 
+    async def get(self, name: str) -> Doc | None:
+        with translate_errors("read hash list"):
+            return await self._lists.find_one({"_id": name})
+
+    async def set_takedown(
+        self, name: str, *, policy: str | None = None, trusted: bool | None = None, reason: str | None = None
+    ) -> Doc | None:
+        """Set a list's takedown policy, trust and report reason (the caller validated them together);
+        the updated list, or None when there is no such list."""
+        with translate_errors("update hash list"):
+            doc = await self._lists.find_one({"_id": name})
+            if doc is None:
+                return None
+            if policy is not None:
+                doc["takedown_policy"] = policy
+            if trusted is not None:
+                doc["trusted"] = trusted
+            if reason is not None:
+                doc["takedown_reason"] = reason
+            await self._lists.replace_one({"_id": name}, doc)
+        return doc
+
     async def set_enabled(self, name: str, enabled: bool) -> bool:
         with translate_errors("update hash list"):
             doc = await self._lists.find_one({"_id": name})

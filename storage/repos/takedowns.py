@@ -94,6 +94,12 @@ class TakedownRepo:
         with translate_errors("find takedown requests of an item"):
             return await self._coll.find({"item_ids": {"$in": [item_id]}}).to_list(None)
 
+    async def open_with_digest(self, sha256: str) -> list[Doc]:
+        """Open requests naming media ``sha256`` (a policy draft is not made twice for the same media)."""
+        with translate_errors("find takedown requests by media"):
+            docs = await self._coll.find({"digests": {"$in": [sha256]}}).to_list(None)
+        return [d for d in docs if d.get("open")]
+
     async def removed_media(self) -> list[Doc]:
         """Requests holding a removed item with media (what re-upload matching watches for)."""
         with translate_errors("read removed takedown media"):

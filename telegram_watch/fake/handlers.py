@@ -13,12 +13,13 @@ registry empty. The code lives in
 * ``dispatch`` — the registry (:func:`handles`) and :func:`answer` / :func:`answer_with_key`;
 * ``auth_handlers`` — ``help.getConfig`` and ``auth.*`` (login, logout, exported authorizations);
 * ``read_handlers`` — input resolution, users and channels, history, files, updates;
-* ``membership_handlers`` — invite links, joining and leaving.
+* ``membership_handlers`` — invite links, joining and leaving;
+* ``report_handlers`` — in-app reports (``messages.report``, ``account.reportPeer``).
 """
 
 from __future__ import annotations
 
-from . import auth_handlers, membership_handlers, read_handlers
+from . import auth_handlers, membership_handlers, read_handlers, report_handlers
 from .dispatch import Handler, UnsupportedRequest, answer, answer_with_key, handles
 
 __all__ = [
@@ -30,4 +31,5 @@ __all__ = [
     "handles",
     "membership_handlers",
     "read_handlers",
+    "report_handlers",
 ]

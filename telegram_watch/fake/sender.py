@@ -30,6 +30,8 @@ _VECTOR = 0x1CB5C415
 
 
 def _wire(result: Any) -> bytes:
+    if isinstance(result, bool):  # TL's Bool: boolTrue / boolFalse constructors
+        return struct.pack("<I", 0x997275B5 if result else 0xBC799737)
     if isinstance(result, list):
         return struct.pack("<Ii", _VECTOR, len(result)) + b"".join(bytes(x) for x in result)
     return bytes(result)

@@ -69,6 +69,7 @@ class FakeTelegram:
         self.calls: Counter[tuple[str, str]] = Counter()  # (account name, request type) → count
         self.log: deque[tuple[str, str]] = deque(maxlen=10_000)
         self.sinks: set[UpdateSink] = set()
+        self.reports: list[dict[str, Any]] = []  # in-app reports received (fake/report_handlers.py)
         self._ids = itertools.count(1)
 
     # ----------------------------------------------------------------- identity helpers
