@@ -149,6 +149,54 @@ def receiver() -> Any:
         r.stop()
 
 
+# --- the platform's abuse mailbox: a local SMTP server (aiosmtpd runs it in its own thread) ----------
+
+
+@dataclass
+class Mailbox:
+    """Stamps each message when its DATA is accepted: the moment the request has reached the platform."""
+
+    mails: list[tuple[float, bytes]] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        with self._lock:
+            self.mails.append((time.time(), bytes(envelope.original_content or envelope.content or b"")))
+        return "250 2.0.0 queued"
+
+    def snapshot(self) -> list[tuple[float, bytes]]:
+        with self._lock:
+            return list(self.mails)
+
+
+@contextlib.contextmanager
+def smtp_server() -> Any:
+    import socket
+
+    from aiosmtpd.controller import Controller
+
+    box = Mailbox()
+    with socket.socket() as probe:  # aiosmtpd's readiness check cannot use port 0
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    controller = Controller(box, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield box, port
+    finally:
+        controller.stop()
+
+
+def policies_here() -> bool:
+    """Whether this tree has takedown policies and senders (issue 18 items 3-4)."""
+    try:
+        import crawler.takedowns.autodraft
+        import crawler.takedowns.senders.email  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 # --- tgwatch as the operator runs it ---------------------------------------------------------------
 
 
@@ -188,14 +236,14 @@ def stop(proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
             proc.wait(10)
 
 
-def import_list(env: dict[str, str], tmp: Path, pdqs: list[str]) -> None:
+def import_list(env: dict[str, str], tmp: Path, pdqs: list[str], *policy: str) -> None:
     path = tmp / "list.csv"
     with path.open("w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(["signal_type", "signal", "label"])
         for i, pdq in enumerate(pdqs):
             w.writerow(["pdq", pdq, f"latency bench picture {i}"])
-    tgwatch(env, "hashes", "import", str(path), "--list", LIST)
+    tgwatch(env, "hashes", "import", str(path), "--list", LIST, *policy)
 
 
 def add_rule(env: dict[str, str], url: str) -> None:
@@ -234,6 +282,8 @@ async def wait_until(predicate: Callable[[], Any], timeout: float, step: float =
 class Part:
     name: str
     goal_p95: float
+    #: what arrives at the end of the path (the first row of the table)
+    arrived: str = "notifications received"
     posted: dict[str, float] = field(default_factory=dict)  # post key → publish time
     received: dict[str, float] = field(default_factory=dict)  # post key → first receipt time
     notes: list[str] = field(default_factory=list)
@@ -257,10 +307,10 @@ def rows_for(part: Part) -> list[Row]:
     n, got = len(part.posted), len(lat)
     goal = f"< {part.goal_p95:g} s"
     if not lat:
-        return [Row(f"{part.name}: notifications received", "posts", f"0/{n}", goal="all")]
+        return [Row(f"{part.name}: {part.arrived}", "posts", f"0/{n}", goal="all")]
     p95 = percentile(lat, 95)
     return [
-        Row(f"{part.name}: notifications received", "posts", f"{got}/{n}", goal="all"),
+        Row(f"{part.name}: {part.arrived}", "posts", f"{got}/{n}", goal="all"),
         Row(f"{part.name}: p50", "s", round(percentile(lat, 50), 2)),
         Row(f"{part.name}: p95", "s", round(p95, 2), f"~{SEOUL_SECONDS:.0f} (Seoul)", goal),
         Row(f"{part.name}: Seoul's ~6 min ÷ p95", "×", f"{SEOUL_SECONDS / p95:.0f}×"),
@@ -285,12 +335,15 @@ def note_receipts(part: Part, receipts: list[Receipt], key_of: Callable[[dict[st
 # --- (b) the web path ------------------------------------------------------------------------------
 
 
-async def web_part(posts: int, every: float, window_periods: int, seed: int) -> Part:
+async def web_part(posts: int, every: float, window_periods: int, seed: int, auto: bool) -> list[Part]:
+    """(b), and with ``auto`` (d): the list is a trusted ``auto`` list and the takedown e-mail sender
+    points at a local SMTP server, so each post is also reported to the platform."""
     from crawler.hashing.images import hash_image
     from spiders.sample_site import SampleSite, build_world
     from spiders.sample_site.publish import empty_channel, photo_bytes, with_channel, with_photo_post
 
     part = Part(f"(b) web, every {every:g} s", 15.0)
+    sent = Part("(d) post → request sent by SMTP (auto list)", 20.0, "e-mails received")
     channel = "latency_feed"
     rng = random.Random(seed)
     seeds: list[str] = []
@@ -309,8 +362,20 @@ async def web_part(posts: int, every: float, window_periods: int, seed: int) -> 
         data = tmp / "data"
         async with SampleSite.serve(world) as site, held_store(data) as store:
             env = base_env(data, TGWATCH_TELEGRAM_WEB_BASE=site.base_url)
-            with receiver() as hook:
-                await asyncio.to_thread(import_list, env, tmp, pdqs)
+            with receiver() as hook, contextlib.ExitStack() as stack:
+                policy: tuple[str, ...] = ()
+                mailbox: Mailbox | None = None
+                if auto:
+                    mailbox, port = stack.enter_context(smtp_server())
+                    env.update(
+                        TGWATCH_TAKEDOWNS__REPORTER_CONTACT="reports@example.org",
+                        TGWATCH_TAKEDOWNS__SENDERS__EMAIL__ENABLED="true",
+                        TGWATCH_TAKEDOWNS__SENDERS__EMAIL__HOST="127.0.0.1",
+                        TGWATCH_TAKEDOWNS__SENDERS__EMAIL__PORT=str(port),
+                        TGWATCH_TAKEDOWNS__SENDERS__EMAIL__SECURITY="none",
+                    )
+                    policy = ("--takedown", "auto", "--trusted")
+                await asyncio.to_thread(import_list, env, tmp, pdqs, *policy)
                 await asyncio.to_thread(add_rule, env, hook.url)
                 await asyncio.to_thread(
                     tgwatch, env, "targets", "add", channel, "--method", "web", "--every", f"{every:g}s"
@@ -337,8 +402,14 @@ async def web_part(posts: int, every: float, window_periods: int, seed: int) -> 
                         link = alert.get("message_link") or ""
                         return link[len(prefix) :] if link.startswith(prefix) else None
 
+                    sent.posted = dict(part.posted)
+
                     def all_in() -> bool:
                         note_receipts(part, hook.snapshot(), key_of)
+                        if mailbox is not None:
+                            note_mails(sent, mailbox.snapshot(), channel)
+                            if len(sent.received) < len(sent.posted):
+                                return False
                         return len(part.received) == len(part.posted)
 
                     await wait_until(all_in, 60 + 2 * every)
@@ -348,11 +419,65 @@ async def web_part(posts: int, every: float, window_periods: int, seed: int) -> 
                 if hook.rejected:
                     part.notes.append(f"{hook.rejected} webhook requests failed the signature check")
                 await web_stages(part, store, channel)
+                if mailbox is not None:
+                    note_mails(sent, mailbox.snapshot(), channel)
+                    await sent_stages(sent, store, channel)
                 runs = await store["runs"].count_documents({})
                 part.notes.append(
                     f"{posts} posts published over {window_periods} schedule periods ({span:g} s); {runs} crawl runs"
                 )
-    return part
+    return [part, sent] if auto else [part]
+
+
+def note_mails(part: Part, mails: list[tuple[float, bytes]], channel: str) -> None:
+    """Which post each report e-mail is about: the message link in its body."""
+    import email
+    import email.policy
+    import re
+
+    pattern = re.compile(rf"/{re.escape(channel)}/(\d+)")
+    for at, raw in mails:
+        msg = email.message_from_bytes(raw, policy=email.policy.default)
+        body = msg.get_body()  # type: ignore[attr-defined]
+        text = body.get_content() if body is not None else raw.decode("utf-8", "replace")
+        for found in pattern.finditer(text):
+            key = f"{channel}/{found.group(1)}"
+            if key in part.posted and key not in part.received:
+                part.received[key] = at
+
+
+async def request_times(store: Any) -> dict[str, tuple[float, dict[str, Any]]]:
+    """Alert key → (request created at, request) for the requests a policy drafted."""
+    out = {}
+    async for doc in store["takedowns"].find({"policy": {"$ne": None}}):
+        for key in doc.get("alerts") or []:
+            out[str(key)] = (float(doc["created_ts"]), doc)
+    return out
+
+
+async def sent_stages(part: Part, store: Any, channel: str) -> None:
+    """Split (d): post → alert (crawl), alert → request drafted (policy stage), drafted → SMTP accepted."""
+    alerts = await alert_times(store)
+    requests = await request_times(store)
+    stages: dict[str, list[float]] = {
+        "publish → alert raised (schedule wait + crawl)": [],
+        "alert raised → request drafted (policy stage)": [],
+        "request drafted → e-mail accepted by SMTP (render, send)": [],
+    }
+    names = list(stages)
+    for key, (raised, alert) in alerts.items():
+        post = str((alert.get("details") or {}).get("message") or "")
+        if post not in part.received or key not in requests:
+            continue
+        created = requests[key][0]
+        stages[names[0]].append(raised - part.posted[post])
+        stages[names[1]].append(created - raised)
+        stages[names[2]].append(part.received[post] - created)
+    part.stages.update(stages)
+    statuses: dict[str, int] = {}
+    for _, doc in requests.values():
+        statuses[str(doc.get("status"))] = statuses.get(str(doc.get("status")), 0) + 1
+    part.notes.append(f"requests by status: {statuses}; e-mails received {len(part.received)}")
 
 
 def _ts(value: Any) -> float:
@@ -416,7 +541,9 @@ async def explain_missing(part: Part, store: Any, sha_of: dict[str, str]) -> Non
 # --- (a) the live MTProto path ---------------------------------------------------------------------
 
 
-async def live_part(posts: int, gap: tuple[float, float], seed: int) -> Part:
+async def live_part(posts: int, gap: tuple[float, float], seed: int, draft: bool) -> list[Part]:
+    """(a), and with ``draft`` (c): the list's policy is ``draft``, so each alert drafts a request
+    for the review queue in the same ingest batch (the policy stage)."""
     import config
     from crawler.hashing import synthetic
     from crawler.hashing.images import hash_image
@@ -459,7 +586,8 @@ async def live_part(posts: int, gap: tuple[float, float], seed: int) -> Part:
         )  # fmt: skip
         async with open_store(settings) as store:
             with receiver() as hook:
-                await asyncio.to_thread(import_list, env, tmp, pdqs)
+                policy = ("--takedown", "draft") if draft else ()
+                await asyncio.to_thread(import_list, env, tmp, pdqs, *policy)
                 await asyncio.to_thread(add_rule, env, hook.url)
                 dispatcher = spawn(env, tmp / "deliver.log", "notify", "deliver")
                 pool = AccountPool(
@@ -508,7 +636,20 @@ async def live_part(posts: int, gap: tuple[float, float], seed: int) -> Part:
                     f"account pacing {settings.telegram.request_pacing_seconds:g} s, "
                     f"dispatcher poll {settings.notify.poll_seconds:g} s"
                 )
-    return part
+                if not draft:
+                    return [part]
+                drafted = Part("(c) alert → draft ready (draft list)", 2.0, "drafts ready")
+                requests = await request_times(store)
+                for key, (raised, alert) in (await alert_times(store)).items():
+                    if sha_to_key.get(str(alert.get("sha256"))) in part.posted:
+                        drafted.posted[key] = raised
+                        if key in requests:
+                            drafted.received[key] = requests[key][0]
+                statuses = sorted({str(doc.get("status")) for _, doc in requests.values()})
+                drafted.notes.append(
+                    f"{len(drafted.posted)} alerts, {len(requests)} requests drafted by the policy (status {statuses})"
+                )
+    return [part, drafted]
 
 
 # --- main ------------------------------------------------------------------------------------------
@@ -519,14 +660,17 @@ def load() -> str:
     return f"{one:.2f} / {five:.2f} / {fifteen:.2f}"
 
 
-async def run(args: argparse.Namespace) -> list[tuple[Part, str, str]]:
+async def run(args: argparse.Namespace, policies: bool) -> list[tuple[Part, str, str]]:
     out = []
     if "live" in args.only:
         before = load()
-        out.append((await live_part(args.posts, (args.live_gap_min, args.live_gap_max), args.seed), before, load()))
+        gap = (args.live_gap_min, args.live_gap_max)
+        parts = await live_part(args.posts, gap, args.seed, draft=policies)
+        out += [(p, before, load()) for p in parts]
     if "web" in args.only:
         before = load()
-        out.append((await web_part(args.posts, args.every, args.periods, args.seed), before, load()))
+        parts = await web_part(args.posts, args.every, args.periods, args.seed, auto=policies)
+        out += [(p, before, load()) for p in parts]
     return out
 
 
@@ -539,9 +683,11 @@ def main() -> int:
     ap.add_argument("--live-gap-min", type=float, default=0.8, help="(a): least seconds between posts")
     ap.add_argument("--live-gap-max", type=float, default=1.6, help="(a): most seconds between posts")
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--no-policies", action="store_true", help="plain lists: (a) and (b) only, no (c)/(d)")
     args = ap.parse_args()
     started = time.perf_counter()
-    results = asyncio.run(run(args))
+    policies = policies_here() and not args.no_policies
+    results = asyncio.run(run(args, policies))
     rows: list[Row] = []
     for part, _, _ in results:
         rows += rows_for(part)
@@ -550,7 +696,8 @@ def main() -> int:
         for note in part.notes:
             print(f"{part.name}: {note}")
         print(f"{part.name}: load average (1/5/15 min) before {before}, after {after}")
-    print("(c) alert → draft ready, (d) post → request sent by SMTP: not measured (no takedown policies in this tree)")
+    if not policies:
+        print("(c) alert → draft ready, (d) post → request sent by SMTP: not measured (no takedown policies here)")
     print(f"total {time.perf_counter() - started:.0f} s; {os.cpu_count()} cores")
     return 0 if all(len(p.received) == len(p.posted) for p, _, _ in results) else 1
 
