@@ -382,8 +382,13 @@ async def web_part(posts: int, every: float, window_periods: int, seed: int, aut
                 )
                 daemon = spawn(env, tmp / "run.log", "run")
                 try:
-                    # the first crawl (the warm-up post) is done: the scheduler is in its rhythm
-                    first = await wait_until(lambda: store["runs"].count_documents({"status": "ok"}), 120)
+                    # the channel's first crawl (the warm-up post) is done: the scheduler is in its rhythm
+                    # (not just any run: the takedown re-check job also records runs)
+                    async def crawled_once() -> bool:
+                        runs = await store["runs"].find({"status": "ok"}, {"target": 1}).to_list(None)
+                        return any(str(r.get("target", "")).endswith(f"/{channel}") for r in runs)
+
+                    first = await wait_until(crawled_once, 120)
                     if not first:
                         raise RuntimeError(
                             "tgwatch run never finished a crawl: " + (tmp / "run.log").read_text()[-2000:]
