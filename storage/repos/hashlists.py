@@ -136,10 +136,6 @@ class HashListRepo:
             docs = await self._entries.find({"signal_type": signal_type, "value": {"$in": list(values)}}).to_list(None)
         return [d for d in docs if d["list"] in lists]
 
-    async def get(self, name: str) -> Doc | None:
-        with translate_errors("get hash list"):
-            return await self._lists.find_one({"_id": name})
-
     async def list_entries(
         self, name: str, *, after_batch: int | None = None, up_to_batch: int | None = None
     ) -> list[Doc]:
