@@ -36,6 +36,7 @@ BENCHES: list[tuple[str, list[str], list[str]]] = [
     ("detection_queue.py", [], ["--jobs", "300"]),
     ("ledger.py", [], ["--entries", "5000"]),
     ("api.py", [], ["--messages", "5000"]),
+    ("latency.py", [], ["--posts", "10", "--periods", "2"]),
     ("soak.py", ["--minutes", "30"], ["--minutes", "1"]),
 ]
 
