@@ -12,6 +12,7 @@ RUN apt-get update \
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY config ./config
+COPY foundation ./foundation
 COPY crawler ./crawler
 COPY spiders ./spiders
 COPY storage ./storage

@@ -28,8 +28,8 @@ import config
 from crawler.api.app import build_app
 from crawler.api.modules import ALL_MODULES
 from crawler.ingest import Ingest
-from crawler.models import ChannelRef, Deletion, MediaKind, MediaRef, Message, Source
 from crawler.tokens import Role, TokenRepo, server_secret
+from foundation.models import ChannelRef, Deletion, MediaKind, MediaRef, Message, Source
 from storage import schema
 from storage.client import Store
 from storage.embedded import EmbeddedStore

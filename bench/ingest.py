@@ -18,7 +18,7 @@ from _table import Row, print_table
 
 import config
 from crawler.ingest import Ingest
-from crawler.models import ChannelRef, MediaKind, MediaRef, Message, RawCapture, Source
+from foundation.models import ChannelRef, MediaKind, MediaRef, Message, RawCapture, Source
 from storage.client import open_store
 from storage.embedded import EmbeddedStore
 

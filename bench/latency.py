@@ -558,8 +558,8 @@ async def live_part(posts: int, gap: tuple[float, float], seed: int, draft: bool
     import config
     from crawler.hashing import synthetic
     from crawler.hashing.images import hash_image
-    from crawler.models import Source
     from crawler.pipeline import open_pipeline
+    from foundation.models import Source
     from storage.client import open_store
     from telegram_watch.accounts import Account
     from telegram_watch.client import fake_client_factory

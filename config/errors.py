@@ -2,7 +2,7 @@
 
 Why here: ``config`` is the bottom layer and imports nothing else of tgwatch, yet a bad settings
 file must raise the same ``ConfigError`` every caller already catches. So the root and
-``ConfigError`` live here and ``crawler.errors`` (the whole tree, documented there) re-exports them.
+``ConfigError`` live here and ``foundation.errors`` (the whole tree, documented there) re-exports them.
 """
 
 from __future__ import annotations

@@ -43,7 +43,7 @@ class HttpSettings(BaseModel):
     max_retry_after: float = Field(600.0, ge=0, description="longest Retry-After we honour before giving up")
     #: hosts (names or addresses) that may resolve to private/loopback addresses: a local mirror,
     #: an internal proxy, the test sites. telegram_web_base's host, the proxy and a run's --base-url
-    #: are allowed without being listed; every other host must be public (crawler/egress.py)
+    #: are allowed without being listed; every other host must be public (foundation/egress.py)
     allow_private_hosts: list[str] = Field(default_factory=list)
 
 
@@ -158,7 +158,7 @@ class Settings(BaseSettings):
     @field_validator("telegram_web_base")
     @classmethod
     def _web_base_is_http(cls, value: str) -> str:
-        """Only http/https leave tgwatch (crawler/egress.py): a ``file://`` base would read the disk."""
+        """Only http/https leave tgwatch (foundation/egress.py): a ``file://`` base would read the disk."""
         parts = urlsplit(value.strip())
         if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
             raise ValueError("telegram_web_base must be an http:// or https:// URL with a host")

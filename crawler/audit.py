@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from crawler.models import utcnow
+from foundation.models import utcnow
 from storage.client import Doc, Store, translate_errors
 
 #: hooks run after an entry is stored (the ledger registers one); kept explicit, not global state

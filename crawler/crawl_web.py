@@ -13,9 +13,9 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from crawler.errors import StoreError, TgwatchError
-from crawler.logs import get_logger
-from crawler.models import Channel, ChannelState, Checkpoint
+from foundation.errors import StoreError, TgwatchError
+from foundation.logs import get_logger
+from foundation.models import Channel, ChannelState, Checkpoint
 
 if TYPE_CHECKING:
     from config import Settings
@@ -187,7 +187,7 @@ async def crawl_channel(
 ) -> CrawlSummary:
     """Crawl one channel's web preview into ``ingest``. Never raises for source problems: they are
     recorded on the summary and the run; store failures (``StoreError``) do propagate."""
-    from crawler.egress import check_base_url
+    from foundation.egress import check_base_url
     from spiders.runner import run_spider  # first: installs the asyncio reactor on this loop
     from spiders.settings import build_scrapy_settings
     from spiders.tme_channel import CrawlMode, TmeChannelSpider, resolve_username, stream_name

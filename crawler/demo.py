@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 from crawler.ingest import Ingest, IngestResult
 from crawler.investigate.export import message_line
-from crawler.models import (
+from foundation.models import (
     Channel,
     ChannelRef,
     Counters,

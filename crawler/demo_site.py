@@ -34,8 +34,8 @@ from crawler.evidence.verify_bundle import verify_bundle
 from crawler.evidence.verify_ledger import verify_ledger_async
 from crawler.hashing.images import hash_image
 from crawler.ingest import Ingest
-from crawler.models import utcnow
 from crawler.tokens import Role, TokenRepo, server_secret
+from foundation.models import utcnow
 from storage.client import Store
 from storage.repos.alerts import AlertRepo
 from storage.repos.authorizations import channel_scope

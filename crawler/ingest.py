@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from crawler.contracts import IngestRecord as IngestRecord
-from crawler.contracts import IngestResult as IngestResult
-from crawler.errors import StoreError, TgwatchError
-from crawler.logs import get_logger
-from crawler.models import Channel, ChannelRef, Checkpoint, Deletion, Message, utcnow
+from foundation.contracts import IngestRecord as IngestRecord
+from foundation.contracts import IngestResult as IngestResult
+from foundation.errors import StoreError, TgwatchError
+from foundation.logs import get_logger
+from foundation.models import Channel, ChannelRef, Checkpoint, Deletion, Message, utcnow
 from storage.client import Doc, Store
 from storage.repos import ChannelRepo, CheckpointRepo, ErrorRepo, MessageRepo
 from storage.repos.messages import MessageWrites
@@ -187,7 +187,7 @@ class Ingest:
 
     def __init__(self, store: Store, *, store_retry_seconds: float = 60.0) -> None:
         # The repositories are ingest's own: sources and features reach the store through the methods
-        # below (``crawler.contracts.IngestDoor``), never through these.
+        # below (``foundation.contracts.IngestDoor``), never through these.
         self._channels = ChannelRepo(store)
         self._messages = MessageRepo(store)
         self._checkpoints = CheckpointRepo(store)

@@ -27,12 +27,12 @@ from crawler.ingest import Ingest, Stage
 from crawler.media.fetchers import MediaFetcher, WebFetcher
 from crawler.media.matcher import Matcher
 from crawler.media.stage import MediaStage
-from crawler.models import Source
 from crawler.takedowns.autodraft import PolicyHook, PolicyStage
 from crawler.takedowns.reupload import ReuploadStage
 from crawler.takedowns.senders import Reporter, build_senders
 from crawler.takedowns.sending import Dispatcher
 from crawler.takedowns.service import TakedownService
+from foundation.models import Source
 from storage.client import Store
 
 #: The ingest chain, in order: (stage name, essential). A non-essential stage's failure is recorded

@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from config import Settings
-from crawler import keys
-from crawler.errors import ConfigError
-from crawler.models import utcnow
+from foundation import keys
+from foundation.errors import ConfigError
+from foundation.models import utcnow
 from storage.client import Doc, Store, translate_errors
 
 TOKEN_PREFIX = "tgw_"

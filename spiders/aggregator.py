@@ -26,9 +26,9 @@ from scrapy.http import Request, Response, TextResponse
 from twisted.python.failure import Failure
 
 from config.aggregators import SiteRule
-from crawler.errors import DEFAULT_RETRY_AFTER, BadPage, SourceError, TgwatchError, error_for_status
-from crawler.links import TgLink, normalize
-from crawler.models import utcnow
+from foundation.errors import DEFAULT_RETRY_AFTER, BadPage, SourceError, TgwatchError, error_for_status
+from foundation.links import TgLink, normalize
+from foundation.models import utcnow
 from spiders.egress import as_egress_denied
 from spiders.shared import shared
 

@@ -23,8 +23,8 @@ from twisted.internet.error import DNSLookupError
 from twisted.internet.interfaces import IResolverSimple
 from zope.interface import implementer
 
-from crawler.egress import EgressPolicy, address_is_public, normalize_host
-from crawler.errors import EgressDenied
+from foundation.egress import EgressPolicy, address_is_public, normalize_host
+from foundation.errors import EgressDenied
 from spiders.shared import shared
 
 if TYPE_CHECKING:

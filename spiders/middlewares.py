@@ -18,7 +18,7 @@ from scrapy.downloadermiddlewares.retry import RetryMiddleware, get_retry_reques
 from scrapy.exceptions import NotConfigured
 from scrapy.http import Request, Response
 
-from crawler.models import utcnow
+from foundation.models import utcnow
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler

@@ -25,10 +25,10 @@ from typing import TYPE_CHECKING, Any, Protocol, Self
 
 from scrapy.exceptions import DropItem, NotConfigured
 
-from crawler.contracts import IngestResult
-from crawler.errors import StoreError, TgwatchError
-from crawler.logs import get_logger
-from crawler.models import Channel, Checkpoint, Deletion, Message
+from foundation.contracts import IngestResult
+from foundation.errors import StoreError, TgwatchError
+from foundation.logs import get_logger
+from foundation.models import Channel, Checkpoint, Deletion, Message
 from spiders.shared import shared
 
 if TYPE_CHECKING:

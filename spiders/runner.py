@@ -18,8 +18,8 @@ from typing import Any
 from scrapy.crawler import AsyncCrawlerRunner, Crawler
 from scrapy.settings import Settings as ScrapySettings
 
-from crawler.errors import ConfigError
-from crawler.logs import get_logger
+from foundation.errors import ConfigError
+from foundation.logs import get_logger
 
 
 def ensure_asyncio_reactor() -> None:

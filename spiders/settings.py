@@ -12,7 +12,7 @@ from scrapy.settings import Settings as ScrapySettings
 from scrapy.settings import default_settings
 
 from config import Settings
-from crawler.egress import EgressPolicy
+from foundation.egress import EgressPolicy
 from spiders.egress import DISABLED_HANDLERS, EGRESS_SLOT
 
 # ``Shared`` lives in its own module so the spider components can import it without this one.

@@ -34,9 +34,9 @@ from scrapy.exceptions import NotConfigured
 from scrapy.http import Request, Response, TextResponse
 from twisted.python.failure import Failure
 
-from crawler.contracts import ItemKind, ItemStatus, ProbeItem, ProbeResult
-from crawler.errors import NotFound, RateLimited
-from crawler.models import utcnow
+from foundation.contracts import ItemKind, ItemStatus, ProbeItem, ProbeResult
+from foundation.errors import NotFound, RateLimited
+from foundation.models import utcnow
 from spiders.aggregator import map_failure
 from spiders.parsing.channel import ChannelPage, parse_page
 from spiders.parsing.profile import EntityType, PageState, ProfilePage, parse_profile

@@ -6,7 +6,7 @@ The checkpoint is saved by ingest *after* the page's batch (``spiders.pipelines`
 moment leaves a checkpoint that claims only stored messages; a rerun refetches at most one page and
 re-ingesting it is a no-op (natural ``_id``), so nothing is lost and nothing is duplicated.
 
-Checkpoint fields (``crawler.models.Checkpoint``):
+Checkpoint fields (``foundation.models.Checkpoint``):
 
 * ``[oldest_id, newest_id]`` — read without a gap; ``complete`` once ``oldest_id`` is the first message.
 * ``walk_top``/``walk_low`` — a newest-first walk above ``newest_id`` that has not reached it yet:
@@ -27,9 +27,9 @@ import scrapy
 from scrapy.http import Request, Response
 from twisted.python.failure import Failure
 
-from crawler.errors import AccessDenied, BadPage, NotFound, TgwatchError
-from crawler.links import LinkKind, normalize
-from crawler.models import Channel, ChannelRef, ChannelState, Checkpoint, Counters, RawCapture, Source, utcnow
+from foundation.errors import AccessDenied, BadPage, NotFound, TgwatchError
+from foundation.links import LinkKind, normalize
+from foundation.models import Channel, ChannelRef, ChannelState, Checkpoint, Counters, RawCapture, Source, utcnow
 from spiders.aggregator import map_failure
 from spiders.parsing.channel import ChannelPage, parse_page
 from spiders.parsing.profile import EntityType, PageState, parse_profile

@@ -16,9 +16,9 @@ import scrapy
 from scrapy.http import Request, Response, TextResponse
 from twisted.python.failure import Failure
 
-from crawler.contracts import TriageResult
-from crawler.links import LinkKind, normalize
-from crawler.models import utcnow
+from foundation.contracts import TriageResult
+from foundation.links import LinkKind, normalize
+from foundation.models import utcnow
 from spiders.aggregator import map_failure
 from spiders.parsing.profile import parse_profile
 

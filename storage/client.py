@@ -21,7 +21,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, PyMongoError
 
 from config import Settings, mask_uri
-from crawler.errors import StoreError
+from foundation.errors import StoreError
 from storage import schema
 
 if TYPE_CHECKING:

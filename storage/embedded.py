@@ -47,7 +47,7 @@ from typing import Any
 import psutil
 import structlog
 
-from crawler.errors import StoreError
+from foundation.errors import StoreError
 from storage._embedded_state import (
     Layout,
     ServerState,

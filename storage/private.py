@@ -16,7 +16,7 @@ from pathlib import Path
 
 import structlog
 
-from crawler.errors import StoreError
+from foundation.errors import StoreError
 
 PRIVATE_UMASK = 0o077
 

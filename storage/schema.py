@@ -74,14 +74,14 @@ COLLECTIONS: tuple[Collection, ...] = (
             Index([("grouped_id", ASCENDING)], "grouped_id", sparse=True),
         ],
         owner="storage.repos.messages:MessageRepo",
-        doc="crawler.models:Message",
+        doc="foundation.models:Message",
     ),
     Collection(
         "message_versions",
         "'<channel_key>/<msg_id>/v<n>': every superseded version, kept forever",
         [Index([("message", ASCENDING), ("version", ASCENDING)], "message_version")],
         owner="storage.repos.messages:MessageRepo",
-        doc="crawler.models:Message",
+        doc="foundation.models:Message",
     ),
     Collection(
         "raw_captures",
@@ -106,7 +106,7 @@ COLLECTIONS: tuple[Collection, ...] = (
         "stream name, e.g. 'web:<channel_key>' or 'mtproto:<channel_key>'",
         [],
         owner="storage.repos.checkpoints:CheckpointRepo",
-        doc="crawler.models:Checkpoint",
+        doc="foundation.models:Checkpoint",
     ),
     Collection(
         "runs",
@@ -155,7 +155,7 @@ COLLECTIONS: tuple[Collection, ...] = (
         "'<job id>/<lease token>': one verdict per settled lease; never overwritten, a newer one supersedes",
         [Index([("sha256", ASCENDING), ("decided_at", DESCENDING)], "sha256_decided")],
         owner="storage.repos.verdicts:VerdictRepo",
-        doc="crawler.models:Verdict",
+        doc="foundation.models:Verdict",
     ),
     Collection(
         "alerts",
@@ -165,7 +165,7 @@ COLLECTIONS: tuple[Collection, ...] = (
             Index([("sha256", ASCENDING)], "sha256"),
         ],
         owner="storage.repos.alerts:AlertRepo",
-        doc="crawler.models:Alert",
+        doc="foundation.models:Alert",
     ),
     Collection(
         "audit",
@@ -202,7 +202,7 @@ COLLECTIONS: tuple[Collection, ...] = (
     ),
     Collection(
         "candidates",
-        "canonical Telegram link (crawler.links.normalize: https://t.me/NAME or https://t.me/+HASH):"
+        "canonical Telegram link (foundation.links.normalize: https://t.me/NAME or https://t.me/+HASH):"
         " one discovery candidate with its provenance, triage result and review status",
         [
             Index([("status", ASCENDING), ("priority", DESCENDING), ("first_seen_ts", ASCENDING)], "status_priority"),
@@ -258,7 +258,7 @@ COLLECTIONS: tuple[Collection, ...] = (
     ),
     Collection(
         "targets",
-        "canonical t.me link of the channel (crawler.links.normalize): one scheduled target; added by"
+        "canonical t.me link of the channel (foundation.links.normalize): one scheduled target; added by"
         " `tgwatch targets add` or by approving a discovered candidate; schedule fields optional",
         [Index([("group", ASCENDING)], "group", sparse=True), Index([("source", ASCENDING)], "source")],
         owner="storage.repos.targets:TargetRepo",

@@ -21,7 +21,7 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from crawler.errors import TgwatchError
+from foundation.errors import TgwatchError
 from storage.client import Doc, Store, translate_errors
 
 READY, LEASED, DONE, DEAD = "ready", "leased", "done", "dead"

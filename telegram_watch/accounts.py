@@ -18,9 +18,9 @@ from typing import Any
 from telethon import TelegramClient
 from telethon.sessions import StringSession
 
-from crawler.contracts import ACTIVE, AccountStore
-from crawler.errors import ConfigError
-from crawler.logs import get_logger
+from foundation.contracts import ACTIVE, AccountStore
+from foundation.errors import ConfigError
+from foundation.logs import get_logger
 from telegram_watch.client import ClientFactory, parse_proxy
 from telegram_watch.crypto import SecretBox
 from telegram_watch.errors import AccountUnusable, telethon_errors

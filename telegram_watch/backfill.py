@@ -30,9 +30,9 @@ from typing import Any
 
 from telethon import TelegramClient
 
-from crawler.contracts import IngestDoor, IngestRecord, IngestResult
-from crawler.logs import get_logger
-from crawler.models import ChannelState, Checkpoint, utcnow
+from foundation.contracts import IngestDoor, IngestRecord, IngestResult
+from foundation.logs import get_logger
+from foundation.models import ChannelState, Checkpoint, utcnow
 from telegram_watch.convert import DEFAULT_WEB_BASE, convert_messages, split_incomplete_tail, unavailable_channel
 from telegram_watch.entities import Resolved, Target, input_peer, resolve
 from telegram_watch.errors import TelegramDenied, TelegramNotFound

@@ -16,7 +16,7 @@ from telethon import TelegramClient
 from telethon.sessions import StringSession
 
 from config import Settings
-from crawler.errors import ConfigError
+from foundation.errors import ConfigError
 
 ClientFactory = Callable[[str, str | None], TelegramClient]
 

@@ -24,7 +24,7 @@ from telethon.helpers import add_surrogate, del_surrogate
 from telethon.tl import types
 from telethon.tl.tlobject import TLObject
 
-from crawler.models import (
+from foundation.models import (
     Channel,
     ChannelRef,
     ChannelState,

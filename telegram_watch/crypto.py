@@ -16,7 +16,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from config import Settings
-from crawler.errors import ConfigError
+from foundation.errors import ConfigError
 
 #: version prefix of every stored ciphertext, so the scheme can change without guessing
 PREFIX = "v1:"

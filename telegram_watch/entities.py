@@ -18,9 +18,9 @@ from telethon import TelegramClient
 from telethon.errors import RPCError
 from telethon.tl import functions, types
 
-from crawler.errors import SourceError
-from crawler.logs import get_logger
-from crawler.models import Channel, ChannelRef, ChannelState
+from foundation.errors import SourceError
+from foundation.logs import get_logger
+from foundation.models import Channel, ChannelRef, ChannelState
 from telegram_watch.convert import channel_ref, convert_channel, unavailable_channel
 from telegram_watch.errors import TelegramDenied, TelegramNotFound, channel_state_of, rpc_name
 from telegram_watch.pool import AccountPool

@@ -15,8 +15,8 @@ from contextlib import contextmanager
 from telethon import errors as tle
 from telethon.errors import rpcerrorlist
 
-from crawler.errors import AccessDenied, NotFound, RateLimited, SourceError, TgwatchError
-from crawler.models import ChannelState
+from foundation.errors import AccessDenied, NotFound, RateLimited, SourceError, TgwatchError
+from foundation.models import ChannelState
 
 
 class TelegramDenied(AccessDenied):

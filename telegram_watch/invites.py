@@ -16,10 +16,10 @@ from typing import Any, Protocol
 
 from telethon.tl import functions, types
 
-from crawler.contracts import AuthorizationLookup, IngestDoor, invite_scope
-from crawler.errors import NotAuthorized
-from crawler.logs import get_logger
-from crawler.models import Channel, ChannelState
+from foundation.contracts import AuthorizationLookup, IngestDoor, invite_scope
+from foundation.errors import NotAuthorized
+from foundation.logs import get_logger
+from foundation.models import Channel, ChannelState
 from telegram_watch.convert import channel_ref, convert_channel
 from telegram_watch.errors import TelegramDenied, TelegramNotFound
 from telegram_watch.pool import AccountPool

@@ -21,10 +21,10 @@ from typing import Any
 
 from telethon import TelegramClient, events
 
-from crawler.contracts import IngestDoor
-from crawler.errors import TgwatchError
-from crawler.logs import get_logger
-from crawler.models import Deletion, Source, utcnow
+from foundation.contracts import IngestDoor
+from foundation.errors import TgwatchError
+from foundation.logs import get_logger
+from foundation.models import Deletion, Source, utcnow
 from telegram_watch.backfill import Backfill
 from telegram_watch.convert import convert_messages, peer_channel_id
 from telegram_watch.entities import Resolved, Target, input_peer, resolve

@@ -16,9 +16,9 @@ from typing import Any
 from telethon import TelegramClient
 from telethon.tl import types
 
-from crawler.errors import NotFound, TooLarge
-from crawler.logs import get_logger
-from crawler.models import MediaRef
+from foundation.errors import NotFound, TooLarge
+from foundation.logs import get_logger
+from foundation.models import MediaRef
 from telegram_watch.convert import document_ref, photo_ref
 from telegram_watch.errors import FileReferenceExpired
 from telegram_watch.pool import AccountPool

@@ -27,9 +27,9 @@ from typing import TypeVar
 
 from telethon import TelegramClient
 
-from crawler import metrics
-from crawler.errors import ConfigError, RateLimited, TgwatchError
-from crawler.logs import get_logger
+from foundation import metrics
+from foundation.errors import ConfigError, RateLimited, TgwatchError
+from foundation.logs import get_logger
 from telegram_watch.accounts import Account, Accounts
 from telegram_watch.client import ClientFactory
 from telegram_watch.errors import AccountUnusable, TelegramDenied, telethon_errors

@@ -29,7 +29,7 @@ from typing import Any
 from telethon import TelegramClient
 from telethon.tl import functions, types
 
-from crawler.errors import SourceError
+from foundation.errors import SourceError
 from telegram_watch.entities import Target, input_peer
 from telegram_watch.pool import AccountPool
 

@@ -38,10 +38,10 @@ from telethon import TelegramClient
 from telethon import errors as tle
 from telethon.tl import functions, types
 
-from crawler.contracts import ItemKind, ItemStatus, ProbeItem, ProbeResult
-from crawler.errors import RateLimited, StoreError, TgwatchError
-from crawler.logs import get_logger
-from crawler.models import ChannelState, utcnow
+from foundation.contracts import ItemKind, ItemStatus, ProbeItem, ProbeResult
+from foundation.errors import RateLimited, StoreError, TgwatchError
+from foundation.logs import get_logger
+from foundation.models import ChannelState, utcnow
 from telegram_watch.convert import channel_ref
 from telegram_watch.entities import Target, input_peer
 from telegram_watch.errors import TelegramDenied, TelegramNotFound, channel_state_of, rpc_name, telethon_errors

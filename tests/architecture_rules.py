@@ -29,18 +29,18 @@ PACKAGES: tuple[str, ...] = ("config", "foundation", "storage", "spiders", "tele
 LAYER_OF: dict[str, str] = {
     "config": "config",
     "foundation": "foundation",
-    "crawler.models": "foundation",  # → foundation/ (records)
-    "crawler.errors": "foundation",  # → foundation/ (the error tree)
-    "crawler.links": "foundation",  # → foundation/ (t.me link forms)
-    "crawler.logs": "foundation",  # → foundation/ (structlog chain + redaction)
-    "crawler.keys": "foundation",  # → foundation/ (key files)
-    "crawler.metrics": "foundation",  # → foundation/ (Prometheus metric declarations)
-    "crawler.contracts": "foundation",  # → foundation/ (records and protocols sources and features exchange)
-    "crawler.egress": "foundation",  # → foundation/ (the one egress guard)
-    "crawler.egress_http": "foundation",  # → foundation/ (the guard for aiohttp)
-    "crawler.case_ids": "foundation",  # → foundation/ (the case-id rule)
-    "crawler.child_processes": "foundation",  # → foundation/ (children die with their parent)
-    "crawler.i18n": "foundation",  # → foundation/ (message catalogs, Korean and English)
+    "foundation.models": "foundation",  # → foundation/ (records)
+    "foundation.errors": "foundation",  # → foundation/ (the error tree)
+    "foundation.links": "foundation",  # → foundation/ (t.me link forms)
+    "foundation.logs": "foundation",  # → foundation/ (structlog chain + redaction)
+    "foundation.keys": "foundation",  # → foundation/ (key files)
+    "foundation.metrics": "foundation",  # → foundation/ (Prometheus metric declarations)
+    "foundation.contracts": "foundation",  # → foundation/ (records and protocols sources and features exchange)
+    "foundation.egress": "foundation",  # → foundation/ (the one egress guard)
+    "foundation.egress_http": "foundation",  # → foundation/ (the guard for aiohttp)
+    "foundation.case_ids": "foundation",  # → foundation/ (the case-id rule)
+    "foundation.child_processes": "foundation",  # → foundation/ (children die with their parent)
+    "foundation.i18n": "foundation",  # → foundation/ (message catalogs, Korean and English)
     "storage": "storage",
     "spiders": "sources",
     "telegram_watch": "sources",

@@ -9,9 +9,9 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from crawler.egress import EgressPolicy
+from foundation.egress import EgressPolicy
 
-#: the test hosts live on loopback: they must be named to the egress guard (``crawler/egress.py``)
+#: the test hosts live on loopback: they must be named to the egress guard (``foundation/egress.py``)
 LOOPBACK_POLICY = EgressPolicy(frozenset({"127.0.0.1"}))
 LOOPBACK_HTTP = {"allow_private_hosts": ["127.0.0.1"]}
 

@@ -17,8 +17,8 @@ from typing import Any
 from aiohttp import web
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
-from crawler.models import Alert, AlertKind, utcnow
 from crawler.notify.sinks.webhook import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
+from foundation.models import Alert, AlertKind, utcnow
 
 #: a value tests/secret_scan.py plants: any output containing it fails the test
 SECRET = "5ecre7a9151ba5e0123456789abcdef0"

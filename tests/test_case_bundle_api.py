@@ -15,9 +15,9 @@ from crawler.evidence.members import CaseMembers
 from crawler.evidence.signing import generate_key
 from crawler.evidence.verify_bundle import verify_bundle
 from crawler.evidence.wiring import build_ledger
-from crawler.models import ChannelRef, Message, RawCapture, Source
 from crawler.pipeline import open_pipeline
 from crawler.tokens import Role, TokenRepo, server_secret
+from foundation.models import ChannelRef, Message, RawCapture, Source
 from storage.client import Store
 
 T0 = datetime(2026, 4, 1, tzinfo=UTC)

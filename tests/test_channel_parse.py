@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from crawler.models import MediaKind
+from foundation.models import MediaKind
 from spiders.parsing.channel import ChannelPage, parse_duration, parse_page
 
 URL = "https://t.me/s/sample_chan"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import config
-from crawler.errors import ConfigError
+from foundation.errors import ConfigError
 
 
 @pytest.fixture(autouse=True)

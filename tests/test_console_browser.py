@@ -19,8 +19,8 @@ from aiohttp import web
 from crawler.api.app import build_app
 from crawler.api.modules import ALL_MODULES
 from crawler.ingest import Ingest
-from crawler.models import Alert, AlertKind, utcnow
 from crawler.tokens import Role
+from foundation.models import Alert, AlertKind, utcnow
 from storage.client import Store
 from storage.repos.alerts import AlertRepo
 from storage.repos.authorizations import AuthorizationRepo, channel_scope

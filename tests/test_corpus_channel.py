@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from crawler.models import ChannelState, MediaKind
+from foundation.models import ChannelState, MediaKind
 from spiders.parsing.channel import ChannelPage, parse_page
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"

@@ -24,8 +24,8 @@ from crawler.detection.api import SERVICE
 from crawler.detection.client import DetectionApiError, DetectionClient
 from crawler.detection.quarantine import Quarantine, QuarantineError
 from crawler.detection.service import DetectionService, VerdictIn
-from crawler.models import Decision
 from crawler.tokens import Role, TokenRepo, server_secret
+from foundation.models import Decision
 from storage.client import Store
 
 

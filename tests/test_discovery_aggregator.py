@@ -12,7 +12,7 @@ import config
 from config.aggregators import GENERIC_NAME, AggregatorRules, RulesError, SiteRule, load_rules
 from crawler.discovery.run import crawl_aggregator
 from crawler.discovery.service import DiscoveryService
-from crawler.errors import ConfigError
+from foundation.errors import ConfigError
 from spiders.sample_site import SampleSite
 from spiders.sample_site.aggregator import EXPECTED_BY_RULES, EXPECTED_GENERIC, FOOTER_LINKS, LISTINGS
 from storage.client import Store

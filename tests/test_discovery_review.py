@@ -16,8 +16,8 @@ from crawler.audit import AuditLog
 from crawler.discovery.models import InvalidLink, ReviewConflict
 from crawler.discovery.service import DiscoveryService
 from crawler.discovery.targets import get_target
-from crawler.errors import NotAuthorized, NotFound
 from crawler.tokens import Role, TokenRepo, server_secret
+from foundation.errors import NotAuthorized, NotFound
 from storage.client import Store
 from storage.repos.authorizations import AuthorizationRepo, invite_scope
 

@@ -10,8 +10,8 @@ from crawler.discovery.service import DiscoveryService
 from crawler.discovery.snowball import SnowballStage, message_rooms
 from crawler.discovery.targets import create_target
 from crawler.ingest import Ingest
-from crawler.links import normalize
-from crawler.models import ChannelRef, ForwardInfo, Message, Source
+from foundation.links import normalize
+from foundation.models import ChannelRef, ForwardInfo, Message, Source
 from storage.client import Store
 
 T0 = datetime(2025, 3, 3, 6, 0, tzinfo=UTC)

@@ -21,7 +21,7 @@ import pytest
 from pymongo import MongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
-from crawler.errors import StoreError
+from foundation.errors import StoreError
 from storage._embedded_state import Layout, ping, process_start, read_state, same_process
 from storage.embedded import EmbeddedStore
 

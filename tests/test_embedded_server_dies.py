@@ -169,7 +169,7 @@ async def _readyz_is(url: str, status: int) -> bool:
 async def test_keep_alive_store_reconnects_after_its_server_is_killed(tmp_path: Path) -> None:
     """What ``run`` and ``worker`` use: ``open_store(keep_alive=True)`` (``serve`` is tested above)."""
     import config
-    from crawler.errors import StoreError
+    from foundation.errors import StoreError
     from storage.client import open_store
 
     data = tmp_path / "data"

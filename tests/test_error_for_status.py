@@ -1,10 +1,10 @@
-"""The one HTTP status → error mapping every fetching edge uses (``crawler.errors.error_for_status``)."""
+"""The one HTTP status → error mapping every fetching edge uses (``foundation.errors.error_for_status``)."""
 
 from __future__ import annotations
 
 import pytest
 
-from crawler.errors import AccessDenied, NotFound, RateLimited, SourceError, error_for_status
+from foundation.errors import AccessDenied, NotFound, RateLimited, SourceError, error_for_status
 
 URL = "http://127.0.0.1:9/x"
 

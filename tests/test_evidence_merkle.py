@@ -11,7 +11,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pymerkle import InmemoryTree
 
-from crawler.errors import StoreError
 from crawler.evidence.merkle import (
     EMPTY_ROOT,
     AsyncMerkleLog,
@@ -25,6 +24,7 @@ from crawler.evidence.merkle import (
     verify_consistency,
     verify_inclusion,
 )
+from foundation.errors import StoreError
 
 # transparency-dev/merkle testonly/constants.go and reference_test.go (RFC 6962 = RFC 9162 hashing)
 LEAF_INPUTS = [bytes.fromhex(h) for h in ["", "00", "10", "2021", "3031", "40414243", "5051525354555657",

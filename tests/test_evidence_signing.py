@@ -16,7 +16,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from crawler.errors import ConfigError
 from crawler.evidence.signing import (
     TreeHead,
     generate_key,
@@ -30,6 +29,7 @@ from crawler.evidence.signing import (
     verify_tree_head,
 )
 from crawler.evidence.verify_bundle import ed25519_verify, ed25519_verify_pure
+from foundation.errors import ConfigError
 
 T = datetime(2026, 5, 4, 3, 2, 1, 123456, tzinfo=UTC)
 ROOT = hashlib.sha256(b"root").digest()

@@ -12,8 +12,8 @@ import asyncio
 import pytest
 from telethon.tl import functions
 
-from crawler.errors import RateLimited
 from crawler.ingest import Ingest
+from foundation.errors import RateLimited
 from storage.client import Store
 from storage.repos import MessageRepo
 from telegram_watch.backfill import Backfill

@@ -25,10 +25,10 @@ from aiohttp import web
 
 import config
 from crawler.crawl_web import CrawlSummary, StoreRunRecorder, crawl_channel
-from crawler.errors import SourceError, TooLarge, Undecodable
 from crawler.hashing.fetch import FetchedMedia, FetchLimits
 from crawler.hashing.fetch import fetch_media as guarded_fetch
 from crawler.ingest import Ingest
+from foundation.errors import SourceError, TooLarge, Undecodable
 from storage.client import Store
 from tests.media_host import LOOPBACK_POLICY
 from tests.test_tme_spider import render_page

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from crawler.hashing import signals
 from crawler.hashing.lists import FORMATS, HashRow, RowError, parse
-from crawler.links import find_links, normalize
+from foundation.links import find_links, normalize
 
 FUZZ = settings(
     max_examples=200,

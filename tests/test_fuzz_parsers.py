@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from crawler.models import Message
+from foundation.models import Message
 from spiders.parsing.channel import ChannelPage, parse_page
 from spiders.parsing.profile import ProfilePage, parse_profile
 

@@ -11,10 +11,10 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from crawler.errors import AccessDenied, NotFound, RateLimited, SourceError, TooLarge, Undecodable
 from crawler.hashing import synthetic as syn
 from crawler.hashing.fetch import FetchedMedia, FetchLimits
 from crawler.hashing.fetch import fetch_media as guarded_fetch
+from foundation.errors import AccessDenied, NotFound, RateLimited, SourceError, TooLarge, Undecodable
 from tests.media_host import LOOPBACK_POLICY
 
 

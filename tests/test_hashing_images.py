@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from crawler.errors import Bomb, TooLarge, Undecodable
 from crawler.hashing import synthetic as syn
 from crawler.hashing.images import ImageLimits, hash_image
 from crawler.hashing.pdqbits import hex_distance
+from foundation.errors import Bomb, TooLarge, Undecodable
 
 SEEDS = [0, 1, 2, 3]
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from crawler.errors import Bomb, TooLarge, Undecodable
 from crawler.hashing import synthetic as syn
 from crawler.hashing.images import ImageLimits
 from crawler.hashing.pool import HashOptions, HashPool, hash_media_sync
+from foundation.errors import Bomb, TooLarge, Undecodable
 
 
 async def test_pool_hashes_images_and_videos_with_back_pressure() -> None:

@@ -21,8 +21,8 @@ from crawler.hashing.images import hash_image
 from crawler.hashing.index import brute_force
 from crawler.hashing.pdqbits import hex_to_words, words_to_hex
 from crawler.media.retro import RetroMatcher
-from crawler.models import ChannelRef, MediaKind, MediaRef, Message, Source
 from crawler.pipeline import open_pipeline
+from foundation.models import ChannelRef, MediaKind, MediaRef, Message, Source
 from storage.client import Store, open_store
 from storage.repos.hashlists import HashListRepo
 from storage.repos.media import MediaRepo

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from crawler.errors import Bomb, TooLarge, Undecodable
 from crawler.hashing import synthetic as syn
 from crawler.hashing import video as vpdq
 from crawler.hashing.signals import VpdqSignal
+from foundation.errors import Bomb, TooLarge, Undecodable
 
 
 @pytest.fixture(scope="module")

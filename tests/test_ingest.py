@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from crawler.ingest import Ingest, IngestResult
-from crawler.models import (
+from foundation.models import (
     Channel,
     ChannelRef,
     Checkpoint,

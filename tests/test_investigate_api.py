@@ -25,7 +25,8 @@ from crawler.api.modules import ALL_MODULES
 from crawler.detection.service import DetectionService
 from crawler.hashing.digests import digest_bytes
 from crawler.ingest import Ingest
-from crawler.models import (
+from crawler.tokens import Role, TokenRepo, server_secret
+from foundation.models import (
     Alert,
     AlertKind,
     Channel,
@@ -37,7 +38,6 @@ from crawler.models import (
     Message,
     Source,
 )
-from crawler.tokens import Role, TokenRepo, server_secret
 from storage.client import Store
 from storage.repos.alerts import AlertRepo
 from storage.repos.authorizations import AuthorizationRepo, channel_scope
@@ -379,7 +379,7 @@ async def test_message_context_carries_its_ledger_inclusion_proof(client: Client
     from crawler.evidence.ledger import Ledger
     from crawler.evidence.merkle import leaf_hash, verify_inclusion
     from crawler.evidence.signing import generate_key, load_private_key, sign_tree_head
-    from crawler.models import utcnow
+    from foundation.models import utcnow
 
     ledger = Ledger(store)
     await ledger.append({"kind": "capture", "subjects": ["message:alpha_news/1"]})

@@ -15,7 +15,6 @@ import pytest
 from PIL import Image
 
 from crawler.audit import AuditLog
-from crawler.errors import NotAuthorized
 from crawler.evidence.authorizations import Authorizations
 from crawler.evidence.capture import install
 from crawler.evidence.cases import Cases
@@ -27,7 +26,8 @@ from crawler.evidence.signing import generate_key, load_private_key, load_public
 from crawler.evidence.verify_bundle import verify_bundle
 from crawler.evidence.verify_ledger import verify_ledger_async
 from crawler.ingest import Ingest
-from crawler.models import (
+from foundation.errors import NotAuthorized
+from foundation.models import (
     Channel,
     ChannelRef,
     Decision,

@@ -16,7 +16,7 @@ from crawler.evidence.ledger import Ledger
 from crawler.evidence.merkle import leaf_hash, verify_consistency, verify_inclusion
 from crawler.evidence.signing import generate_key, load_private_key, load_public_key, sign_tree_head
 from crawler.evidence.verify_ledger import LedgerCheck, verify_ledger_async
-from crawler.models import utcnow
+from foundation.models import utcnow
 from storage.client import Store
 
 

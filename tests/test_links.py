@@ -8,7 +8,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from crawler.links import KNOWN_SHORT_BOTS, RESERVED, LinkKind, TgLink, find_links, is_valid_username, normalize
+from foundation.links import KNOWN_SHORT_BOTS, RESERVED, LinkKind, TgLink, find_links, is_valid_username, normalize
 
 HASH = "AbCdEf_-1234xYz0"
 OLD_HASH = "AAAAAEHbEkejzxUjAUCzYg"

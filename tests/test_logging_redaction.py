@@ -7,7 +7,7 @@ import logging
 
 import pytest
 
-from crawler import logs
+from foundation import logs
 
 PHONE = "+82 10 1234 5678"
 API_HASH = "0123456789abcdef0123456789abcdef"
@@ -76,7 +76,7 @@ def test_logging_before_configure_keeps_locals_and_secrets_out() -> None:
     import sys
 
     code = (
-        "from crawler.logs import get_logger\n"
+        "from foundation.logs import get_logger\n"
         "def handler():\n"
         "    token = 'tgw_' + 'Q' * 43\n"
         "    raise RuntimeError('boom with ' + token)\n"

@@ -17,8 +17,8 @@ from config import Settings
 from crawler.hashing import synthetic
 from crawler.hashing.images import hash_image
 from crawler.ingest import Ingest
-from crawler.models import ChannelRef, MediaKind, MediaRef, Message, Source
 from crawler.pipeline import STAGES, open_pipeline
+from foundation.models import ChannelRef, MediaKind, MediaRef, Message, Source
 from storage.client import Store
 from storage.repos import ErrorRepo, MessageRepo
 from storage.repos.hashlists import HashListRepo

@@ -10,10 +10,10 @@ from typing import Any
 
 import config
 from config import Settings
-from crawler.models import AlertKind
 from crawler.notify.dispatcher import DELIVERIES, Dispatcher
 from crawler.notify.rules import NotifyRule, notify_kind, severity_of
 from crawler.notify.service import NotifyService
+from foundation.models import AlertKind
 from storage.client import Store
 from storage.repos.alerts import AlertRepo
 from storage.repos.notify import NotifyLogRepo, NotifyRuleRepo

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from crawler import i18n
 from crawler.notify.render import render_alert, render_digest, render_test
 from crawler.notify.rules import KINDS, SEVERITIES
+from foundation import i18n
 from tests.notify_support import alert
 
 ROOT = Path(__file__).resolve().parents[1]

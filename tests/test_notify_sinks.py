@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 import config
-from crawler.models import AlertKind
 from crawler.notify.dispatcher import Dispatcher
 from crawler.notify.rules import NotifyRule
+from foundation.models import AlertKind
 from storage.client import Store
 from storage.repos.alerts import AlertRepo
 from storage.repos.notify import NotifyLogRepo, NotifyRuleRepo

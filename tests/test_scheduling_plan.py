@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from config.targets import TargetsConfig, load_targets, parse_duration
-from crawler.errors import ConfigError
 from crawler.scheduling.plan import ANCHOR, build_schedules, select
+from foundation.errors import ConfigError
 
 CONFIG = """
 log_level = "INFO"

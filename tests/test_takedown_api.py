@@ -28,11 +28,11 @@ from crawler.evidence.heads import sign_head_now
 from crawler.evidence.ledger import Ledger
 from crawler.evidence.signing import generate_key
 from crawler.ingest import Ingest
-from crawler.models import Alert, AlertKind, ChannelRef, MediaKind, MediaRef, Message, RawCapture, Source, utcnow
 from crawler.takedowns.models import ItemStatus, ProbeResult, Reason
 from crawler.takedowns.render import SCHEMA
 from crawler.takedowns.service import TakedownService
 from crawler.tokens import Role
+from foundation.models import Alert, AlertKind, ChannelRef, MediaKind, MediaRef, Message, RawCapture, Source, utcnow
 from storage.client import Store
 from storage.repos.alerts import AlertRepo
 from tests.test_console import CSRF, sign_in

@@ -20,7 +20,6 @@ from crawler.crawl_web import crawl_channel
 from crawler.evidence.capture import install as install_capture
 from crawler.evidence.ledger import Ledger
 from crawler.ingest import Ingest
-from crawler.models import utcnow
 from crawler.scheduling.daemon import Daemon
 from crawler.scheduling.plan import TAKEDOWN_METHOD, TAKEDOWN_TARGET, takedown_schedule
 from crawler.scheduling.runners import RunContext
@@ -28,6 +27,7 @@ from crawler.scheduling.worker import Worker
 from crawler.takedowns.models import ItemStatus, Reason, RequestStatus
 from crawler.takedowns.run import build_probes, run_recheck
 from crawler.takedowns.service import TakedownService
+from foundation.models import utcnow
 from spiders.sample_site import SampleSite, build_world
 from spiders.sample_site.content import ChannelKind, World
 from storage.client import Store

@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 import pytest
 from telethon.tl import functions
 
-from crawler.models import Source
 from crawler.takedowns.models import ItemKind, ItemStatus, ProbeItem, ProbeResult
 from crawler.takedowns.probe import Probe
+from foundation.models import Source
 from telegram_watch.fake.faults import request_channel_id
 from telegram_watch.fake.model import FakeChannel, FakeUser
 from telegram_watch.fake.world import FakeTelegram

@@ -22,13 +22,13 @@ from config import Settings
 from config.takedowns import TakedownSettings
 from crawler.evidence.ledger import Ledger
 from crawler.hashing import synthetic
-from crawler.models import Alert, AlertKind, utcnow
 from crawler.pipeline import open_pipeline
 from crawler.takedowns.autodraft import PolicyHook
 from crawler.takedowns.models import Reason, RequestStatus
 from crawler.takedowns.policy import PolicyRefused, TakedownPolicy, check_policy, effective_policy
 from crawler.takedowns.sending import Dispatcher
 from crawler.takedowns.service import TakedownService
+from foundation.models import Alert, AlertKind, utcnow
 from storage.client import Store
 from storage.repos.hashlists import HashListRepo
 from tests.media_host import LOOPBACK_HTTP, MediaServer

@@ -23,11 +23,11 @@ from crawler.hashing import synthetic
 from crawler.hashing.images import hash_image
 from crawler.hashing.pdqbits import hex_distance
 from crawler.ingest import Ingest
-from crawler.models import ChannelRef, MediaKind, MediaRef, Message, Source, utcnow
 from crawler.pipeline import open_pipeline
 from crawler.takedowns.models import ItemStatus, ProbeResult, Reason, RequestStatus
 from crawler.takedowns.reupload import ReuploadStage
 from crawler.takedowns.service import TakedownService
+from foundation.models import ChannelRef, MediaKind, MediaRef, Message, Source, utcnow
 from storage.client import Store
 from tests.media_host import LOOPBACK_HTTP, MediaServer
 

@@ -11,15 +11,15 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from config.takedowns import TakedownSettings
-from crawler.errors import NotFound
 from crawler.evidence.capture import install as install_capture
 from crawler.evidence.ledger import Ledger
 from crawler.ingest import Ingest
-from crawler.models import Alert, AlertKind, ChannelRef, MediaKind, MediaRef, Message, RawCapture, Source
 from crawler.takedowns.models import ItemStatus, ProbeResult, Reason, RequestStatus
 from crawler.takedowns.render import SCHEMA, render_json, render_text
 from crawler.takedowns.service import TakedownService
 from crawler.takedowns.stats import compute_stats
+from foundation.errors import NotFound
+from foundation.models import Alert, AlertKind, ChannelRef, MediaKind, MediaRef, Message, RawCapture, Source
 from storage.client import Store
 from storage.repos.alerts import AlertRepo
 

@@ -16,10 +16,10 @@ import pytest
 from aiohttp import web
 
 import config
-from crawler.models import Source, utcnow
 from crawler.takedowns.models import ItemKind, ItemStatus, ProbeItem, ProbeResult
 from crawler.takedowns.probe import Probe
 from crawler.takedowns.web import WebProbe
+from foundation.models import Source, utcnow
 from spiders.sample_site import ChannelKind, SampleSite
 
 FAST = {

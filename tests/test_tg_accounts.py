@@ -8,7 +8,7 @@ import pytest
 from pydantic import SecretStr
 
 from config import Settings
-from crawler.errors import ConfigError
+from foundation.errors import ConfigError
 from storage.client import Store
 from storage.repos.accounts import AccountRepo
 from storage.repos.authorizations import AuthorizationRepo, channel_scope, invite_scope

@@ -6,10 +6,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from crawler.errors import NotAuthorized
 from crawler.evidence.authorizations import Authorizations
 from crawler.evidence.ledger import Ledger
 from crawler.ingest import Ingest
+from foundation.errors import NotAuthorized
 from storage.client import Store
 from storage.repos import MessageRepo
 from storage.repos.authorizations import AuthorizationRepo, channel_scope, invite_scope

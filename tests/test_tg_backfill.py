@@ -10,7 +10,7 @@ import pytest
 from telethon.tl import functions
 
 from crawler.ingest import Ingest
-from crawler.models import ChannelRef
+from foundation.models import ChannelRef
 from storage.client import Store
 from storage.repos import ChannelRepo, MessageRepo
 from telegram_watch.backfill import Backfill
@@ -177,7 +177,7 @@ async def test_when_every_account_is_parked_the_work_waits_and_resumes(world: Fa
     assert pool.stats["flood_waits"] == 1 and pool.stats["pool_waits"] >= 1
     short = pool_over(world, world.add_account("short"), max_wait=5)
     world.faults.flood_wait(None, functions.messages.GetHistoryRequest, 600, times=1)
-    from crawler.errors import RateLimited
+    from foundation.errors import RateLimited
 
     with pytest.raises(RateLimited):
         await Backfill(short, ingest).run("calm_chan")

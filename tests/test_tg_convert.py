@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 from telethon.tl import types
 
-from crawler.models import ChannelRef, MediaKind
+from foundation.models import ChannelRef, MediaKind
 from telegram_watch.convert import convert_message, convert_messages, split_incomplete_tail
 
 REF = ChannelRef(username="sample_news", tg_id=1001)

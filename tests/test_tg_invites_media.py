@@ -10,10 +10,10 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from crawler import logs
-from crawler.errors import NotAuthorized, TooLarge
 from crawler.ingest import Ingest
-from crawler.models import ChannelState
+from foundation import logs
+from foundation.errors import NotAuthorized, TooLarge
+from foundation.models import ChannelState
 from storage.client import Store
 from storage.repos import ErrorRepo, MessageRepo
 from storage.repos.accounts import AccountRepo
@@ -86,7 +86,7 @@ async def test_media_download_caps_and_refreshes_expired_references(
     world.add_message(ch, "file", media=world.document(big, "application/octet-stream", file_name="blob.bin"))
     await Backfill(pool, ingest).run("media_chan")
     docs = {d["msg_id"]: d for d in await MessageRepo(store).query(channel=f"id{ch.id}")}
-    from crawler.models import MediaRef
+    from foundation.models import MediaRef
 
     photo = MediaRef.model_validate(docs[1]["media"][0])
     blob = MediaRef.model_validate(docs[2]["media"][0])

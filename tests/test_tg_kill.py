@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from pymongo.asynchronous.database import AsyncDatabase
 
-from crawler.models import Checkpoint
+from foundation.models import Checkpoint
 
 TOTAL = 3000
 REPO = Path(__file__).resolve().parents[1]

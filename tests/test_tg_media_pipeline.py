@@ -9,8 +9,8 @@ from pathlib import Path
 import config
 from crawler.hashing import synthetic
 from crawler.hashing.images import hash_image
-from crawler.models import Source
 from crawler.pipeline import open_pipeline
+from foundation.models import Source
 from storage.client import Store
 from storage.repos.hashlists import HashListRepo
 from telegram_watch.backfill import Backfill

@@ -24,7 +24,7 @@ from aiohttp import web
 import config
 from crawler.crawl_web import CrawlSummary, StoreRunRecorder, crawl_channel
 from crawler.ingest import Ingest
-from crawler.models import ChannelState, Checkpoint
+from foundation.models import ChannelState, Checkpoint
 from spiders.middlewares import retry_after_seconds
 from spiders.tme_channel import STOP, TOP, CrawlMode, Walker, resolve_username
 from storage.client import Store
@@ -364,7 +364,7 @@ async def test_resume_after_kill_9_loses_and_duplicates_nothing(
 
 def test_pages_mode_rereads_stored_pages_to_catch_edits() -> None:
     """--pages N reads N pages from the top even where a complete checkpoint already covers them."""
-    from crawler.models import Checkpoint
+    from foundation.models import Checkpoint
     from spiders.tme_channel import STOP, TOP
 
     cp = Checkpoint(stream="web:chanx", newest_id=100, oldest_id=1, complete=True)

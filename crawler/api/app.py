@@ -15,11 +15,8 @@ import aiohttp.web_response
 from aiohttp import web
 
 from config import Settings
-from crawler import keys
 from crawler.api.auth import AUTH, AuthContext, FailureLimiter, auth_middleware, is_secure, parse_networks
-from crawler.errors import AccessDenied, NotAuthorized, NotFound, StoreError, TgwatchError
 from crawler.evidence.wiring import audit_log, build_ledger
-from crawler.logs import get_logger
 
 # What a feature's handlers find on the app lives below the shell (crawler.routes); re-exported here.
 from crawler.routes.context import AUDIT as AUDIT
@@ -31,6 +28,9 @@ from crawler.routes.context import json_response as json_response
 from crawler.routes.context import problem as problem
 from crawler.routes.table import Handler, RouteTable
 from crawler.tokens import TokenRepo, server_secret
+from foundation import keys
+from foundation.errors import AccessDenied, NotAuthorized, NotFound, StoreError, TgwatchError
+from foundation.logs import get_logger
 from storage.client import Store
 from storage.repos.sessions import SessionRepo
 

@@ -15,15 +15,15 @@ import click
 
 import config
 from config import Settings
-from crawler import logs
-from crawler.errors import TgwatchError
 from crawler.tokens import cli_actor as cli_actor  # the one CLI actor form, for the command modules
+from foundation import logs
+from foundation.errors import TgwatchError
 from storage.private import make_private_dir, secure_tree
 
 if TYPE_CHECKING:
     from crawler.ingest import Ingest
     from crawler.media.fetchers import MediaFetcher
-    from crawler.models import Source
+    from foundation.models import Source
     from storage.client import Store
 
 T = TypeVar("T")

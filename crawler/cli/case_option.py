@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from crawler.case_ids import CASE_ID_RULE, is_case_id
+from foundation.case_ids import CASE_ID_RULE, is_case_id
 
 
 def case_id_param(ctx: click.Context | None, param: click.Parameter | None, value: str | None) -> str | None:

@@ -44,7 +44,7 @@ async def channel_cmd(
 
     ensure_asyncio_reactor()
     from crawler.crawl_web import StoreRunRecorder, crawl_channel
-    from crawler.egress import allowing_private_hosts, check_base_url
+    from foundation.egress import allowing_private_hosts, check_base_url
     from spiders.tme_channel import CrawlMode
 
     if sum(x is not None and x is not False for x in (pages, since, full or None)) > 1:

@@ -6,9 +6,9 @@ import click
 
 from crawler.cli.app import AppContext, async_command, pass_app
 from crawler.demo import DEMO_CHANNEL, ingest_synthetic, print_stored
-from crawler.egress import allowing_private_hosts
 from crawler.evidence.signing import generate_key
 from crawler.evidence.wiring import build_ledger
+from foundation.egress import allowing_private_hosts
 
 #: where ``spiders.sample_site.SampleSite.serve`` listens by default
 SAMPLE_SITE_HOST = "127.0.0.1"

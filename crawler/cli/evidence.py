@@ -23,7 +23,6 @@ from config.evidence import EvidenceSettings
 from crawler.audit import AuditLog
 from crawler.cli.app import AppContext, async_command, cli_actor, pass_app
 from crawler.cli.case_option import case_id_param
-from crawler.errors import ConfigError
 from crawler.evidence import verify_bundle
 from crawler.evidence.authorizations import Authorizations
 from crawler.evidence.cases import Cases
@@ -35,7 +34,8 @@ from crawler.evidence.members import CaseMembers
 from crawler.evidence.signing import generate_key, key_id, load_public_key
 from crawler.evidence.verify_ledger import verify_ledger_async
 from crawler.evidence.wiring import build_ledger, evidence_settings
-from crawler.models import ChannelRef
+from foundation.errors import ConfigError
+from foundation.models import ChannelRef
 from storage.client import Store
 from storage.repos.channels import ChannelRepo
 

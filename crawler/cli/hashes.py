@@ -9,7 +9,6 @@ from typing import Any
 import click
 
 from crawler.cli.app import AppContext, async_command, pass_app
-from crawler.errors import TooLarge
 from crawler.hashing import lists as hashlists
 from crawler.hashing.pool import HashPool, MediaHashes
 from crawler.media.matcher import Matcher
@@ -17,6 +16,7 @@ from crawler.media.retro import RetroResult, UnknownList, retro_match
 from crawler.pipeline import hash_options, policy_hook
 from crawler.takedowns.models import Reason
 from crawler.takedowns.policy import PolicyRefused, TakedownPolicy, check_policy
+from foundation.errors import TooLarge
 from storage.client import Store, open_store
 from storage.repos.hashlists import HashListRepo
 

@@ -9,7 +9,7 @@ import click
 from crawler.cli.app import AppContext, async_command, cli_actor, pass_app
 from crawler.evidence.wiring import audit_log, build_ledger
 from crawler.investigate.export import message_line
-from crawler.models import ChannelRef
+from foundation.models import ChannelRef
 from storage.repos import MessageRepo
 
 

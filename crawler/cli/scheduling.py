@@ -12,7 +12,6 @@ import click
 
 from config.targets import check_cron, load_targets, parse_duration
 from crawler.cli.app import AppContext, async_command, pass_app
-from crawler.errors import ConfigError
 from crawler.progress import progress_bar
 from crawler.scheduling.plan import Schedule, build_schedules, select, takedown_schedule
 from crawler.scheduling.runners import RUNNERS, RunContext
@@ -20,6 +19,7 @@ from crawler.scheduling.service import ServiceOptions, run_service, run_worker
 from crawler.scheduling.shutdown import Shutdown
 from crawler.scheduling.tasks import TaskSpec
 from crawler.scheduling.worker import consumer_name
+from foundation.errors import ConfigError
 from storage.repos.errors import ErrorRepo
 from storage.repos.runs import RunRepo
 from storage.repos.targets import TargetRepo, canonical_target

@@ -18,13 +18,13 @@ from crawler.cli.app import AppContext, async_command, pass_app
 from crawler.cli.case_option import case_id_param
 from crawler.evidence.hooks import audit_hook
 from crawler.evidence.wiring import build_ledger
-from crawler.models import utcnow
 from crawler.takedowns.models import Reason, RequestStatus, TakedownRequest
 from crawler.takedowns.render import render_json, render_text, tree_head
 from crawler.takedowns.sending import Dispatcher, SendOutcome
 from crawler.takedowns.service import TakedownService
 from crawler.takedowns.stats import compute_stats
 from crawler.tokens import cli_actor
+from foundation.models import utcnow
 from storage.client import open_store
 
 REASONS = [r.value for r in Reason]

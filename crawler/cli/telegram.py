@@ -17,11 +17,11 @@ from datetime import UTC, datetime
 import click
 
 from crawler.cli.app import AppContext, Opened, async_command, pass_app
-from crawler.errors import NotAuthorized
 from crawler.evidence.authorizations import Authorizations
 from crawler.evidence.wiring import build_ledger
-from crawler.models import Source
 from crawler.pipeline import open_pipeline
+from foundation.errors import NotAuthorized
+from foundation.models import Source
 from storage.client import open_store
 from storage.repos.accounts import AccountRepo
 from storage.repos.authorizations import AuthorizationRepo, channel_scope

@@ -16,11 +16,11 @@ from aiohttp import web
 from crawler.api.auth import AUTH, SESSION_COOKIE, client_address
 from crawler.console.render import render
 from crawler.console.session import current, session_csrf
-from crawler.errors import NotAuthorized, NotFound, TgwatchError
 from crawler.investigate.access import CSRF_FIELD, csrf_valid
 from crawler.investigate.pagination import BadQuery
 from crawler.routes.table import PRINCIPAL, RouteTable
 from crawler.tokens import Principal, Role
+from foundation.errors import NotAuthorized, NotFound, TgwatchError
 
 CONFLICT_KINDS = frozenset({"review_conflict", "takedown_conflict"})
 

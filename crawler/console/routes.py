@@ -19,7 +19,6 @@ from aiohttp import web
 
 from crawler.api.app import STORE
 from crawler.api.auth import AUTH, client_address
-from crawler.case_ids import CASE_ID_RULE, is_case_id
 from crawler.console import takedowns
 from crawler.console.pages import error_page, page, safe_next
 from crawler.console.render import render
@@ -47,6 +46,7 @@ from crawler.investigate.ops import ALERT_STATUSES
 from crawler.investigate.pagination import BadQuery, page_of
 from crawler.routes.table import RouteTable
 from crawler.tokens import Principal, Role
+from foundation.case_ids import CASE_ID_RULE, is_case_id
 
 STATIC = Path(__file__).parent / "static"
 STATIC_TYPES = {".css": "text/css", ".js": "application/javascript"}

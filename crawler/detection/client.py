@@ -7,8 +7,8 @@ from typing import Any
 
 import aiohttp
 
-from crawler.egress import check_base_url
-from crawler.errors import TgwatchError
+from foundation.egress import check_base_url
+from foundation.errors import TgwatchError
 
 
 class DetectionApiError(TgwatchError):

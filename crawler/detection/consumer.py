@@ -25,10 +25,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from crawler.child_processes import die_with_parent
 from crawler.detection.client import DetectionApiError, DetectionClient
 from crawler.detection.service import VerdictIn
-from crawler.logs import get_logger
+from foundation.child_processes import die_with_parent
+from foundation.logs import get_logger
 
 log = get_logger(__name__)
 

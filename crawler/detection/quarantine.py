@@ -16,7 +16,7 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from crawler.errors import TgwatchError
+from foundation.errors import TgwatchError
 
 
 class QuarantineError(TgwatchError):

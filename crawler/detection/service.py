@@ -15,11 +15,11 @@ from typing import Any
 from pydantic import BaseModel, Field, field_validator
 
 from config import Settings
-from crawler import keys
 from crawler.detection.quarantine import Quarantine
 from crawler.detection.signing import UrlSigner
-from crawler.logs import get_logger
-from crawler.models import Alert, AlertKind, Decision, Verdict, utcnow
+from foundation import keys
+from foundation.logs import get_logger
+from foundation.models import Alert, AlertKind, Decision, Verdict, utcnow
 from storage.client import Store
 from storage.repos.alerts import AlertRepo
 from storage.repos.channels import ChannelRepo

@@ -14,9 +14,9 @@ from enum import StrEnum
 from typing import Any
 
 # TriageResult is built by a source (spiders.tme_preview), so it lives in the foundation; re-exported here.
-from crawler.contracts import TriageResult as TriageResult
-from crawler.errors import TgwatchError
-from crawler.links import LinkKind, TgLink, normalize
+from foundation.contracts import TriageResult as TriageResult
+from foundation.errors import TgwatchError
+from foundation.links import LinkKind, TgLink, normalize
 
 __all__ = [
     "CandidateStatus",

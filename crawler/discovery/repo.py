@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from crawler.discovery.models import CandidateStatus, Sighting
-from crawler.errors import StoreError
-from crawler.models import utcnow
+from foundation.errors import StoreError
+from foundation.models import utcnow
 from storage.client import Doc, Store, translate_errors
 from storage.owners import insert_once
 

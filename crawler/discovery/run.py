@@ -17,9 +17,9 @@ from config.discovery import discovery_settings
 from crawler.crawl_web import open_run
 from crawler.discovery.models import TriageResult
 from crawler.discovery.service import DiscoveryService
-from crawler.egress import check_base_url
-from crawler.errors import ConfigError, TgwatchError
-from crawler.logs import get_logger
+from foundation.egress import check_base_url
+from foundation.errors import ConfigError, TgwatchError
+from foundation.logs import get_logger
 
 if TYPE_CHECKING:
     from config import Settings

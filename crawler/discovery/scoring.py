@@ -22,7 +22,7 @@ from typing import Any
 from pydantic import BaseModel, Field, ValidationError
 
 from config.discovery import DEFAULT_TERMS_FILE
-from crawler.errors import ConfigError
+from foundation.errors import ConfigError
 
 
 class FieldWeights(BaseModel):

@@ -25,10 +25,10 @@ from crawler.discovery.models import (
 from crawler.discovery.repo import CandidateRepo, RecordResult
 from crawler.discovery.scoring import Scorer
 from crawler.discovery.targets import Method, create_target, get_target
-from crawler.errors import NotAuthorized, NotFound, StoreError
-from crawler.links import LinkKind, TgLink
-from crawler.logs import get_logger
-from crawler.models import utcnow
+from foundation.errors import NotAuthorized, NotFound, StoreError
+from foundation.links import LinkKind, TgLink
+from foundation.logs import get_logger
+from foundation.models import utcnow
 from storage.client import Doc, Store
 
 log = get_logger(__name__)

@@ -19,9 +19,9 @@ from crawler.discovery.models import Sighting, SourceKind, room_link
 from crawler.discovery.service import DiscoveryService
 from crawler.discovery.targets import existing_targets
 from crawler.ingest import Batch
-from crawler.links import TgLink
-from crawler.logs import get_logger
-from crawler.models import Message
+from foundation.links import TgLink
+from foundation.logs import get_logger
+from foundation.models import Message
 
 log = get_logger(__name__)
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from crawler.errors import ConfigError
-from crawler.links import LinkKind, normalize
-from crawler.models import utcnow
+from foundation.errors import ConfigError
+from foundation.links import LinkKind, normalize
+from foundation.models import utcnow
 from storage.client import Doc, Store
 from storage.repos.targets import TargetRepo
 

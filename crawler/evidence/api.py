@@ -12,8 +12,6 @@ from pathlib import Path
 
 from aiohttp import web
 
-from crawler import keys
-from crawler.case_ids import CASE_ID_RULE, is_case_id
 from crawler.detection.quarantine import Quarantine
 from crawler.evidence.access import CaseAccess
 from crawler.evidence.export import Exporter, QuarantineMediaSource
@@ -21,6 +19,8 @@ from crawler.evidence.signing import load_public_key
 from crawler.routes.context import AUDIT, LEDGER, SETTINGS, STORE, json_response, problem
 from crawler.routes.table import RouteTable, principal
 from crawler.tokens import Role
+from foundation import keys
+from foundation.case_ids import CASE_ID_RULE, is_case_id
 
 READERS = {Role.AUDITOR, Role.INVESTIGATOR}
 MAX_ENTRIES = 1000

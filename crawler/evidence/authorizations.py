@@ -18,12 +18,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from crawler.case_ids import validate_case_id
-from crawler.errors import NotAuthorized
 from crawler.evidence.entries import authorization_grant_entry, authorization_revoke_entry, join_entry, refusal_entry
 from crawler.evidence.ledger import Ledger
-from crawler.logs import get_logger
-from crawler.models import utcnow
+from foundation.case_ids import validate_case_id
+from foundation.errors import NotAuthorized
+from foundation.logs import get_logger
+from foundation.models import utcnow
 from storage.client import Doc
 from storage.repos.authorizations import AuthorizationRepo, channel_scope, invite_scope
 

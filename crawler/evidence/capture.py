@@ -38,7 +38,7 @@ from crawler.evidence.entries import (
 )
 from crawler.evidence.ledger import Ledger
 from crawler.ingest import Batch, Ingest
-from crawler.models import Channel, RawCapture
+from foundation.models import Channel, RawCapture
 from storage.client import Doc, Store, insert_new, translate_errors
 from storage.repos.authorizations import AuthorizationRepo, channel_scope
 

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import contextlib
 
-from crawler.case_ids import validate_case_id
 from crawler.evidence.entries import case_attach_entry
 from crawler.evidence.ledger import Ledger
-from crawler.models import utcnow
+from foundation.case_ids import validate_case_id
+from foundation.models import utcnow
 from storage.client import Doc, translate_errors
 from storage.owners import DuplicateKeyError
 

@@ -34,7 +34,7 @@ from pathlib import PurePath
 from typing import Any
 
 from crawler.evidence.canonical import canonicalize, rfc3339_utc
-from crawler.models import Verdict
+from foundation.models import Verdict
 
 KINDS = (
     "capture", "join", "refusal", "authorization", "case", "query", "export", "verdict", "notification", "takedown",

@@ -43,8 +43,6 @@ from typing import Any, Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from crawler.case_ids import validate_case_id
-from crawler.errors import ConfigError, NotFound
 from crawler.evidence import verify_bundle
 from crawler.evidence.access import BundleContent, CaseAccess, bundle_content
 from crawler.evidence.capture import RecordStore
@@ -53,8 +51,10 @@ from crawler.evidence.entries import export_entry
 from crawler.evidence.heads import HeadSigner, sign_head_now
 from crawler.evidence.ledger import Ledger
 from crawler.evidence.signing import TreeHead, key_id, public_key_pem
-from crawler.models import utcnow
 from crawler.tokens import Principal
+from foundation.case_ids import validate_case_id
+from foundation.errors import ConfigError, NotFound
+from foundation.models import utcnow
 from storage.client import translate_errors
 from storage.repos.authorizations import AuthorizationRepo
 from storage.repos.messages import MessageRepo

@@ -27,12 +27,12 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from crawler.egress import check_base_url
 from crawler.evidence.canonical import canonicalize, rfc3339_utc
 from crawler.evidence.merkle import EMPTY_ROOT, AsyncMerkleLog
 from crawler.evidence.signing import TreeHead, load_private_key, sign_tree_head
-from crawler.logs import get_logger
-from crawler.models import utcnow
+from foundation.egress import check_base_url
+from foundation.logs import get_logger
+from foundation.models import utcnow
 from storage.client import Doc
 
 if TYPE_CHECKING:

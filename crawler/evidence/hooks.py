@@ -13,7 +13,7 @@ from typing import Any
 
 from crawler.evidence.entries import notification_entry, query_entry, verdict_entry
 from crawler.evidence.ledger import Ledger
-from crawler.models import Verdict
+from foundation.models import Verdict
 from storage.client import Doc
 
 VerdictHook = Callable[[Verdict, str | None], Awaitable[None]]

@@ -41,12 +41,12 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from crawler.errors import StoreError
 from crawler.evidence.canonical import canonical_text, rfc3339_utc
 from crawler.evidence.entries import jsonable
 from crawler.evidence.merkle import EMPTY_ROOT, AsyncMerkleLog, NodeKey, leaf_hash
-from crawler.logs import get_logger
-from crawler.models import utcnow
+from foundation.errors import StoreError
+from foundation.logs import get_logger
+from foundation.models import utcnow
 from storage.client import Doc, Store, translate_errors
 from storage.owners import RETURN_AFTER, DuplicateKeyError, duplicate_only, insert_keeping_duplicates
 

@@ -6,12 +6,12 @@ removed whom, and when, belongs to the case's chain of custody exactly as its au
 
 from __future__ import annotations
 
-from crawler.case_ids import validate_case_id
-from crawler.errors import NotFound
 from crawler.evidence.entries import case_member_entry
 from crawler.evidence.ledger import Ledger
-from crawler.logs import get_logger
 from crawler.tokens import TokenRepo
+from foundation.case_ids import validate_case_id
+from foundation.errors import NotFound
+from foundation.logs import get_logger
 from storage.client import Doc
 from storage.repos.case_members import CaseMemberRepo
 

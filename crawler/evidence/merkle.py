@@ -36,7 +36,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from crawler.errors import StoreError
+from foundation.errors import StoreError
 
 HASH_SIZE = 32
 #: MTH of the empty tree: SHA-256 of the empty string (RFC 9162 §2.1.1)

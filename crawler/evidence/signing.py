@@ -36,8 +36,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from crawler.errors import ConfigError
 from crawler.evidence.canonical import canonicalize, rfc3339_utc
+from foundation.errors import ConfigError
 
 PRIVATE_KEY_FILE = "evidence-ed25519.pem"
 PUBLIC_KEY_FILE = "evidence-ed25519.pub.pem"

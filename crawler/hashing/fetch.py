@@ -1,6 +1,6 @@
 """Web media fetch (aiohttp): the one seam where HTTP failures become our errors.
 
-Every hop passes the egress guard (``crawler.egress``): http/https only, and non-public addresses
+Every hop passes the egress guard (``foundation.egress``): http/https only, and non-public addresses
 only for hosts the policy allows; redirects are followed by hand and re-checked (an
 ``EgressDenied`` names the refused hop). The body is streamed and digested as it arrives, and
 abandoned the moment it passes the byte cap (a declared ``Content-Length`` over the cap is refused
@@ -8,7 +8,7 @@ before reading). Redirects are bounded, timeouts are set, and the server's ``Con
 recorded: the type we act on is sniffed from the first bytes. A body shorter than its
 ``Content-Length`` (connection cut) is ``Undecodable``.
 
-Error mapping (aiohttp → tgwatch): HTTP statuses through ``crawler.errors.error_for_status`` (429,
+Error mapping (aiohttp → tgwatch): HTTP statuses through ``foundation.errors.error_for_status`` (429,
 or 503 with ``Retry-After`` → ``RateLimited``; 401/403 → ``AccessDenied``; 404/410 → ``NotFound``;
 other → ``SourceError``); too many redirects, timeouts, connection failures → ``SourceError``; a
 refused URL or address → ``EgressDenied``; over the cap → ``TooLarge``;
@@ -21,11 +21,11 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from crawler.egress import EgressPolicy
-from crawler.egress_http import open_guarded
-from crawler.errors import DEFAULT_RETRY_AFTER, SourceError, TooLarge, Undecodable, error_for_status
 from crawler.hashing.digests import Digester
 from crawler.hashing.sniff import sniff
+from foundation.egress import EgressPolicy
+from foundation.egress_http import open_guarded
+from foundation.errors import DEFAULT_RETRY_AFTER, SourceError, TooLarge, Undecodable, error_for_status
 
 _CHUNK = 64 * 1024
 

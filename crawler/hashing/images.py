@@ -22,8 +22,8 @@ import numpy as np
 import pdqhash
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from crawler.errors import Bomb, TooLarge, Undecodable
 from crawler.hashing.pdqbits import bits_to_hex
+from foundation.errors import Bomb, TooLarge, Undecodable
 
 _PDQ_SIDE = 512
 

@@ -34,8 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from crawler.errors import TgwatchError
 from crawler.hashing import signals
+from foundation.errors import TgwatchError
 
 FORMATS = ("csv", "jsonl", "stopncii", "threatexchange")
 #: a label names a case or a category; anything longer is not a label (a 5 MB one was once stored)

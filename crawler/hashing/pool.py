@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
-from crawler.errors import MediaError, TooLarge, Undecodable
 from crawler.hashing.digests import digest_bytes
 from crawler.hashing.images import ImageLimits, PdqHash, hash_image
 from crawler.hashing.sniff import media_kind, sniff
 from crawler.hashing.video import FrameHash, VideoLimits, hash_video
+from foundation.errors import MediaError, TooLarge, Undecodable
 
 
 @dataclass(frozen=True)

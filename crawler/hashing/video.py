@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from crawler.errors import Bomb, TooLarge, Undecodable
 from crawler.hashing.images import pdq_of_array
 from crawler.hashing.pdqbits import as_words, hamming
+from foundation.errors import Bomb, TooLarge, Undecodable
 
 if TYPE_CHECKING:
     import av.container

@@ -10,13 +10,13 @@ from typing import Any
 from aiohttp import web
 
 from crawler.audit import AuditLog
-from crawler.errors import NotAuthorized
 from crawler.evidence.access import CaseAccess
 from crawler.investigate.ops import OpsService
 from crawler.investigate.service import InvestigateService
 from crawler.routes import auth
 from crawler.routes.context import AUDIT, STORE
 from crawler.tokens import Principal
+from foundation.errors import NotAuthorized
 from storage.client import Doc, Store
 
 SESSION_COOKIE = auth.SESSION_COOKIE

@@ -18,11 +18,11 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any
 
-from crawler.case_ids import CASE_ID_RULE, is_case_id
 from crawler.evidence.cases import Cases
 from crawler.evidence.ledger import Ledger
 from crawler.investigate.pagination import BadQuery
-from crawler.models import ChannelRef
+from foundation.case_ids import CASE_ID_RULE, is_case_id
+from foundation.models import ChannelRef
 from storage.client import Doc, Store
 from storage.repos import ChannelRepo, MessageRepo
 from storage.repos.alerts import AlertRepo

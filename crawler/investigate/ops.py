@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from crawler.audit import AuditLog
-from crawler.errors import NotFound
 from crawler.investigate.pagination import BadQuery, Page
 from crawler.investigate.serialize import jsonable, with_key
+from foundation.errors import NotFound
 from storage.client import Store
 from storage.repos.alerts import AlertRepo
 from storage.repos.errors import ErrorRepo

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from crawler.errors import TgwatchError
+from foundation.errors import TgwatchError
 
 MAX_LIMIT = 500
 DEFAULT_LIMIT = 50

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from crawler.models import from_mongo_dt
+from foundation.models import from_mongo_dt
 from storage.client import Doc
 
 #: message fields that are bookkeeping, not evidence, and are left out of API answers

@@ -9,12 +9,12 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from crawler.errors import NotAuthorized, NotFound
 from crawler.evidence.access import EVERYTHING, ChannelView
 from crawler.investigate.filters import MessageSearch, merge, resolve_channel, to_mongo
 from crawler.investigate.pagination import Page
 from crawler.investigate.proofs import subject_proofs
 from crawler.investigate.serialize import jsonable, message_json, with_key
+from foundation.errors import NotAuthorized, NotFound
 from storage.client import Doc, Store
 from storage.repos import MessageRepo
 from storage.repos.alerts import AlertRepo

@@ -1,7 +1,7 @@
 """Where media bytes come from: one fetcher per source, behind one small protocol.
 
 The web fetcher streams a URL with a size cap and bounded redirects (``crawler.hashing.fetch``),
-through the egress guard (``crawler.egress``);
+through the egress guard (``foundation.egress``);
 the MTProto fetcher lives with Telethon in ``telegram_watch.media`` and is handed in by whoever runs
 a Telegram client, so the core never imports Telethon.
 """
@@ -14,11 +14,11 @@ from typing import Protocol
 import aiohttp
 
 from config import Settings
-from crawler.egress import EgressPolicy
-from crawler.egress_http import guarded_session
-from crawler.errors import NotFound
 from crawler.hashing.fetch import FetchLimits, fetch_media
-from crawler.models import MediaRef
+from foundation.egress import EgressPolicy
+from foundation.egress_http import guarded_session
+from foundation.errors import NotFound
+from foundation.models import MediaRef
 
 
 class MediaFetcher(Protocol):

@@ -18,7 +18,7 @@ from config import MatchingSettings
 from crawler.hashing import signals
 from crawler.hashing.pool import MediaHashes
 from crawler.hashing.signals import SignalIndex, SignalType
-from crawler.models import Alert, AlertKind, utcnow
+from foundation.models import Alert, AlertKind, utcnow
 from storage.client import Doc, Store
 from storage.repos.alerts import AlertRepo
 from storage.repos.hashlists import HashListRepo

@@ -33,10 +33,10 @@ from crawler.hashing.images import PdqHash
 from crawler.hashing.pool import MediaHashes
 from crawler.hashing.signals import SignalIndex, SignalType
 from crawler.hashing.video import frames_from_json
-from crawler.logs import get_logger
 from crawler.media.matcher import MatchHit, raise_match_alerts
 from crawler.media.stage import VISUAL
-from crawler.models import Alert
+from foundation.logs import get_logger
+from foundation.models import Alert
 from storage.client import Doc, Store
 from storage.repos.alerts import AlertRepo
 from storage.repos.hashlists import HashListRepo

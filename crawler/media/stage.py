@@ -15,17 +15,17 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from config import Settings
-from crawler import metrics
 from crawler.detection.service import DetectionService
-from crawler.errors import MediaError, SourceError, Undecodable
 from crawler.hashing.idle import MediaHasher
 from crawler.hashing.pool import MediaHashes
 from crawler.hashing.video import frames_to_json
 from crawler.ingest import Batch
-from crawler.logs import get_logger
 from crawler.media.fetchers import MediaFetcher
 from crawler.media.matcher import Matcher, MatchHit, raise_match_alerts
-from crawler.models import Alert, MediaKind, MediaRef, Message, Source, utcnow
+from foundation import metrics
+from foundation.errors import MediaError, SourceError, Undecodable
+from foundation.logs import get_logger
+from foundation.models import Alert, MediaKind, MediaRef, Message, Source, utcnow
 from storage.client import Doc, Store
 from storage.repos.alerts import AlertRepo
 from storage.repos.channels import ChannelRepo

@@ -25,15 +25,15 @@ from typing import Any
 import aiohttp
 
 from config import Settings
-from crawler.errors import TgwatchError
-from crawler.logs import get_logger
-from crawler.models import utcnow
 from crawler.notify.render import Outgoing, render_alert, render_digest
 from crawler.notify.rules import SEVERITIES, NotifyRule, notify_kind, severity_of
 from crawler.notify.sinks import SessionFactory, Sink, SinkError, default_session
 from crawler.notify.sinks.email import EmailSink
 from crawler.notify.sinks.telegram_bot import TelegramBotSink
 from crawler.notify.sinks.webhook import WebhookSink
+from foundation.errors import TgwatchError
+from foundation.logs import get_logger
+from foundation.models import utcnow
 from storage.client import Doc, Store
 from storage.repos.alerts import AlertRepo, on_alert_raised
 from storage.repos.notify import NotifyLogRepo, NotifyRateRepo, NotifyRuleRepo

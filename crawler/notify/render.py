@@ -16,8 +16,8 @@ from datetime import datetime
 from typing import Any, Literal
 from urllib.parse import quote
 
-from crawler.i18n import gettext
 from crawler.notify.rules import notify_kind, severity_of
+from foundation.i18n import gettext
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _SHA256 = re.compile(r"[0-9a-f]{64}\Z")

@@ -27,7 +27,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from crawler.models import utcnow
+from foundation.models import utcnow
 
 SEVERITIES: tuple[str, ...] = ("low", "medium", "high", "critical")
 KIND_SEVERITY: dict[str, str] = {

@@ -10,13 +10,13 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 from config import Settings
-from crawler.errors import TgwatchError
-from crawler.logs import get_logger
-from crawler.models import utcnow
 from crawler.notify.dispatcher import Dispatcher, GroupsResolver, OnSent
 from crawler.notify.render import render_test
 from crawler.notify.rules import NotifyRule
 from crawler.notify.sinks import SessionFactory, SinkError
+from foundation.errors import TgwatchError
+from foundation.logs import get_logger
+from foundation.models import utcnow
 from storage.client import Doc, Store
 
 log = get_logger(__name__)

@@ -6,8 +6,8 @@ happened instead of showing a crawl that will never end.
 
 from __future__ import annotations
 
-from crawler.errors import StoreError
-from crawler.logs import get_logger
+from foundation.errors import StoreError
+from foundation.logs import get_logger
 from storage.client import Store
 from storage.repos.runs import RunRepo
 

@@ -11,13 +11,13 @@ from __future__ import annotations
 from aiohttp import web
 
 from config.takedowns import TakedownSettings
-from crawler import metrics
 from crawler.api.app import SETTINGS, STORE
-from crawler.errors import TgwatchError
-from crawler.logs import get_logger
-from crawler.models import utcnow
 from crawler.routes.table import RouteTable
 from crawler.tokens import Role
+from foundation import metrics
+from foundation.errors import TgwatchError
+from foundation.logs import get_logger
+from foundation.models import utcnow
 from storage.client import Store
 
 log = get_logger(__name__)

@@ -13,8 +13,8 @@ import contextlib
 import signal
 from collections.abc import Sequence
 
-from crawler.child_processes import die_with_parent
-from crawler.logs import get_logger
+from foundation.child_processes import die_with_parent
+from foundation.logs import get_logger
 
 log = get_logger(__name__)
 

@@ -21,12 +21,12 @@ from datetime import UTC, datetime
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from config.targets import TargetsConfig
-from crawler import metrics
-from crawler.errors import TgwatchError
-from crawler.logs import get_logger
 from crawler.scheduling.abandoned import reap_dead_runs
 from crawler.scheduling.plan import Schedule, build_schedules
 from crawler.scheduling.tasks import CrawlTasks, Created
+from foundation import metrics
+from foundation.errors import TgwatchError
+from foundation.logs import get_logger
 from storage.client import Store
 from storage.repos.targets import TargetRepo
 

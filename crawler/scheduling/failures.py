@@ -8,11 +8,11 @@ gone, private, banned or invalid; a new state is a new alert).
 
 from __future__ import annotations
 
-from crawler.errors import TgwatchError
-from crawler.links import normalize
-from crawler.logs import get_logger
-from crawler.models import Alert, AlertKind, utcnow
 from crawler.scheduling.tasks import TaskSpec
+from foundation.errors import TgwatchError
+from foundation.links import normalize
+from foundation.logs import get_logger
+from foundation.models import Alert, AlertKind, utcnow
 from storage.client import Store
 from storage.repos.alerts import AlertRepo
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from config import Settings
-from crawler.errors import ConfigError
-from crawler.links import normalize
+from foundation.errors import ConfigError
+from foundation.links import normalize
 from storage.client import Store
 from storage.repos.targets import TargetRepo, canonical_target
 

@@ -30,7 +30,7 @@ from config.targets import (
     TargetsConfig,
     parse_duration,
 )
-from crawler.errors import ConfigError
+from foundation.errors import ConfigError
 from storage.repos.targets import canonical_target
 
 ANCHOR = datetime(2024, 1, 1, tzinfo=UTC)

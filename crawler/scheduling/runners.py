@@ -17,11 +17,11 @@ from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from crawler import metrics
 from crawler.crawl_web import StoreRunRecorder
-from crawler.logs import get_logger
 from crawler.scheduling.plan import TAKEDOWN_METHOD
 from crawler.scheduling.tasks import TaskSpec
+from foundation import metrics
+from foundation.logs import get_logger
 from storage.repos.runs import RunRepo
 
 if TYPE_CHECKING:
@@ -168,7 +168,7 @@ async def run_web(ctx: RunContext, task: TaskSpec) -> RunOutcome:
 
 
 async def run_mtproto(ctx: RunContext, task: TaskSpec) -> RunOutcome:
-    from crawler.errors import TgwatchError
+    from foundation.errors import TgwatchError
     from telegram_watch.backfill import Backfill
     from telegram_watch.entities import Target
 

@@ -18,7 +18,6 @@ from config import Settings
 from config.targets import TargetsConfig
 from crawler.evidence.hooks import notification_hook
 from crawler.evidence.wiring import build_ledger
-from crawler.logs import get_logger
 from crawler.notify.service import notifier
 from crawler.scheduling.children import Children
 from crawler.scheduling.daemon import Daemon
@@ -28,6 +27,7 @@ from crawler.scheduling.runners import RunContext
 from crawler.scheduling.shutdown import Shutdown
 from crawler.scheduling.tasks import CrawlTasks
 from crawler.scheduling.worker import Worker, WorkerReport
+from foundation.logs import get_logger
 from storage.client import Store
 
 if TYPE_CHECKING:

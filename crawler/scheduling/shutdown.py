@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import signal
 
-from crawler.logs import get_logger
+from foundation.logs import get_logger
 
 log = get_logger(__name__)
 

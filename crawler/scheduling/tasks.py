@@ -16,8 +16,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from crawler import metrics
 from crawler.scheduling.plan import Schedule
+from foundation import metrics
 from storage.client import Doc, Store
 from storage.workqueue import WorkQueue
 

@@ -21,13 +21,13 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from crawler import metrics
-from crawler.errors import StoreError, TgwatchError
-from crawler.logs import get_logger
 from crawler.scheduling.abandoned import reap_dead_runs
 from crawler.scheduling.failures import raise_failure
 from crawler.scheduling.runners import RUNNERS, RunContext, Runner, RunOutcome
 from crawler.scheduling.tasks import CrawlTasks, TaskSpec
+from foundation import metrics
+from foundation.errors import StoreError, TgwatchError
+from foundation.logs import get_logger
 from storage.repos.runs import RunRepo
 from storage.workqueue import Lease, LeaseLost, UnknownJob
 

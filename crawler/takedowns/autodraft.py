@@ -18,14 +18,14 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from config.takedowns import TakedownSettings
-from crawler.errors import NotFound, StoreError, TgwatchError
 from crawler.ingest import Batch
-from crawler.logs import get_logger
-from crawler.models import Alert, AlertKind
 from crawler.takedowns.models import Reason, TakedownRequest
 from crawler.takedowns.policy import TakedownPolicy, effective_policy
 from crawler.takedowns.sending import Dispatcher
 from crawler.takedowns.service import TakedownService
+from foundation.errors import NotFound, StoreError, TgwatchError
+from foundation.logs import get_logger
+from foundation.models import Alert, AlertKind
 from storage.repos.hashlists import HashListRepo
 
 log = get_logger(__name__)

@@ -1,14 +1,14 @@
-"""The takedown gauges' values: one computation of the removal figures copied into ``crawler.metrics``.
+"""The takedown gauges' values: one computation of the removal figures copied into ``foundation.metrics``.
 
-Why here and not in ``crawler.metrics``: the metrics module only declares metrics (it sits in the
+Why here and not in ``foundation.metrics``: the metrics module only declares metrics (it sits in the
 foundation, below the features), while this reads the takedown feature's own figures.
 """
 
 from __future__ import annotations
 
-from crawler import metrics
 from crawler.takedowns.models import ItemStatus, RequestStatus
 from crawler.takedowns.stats import WINDOWS, TakedownStats
+from foundation import metrics
 
 
 def set_takedown_figures(stats: TakedownStats) -> None:

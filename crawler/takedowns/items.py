@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from crawler.errors import NotFound
 from crawler.evidence.ledger import Ledger
-from crawler.models import ChannelRef, Source, from_mongo_dt
 from crawler.takedowns.models import ItemKind, ItemMedia, TakedownItem
+from foundation.errors import NotFound
+from foundation.models import ChannelRef, Source, from_mongo_dt
 from storage.client import Doc, Store
 from storage.repos.channels import ChannelRepo
 from storage.repos.media import MediaRepo

@@ -19,11 +19,11 @@ from typing import Any
 from pydantic import Field
 
 # The probe records are shared with the sources, so they live in the foundation; re-exported here.
-from crawler.contracts import ItemKind as ItemKind
-from crawler.contracts import ItemStatus as ItemStatus
-from crawler.contracts import ProbeItem as ProbeItem
-from crawler.contracts import ProbeResult as ProbeResult
-from crawler.models import Record, Source, UtcDatetime, from_mongo_dt
+from foundation.contracts import ItemKind as ItemKind
+from foundation.contracts import ItemStatus as ItemStatus
+from foundation.contracts import ProbeItem as ProbeItem
+from foundation.contracts import ProbeResult as ProbeResult
+from foundation.models import Record, Source, UtcDatetime, from_mongo_dt
 
 
 class Platform(StrEnum):

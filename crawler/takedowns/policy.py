@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from crawler.errors import TgwatchError
+from foundation.errors import TgwatchError
 
 
 class TakedownPolicy(StrEnum):

@@ -34,13 +34,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from config import MatchingSettings
-from crawler.errors import StoreError, TgwatchError
 from crawler.hashing import signals
 from crawler.hashing.signals import MatchRules
 from crawler.ingest import Batch
-from crawler.logs import get_logger
 from crawler.takedowns.models import ItemStatus
 from crawler.takedowns.service import TakedownService
+from foundation.errors import StoreError, TgwatchError
+from foundation.logs import get_logger
 from storage.client import Doc
 from storage.repos.media import MediaRepo
 

@@ -12,12 +12,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from crawler.errors import StoreError, TgwatchError
 from crawler.evidence.wiring import build_ledger
-from crawler.models import utcnow
 from crawler.takedowns.models import ItemStatus, ProbeItem, ProbeResult
 from crawler.takedowns.probe import Probe
 from crawler.takedowns.service import Clock, RecheckSummary, TakedownService
+from foundation.errors import StoreError, TgwatchError
+from foundation.models import utcnow
 from storage.repos.runs import RunRepo
 
 if TYPE_CHECKING:

@@ -13,12 +13,12 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
-from crawler.errors import StoreError, TgwatchError
-from crawler.logs import get_logger
 from crawler.takedowns.models import TakedownRequest
 from crawler.takedowns.render import render_json, render_text, report_language, subject_of, tree_head
 from crawler.takedowns.senders.base import Rendered, Sender, SendFailed
 from crawler.takedowns.service import Conflict, TakedownService
+from foundation.errors import StoreError, TgwatchError
+from foundation.logs import get_logger
 
 log = get_logger(__name__)
 

@@ -23,12 +23,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from config.takedowns import TakedownSettings
-from crawler.case_ids import validate_case_id
-from crawler.errors import NotFound, StoreError, TgwatchError
 from crawler.evidence.entries import takedown_entry
 from crawler.evidence.ledger import Ledger
-from crawler.logs import get_logger
-from crawler.models import Alert, AlertKind, from_mongo_dt, utcnow
 from crawler.takedowns.items import ItemBuilder
 from crawler.takedowns.models import (
     ItemStatus,
@@ -43,6 +39,10 @@ from crawler.takedowns.models import (
     derive_status,
 )
 from crawler.takedowns.probe import Probe
+from foundation.case_ids import validate_case_id
+from foundation.errors import NotFound, StoreError, TgwatchError
+from foundation.logs import get_logger
+from foundation.models import Alert, AlertKind, from_mongo_dt, utcnow
 from storage.client import Store
 from storage.repos.alerts import AlertRepo
 from storage.repos.takedowns import TakedownRepo

@@ -15,11 +15,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from crawler.egress import check_base_url
-from crawler.errors import StoreError
-from crawler.logs import get_logger
-from crawler.models import utcnow
 from crawler.takedowns.models import ItemStatus, ProbeItem, ProbeResult
+from foundation.egress import check_base_url
+from foundation.errors import StoreError
+from foundation.logs import get_logger
+from foundation.models import utcnow
 
 if TYPE_CHECKING:
     from config import Settings

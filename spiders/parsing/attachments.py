@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import parse_qs, urljoin, urlsplit
 
-from crawler.models import LinkPreview, Location, MediaKind, MediaRef, Poll, PollOption
+from foundation.models import LinkPreview, Location, MediaKind, MediaRef, Poll, PollOption
 from spiders.parsing.markup import (
     background_url,
     class_tokens,

@@ -17,8 +17,8 @@ from typing import Any, Literal
 
 from lxml import etree
 
-from crawler.errors import BadPage
-from crawler.models import Channel, ChannelRef, ChannelState, Counters, Message, RawCapture, Source
+from foundation.errors import BadPage
+from foundation.models import Channel, ChannelRef, ChannelState, Counters, Message, RawCapture, Source
 from spiders.parsing.markup import class_tokens, find_class, outer_html, parse_duration, visible_text
 from spiders.parsing.message import MessageBuilder
 from spiders.parsing.numbers import parse_count

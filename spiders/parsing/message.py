@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import unquote, urljoin
 
-from crawler.models import ChannelRef, ForwardInfo, MediaRef, Message, RawCapture, Source
+from foundation.models import ChannelRef, ForwardInfo, MediaRef, Message, RawCapture, Source
 from spiders.parsing.attachments import AttachmentHandlers
 from spiders.parsing.markup import (
     class_tokens,

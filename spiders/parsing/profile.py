@@ -44,7 +44,7 @@ from enum import StrEnum
 
 from parsel import Selector
 
-from crawler.links import LinkKind, TgLink, find_links, normalize
+from foundation.links import LinkKind, TgLink, find_links, normalize
 from spiders.parsing.numbers import parse_counters
 
 __all__ = ["EntityType", "PageState", "ProfilePage", "parse_profile"]

@@ -13,13 +13,13 @@ from typing import Any
 from pymongo.errors import DuplicateKeyError
 
 # The account states are shared with the Telegram sources, so they live in the foundation; re-exported here.
-from crawler.contracts import ACTIVE as ACTIVE
-from crawler.contracts import BANNED as BANNED
-from crawler.contracts import DEAUTHORIZED as DEAUTHORIZED
-from crawler.contracts import DISABLED as DISABLED
-from crawler.contracts import STATES as STATES
-from crawler.errors import ConfigError
-from crawler.models import utcnow
+from foundation.contracts import ACTIVE as ACTIVE
+from foundation.contracts import BANNED as BANNED
+from foundation.contracts import DEAUTHORIZED as DEAUTHORIZED
+from foundation.contracts import DISABLED as DISABLED
+from foundation.contracts import STATES as STATES
+from foundation.errors import ConfigError
+from foundation.models import utcnow
 from storage.client import Doc, Store, translate_errors
 
 

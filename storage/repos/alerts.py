@@ -6,7 +6,7 @@ import builtins
 import contextlib
 from collections.abc import Callable
 
-from crawler.models import Alert, utcnow
+from foundation.models import Alert, utcnow
 from storage.client import Doc, Store, translate_errors
 
 #: called with the key of every alert newly raised in this process (the notifier's wake-up)

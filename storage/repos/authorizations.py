@@ -14,9 +14,9 @@ from collections.abc import Sequence
 from typing import Any
 
 # The scope names are shared with the Telegram join path, so they live in the foundation; re-exported here.
-from crawler.contracts import channel_scope as channel_scope
-from crawler.contracts import invite_scope as invite_scope
-from crawler.models import utcnow
+from foundation.contracts import channel_scope as channel_scope
+from foundation.contracts import invite_scope as invite_scope
+from foundation.models import utcnow
 from storage.client import Doc, Store, translate_errors
 
 

@@ -11,7 +11,7 @@ import contextlib
 
 from pymongo.errors import DuplicateKeyError
 
-from crawler.models import utcnow
+from foundation.models import utcnow
 from storage.client import Doc, Store, translate_errors
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from pymongo import UpdateOne
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from crawler.models import Channel, ChannelRef
+from foundation.models import Channel, ChannelRef
 from storage.client import Doc, Store, translate_errors
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from crawler.models import Checkpoint, utcnow
+from foundation.models import Checkpoint, utcnow
 from storage.client import Store, translate_errors
 
 

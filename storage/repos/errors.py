@@ -5,8 +5,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from crawler.errors import TgwatchError
-from crawler.models import utcnow
+from foundation.errors import TgwatchError
+from foundation.models import utcnow
 from storage.client import Doc, Store, translate_errors
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from pymongo import InsertOne
 from pymongo.errors import BulkWriteError
 
-from crawler.models import utcnow
+from foundation.models import utcnow
 from storage.client import DUPLICATE_KEY, Doc, Store, translate_errors
 
 #: longest label stored (the parsers reject longer ones with a row error)

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from pymongo.errors import DuplicateKeyError
 
-from crawler.models import Message
+from foundation.models import Message
 from storage.client import Doc, Store, insert_new, translate_errors
 
 #: the hash fields a media document carries (what matching and takedown items read)

@@ -14,7 +14,7 @@ from datetime import datetime
 
 from pymongo import ReplaceOne
 
-from crawler.models import Message
+from foundation.models import Message
 from storage.client import Doc, Store, insert_new, translate_errors
 from storage.repos.media import MediaRepo
 

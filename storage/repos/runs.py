@@ -25,7 +25,7 @@ from typing import Any
 
 import psutil
 
-from crawler.models import utcnow
+from foundation.models import utcnow
 from storage.client import Doc, Store, translate_errors
 
 #: how often an open run's heartbeat is refreshed

@@ -15,7 +15,7 @@ from typing import Any
 
 from pymongo import ReturnDocument
 
-from crawler.errors import StoreError
+from foundation.errors import StoreError
 from storage.client import Doc, Store, insert_new, translate_errors
 
 COUNTER = "takedowns"

@@ -17,9 +17,9 @@ from __future__ import annotations
 import builtins
 from typing import Any
 
-from crawler.errors import ConfigError
-from crawler.links import LinkKind, normalize
-from crawler.models import utcnow
+from foundation.errors import ConfigError
+from foundation.links import LinkKind, normalize
+from foundation.models import utcnow
 from storage.client import Doc, Store, translate_errors
 from storage.owners import insert_once
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pymongo.errors import DuplicateKeyError
 
-from crawler.models import Verdict
+from foundation.models import Verdict
 from storage.client import Doc, Store, translate_errors
 
 

@@ -19,9 +19,9 @@ from crawler.evidence.members import CaseMembers
 from crawler.evidence.signing import generate_key
 from crawler.evidence.wiring import build_ledger
 from crawler.hashing.digests import digest_bytes
-from crawler.models import ChannelRef, MediaKind, MediaRef, Message, RawCapture, Source
 from crawler.pipeline import open_pipeline
 from crawler.tokens import Role, TokenRepo, server_secret
+from foundation.models import ChannelRef, MediaKind, MediaRef, Message, RawCapture, Source
 from storage.client import Store
 from storage.repos.authorizations import AuthorizationRepo, channel_scope
 

@@ -24,8 +24,8 @@ from crawler.evidence.export import Exporter
 from crawler.evidence.signing import generate_key, load_public_key
 from crawler.evidence.verify_bundle import BundleCheck, verify_bundle
 from crawler.evidence.wiring import build_ledger
-from crawler.models import ChannelRef, Message, RawCapture, Source
 from crawler.pipeline import open_pipeline
+from foundation.models import ChannelRef, Message, RawCapture, Source
 from storage.client import Store
 
 T0 = datetime(2026, 4, 1, tzinfo=UTC)

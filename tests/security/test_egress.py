@@ -1,4 +1,4 @@
-"""The egress guard (``crawler/egress.py``, issue #16 SSRF): what leaves tgwatch, and what may not.
+"""The egress guard (``foundation/egress.py``, issue #16 SSRF): what leaves tgwatch, and what may not.
 
 Everything stays on loopback. The allowed test sites are on 127.0.0.1 (named as a crawl's base URL
 or in ``http.allow_private_hosts``); a canary server on 127.0.0.2 — loopback too, but named nowhere —
@@ -25,16 +25,16 @@ from aiohttp.test_utils import TestServer
 import config
 from crawler.crawl_web import StoreRunRecorder, crawl_channel
 from crawler.discovery.run import crawl_aggregator
-from crawler.egress import EgressPolicy, address_is_public, check_base_url
-from crawler.egress_http import GuardedResolver
-from crawler.errors import ConfigError, EgressDenied
 from crawler.hashing.fetch import fetch_media
 from crawler.ingest import Ingest
 from crawler.media.fetchers import WebFetcher
-from crawler.models import ChannelRef, MediaKind, MediaRef, Message, Source
 from crawler.pipeline import open_pipeline
 from crawler.takedowns.models import ItemKind, ItemStatus, ProbeItem
 from crawler.takedowns.web import WebProbe
+from foundation.egress import EgressPolicy, address_is_public, check_base_url
+from foundation.egress_http import GuardedResolver
+from foundation.errors import ConfigError, EgressDenied
+from foundation.models import ChannelRef, MediaKind, MediaRef, Message, Source
 from spiders.egress import EgressRefusedAtConnect, reactor_guard
 from spiders.settings import build_scrapy_settings
 from storage.client import Store

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import uuid
 
-from crawler import logs
+from foundation import logs
 
 API_HASH = "0123456789abcdef0123456789abcdef"
 TOKEN = "tgw_" + "s3cr3tT0kenValue" * 2

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 
 import config
-from crawler.models import AlertKind
 from crawler.notify.dispatcher import Dispatcher
 from crawler.notify.render import render_alert
 from crawler.notify.rules import NotifyRule
 from crawler.notify.sinks.email import EmailSink
 from crawler.notify.sinks.webhook import sign, verify
+from foundation.models import AlertKind
 from storage.client import Store
 from storage.repos.alerts import AlertRepo
 from storage.repos.notify import NotifyRuleRepo

@@ -24,9 +24,9 @@ from crawler.evidence.cases import Cases
 from crawler.evidence.members import CaseMembers
 from crawler.evidence.wiring import build_ledger
 from crawler.hashing.digests import digest_bytes
-from crawler.models import ChannelRef, MediaKind, MediaRef, Message, Source
 from crawler.pipeline import open_pipeline
 from crawler.tokens import Principal, Role
+from foundation.models import ChannelRef, MediaKind, MediaRef, Message, Source
 from storage.client import Store
 from storage.repos.authorizations import AuthorizationRepo, channel_scope
 from tests.security.case_world import synthetic_png

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from crawler import keys
 from crawler.tokens import SECRET_NAME, Role, TokenRepo, server_secret
+from foundation import keys
 from storage.client import Store
 from tests.security.support import bearer, serve, settings
 

@@ -10,10 +10,10 @@ from typing import Protocol
 import aiohttp
 
 from config import Settings
-from crawler.egress import EgressPolicy
-from crawler.egress_http import guarded_session
-from crawler.errors import TgwatchError
 from crawler.notify.render import Outgoing
+from foundation.egress import EgressPolicy
+from foundation.egress_http import guarded_session
+from foundation.errors import TgwatchError
 
 #: the one seam for HTTP sending: the egress guard plugs in by handing a session of its own
 SessionFactory = Callable[[], aiohttp.ClientSession]

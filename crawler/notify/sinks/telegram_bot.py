@@ -12,9 +12,9 @@ import json
 
 import aiohttp
 
-from crawler.errors import EgressDenied
 from crawler.notify.render import Outgoing
 from crawler.notify.sinks import SinkError
+from foundation.errors import EgressDenied
 
 
 class TelegramBotSink:

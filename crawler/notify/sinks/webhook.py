@@ -15,9 +15,9 @@ from collections.abc import Callable
 
 import aiohttp
 
-from crawler.errors import EgressDenied
 from crawler.notify.render import Outgoing
 from crawler.notify.sinks import SinkError
+from foundation.errors import EgressDenied
 
 TIMESTAMP_HEADER = "X-Tgwatch-Timestamp"
 SIGNATURE_HEADER = "X-Tgwatch-Signature"

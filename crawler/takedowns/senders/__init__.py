@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from crawler.egress import EgressPolicy
 from crawler.takedowns.senders.base import Rendered, Sender, SendFailed, SendResult
 from crawler.takedowns.senders.email import EmailSender
 from crawler.takedowns.senders.hotline import HotlineSender
 from crawler.takedowns.senders.mtproto import MtprotoSender, Reporter
+from foundation.egress import EgressPolicy
 
 if TYPE_CHECKING:
     from config import Settings

@@ -11,8 +11,8 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from crawler.errors import TgwatchError
 from crawler.takedowns.models import TakedownRequest
+from foundation.errors import TgwatchError
 
 
 @dataclass(frozen=True)

@@ -16,10 +16,10 @@ from email.utils import formatdate, make_msgid
 import aiosmtplib
 
 from config.takedowns import EmailSenderSettings
-from crawler.egress import EgressPolicy
-from crawler.errors import EgressDenied, SourceError
 from crawler.takedowns.models import TakedownRequest
 from crawler.takedowns.senders.base import Rendered, SendFailed, SendResult, sha256_hex
+from foundation.egress import EgressPolicy
+from foundation.errors import EgressDenied, SourceError
 
 
 class EmailSender:

@@ -14,11 +14,11 @@ import os
 import aiohttp
 
 from config.takedowns import HotlineSenderSettings
-from crawler.egress import EgressPolicy
-from crawler.egress_http import guarded_session, open_guarded
-from crawler.errors import EgressDenied, SourceError
 from crawler.takedowns.models import TakedownRequest
 from crawler.takedowns.senders.base import Rendered, SendFailed, SendResult, sha256_hex
+from foundation.egress import EgressPolicy
+from foundation.egress_http import guarded_session, open_guarded
+from foundation.errors import EgressDenied, SourceError
 
 #: the most of an answer read (its digest is kept, the body is not)
 MAX_ANSWER = 64 * 1024

@@ -15,9 +15,9 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from config.takedowns import MtprotoSenderSettings
-from crawler.errors import StoreError, TgwatchError
 from crawler.takedowns.models import ItemKind, Reason, TakedownItem, TakedownRequest
 from crawler.takedowns.senders.base import Rendered, SendFailed, SendResult, sha256_hex
+from foundation.errors import StoreError, TgwatchError
 
 #: reason → the report-menu texts to pick, level by level ("Other" when a level has no match)
 MENU_PATHS: dict[Reason, tuple[str, ...]] = {

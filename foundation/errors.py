@@ -23,7 +23,7 @@ spiders after their retries, the media fetcher).
 
 The root and ``ConfigError`` are defined in ``config.errors``: settings are loaded (and refused) in
 ``config``, the bottom layer, which imports nothing of ours. They are re-exported here, so the tree
-is still one tree and ``crawler.errors.ConfigError`` is the very class ``config.load`` raises.
+is still one tree and ``foundation.errors.ConfigError`` is the very class ``config.load`` raises.
 """
 
 from __future__ import annotations
@@ -62,7 +62,7 @@ class BadPage(SourceError):
 
 
 class EgressDenied(SourceError):
-    """A request the egress guard (``crawler.egress``) refused before any byte left."""
+    """A request the egress guard (``foundation.egress``) refused before any byte left."""
 
     kind = "egress_denied"
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from crawler.errors import TgwatchError
+from foundation.errors import TgwatchError
 
 #: first an ASCII letter or digit, then up to 63 letters, digits, ``.``, ``_`` or ``-``
 CASE_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")

@@ -18,8 +18,8 @@ import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 from yarl import URL
 
-from crawler.egress import EgressPolicy
-from crawler.errors import EgressDenied, SourceError
+from foundation.egress import EgressPolicy
+from foundation.errors import EgressDenied, SourceError
 
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 

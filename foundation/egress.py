@@ -11,7 +11,7 @@ must not turn the crawler into the attacker's proxy (SSRF). The rule:
 
 The adapters apply the rule where requests leave: ``spiders.egress.EgressMiddleware`` for Scrapy
 (every request, every redirect hop, since redirects re-enter the downloader middlewares) and
-``crawler.egress_http`` for aiohttp (a resolver that refuses non-public answers, so the connection
+``foundation.egress_http`` for aiohttp (a resolver that refuses non-public answers, so the connection
 uses the address that was checked, and manual redirects re-checked hop by hop). A refusal is
 ``EgressDenied``, recorded like any other source error.
 
@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from crawler.errors import ConfigError, EgressDenied, SourceError
+from foundation.errors import ConfigError, EgressDenied, SourceError
 
 ALLOWED_SCHEMES = frozenset({"http", "https"})
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address

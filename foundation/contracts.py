@@ -16,8 +16,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
-from crawler.errors import TgwatchError
-from crawler.models import Channel, ChannelRef, Checkpoint, Deletion, Message, Record, Source, UtcDatetime
+from foundation.errors import TgwatchError
+from foundation.models import Channel, ChannelRef, Checkpoint, Deletion, Message, Record, Source, UtcDatetime
 
 # --- the ingest door ---------------------------------------------------------------------------------
 

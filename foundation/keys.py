@@ -13,7 +13,7 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from crawler.errors import ConfigError
+from foundation.errors import ConfigError
 
 
 def decode_key(value: str, name: str) -> bytes:
