@@ -10,6 +10,11 @@ what each may do is decided where each endpoint is declared, never by string mat
 The acting person is written in one form wherever an action is recorded (audit log, ledger entries,
 candidate decisions): ``token:<name>`` for an API or console caller (``Principal.actor``),
 ``cli:<os-user>`` for a command run at the terminal (``cli_actor``).
+
+A token's **name** is who it is: case memberships (``case_members``) and authorizations
+(``accounts``) name it. So no two active tokens share a name (a new token would inherit the other
+person's cases); a revoked token's name may be used again, which is how a person's token is rotated
+while their cases stay theirs (revoke, then create with the same name).
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from enum import StrEnum
 
 from config import Settings
 from foundation import keys
-from foundation.errors import ConfigError
+from foundation.errors import ConfigError, TgwatchError
 from foundation.models import utcnow
 from storage.client import Doc, Store, translate_errors
 
@@ -33,6 +38,12 @@ TOKEN_PREFIX = "tgw_"
 #: how a token row's ``_id`` was made; rows without it are legacy SHA-256 digests
 SCHEME = "hmac-sha256"
 SECRET_NAME = "api-token-hmac"
+
+
+class TokenNameTaken(TgwatchError):
+    """An active token already has this name (memberships and authorizations follow names)."""
+
+    kind = "name_taken"
 
 
 class Role(StrEnum):
@@ -101,7 +112,19 @@ class TokenRepo:
         return keyed_digest(self._secret, token)
 
     async def create(self, name: str, role: Role) -> tuple[str, Doc]:
-        """Return the plaintext token (to print once) and the stored document (without it)."""
+        """Return the plaintext token (to print once) and the stored document (without it).
+
+        Refused while an active token holds ``name``: it would inherit that person's cases. A legacy
+        row (which signs nobody in) does not hold its name: re-creating it under that name is the fix.
+        """
+        with translate_errors("create token"):
+            held = await self._coll.find_one({"name": name, "revoked_at": None, "scheme": SCHEME})
+        if held is not None:
+            raise TokenNameTaken(
+                f"an active token is already named {name!r} (token id {held['token_id']}); case memberships "
+                "and authorizations follow the name, so choose another name, or revoke that token first "
+                "to rotate it (its cases stay with the name)"
+            )
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         doc: Doc = {
             "_id": self.digest(token),

@@ -26,6 +26,7 @@ from crawler.api.modules import ALL_MODULES
 from crawler.evidence.capture import install as install_capture
 from crawler.evidence.heads import sign_head_now
 from crawler.evidence.ledger import Ledger
+from crawler.evidence.members import CaseMembers
 from crawler.evidence.signing import generate_key
 from crawler.ingest import Ingest
 from crawler.takedowns.models import ItemStatus, ProbeResult, Reason
@@ -100,9 +101,12 @@ async def _json(client: Client, method: str, path: str, tok: str, status: int = 
     return await resp.json()
 
 
-async def test_monitor_creates_from_an_alert_and_sends_others_read_and_audit(client: Client, store: Store) -> None:
+async def test_monitor_creates_from_an_alert_and_sends_others_read_and_audit(
+    client: Client, store: Store, world: World
+) -> None:
     mon = await token(store, Role.MONITOR, "mo")
     inv = await token(store, Role.INVESTIGATOR, "ana")
+    await CaseMembers(world.ledger).add("C-7", "ana", actor="admin")  # the request names her case
     aud = await token(store, Role.AUDITOR, "au")
     body = {"alert": ALERT, "reason": "sexual_deepfake", "case": "C-7", "note": "victim report 12"}
 

@@ -3,6 +3,7 @@ report and history, create from an alert, mark sent.
 
 Roles as the API's (``crawler.takedowns.api``): monitors create and send, investigators read,
 auditors read and see the ledger history; admins do everything. Reads are audited (``via=console``).
+A request naming a case is shown to an investigator only as a member of the case (``TakedownView``).
 Reported links are shown as text, never as clickable links or embedded previews: these pages must
 not load the reported content into a staff member's browser.
 """
@@ -21,7 +22,7 @@ from crawler.investigate.access import audit
 from crawler.investigate.pagination import BadQuery
 from crawler.investigate.serialize import jsonable
 from crawler.routes.table import RouteTable
-from crawler.takedowns.api import figures, latest_checks, parse_statuses, service
+from crawler.takedowns.api import TakedownView, figures, latest_checks, parse_statuses, service
 from crawler.takedowns.models import OPEN_STATUSES, ItemStatus, Reason, RequestStatus, TakedownItem, TakedownRequest
 from crawler.takedowns.render import render_text
 from crawler.takedowns.stats import WINDOWS, Durations, TakedownStats
@@ -155,8 +156,9 @@ def register(routes: RouteTable) -> None:
             raise BadQuery(f"status must be one of {', '.join(TABS)}")
         statuses = [] if tab == "all" else parse_statuses(tab)
         svc = service(request.app)
-        reqs = await svc.recent(statuses=statuses or None, limit=LIST_LIMIT)
-        stats = await figures(svc)
+        view = TakedownView(request, who, via="console")
+        reqs, _ = await view.recent(svc, statuses=statuses or None, before_ts=None, limit=LIST_LIMIT)
+        stats = await figures(svc, view)
         await audit(request, who, "takedowns.list", filter={"status": tab}, result_count=len(reqs), via="console")
         return render(
             request,
@@ -172,7 +174,7 @@ def register(routes: RouteTable) -> None:
     @page(routes, "GET", "/console/takedowns/{id}", READERS, "one takedown request")
     async def takedown(request: web.Request, who: Principal, base: dict[str, Any]) -> web.StreamResponse:
         svc = service(request.app)
-        req = await svc.get(_request_id(request.match_info["id"]))
+        req = await TakedownView(request, who, via="console").get(svc, _request_id(request.match_info["id"]))
         last = latest_checks(await svc.repo.checks(req.id))
         await audit(request, who, "takedowns.get", target=req.id, result_count=len(req.items), via="console")
         history = None

@@ -14,7 +14,7 @@ Order of work, and why:
    ``sha256`` → ``captures/media/`` *only* when the recipient may receive those bytes: for an API
    caller (``viewer``) exactly when ``/media/{sha}/bytes`` would answer it
    (:meth:`crawler.evidence.access.CaseAccess.media_grant`); for a shell export when the role is in
-   ``export_media_roles`` and the capture's authorization is not revoked. Otherwise the manifest
+   ``export_media_roles`` and the capture's authorization is neither revoked nor expired. Otherwise the manifest
    lists the digest as ``withheld`` with the reason. A file missing from the store is listed as
    withheld as well (the bundle never pretends), and the verifier still checks its digest is bound
    to its entry;
@@ -35,6 +35,7 @@ import hashlib
 import json
 import os
 import tempfile
+import time
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -210,6 +211,8 @@ class Exporter:
                 grant = await AuthorizationRepo(self.ledger.store).get(auth_id)
             if grant is None or grant.get("revoked"):
                 return "the authorization it was collected under is revoked or unknown; digest only"
+            if float(grant.get("valid_until") or 0) <= time.time():  # as ``media_grant`` (``covering_all``)
+                return "the authorization it was collected under has expired; digest only"
         if self.media is None:
             return "media bytes are not held by this exporter"
         return None

@@ -3,8 +3,10 @@ and mark sent.
 
 Roles follow the issue: monitors create and send (they work the alert queue); investigators read
 (a request names evidence); auditors read the history (the ledger entries that prove what was done
-and when). Every read is audited like other evidence reads; creating and sending need no audit
-entry of their own because the service writes each of them to the ledger before it answers.
+and when). A request that names a case is shown to an investigator only when they are a member of
+that case (:class:`TakedownView`, DESIGN §9); lists leave the others out, a direct read answers 403.
+Every read is audited like other evidence reads; creating and sending need no audit entry of their
+own because the service writes each of them to the ledger before it answers.
 
 The console (``crawler.console.takedowns``) reuses the helpers here, so both doors show the same
 JSON-ready shapes and the same figures.
@@ -18,6 +20,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from crawler.evidence.access import CaseAccess
 from crawler.investigate.access import CSRF_HEADER, audit, require_csrf_for_cookie_auth
 from crawler.investigate.pagination import BadQuery
 from crawler.investigate.serialize import jsonable
@@ -27,7 +30,8 @@ from crawler.takedowns.models import OPEN_STATUSES, ItemStatus, Reason, RequestS
 from crawler.takedowns.render import render_json, render_text, tree_head
 from crawler.takedowns.service import TakedownService
 from crawler.takedowns.stats import TakedownStats, compute_stats
-from crawler.tokens import Role
+from crawler.tokens import Principal, Role
+from foundation.errors import NotAuthorized
 from storage.client import Doc
 
 READERS = {Role.MONITOR, Role.INVESTIGATOR, Role.AUDITOR}
@@ -71,6 +75,57 @@ class SentIn(BaseModel):
 
 
 # -- shared with the console ---------------------------------------------------------------------
+class TakedownView:
+    """Which takedown requests one principal may read.
+
+    A request without a case is everyone's; monitors (who create and send requests), auditors
+    (who audit them) and admins see every request; an investigator sees a case's requests only as
+    a member of the case, decided by :meth:`CaseAccess.may_open_case` like every other case read.
+    """
+
+    def __init__(self, request: web.Request, who: Principal, *, via: str = "api") -> None:
+        self._request = request
+        self._who = who
+        self._via = via
+        self._access = CaseAccess(request.app[STORE])
+        self._known: dict[str, bool] = {}
+
+    async def may_see(self, req: TakedownRequest) -> bool:
+        if req.case is None or self._who.role in {Role.MONITOR, Role.AUDITOR, Role.ADMIN}:
+            return True
+        if req.case not in self._known:
+            self._known[req.case] = await self._access.may_open_case(self._who, req.case)
+        return self._known[req.case]
+
+    async def require(self, req: TakedownRequest) -> None:
+        """A direct read of a hidden request: audited like ``require_case`` refusals, answered 403."""
+        if await self.may_see(req):
+            return
+        await audit(self._request, self._who, "case.refused", target=req.case, via=self._via, result_count=0)
+        raise NotAuthorized(f"you are not a member of case {req.case}")
+
+    async def recent(
+        self, svc: TakedownService, *, statuses: list[str] | None, before_ts: float | None, limit: int
+    ) -> tuple[list[TakedownRequest], str | None]:
+        """Up to ``limit`` visible requests, newest first, and the cursor of the next page (or None)."""
+        shown: list[TakedownRequest] = []
+        while True:
+            batch = await svc.recent(statuses=statuses, before_ts=before_ts, limit=limit)
+            for req in batch:
+                if await self.may_see(req):
+                    shown.append(req)
+                    if len(shown) == limit:
+                        return shown, repr(req.created_at.timestamp())
+            if len(batch) < limit:
+                return shown, None
+            before_ts = batch[-1].created_at.timestamp()
+
+    async def get(self, svc: TakedownService, request_id: str) -> TakedownRequest:
+        req = await svc.get(request_id)
+        await self.require(req)
+        return req
+
+
 def service(app: web.Application) -> TakedownService:
     """Built per request (a few collection handles): an aiohttp app's state must not change once started."""
     return TakedownService(app[STORE], app[LEDGER], app[SETTINGS].takedowns)
@@ -167,8 +222,15 @@ async def detail_json(svc: TakedownService, req: TakedownRequest) -> dict[str, A
     return out
 
 
-async def figures(svc: TakedownService) -> TakedownStats:
-    return compute_stats(await svc.all(), svc.clock(), overdue_after=svc.settings.overdue_after)
+async def figures(svc: TakedownService, view: TakedownView) -> TakedownStats:
+    """Aggregate figures over every request; the overdue list names only requests ``view`` may see."""
+    requests = await svc.all()
+    stats = compute_stats(requests, svc.clock(), overdue_after=svc.settings.overdue_after)
+    by_id = {r.id: r for r in requests}
+    shown = [rid for rid in stats.overdue if await view.may_see(by_id[rid])]
+    stats.overdue_hidden = len(stats.overdue) - len(shown)
+    stats.overdue = shown
+    return stats
 
 
 # -- routes --------------------------------------------------------------------------------------
@@ -195,11 +257,11 @@ def _reads(routes: RouteTable) -> None:
         statuses = parse_statuses(raw_status)
         limit = parse_limit(request.query.get("limit"))
         before = parse_cursor(request.query.get("cursor"))
-        reqs = await service(request.app).recent(statuses=statuses or None, before_ts=before, limit=limit)
+        view = TakedownView(request, principal(request))
+        reqs, cursor = await view.recent(service(request.app), statuses=statuses or None, before_ts=before, limit=limit)
         await audit(
             request, principal(request), "takedowns.list", filter={"status": raw_status}, result_count=len(reqs)
         )
-        cursor = repr(reqs[-1].created_at.timestamp()) if len(reqs) == limit else None
         return json_response({"items": [summary_json(r) for r in reqs], "next_cursor": cursor})
 
     # declared before ``{id}`` so that "stats" is never taken for a request id
@@ -211,7 +273,7 @@ def _reads(routes: RouteTable) -> None:
         tag=TAG,
     )
     async def takedown_stats(request: web.Request) -> web.StreamResponse:
-        stats = await figures(service(request.app))
+        stats = await figures(service(request.app), TakedownView(request, principal(request)))
         await audit(request, principal(request), "takedowns.stats", result_count=sum(stats.requests.values()))
         return json_response(stats.as_dict())
 
@@ -220,7 +282,7 @@ def _reads(routes: RouteTable) -> None:
     )
     async def takedown(request: web.Request) -> web.StreamResponse:
         svc = service(request.app)
-        req = await svc.get(request.match_info["id"])
+        req = await TakedownView(request, principal(request)).get(svc, request.match_info["id"])
         out = await detail_json(svc, req)
         await audit(request, principal(request), "takedowns.get", target=req.id, result_count=len(req.items))
         return json_response(out)
@@ -238,7 +300,7 @@ def _reads(routes: RouteTable) -> None:
         if fmt not in ("text", "json"):
             raise BadQuery(f"format must be text or json, got {fmt!r}")
         svc = service(request.app)
-        req = await svc.get(request.match_info["id"])
+        req = await TakedownView(request, principal(request)).get(svc, request.match_info["id"])
         settings = request.app[SETTINGS].takedowns
         await audit(
             request, principal(request), "takedowns.report", target=req.id, filter={"format": fmt},
@@ -258,6 +320,7 @@ def _reads(routes: RouteTable) -> None:
     async def history(request: web.Request) -> web.StreamResponse:
         svc = service(request.app)
         request_id = request.match_info["id"]
+        await TakedownView(request, principal(request)).get(svc, request_id)
         entries = await svc.history(request_id)
         await audit(
             request, principal(request), "takedowns.history", target=request_id.strip().upper(),
@@ -309,6 +372,7 @@ def _writes(routes: RouteTable) -> None:
 __all__ = [
     "SentIn",
     "TakedownIn",
+    "TakedownView",
     "check_json",
     "detail_json",
     "figures",

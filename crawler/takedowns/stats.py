@@ -68,6 +68,8 @@ class TakedownStats:
     removed_within_items: dict[str, Share] = field(default_factory=dict)
     removed_within_requests: dict[str, Share] = field(default_factory=dict)
     overdue: list[str] = field(default_factory=list)
+    #: overdue requests left out of ``overdue`` because the reader may not see them (still counted)
+    overdue_hidden: int = 0
     unsent: int = 0
     reopened_total: int = 0
 
@@ -82,7 +84,7 @@ class TakedownStats:
                 "items": {k: v.as_dict() for k, v in self.removed_within_items.items()},
                 "requests": {k: v.as_dict() for k, v in self.removed_within_requests.items()},
             },
-            "overdue": {"count": len(self.overdue), "requests": self.overdue},
+            "overdue": {"count": len(self.overdue) + self.overdue_hidden, "requests": self.overdue},
             "unsent": self.unsent,
             "reopened": self.reopened_total,
         }
