@@ -61,4 +61,4 @@ def test_catalogs_are_package_data() -> None:
     text = (ROOT / "pyproject.toml").read_text()
     assert '"*.po"' in text
     for lang in i18n.LANGUAGES:
-        assert (ROOT / "crawler" / "locale" / lang / "LC_MESSAGES" / "tgwatch.po").is_file()
+        assert (ROOT / "foundation" / "locale" / lang / "LC_MESSAGES" / "tgwatch.po").is_file()

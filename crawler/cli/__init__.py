@@ -77,7 +77,7 @@ COMMANDS: dict[str, LazyCommand] = {
     "takedown": LazyCommand(
         "crawler.cli.takedowns",
         "takedown_group",
-        "Removal requests to platforms: create, show, mark sent, re-check, figures.",
+        "Removal requests to platforms: create, review drafts, send, mark sent, re-check, figures.",
     ),
     "targets": LazyCommand(
         _SCHED, "targets_group", "Channels crawled on a schedule (configuration [[targets]] plus those added here)."

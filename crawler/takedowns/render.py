@@ -19,9 +19,7 @@ import re
 import textwrap
 from datetime import datetime
 from pathlib import Path
-from typing import Any
-
-import jinja2
+from typing import TYPE_CHECKING, Any
 
 from config.takedowns import TakedownSettings
 from crawler.evidence.ledger import Ledger
@@ -38,6 +36,9 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z") if value is not None else None
 
 
+if TYPE_CHECKING:
+    import jinja2
+
 #: the report templates, one file per language: ``report.<lang>.txt.j2``
 TEMPLATES = Path(__file__).parent / "templates"
 DEFAULT_LANGUAGE = "en"
@@ -46,6 +47,8 @@ _LANGUAGE = re.compile(r"^[a-z]{2,3}(?:-[a-z0-9]{2,8})?$")
 
 @functools.lru_cache(maxsize=1)
 def _environment() -> jinja2.Environment:
+    import jinja2  # only when a report is rendered: a crawl worker never loads it (issue 17)
+
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
         autoescape=False,  # plain text for e-mail bodies and report forms, never HTML

@@ -142,7 +142,7 @@ async def test_direct_reads_are_refused_and_audited(client: Client, world: World
     body = await resp.text()
     assert resp.status == 403 and json.loads(body)["kind"] == "not_authorized", body
     assert PRIVATE_TEXT not in body
-    refused = await store["audit"].find({"actor": "outsider", "action": "channel.refused"}).to_list(None)
+    refused = await store["audit"].find({"actor": "token:outsider", "action": "channel.refused"}).to_list(None)
     assert [r["target"] for r in refused] == [PRIVATE]
     for who in ("mon", "aud"):  # evidence routes are not theirs at all
         assert (await client.get(path, headers=bearer(world.tokens[who]))).status == 403

@@ -108,7 +108,7 @@ async def test_reads_follow_case_membership(
         if expected == 403:
             assert "entries" not in await resp.text()
     hidden = {c for c in requests if c not in visible}
-    refused = await store["audit"].find({"actor": who, "action": "case.refused"}).to_list(None)
+    refused = await store["audit"].find({"actor": f"token:{who}", "action": "case.refused"}).to_list(None)
     assert sorted(d["target"] for d in refused) == sorted(h for h in hidden for _ in range(3))
 
 
@@ -125,7 +125,7 @@ async def test_console_pages_follow_case_membership(
     text = await page.text()
     assert page.status == 403 and "not a member of case CASE-A" in text and "case_chan" not in text
     assert (await client.get(f"/console/takedowns/{requests['CASE-B']}")).status == 200
-    refused = await store["audit"].find({"actor": "outsider", "action": "case.refused"}).to_list(None)
+    refused = await store["audit"].find({"actor": "token:outsider", "action": "case.refused"}).to_list(None)
     assert [(d["target"], d["via"]) for d in refused] == [("CASE-A", "console")]
 
     client.session.cookie_jar.clear()
