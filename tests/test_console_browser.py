@@ -18,6 +18,8 @@ from aiohttp import web
 
 from crawler.api.app import build_app
 from crawler.api.modules import ALL_MODULES
+from crawler.evidence.members import CaseMembers
+from crawler.evidence.wiring import build_ledger
 from crawler.ingest import Ingest
 from crawler.tokens import Role
 from foundation.models import Alert, AlertKind, utcnow
@@ -71,6 +73,8 @@ async def test_investigator_signs_in_searches_and_reveals_an_image(
         accounts=["ana"],
         valid_until=time.time() + 3600,
     )
+    # investigators see media only within the cases they belong to (issue 16)
+    await CaseMembers(build_ledger(store, case.settings)).add("CASE-B", "ana", actor="cli:admin")
     runner = web.AppRunner(build_app(store, case.settings, ALL_MODULES), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -140,10 +144,10 @@ async def test_investigator_signs_in_searches_and_reveals_an_image(
     finally:
         await runner.cleanup()
     candidate = await store["candidates"].find_one({"_id": "https://t.me/sample_room_one"})
-    assert candidate is not None and candidate["status"] == "approved" and candidate["review"]["by"] == "mo"
+    assert candidate is not None and candidate["status"] == "approved" and candidate["review"]["by"] == "token:mo"
     entry = await store["audit"].find_one({"action": "media.reveal", "actor": "token:ana"})
     assert entry is not None and entry["target"] == case.sha and entry["via"] == "console"
     assert entry["filter"] == {"message": "alpha_news/2"}
     takedown = await store["takedowns"].find_one({})
-    assert takedown is not None and takedown["created_by"] == "mo" and takedown["status"] == "sent"
+    assert takedown is not None and takedown["created_by"] == "token:mo" and takedown["status"] == "sent"
     assert takedown["item_ids"] == ["message:alpha_news/2", "message:beta_chat/7"]

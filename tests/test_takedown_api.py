@@ -112,7 +112,7 @@ async def test_monitor_creates_from_an_alert_and_sends_others_read_and_audit(
 
     created = await _json(client, "POST", "/api/v1/takedowns", mon, 201, json=body)
     rid = created["id"]
-    assert rid == "TD-000001" and created["status"] == "draft" and created["created_by"] == "mo"
+    assert rid == "TD-000001" and created["status"] == "draft" and created["created_by"] == "token:mo"
     assert [i["item_id"] for i in created["items"]] == ["message:room_one/1", "message:room_two/7"]
     assert created["items"][0]["link"] == "https://t.me/room_one/1" and created["items"][0]["evidence"]
     assert created["alerts"] == [ALERT] and created["case"] == "C-7"
@@ -134,7 +134,7 @@ async def test_monitor_creates_from_an_alert_and_sends_others_read_and_audit(
     )
     assert sent["status"] == "sent"
     assert [(s["by"], s["via"], s["reference"]) for s in sent["sendings"]] == [
-        ("mo", "email:abuse@telegram.org", "T-42")
+        ("token:mo", "email:abuse@telegram.org", "T-42")
     ]
     assert (await client.post(f"/api/v1/takedowns/{rid}/sent", json={"via": "x"}, headers=bearer(inv))).status == 403
     await _json(client, "POST", "/api/v1/takedowns/TD-999999/sent", mon, 404, json={"via": "email:x"})
@@ -173,7 +173,7 @@ async def test_monitor_creates_from_an_alert_and_sends_others_read_and_audit(
     actions = [e["action"] for e in history["entries"]]
     assert actions[:2] == ["create", "sent"] and set(actions) == {"create", "sent", "status"}
     sent_entry = history["entries"][1]
-    assert sent_entry["actor"] == "mo" and sent_entry["via"] == "email:abuse@telegram.org"
+    assert sent_entry["actor"] == "token:mo" and sent_entry["via"] == "email:abuse@telegram.org"
     assert sent_entry["reference"] == "T-42" and f"takedown:{rid}" in sent_entry["subjects"]
     assert (await client.get(f"/api/v1/takedowns/{rid}/history", headers=bearer(mon))).status == 403
     await _json(client, "GET", f"/api/v1/takedowns/{rid}/history", inv)

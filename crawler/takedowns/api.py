@@ -343,7 +343,7 @@ def _writes(routes: RouteTable) -> None:
         body: TakedownIn = await json_body(request, TakedownIn)
         svc = service(request.app)
         req = await svc.create(
-            reason=body.reason, actor=principal(request).name, alert=body.alert, messages=body.messages,
+            reason=body.reason, actor=principal(request).actor, alert=body.alert, messages=body.messages,
             channel=body.channel, case=body.case, note=body.note,
         )  # fmt: skip
         return json_response(await detail_json(svc, req), status=201)
@@ -362,7 +362,7 @@ def _writes(routes: RouteTable) -> None:
         svc = service(request.app)
         try:
             req = await svc.mark_sent(
-                request.match_info["id"], via=body.via, actor=principal(request).name, reference=body.reference
+                request.match_info["id"], via=body.via, actor=principal(request).actor, reference=body.reference
             )
         except ValueError as exc:
             return problem(400, str(exc))
