@@ -11,11 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import config
+from crawler.console.render import TEMPLATES
+from crawler.console.review import page_language
 from crawler.media.matcher import MatchHit, raise_match_alerts
 from crawler.notify.dispatcher import Dispatcher as NotifyDispatcher
 from crawler.notify.rules import NotifyRule
 from crawler.takedowns.sending import NO_SENDER_VIA
 from crawler.tokens import Role
+from foundation import i18n
 from storage.client import Store
 from storage.repos.alerts import AlertRepo
 from storage.repos.notify import NotifyRuleRepo
@@ -193,3 +196,32 @@ async def test_console_notification_rules_and_log(client: Client, store: Store, 
     assert job is not None and job["state"] == "ready"
     entry = await store["audit"].find_one({"action": "notify.requeue"})
     assert entry is not None and entry["target"] == dead.group(1)
+
+
+def test_page_language_follows_accept_language() -> None:
+    assert page_language(None) == "en" and page_language("") == "en" and page_language("fr-FR,de;q=0.8") == "en"
+    assert page_language("ko-KR,ko;q=0.9,en;q=0.8") == "ko"
+    assert page_language("en;q=0.5, ko;q=0.9") == "ko" and page_language("ko;q=0, en") == "en"
+    assert page_language("ko;q=bogus") == "en"
+
+
+def test_every_console_message_exists_in_korean_and_english() -> None:
+    ids = i18n.msgids("console.")
+    assert "console.review.approve" in ids and "console.notify.log" in ids
+    used = set(re.findall(r"""t\(["']([a-z_.]+)["']""", "".join(
+        (TEMPLATES / name).read_text(encoding="utf-8") for name in ("review.html", "notify.html"))))  # fmt: skip
+    assert used and used <= set(ids)
+    for msgid in ids:
+        assert i18n.translated("ko", msgid) and i18n.translated("en", msgid), msgid
+        assert i18n.translated("ko", msgid) != i18n.translated("en", msgid), msgid
+
+
+async def test_console_review_in_korean(client: Client, store: Store, world: World) -> None:  # noqa: F811
+    await _match_alert(store)
+    mon = await token(store, Role.MONITOR, "mo")
+    await _drafts(client, mon, 1)
+    await sign_in(client, mon)
+    html = await (await client.get("/console/review", headers={"Accept-Language": "ko-KR,ko;q=0.9"})).text()
+    assert "승인 후 전송" in html and "초안 삭제 요청" in html and 'lang="ko"' in html
+    html = await (await client.get("/console/notify", headers={"Accept-Language": "ko"})).text()
+    assert "알림 규칙" in html and "전송 기록" in html
