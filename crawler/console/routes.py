@@ -19,7 +19,7 @@ from aiohttp import web
 
 from crawler.api.app import STORE
 from crawler.api.auth import AUTH, client_address
-from crawler.console import takedowns
+from crawler.console import review, takedowns
 from crawler.console.pages import error_page, page, safe_next
 from crawler.console.render import render
 from crawler.console.session import (
@@ -62,6 +62,7 @@ def register(routes: RouteTable) -> None:
     _session_pages(routes)
     _evidence_pages(routes)
     _operation_pages(routes)
+    review.register(routes)
     takedowns.register(routes)
 
 

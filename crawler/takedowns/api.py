@@ -28,6 +28,8 @@ from crawler.routes.context import LEDGER, SETTINGS, STORE, json_response, probl
 from crawler.routes.table import RouteTable, json_body, principal
 from crawler.takedowns.models import OPEN_STATUSES, ItemStatus, Reason, RequestStatus, TakedownRequest
 from crawler.takedowns.render import render_json, render_text, tree_head
+from crawler.takedowns.senders import build_senders
+from crawler.takedowns.sending import Dispatcher
 from crawler.takedowns.service import TakedownService
 from crawler.takedowns.stats import TakedownStats, compute_stats
 from crawler.tokens import Principal, Role
@@ -65,6 +67,20 @@ class TakedownIn(BaseModel):
         if any(not m.strip() or len(m) > 300 for m in self.messages):
             raise ValueError("each message reference must be 1-300 characters")
         return self
+
+
+class RejectIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=1000, description="why the draft must not be sent")
+
+
+class EditIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    note: str | None = Field(None, max_length=4000, description="replace the note ('' removes it)")
+    reason: Reason | None = None
+    remove_items: list[str] = Field(default_factory=list, max_length=500, description="item ids to drop")
 
 
 class SentIn(BaseModel):
@@ -124,6 +140,12 @@ class TakedownView:
         req = await svc.get(request_id)
         await self.require(req)
         return req
+
+
+def dispatcher(app: web.Application, svc: TakedownService) -> Dispatcher:
+    """The configured e-mail and hotline senders. The in-app (MTProto) sender needs the account pool,
+    which the API process does not open: approving here does not send in-app reports (the CLI does)."""
+    return Dispatcher(svc, build_senders(app[SETTINGS]))
 
 
 def service(app: web.Application) -> TakedownService:
@@ -368,6 +390,54 @@ def _writes(routes: RouteTable) -> None:
             return problem(400, str(exc))
         return json_response(await detail_json(svc, req))
 
+    @routes.add(
+        "POST",
+        "/api/v1/takedowns/{id}/approve",
+        roles=SENDERS,
+        summary="approve a draft and send it at once through the configured senders (both ledger entries)",
+        tag=TAG,
+    )
+    async def approve(request: web.Request) -> web.StreamResponse:
+        require_csrf_for_cookie_auth(request, request.headers.get(CSRF_HEADER))
+        svc = service(request.app)
+        outcome = await dispatcher(request.app, svc).approve(request.match_info["id"], actor=principal(request).name)
+        out = await detail_json(svc, outcome.request)
+        out["sending"] = {"sent": outcome.sent, "failed": outcome.failed}
+        return json_response(out)
+
+    @routes.add(
+        "POST",
+        "/api/v1/takedowns/{id}/reject",
+        roles=SENDERS,
+        summary="reject a draft with a reason (a ledger entry); it is never sent",
+        tag=TAG,
+        body=RejectIn,
+    )
+    async def reject(request: web.Request) -> web.StreamResponse:
+        require_csrf_for_cookie_auth(request, request.headers.get(CSRF_HEADER))
+        body: RejectIn = await json_body(request, RejectIn)
+        svc = service(request.app)
+        req = await svc.reject(request.match_info["id"], reason=body.reason, actor=principal(request).name)
+        return json_response(await detail_json(svc, req))
+
+    @routes.add(
+        "POST",
+        "/api/v1/takedowns/{id}/edit",
+        roles=SENDERS,
+        summary="change an unsent request's note, reason or items (an `edited` ledger entry)",
+        tag=TAG,
+        body=EditIn,
+    )
+    async def edit(request: web.Request) -> web.StreamResponse:
+        require_csrf_for_cookie_auth(request, request.headers.get(CSRF_HEADER))
+        body: EditIn = await json_body(request, EditIn)
+        svc = service(request.app)
+        req = await svc.edit(
+            request.match_info["id"], actor=principal(request).name, note=body.note, reason=body.reason,
+            remove_items=body.remove_items,
+        )  # fmt: skip
+        return json_response(await detail_json(svc, req))
+
 
 __all__ = [
     "SentIn",
@@ -375,6 +445,7 @@ __all__ = [
     "TakedownView",
     "check_json",
     "detail_json",
+    "dispatcher",
     "figures",
     "latest_checks",
     "parse_statuses",
