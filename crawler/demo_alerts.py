@@ -237,13 +237,13 @@ async def _approve_and_send(
     drafts = [
         r
         for r in await service.all()
-        if r.status is RequestStatus.DRAFT and any(i.link.endswith(link) for i in r.items)
+        if r.status is RequestStatus.DRAFT and any((i.link or "").endswith(link) for i in r.items)
     ]
     if not drafts:
         echo("  no drafted request: the policy did not draft one")
         return
     draft = drafts[-1]
-    items = ", ".join(i.link for i in draft.items)
+    items = ", ".join(i.link or "?" for i in draft.items)
     echo(f"  drafted at once by the list's policy: {draft.id} status={draft.status.value} items: {items}")
     # Telegram's side: the same channel on the fake Telegram, one reporting account in the pool
     world = FakeTelegram(seed="demo-report")
