@@ -161,6 +161,9 @@ async def run(settings: Settings, store: Store, ingest: Ingest, ledger: Ledger, 
     except ImportError:
         echo("  aiosmtpd is not installed (it is in the dev extra: pip install -e '.[dev]'): step skipped")
         return
+    if await HashListRepo(store).get(DRAFT_LIST) is not None:
+        echo(f"  already shown on this data directory (list '{DRAFT_LIST}' exists): use a fresh --data-dir to see it")
+        return
     logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd's per-command lines
     secret = os.urandom(16).hex()
     env = {"TGWATCH_DEMO_HOOK_SECRET": secret}
@@ -289,6 +292,9 @@ async def late_import(settings: Settings, store: Store, ledger: Ledger, world: A
     from crawler.media.retro import retro_match
     from crawler.pipeline import policy_hook
 
+    if await HashListRepo(store).get(LATE_LIST) is not None:
+        echo(f"  already shown on this data directory (list '{LATE_LIST}' exists): use a fresh --data-dir to see it")
+        return
     variants = listed_variants(world, 3)[2:]
     if not variants:
         echo("  no third picture on the sample site to list")
