@@ -19,6 +19,7 @@ from aiohttp import web
 from PIL import Image
 
 from config import Settings
+from crawler import demo_alerts
 from crawler.api.app import build_app
 from crawler.api.modules import ALL_MODULES
 from crawler.detection.client import DetectionClient
@@ -135,10 +136,16 @@ async def run(settings: Settings, store: Store, ingest: Ingest, ledger: Ledger, 
         echo("== 6. takedowns: an alert becomes a request, is sent, and is re-checked as the site changes ==")
         await _takedowns(settings, store, ledger, site, echo)
 
-    echo("== 7. the detection service drains its queue over HTTP with a detector token ==")
+        echo("== 7. staff are told at once, and a drafted request is approved and sent ==")
+        await demo_alerts.run(settings, store, ingest, ledger, site, echo)
+
+    echo("== 8. a list imported late still finds an older post (retroactive matching) ==")
+    await demo_alerts.late_import(settings, store, ledger, world, echo)
+
+    echo("== 9. the detection service drains its queue over HTTP with a detector token ==")
     await _detect(settings, store, echo)
 
-    echo("== 8. evidence: sign, verify the whole ledger, export and verify the case bundle ==")
+    echo("== 10. evidence: sign, verify the whole ledger, export and verify the case bundle ==")
     await _evidence(settings, ledger, echo)
 
 
@@ -152,6 +159,7 @@ async def _takedowns(settings: Settings, store: Store, ledger: Ledger, site: Any
 
     service = TakedownService(store, ledger, settings.takedowns)
     alerts = await AlertRepo(store).list(kind="hash_match", limit=10_000)
+    alerts = [a for a in alerts if (a.get("details") or {}).get("list") == "demo-known"]  # not step 7's or 8's
     alert = min(alerts, key=lambda a: str(a["_id"])) if alerts else None
     if alert is None:
         echo("  no hash-list alert to report")

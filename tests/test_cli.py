@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -71,6 +72,14 @@ def test_demo_then_query_messages_json(tmp_path: Path) -> None:
     data = tmp_path / "data"
     out = tgwatch(data, "demo")
     assert "idempotent" in out and "deleted=1" in out
+    # issue 18: staff told on local servers, a policy draft approved and sent, a late list matched
+    assert "webhook received: hash_match daily_brief signature ok" in out
+    assert "e-mail received: [tgwatch] Hash-list match" in out
+    assert re.search(r"drafted at once by the list's policy: TD-\d+ status=draft", out)
+    assert "status=sent sent via email:abuse@telegram.org, mtproto:in-app report" in out
+    assert re.search(r"e-mail to abuse@telegram.org: ledger sha256 [0-9a-f]{16}… equals the SHA-256", out)
+    assert re.search(r"fake Telegram recorded messages.report: peer @daily_brief .* message ids \[\d+\]", out)
+    assert re.search(r"ALERT \(retroactive\) .* list 'demo-late' .*; first seen 20\d\d-", out)
     lines = [
         json.loads(line)
         for line in tgwatch(data, "query", "messages", "--channel", "tgwatch_demo", "--json").splitlines()
