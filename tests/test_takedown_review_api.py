@@ -60,7 +60,7 @@ async def test_api_approve_reject_edit_roles_and_ledger(client: Client, store: S
             assert resp.status == 403, action
 
     approved = await _json(client, "POST", f"/api/v1/takedowns/{first}/approve", mon)
-    assert approved["status"] == "sent" and approved["approved_by"] == "mo"
+    assert approved["status"] == "sent" and approved["approved_by"] == "token:mo"
     assert approved["sending"] == {"sent": [NO_SENDER_VIA], "failed": []}
     await _json(client, "POST", f"/api/v1/takedowns/{first}/approve", mon, 409)  # never twice
     await _json(client, "POST", f"/api/v1/takedowns/{first}/reject", mon, 409, json={"reason": "late"})

@@ -400,7 +400,7 @@ def _writes(routes: RouteTable) -> None:
     async def approve(request: web.Request) -> web.StreamResponse:
         require_csrf_for_cookie_auth(request, request.headers.get(CSRF_HEADER))
         svc = service(request.app)
-        outcome = await dispatcher(request.app, svc).approve(request.match_info["id"], actor=principal(request).name)
+        outcome = await dispatcher(request.app, svc).approve(request.match_info["id"], actor=principal(request).actor)
         out = await detail_json(svc, outcome.request)
         out["sending"] = {"sent": outcome.sent, "failed": outcome.failed}
         return json_response(out)
@@ -417,7 +417,7 @@ def _writes(routes: RouteTable) -> None:
         require_csrf_for_cookie_auth(request, request.headers.get(CSRF_HEADER))
         body: RejectIn = await json_body(request, RejectIn)
         svc = service(request.app)
-        req = await svc.reject(request.match_info["id"], reason=body.reason, actor=principal(request).name)
+        req = await svc.reject(request.match_info["id"], reason=body.reason, actor=principal(request).actor)
         return json_response(await detail_json(svc, req))
 
     @routes.add(
@@ -433,7 +433,7 @@ def _writes(routes: RouteTable) -> None:
         body: EditIn = await json_body(request, EditIn)
         svc = service(request.app)
         req = await svc.edit(
-            request.match_info["id"], actor=principal(request).name, note=body.note, reason=body.reason,
+            request.match_info["id"], actor=principal(request).actor, note=body.note, reason=body.reason,
             remove_items=body.remove_items,
         )  # fmt: skip
         return json_response(await detail_json(svc, req))
