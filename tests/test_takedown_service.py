@@ -22,6 +22,7 @@ from foundation.errors import NotFound
 from foundation.models import Alert, AlertKind, ChannelRef, MediaKind, MediaRef, Message, RawCapture, Source
 from storage.client import Store
 from storage.repos.alerts import AlertRepo
+from storage.repos.media import MediaRepo
 
 T0 = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
 SHA_A = "a" * 64
@@ -299,3 +300,14 @@ async def test_reports_render_as_text_and_json(world: tuple) -> None:
     assert doc["items"][0]["media"][0]["sha256"] == SHA_A and doc["items"][0]["evidence_ledger_seqs"]
     assert doc["sent"][0]["via"] == "email:abuse@telegram.org" and doc["evidence"]["tree_head"] == {"size": 10}
     json.dumps(doc)  # JSON-able as is
+
+
+async def test_reported_media_go_under_legal_hold(world: tuple, store: Store) -> None:
+    """Reported content is evidence: a request's media are held, so the quarantine purge keeps them."""
+    service, _clock, _ledger = world
+    media = MediaRepo(store)
+    for sha in (SHA_A, SHA_B):
+        await media.insert({"_id": sha, "kind": "image", "media_kind": "photo", "first_seen_at": T0})
+    assert await media.held() == set()
+    await service.create(reason=Reason.NCII, actor="kim", messages=["room_one/1"])
+    assert await media.held() == {SHA_A}

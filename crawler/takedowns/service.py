@@ -45,6 +45,7 @@ from foundation.logs import get_logger
 from foundation.models import Alert, AlertKind, from_mongo_dt, utcnow
 from storage.client import Store
 from storage.repos.alerts import AlertRepo
+from storage.repos.media import MediaRepo
 from storage.repos.takedowns import TakedownRepo
 
 log = get_logger(__name__)
@@ -102,6 +103,7 @@ class TakedownService:
         self.repo = TakedownRepo(store)
         self.items = ItemBuilder(store, ledger)
         self._alerts = AlertRepo(store)
+        self._media = MediaRepo(store)
 
     # -- reading ---------------------------------------------------------------------------------
     async def get(self, request_id: str) -> TakedownRequest:
@@ -180,6 +182,8 @@ class TakedownService:
         )  # fmt: skip
         req = req.model_copy(update={"ledger": [seq]})
         await self.repo.insert(req.to_doc())
+        # reported media are evidence of the request: their quarantined bytes are never purged
+        await self._media.hold(sorted({m.sha256 for i in items for m in i.media}))
         log.info("takedown request created", request=request_id, items=len(items), reason=reason.value)
         return req
 

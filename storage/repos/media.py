@@ -108,6 +108,15 @@ class MediaRepo:
                 latest = {**current.get("verdicts", {}), detector: verdict}
                 await self._media.replace_one({"_id": sha256}, {**current, "verdicts": latest})
 
+    async def hold(self, digests: Sequence[str]) -> int:
+        """Put media under legal hold (reported content is evidence: its bytes are never purged);
+        ``legal_hold`` is a plain bool, so ``$set`` is safe on every server. Returns how many are held."""
+        if not digests:
+            return 0
+        with translate_errors("set legal hold"):
+            res = await self._media.update_many({"_id": {"$in": list(digests)}}, {"$set": {"legal_hold": True}})
+        return int(res.matched_count)
+
     async def held(self) -> set[str]:
         """Digests under legal hold (``legal_hold: true``): their quarantined bytes are never purged."""
         with translate_errors("read legal holds"):
