@@ -295,3 +295,33 @@ async def test_poison_job_goes_dead(store: Store, server: TestServer, settings: 
     job = await svc.queue.get(f"{sha}/default")
     assert job is not None and job["state"] == "dead" and len(job["errors"]) == 3
     assert "exited 3" in job["errors"][-1]
+
+
+async def test_positive_verdict_drafts_a_request_when_the_detection_policy_says_draft(
+    store: Store, tmp_path: Path
+) -> None:
+    """``takedowns.detection_policy = "draft"``: a classifier's positive becomes a drafted request that
+    waits for a person (never sent: detection alerts are never ``auto``)."""
+    from crawler.ingest import Ingest
+    from foundation.models import ChannelRef, MediaKind, MediaRef, Message, RawCapture, Source, utcnow
+    from storage.repos.takedowns import TakedownRepo
+
+    settings = config.load(data_dir=tmp_path / "data", takedowns={"detection_policy": "draft"})
+    svc = DetectionService(store, settings)
+    sha = svc.quarantine.put(synthetic_png(9))
+    html = "<div>post</div>"
+    await Ingest(store).submit([
+        Message(ref=ChannelRef(username="room_nine"), msg_id=4, source=Source.WEB, date=utcnow(), html=html,
+                media=[MediaRef(kind=MediaKind.PHOTO, sha256=sha, url="http://x/p.png")],
+                raw=RawCapture.of("html", html, url="http://x/s/room_nine", fetched_at=utcnow()))
+    ])  # fmt: skip
+    await svc.enqueue(sha)
+    app = build_app(store, settings, ALL_MODULES)
+    token = await _detector_token(store)
+    async with TestServer(app, host="127.0.0.1") as srv, DetectionClient(str(srv.make_url("/")), token) as client:
+        (job,) = await client.claim(1)
+        await client.ack(job, {"decision": "positive", "labels": {"ncii": 0.97}})
+    docs = await TakedownRepo(store).all()
+    assert [(d["status"], d["alerts"], [i["link"] for i in d["items"]]) for d in docs] == [
+        ("draft", [f"detection/{sha}/default"], ["https://t.me/room_nine/4"])
+    ]

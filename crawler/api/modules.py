@@ -6,7 +6,7 @@ from functools import partial
 
 from aiohttp import web
 
-from crawler.api.app import LEDGER, Registrar
+from crawler.api.app import LEDGER, SETTINGS, STORE, Registrar
 from crawler.console.routes import register as console_register
 from crawler.detection import api as detection_api
 from crawler.discovery import api as discovery_api
@@ -15,6 +15,10 @@ from crawler.evidence.hooks import VerdictHook, verdict_hook
 from crawler.investigate.api import register as investigate_register
 from crawler.scheduling import api as scheduling_api
 from crawler.takedowns import api as takedowns_api
+from crawler.takedowns.autodraft import PolicyHook
+from crawler.takedowns.senders import build_senders
+from crawler.takedowns.sending import Dispatcher
+from crawler.takedowns.service import TakedownService
 
 
 def ledger_verdict_hook(app: web.Application) -> VerdictHook:
@@ -22,8 +26,16 @@ def ledger_verdict_hook(app: web.Application) -> VerdictHook:
     return verdict_hook(app[LEDGER])
 
 
+def takedown_policy_hook(app: web.Application) -> PolicyHook:
+    """Detection alerts follow ``takedowns.detection_policy`` (``manual`` or ``draft``, never ``auto``):
+    joined here, so detection never imports takedowns. Drafting sends nothing, so nothing runs behind."""
+    store, settings = app[STORE], app[SETTINGS]
+    takedowns = TakedownService(store, app[LEDGER], settings.takedowns)
+    return PolicyHook(takedowns, Dispatcher(takedowns, build_senders(settings)), settings.takedowns, background=False)
+
+
 ALL_MODULES: list[Registrar] = [
-    partial(detection_api.register, verdict_hook_for=ledger_verdict_hook),
+    partial(detection_api.register, verdict_hook_for=ledger_verdict_hook, alert_hook_for=takedown_policy_hook),
     investigate_register,
     console_register,
     scheduling_api.register,

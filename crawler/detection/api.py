@@ -8,7 +8,7 @@ from aiohttp import web
 from pydantic import BaseModel, Field
 
 from crawler.detection.quarantine import QuarantineError
-from crawler.detection.service import DetectionService, VerdictHook, VerdictIn
+from crawler.detection.service import AlertHook, DetectionService, VerdictHook, VerdictIn
 from crawler.routes.context import SETTINGS, STORE, json_response, problem
 from crawler.routes.table import RouteTable, json_body, principal
 from crawler.tokens import Role
@@ -50,9 +50,17 @@ def service(request: web.Request) -> DetectionService:
     return request.app[SERVICE]
 
 
-def register(routes: RouteTable, *, verdict_hook_for: VerdictHookFor) -> None:
+def register(
+    routes: RouteTable,
+    *,
+    verdict_hook_for: VerdictHookFor,
+    alert_hook_for: Callable[[web.Application], AlertHook | None] | None = None,
+) -> None:
     async def start(app: web.Application) -> None:
-        app[SERVICE] = DetectionService(app[STORE], app[SETTINGS], verdict_hook=verdict_hook_for(app))
+        on_alert = alert_hook_for(app) if alert_hook_for is not None else None
+        app[SERVICE] = DetectionService(
+            app[STORE], app[SETTINGS], verdict_hook=verdict_hook_for(app), on_alert=on_alert
+        )
 
     routes.startup.append(start)
 

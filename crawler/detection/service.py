@@ -77,6 +77,10 @@ def priority_for(*, matched: bool, flagged_channel: bool) -> int:
     return PRIORITY_FLAGGED_CHANNEL if flagged_channel else PRIORITY_NORMAL
 
 
+#: called with each new detection alert (the shell passes the takedown policy hook: draft at most)
+AlertHook = Callable[[Alert], Awaitable[object]]
+
+
 class DetectionService:
     def __init__(
         self,
@@ -84,8 +88,10 @@ class DetectionService:
         settings: Settings,
         *,
         verdict_hook: VerdictHook | None = None,
+        on_alert: AlertHook | None = None,
     ) -> None:
         self._verdict_hook = verdict_hook
+        self._on_alert = on_alert
         self._settings = settings.detection
         self.queue = WorkQueue(store, "detection_jobs", max_attempts=self._settings.max_attempts)
         data_dir = settings.data_dir
@@ -193,18 +199,18 @@ class DetectionService:
     async def _on_positive(self, verdict: Verdict) -> None:
         channels = await self._media.sighting_channels(verdict.sha256)
         top = max(verdict.labels.items(), key=lambda kv: kv[1], default=("", 0.0))
-        await self.alerts.raise_alert(
-            Alert(
-                key=f"detection/{verdict.sha256}/{verdict.detector}",
-                kind=AlertKind.DETECTION,
-                sha256=verdict.sha256,
-                summary=f"{verdict.detector} flagged media {verdict.sha256[:12]}"
-                + (f" ({top[0]} {top[1]:.2f})" if top[0] else ""),
-                details={"labels": verdict.labels, "detector_version": verdict.detector_version},
-                channels=channels,
-                raised_at=verdict.decided_at,
-            )
+        alert = Alert(
+            key=f"detection/{verdict.sha256}/{verdict.detector}",
+            kind=AlertKind.DETECTION,
+            sha256=verdict.sha256,
+            summary=f"{verdict.detector} flagged media {verdict.sha256[:12]}"
+            + (f" ({top[0]} {top[1]:.2f})" if top[0] else ""),
+            details={"labels": verdict.labels, "detector_version": verdict.detector_version},
+            channels=channels,
+            raised_at=verdict.decided_at,
         )
+        if await self.alerts.raise_alert(alert) and self._on_alert is not None:
+            await self._on_alert(alert)  # the takedown policy for detection alerts (draft at most)
         if channels:
             await self._channels.add_risk(channels, self._settings.risk_per_positive)
 
