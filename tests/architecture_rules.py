@@ -52,6 +52,7 @@ LAYER_OF: dict[str, str] = {
     "crawler.scheduling": "shell",
     "crawler.demo": "shell",
     "crawler.demo_site": "shell",
+    "crawler.demo_alerts": "shell",
     "crawler.pipeline": "shell",  # assembles the ingest door from several features: a composition root
 }
 
