@@ -281,9 +281,7 @@ class PdqIndex:
         """One probe per chunk into the expanded tables; verification as in :meth:`_probe`."""
         radius = self._x_radius
         n_q = len(queries)
-        found_q: list[IntArray] = []
-        found_r: list[IntArray] = []
-        found_d: list[IntArray] = []
+        found: list[tuple[IntArray, IntArray, IntArray]] = []
         q_chunks = np.stack([chunks(queries, s) for s in range(SLOTS)], axis=1)  # (n_q, 16)
         cols = self._x_cols
         q_cols = [np.ascontiguousarray(queries[:, w]) for w in range(2)]
@@ -310,26 +308,24 @@ class PdqIndex:
             hit = dist <= md
             if not hit.any():
                 continue
-            qh, rh, dh = qidx[hit], rows[hit], dist[hit]
-            if slot:
-                cand = np.stack([chunks(self._words[rh], s) for s in range(slot)], axis=1)
-                near = np.bitwise_count(cand ^ q_chunks[qh, :slot]) <= radius
-                first = ~near.any(axis=1)
-                qh, rh, dh = qh[first], rh[first], dh[first]
-            found_q.append(qh)
-            found_r.append(rh)
-            found_d.append(dh)
-        if not found_q:
-            empty = np.empty(0, dtype=np.int64)
-            return empty, empty, empty
-        return np.concatenate(found_q), np.concatenate(found_r), np.concatenate(found_d)
+            found.append(self._first_reach(slot, radius, q_chunks, qidx[hit], rows[hit], dist[hit]))
+        return _joined(found)
+
+    def _first_reach(
+        self, slot: int, radius: int, q_chunks: IntArray, qh: IntArray, rh: IntArray, dh: IntArray
+    ) -> tuple[IntArray, IntArray, IntArray]:
+        """Keep a (query, row) pair only at the first chunk through which it is reachable (dedup)."""
+        if slot:
+            cand = np.stack([chunks(self._words[rh], s) for s in range(slot)], axis=1)
+            near = np.bitwise_count(cand ^ q_chunks[qh, :slot]) <= radius
+            first = ~near.any(axis=1)
+            qh, rh, dh = qh[first], rh[first], dh[first]
+        return qh, rh, dh
 
     def _probe(self, queries: Words, md: int, masks: IntArray) -> tuple[IntArray, IntArray, IntArray]:
         radius = md // SLOTS
         n_q = len(queries)
-        found_q: list[IntArray] = []
-        found_r: list[IntArray] = []
-        found_d: list[IntArray] = []
+        found: list[tuple[IntArray, IntArray, IntArray]] = []
         q_chunks = np.stack([chunks(queries, s) for s in range(SLOTS)], axis=1)  # (n_q, 16)
         for slot in range(SLOTS):
             keys = q_chunks[:, slot, None] ^ masks[None, :]  # (n_q, probes)
@@ -354,17 +350,14 @@ class PdqIndex:
             hit = dist <= md
             if not hit.any():
                 continue
-            qh, rh, dh = qidx[hit], rows[hit], dist[hit]
-            if slot:
-                # keep a pair only at the first chunk through which it is reachable (dedup)
-                cand = np.stack([chunks(self._words[rh], s) for s in range(slot)], axis=1)
-                near = np.bitwise_count(cand ^ q_chunks[qh, :slot]) <= radius
-                first = ~near.any(axis=1)
-                qh, rh, dh = qh[first], rh[first], dh[first]
-            found_q.append(qh)
-            found_r.append(rh)
-            found_d.append(dh)
-        if not found_q:
-            empty = np.empty(0, dtype=np.int64)
-            return empty, empty, empty
-        return np.concatenate(found_q), np.concatenate(found_r), np.concatenate(found_d)
+            found.append(self._first_reach(slot, radius, q_chunks, qidx[hit], rows[hit], dist[hit]))
+        return _joined(found)
+
+
+def _joined(found: list[tuple[IntArray, IntArray, IntArray]]) -> tuple[IntArray, IntArray, IntArray]:
+    """(queries, rows, distances) of every slot's hits, as three flat arrays."""
+    if not found:
+        empty = np.empty(0, dtype=np.int64)
+        return empty, empty, empty
+    qs, rs, ds = zip(*found, strict=True)
+    return np.concatenate(qs), np.concatenate(rs), np.concatenate(ds)
