@@ -235,7 +235,9 @@ async def _evidence(settings: Settings, ledger: Ledger, echo: Echo) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "demo-case.zip"
         exporter = Exporter(ledger, public, signer=ledger.signer, media_roles=settings.evidence.export_media_roles)
-        result = await exporter.export(CASE, out, actor="demo", role="auditor")
+        # the investigator's bundle (records, raw pages, media the authorization allows); an auditor's
+        # would hold ledger entries, proofs and digests only (docs/security.md)
+        result = await exporter.export(CASE, out, actor="cli:demo", role="investigator")
         bundle = verify_bundle(out)
-        echo(f"  case bundle: {result.entries} entries, {result.files} files, {result.withheld} media withheld")
+        echo(f"  case bundle: {result.entries} entries, {result.files} files, {result.withheld} withheld (digest only)")
         echo(f"  offline verification of the bundle: {bundle.summary()}")
