@@ -23,6 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, NamedTuple, Protocol
 
+from crawler.hashing.digests import digest_bytes, digest_file
+
 if TYPE_CHECKING:
     from crawler.hashing.pool import MediaHashes
 
@@ -166,6 +168,34 @@ class SignalType(ABC):
         index = cls.index_cls(cls, rules)
         index.add(ids, signals)
         return index
+
+
+class ExactDigestSignal(SignalType):
+    """A cryptographic digest of the bytes: equal or not. Subclasses name the digest (``field`` of
+    :class:`~crawler.hashing.digests.Digests` and of ``MediaHashes``) and its hex length."""
+
+    threshold = 0
+    exact = True
+    index_cls = ExactIndex
+    hex_length: ClassVar[int]
+    field: ClassVar[str]
+
+    @classmethod
+    def validate(cls, signal: str) -> str:
+        return hex_of_len(cls.name, signal, cls.hex_length)
+
+    @classmethod
+    def hash(cls, data: bytes | Path) -> str:
+        digests = digest_file(data) if isinstance(data, Path) else digest_bytes(data)
+        return str(getattr(digests, cls.field))
+
+    @classmethod
+    def distance(cls, a: str, b: str) -> float:
+        return 0 if cls.validate(a) == cls.validate(b) else 1
+
+    @classmethod
+    def media_signals(cls, media: MediaHashes, rules: MatchRules = DEFAULT_RULES) -> list[str]:
+        return [str(getattr(media, cls.field))]
 
 
 def hex_of_len(type_name: str, value: str, length: int) -> str:
