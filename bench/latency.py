@@ -177,20 +177,12 @@ class Mailbox:
 
 @contextlib.contextmanager
 def smtp_server() -> Any:
-    import socket
-
     from aiosmtpd.controller import Controller
 
-    box = Mailbox()
-    with socket.socket() as probe:  # aiosmtpd's readiness check cannot use port 0
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    controller = Controller(box, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield box, port
-    finally:
-        controller.stop()
+    from crawler.demo_alerts import smtp_server as serve_mail
+
+    with serve_mail(Controller, Mailbox()) as running:
+        yield running
 
 
 def policies_here() -> bool:

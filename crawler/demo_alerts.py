@@ -22,7 +22,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 
@@ -98,9 +98,14 @@ class Mailbox:
         return [data for rcpt, data in list(self.mails) if address in rcpt]
 
 
+H = TypeVar("H")
+
+
 @contextmanager
-def smtp_server(controller_cls: Any) -> Iterator[tuple[Mailbox, int]]:
-    box = Mailbox()
+def smtp_server(controller_cls: Any, handler: H) -> Iterator[tuple[H, int]]:
+    """An aiosmtpd ``controller_cls`` serving ``handler`` on a free loopback port (the demo's and
+    bench/latency.py's local mail servers)."""
+    box = handler
     with socket.socket() as probe:  # aiosmtpd's readiness check cannot use port 0
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -167,7 +172,7 @@ async def run(settings: Settings, store: Store, ingest: Ingest, ledger: Ledger, 
     logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd's per-command lines
     secret = os.urandom(16).hex()
     env = {"TGWATCH_DEMO_HOOK_SECRET": secret}
-    with smtp_server(Controller) as (mailbox, port):
+    with smtp_server(Controller, Mailbox()) as (mailbox, port):
         async with webhook_receiver(secret.encode()) as (hook, url):
             cfg = demo_settings(settings, port)
             await _notify_and_draft(cfg, store, ingest, ledger, site, echo, hook, url, mailbox, env)
