@@ -11,8 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import config
-from crawler.console.render import TEMPLATES
-from crawler.console.review import page_language
+from crawler.console.render import TEMPLATES, page_language
 from crawler.media.matcher import MatchHit, raise_match_alerts
 from crawler.notify.dispatcher import Dispatcher as NotifyDispatcher
 from crawler.notify.rules import NotifyRule

@@ -28,7 +28,6 @@ from crawler.takedowns.api import TakedownView, dispatcher, service
 from crawler.takedowns.models import Reason, RequestStatus, TakedownRequest
 from crawler.takedowns.render import render_text
 from crawler.tokens import Principal, Role
-from foundation.i18n import LANGUAGES, gettext
 from storage.client import Doc
 from storage.repos.alerts import AlertRepo
 
@@ -37,38 +36,6 @@ LOG_LIMIT = 50
 REJECT_MAX = 1000
 NOTE_MAX = 4000
 NOTIFY_ROLES = frozenset({Role.MONITOR, Role.ADMIN})
-#: these pages speak English unless the browser prefers a language we have a catalog for
-PAGE_DEFAULT_LANGUAGE = "en"
-
-
-def page_language(header: str | None) -> str:
-    """The first language of ``Accept-Language`` (by q-value) we have a catalog for, else English."""
-    ranked: list[tuple[float, int, str]] = []
-    for index, part in enumerate((header or "")[:500].split(",")):
-        tag, _, params = part.strip().partition(";")
-        quality = 1.0
-        if params.strip().startswith("q="):
-            try:
-                quality = float(params.strip()[2:])
-            except ValueError:
-                quality = 0.0
-        ranked.append((-quality, index, tag.strip().lower().split("-")[0]))
-    for negative_q, _, lang in sorted(ranked):
-        if negative_q < 0 and lang in LANGUAGES:
-            return lang
-    return PAGE_DEFAULT_LANGUAGE
-
-
-def translator(request: web.Request) -> dict[str, Any]:
-    """Template context: ``t(msgid, **params)`` in the request's language, and that language."""
-    lang = page_language(request.headers.get("Accept-Language"))
-
-    def t(msgid: str, **params: object) -> str:
-        return gettext(lang, msgid, **params)
-
-    return {"t": t, "lang": lang}
-
-
 def register(routes: RouteTable) -> None:
     @page(routes, "GET", "/console/review", READERS, "drafted takedown requests waiting for review")
     async def review(request: web.Request, who: Principal, base: dict[str, Any]) -> web.StreamResponse:
@@ -81,7 +48,7 @@ def register(routes: RouteTable) -> None:
         rows = [await _draft_row(req, alerts, render_text(req, settings)) for req in drafts]
         await audit(request, who, "takedowns.review", result_count=len(rows), via="console")
         return render(
-            request, "review.html", **base, **translator(request), drafts=rows, can_act=who.role in SENDERS,
+            request, "review.html", **base, drafts=rows, can_act=who.role in SENDERS,
             reasons=REASON_CHOICES, limit=QUEUE_LIMIT,
         )  # fmt: skip
 
@@ -137,7 +104,7 @@ def register(routes: RouteTable) -> None:
             await svc.aclose()
         await audit(request, who, "notify.list", result_count=len(log), via="console")
         return render(
-            request, "notify.html", **base, **translator(request),
+            request, "notify.html", **base,
             rules=[_rule_row(r.model_dump(mode="json")) for r in rules], log=[_log_row(d) for d in log],
             dead=[_dead_row(d) for d in dead], limit=LOG_LIMIT,
         )  # fmt: skip
