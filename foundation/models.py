@@ -193,6 +193,7 @@ class Counters(Record):
     subscribers: int | None = None
     members: int | None = None
     online: int | None = None
+    monthly_users: int | None = None  # bots: the "monthly users" figure of the bot's page
     photos: int | None = None
     videos: int | None = None
     files: int | None = None
