@@ -84,6 +84,7 @@ class MediaRef(Record):
     mime: str | None = None
     file_name: str | None = None
     title: str | None = None
+    performer: str | None = None  # audio: the performer line (web preview) or attribute (MTProto)
     emoji: str | None = None
     locator: dict[str, Any] | None = None
     sha256: str | None = None
@@ -254,6 +255,7 @@ class Message(Record):
     edited: bool = False
     edit_date: UtcDatetime | None = None
     author: str | None = None
+    author_username: str | None = None  # the sender's username (group messages), lower-case, no "@"
     text: str = ""
     html: str | None = None
     links: list[str] = Field(default_factory=list)
