@@ -9,6 +9,7 @@ real spider, ingest and store; the preview-less target goes through the schedule
 from __future__ import annotations
 
 import asyncio
+import re
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -47,6 +48,7 @@ BOT_PROFILE = """<!DOCTYPE html><html><head><title>Telegram: Launch @{name}</tit
 @dataclass
 class Site:
     no_posts: int = 0  # how many top-page answers say "No posts found" before the real page
+    undated: bool = False  # messages without their date footer (the 2026 markup)
     hits: list[str] = field(default_factory=list)
     base_url: str = ""
 
@@ -58,7 +60,10 @@ class Site:
         if self.no_posts > 0:
             self.no_posts -= 1
             return web.Response(text=NO_POSTS, content_type="text/html")
-        return web.Response(text=render_page("chanx", [(1, "one"), (2, "two")], None), content_type="text/html")
+        html = render_page("chanx", [(1, "one"), (2, "two")], None)
+        if self.undated:
+            html = re.sub(r'<span class="tgme_widget_message_meta">.*?</span>', "", html)
+        return web.Response(text=html, content_type="text/html")
 
     async def profile(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
@@ -114,6 +119,20 @@ async def test_no_posts_found_is_a_possible_throttle_retried_later(ingest: Inges
 
     second = await crawl_channel(settings, ingest, "chanx", base_url=site.base_url, scrapy_overrides=FAST)
     assert second.status == "ok" and second.new == 2  # the next run reads the channel
+
+
+async def test_undated_messages_are_stored_and_counted_on_the_run(ingest: Ingest, store: Store, site: Site) -> None:
+    site.undated = True
+    settings = config.load(log_level="WARNING")
+    recorder = StoreRunRecorder(store)
+    summary = await crawl_channel(
+        settings, ingest, "chanx", base_url=site.base_url, recorder=recorder, scrapy_overrides=FAST
+    )
+    assert (summary.status, summary.new, summary.undated) == ("ok", 2, 2)
+    docs = await store["messages"].find({"channel": "chanx"}).sort("msg_id", 1).to_list(None)
+    assert [(d["msg_id"], d["text"], d["date"]) for d in docs] == [(1, "one", None), (2, "two", None)]
+    run = await RunRepo(store).get(str(summary.run_id))
+    assert run is not None and run["counts"]["undated"] == 2
 
 
 async def test_unreachable_host_falls_back_to_the_next(ingest: Ingest, store: Store, site: Site) -> None:

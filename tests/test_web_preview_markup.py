@@ -9,7 +9,11 @@ found" answer, reactions and inline keyboards, message blocks without a date foo
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
 
 from crawler.discovery.snowball import message_rooms
 from foundation.models import Button, MediaKind, Reaction
@@ -215,3 +219,15 @@ def test_a_cut_off_page_still_refetches_its_undated_message() -> None:
     html = _page(_message('<div class="tgme_widget_message_text">cut</div>', 9, footer=False))
     page = _parse(html[: html.index("</section>")])  # ends before </html>
     assert page.messages == [] and page.truncated and page.undated_count == 0
+
+
+@pytest.mark.corpus
+def test_real_pages_every_reaction_is_kept(corpus_dir: Path) -> None:
+    """Read-only check against the real pages beside the repository: each ``tgme_reaction`` is kept."""
+    for name in ("durov-s-full-2026.html", "solokumi-s-full-ru.html", "ducks_poker-s-full-ru-roundvideo-albums.html"):
+        html = (corpus_dir / "channel" / name).read_text(encoding="utf-8")
+        page = parse_page(html, f"https://t.me/s/{name}", fetched_at=T)
+        kept = [r for m in page.messages for r in m.reactions]
+        assert len(kept) == len(re.findall(r'class="tgme_reaction[ "]', html)) > 0
+        assert all(r.count is not None and (r.paid or r.emoji or r.custom_emoji_id) for r in kept)
+        assert page.unknown_count == 0
