@@ -340,18 +340,18 @@ class TmeChannelSpider(scrapy.Spider):
         if page.no_posts:
             # a throttled t.me answers "No posts found": not proof of an empty channel; the walk stops
             # here without a checkpoint (nothing below this page is claimed) and the next run reads it
-            err = PossiblyThrottled(
+            throttled = PossiblyThrottled(
                 "t.me answered 'No posts found' (a possible throttle): not stored as an empty channel, "
                 "retried on the next run",
                 retry_after=NO_POSTS_RETRY_AFTER,
                 url=response.url,
             )
-            self.failures.append(err)
+            self.failures.append(throttled)
             records: list[Any] = []
             if page.channel is not None and not self.header_sent:
                 records.append(page.channel)
                 self.header_sent = True
-            yield PageItem(url=response.url, records=records, checkpoint=None, errors=[err], kind="error")
+            yield PageItem(url=response.url, records=records, checkpoint=None, errors=[throttled], kind="error")
             return
         if page.kind != "channel" and not page.messages:
             err = BadPage(f"not a channel preview page ({page.kind})", url=response.url)
