@@ -68,6 +68,8 @@ class Site:
     async def profile(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
         body = BOT_PROFILE if name.endswith("_bot") else PROFILE
+        if name.startswith("sensitive"):
+            body = body.replace("A quiet channel.", "This channel may contain sensitive content.")
         return web.Response(text=body.format(name=name), content_type="text/html")
 
 
@@ -159,6 +161,15 @@ async def test_bot_profile_monthly_users_reach_the_channel_snapshot(ingest: Inge
     snap = await store["channel_snapshots"].find_one({})
     assert snap is not None and snap["kind"] == "bot"
     assert snap["counters"]["monthly_users"] == 48_210
+
+
+async def test_sensitive_redirect_is_a_previewless_state_with_its_reason(
+    ingest: Ingest, store: Store, site: Site
+) -> None:
+    settings = config.load(log_level="WARNING")
+    summary = await crawl_channel(settings, ingest, "sensitive_room", base_url=site.base_url, scrapy_overrides=FAST)
+    assert summary.state is ChannelState.NO_PREVIEW and summary.status == "ok"
+    assert summary.state_reason is not None and "sensitive content" in summary.state_reason
 
 
 # --- a target without a preview -------------------------------------------------------------------
