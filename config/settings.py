@@ -104,6 +104,14 @@ class IngestSettings(BaseModel):
     batch_size: int = Field(500, ge=1)
 
 
+class TargetPolicySettings(BaseModel):
+    """What a crawl may change about a target on its own (``[target_policy]``; ``[[targets]]`` is the list)."""
+
+    #: a target whose web preview is unavailable (no preview, redirect to the profile, "sensitive")
+    #: switches to MTProto when an account can read it; None = on when the account pool has accounts
+    auto_mtproto: bool | None = None
+
+
 class Settings(BaseSettings):
     """Everything tgwatch can be told. ``tgwatch config show`` prints the effective values."""
 
@@ -120,6 +128,9 @@ class Settings(BaseSettings):
     database: str = "tgwatch"
     data_dir: Path = Path(".tgwatch")
     telegram_web_base: str = "https://t.me"
+    #: web preview hosts tried in order when ``telegram_web_base`` cannot be reached; None = ``telegram.me``
+    #: when the base is ``t.me``, else none (a test or mirror base never falls back to the real host)
+    telegram_web_fallbacks: list[str] | None = None
     log_format: Literal["auto", "json", "console"] = "auto"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     http: HttpSettings = Field(default_factory=HttpSettings)
@@ -136,6 +147,7 @@ class Settings(BaseSettings):
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
     notify: NotifySettings = Field(default_factory=NotifySettings)
     smtp: SmtpSettings = Field(default_factory=SmtpSettings)
+    target_policy: TargetPolicySettings = Field(default_factory=TargetPolicySettings)
     #: scheduled targets and groups from the settings file (``[[targets]]``, ``[groups.NAME]``)
     targets: list[TargetSpec] = Field(default_factory=list)
     groups: dict[str, GroupSpec] = Field(default_factory=dict)
@@ -163,6 +175,13 @@ class Settings(BaseSettings):
         if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
             raise ValueError("telegram_web_base must be an http:// or https:// URL with a host")
         return value
+
+    def web_fallbacks(self) -> list[str]:
+        """The web preview hosts tried after ``telegram_web_base`` (see ``telegram_web_fallbacks``)."""
+        if self.telegram_web_fallbacks is not None:
+            return list(self.telegram_web_fallbacks)
+        host = (urlsplit(self.telegram_web_base).hostname or "").lower()
+        return ["https://telegram.me"] if host == "t.me" else []
 
     def masked(self) -> dict[str, Any]:
         """The effective settings as plain data with every secret (and URI password) masked."""

@@ -96,6 +96,7 @@ class CrawlSummary:
     updated: int = 0
     unchanged: int = 0
     media_refs: int = 0
+    undated: int = 0
     errors: list[dict[str, object]] = field(default_factory=list)
     state: ChannelState | None = None
     state_reason: str | None = None
@@ -116,6 +117,7 @@ class CrawlSummary:
             "updated": self.updated,
             "unchanged": self.unchanged,
             "media_refs": self.media_refs,
+            "undated": self.undated,
             "errors": len(self.errors),
             "newest_id": self.checkpoint.newest_id if self.checkpoint else None,
             "oldest_id": self.checkpoint.oldest_id if self.checkpoint else None,
@@ -144,6 +146,7 @@ class _Hooks:
         s.updated += result.updated
         s.unchanged += result.unchanged
         s.media_refs += item.media_refs
+        s.undated += item.undated
         if item.checkpoint is not None:
             s.checkpoint = item.checkpoint
         if self.recorder is not None:
@@ -154,6 +157,7 @@ class _Hooks:
                     "new": result.new,
                     "updated": result.updated,
                     "media_refs": item.media_refs,
+                    "undated": item.undated,
                 }
             )
         for err in item.errors:
@@ -184,15 +188,23 @@ async def crawl_channel(
     recorder: RunRecorder | None = None,
     progress: Progress | None = None,
     scrapy_overrides: dict[str, Any] | None = None,
+    fallback_bases: list[str] | None = None,
 ) -> CrawlSummary:
     """Crawl one channel's web preview into ``ingest``. Never raises for source problems: they are
-    recorded on the summary and the run; store failures (``StoreError``) do propagate."""
+    recorded on the summary and the run; store failures (``StoreError``) do propagate.
+
+    ``fallback_bases``: hosts tried when the base cannot be reached; by default the settings'
+    (``Settings.web_fallbacks``) when the settings' base is used, none with an explicit ``base_url``."""
     from foundation.egress import check_base_url
     from spiders.runner import run_spider  # first: installs the asyncio reactor on this loop
     from spiders.settings import build_scrapy_settings
     from spiders.tme_channel import CrawlMode, TmeChannelSpider, resolve_username, stream_name
 
     check_base_url(base_url or settings.telegram_web_base)  # ConfigError before anything is recorded
+    if fallback_bases is None:
+        fallback_bases = settings.web_fallbacks() if base_url is None else []
+    for fallback in fallback_bases:
+        check_base_url(fallback)
     mode = mode or CrawlMode()
     summary = CrawlSummary(target=target)
     async with open_run(recorder, target, "web_channel") as run:
@@ -210,7 +222,7 @@ async def crawl_channel(
         checkpoint = await ingest.checkpoint(stream_name(summary.username))
         summary.checkpoint = checkpoint
         scrapy_settings = build_scrapy_settings(
-            settings, ingest=ingest, hooks=hooks, overrides=scrapy_overrides, allow=(base_url,)
+            settings, ingest=ingest, hooks=hooks, overrides=scrapy_overrides, allow=(base_url, *fallback_bases)
         )
         status = "failed"
         try:
@@ -221,6 +233,7 @@ async def crawl_channel(
                 base_url=base_url or settings.telegram_web_base,
                 mode=mode,
                 checkpoint=checkpoint,
+                fallback_bases=fallback_bases,
             )
             status = "ok" if not summary.errors else "partial"
             if summary.state not in (None, ChannelState.OK) and summary.pages == 0:

@@ -112,3 +112,10 @@ def error_for_status(
     if status in (404, 410):
         return NotFound(f"HTTP {status} for {url}", url=url)
     return SourceError(f"HTTP {status} after retries" if retried else f"HTTP {status}", url=url)
+
+
+class PossiblyThrottled(RateLimited):
+    """t.me answered a channel page with "No posts found": how it answers when it throttles, so the
+    page is retried on a later run rather than taken as proof that the channel is empty."""
+
+    kind = "possible_throttle"

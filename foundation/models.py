@@ -84,6 +84,7 @@ class MediaRef(Record):
     mime: str | None = None
     file_name: str | None = None
     title: str | None = None
+    performer: str | None = None  # audio: the performer line (web preview) or attribute (MTProto)
     emoji: str | None = None
     locator: dict[str, Any] | None = None
     sha256: str | None = None
@@ -137,6 +138,31 @@ class LinkPreview(Record):
     title: str | None = None
     description: str | None = None
     image_url: str | None = None
+
+
+class Reaction(Record):
+    """One reaction under a message as any source shows it: a standard emoji or a custom one, and how many.
+
+    Web preview and MTProto both fill this; ``custom_emoji_id`` is Telegram's document id of a custom
+    emoji (kept as text: it does not fit a JavaScript number), ``paid`` marks the star reaction.
+    """
+
+    emoji: str | None = None
+    custom_emoji_id: str | None = None
+    count: int | None = None
+    paid: bool = False
+
+
+class Button(Record):
+    """One inline keyboard button under a message: what it says and, for a link button, where it goes.
+
+    ``kind`` is the source's own name for other buttons (``callback``, ``switch_inline`` …), kept so a
+    button without a URL is still recorded rather than dropped.
+    """
+
+    text: str
+    url: str | None = None
+    kind: str | None = None
 
 
 class RawCapture(Record):
@@ -229,6 +255,7 @@ class Message(Record):
     edited: bool = False
     edit_date: UtcDatetime | None = None
     author: str | None = None
+    author_username: str | None = None  # the sender's username (group messages), lower-case, no "@"
     text: str = ""
     html: str | None = None
     links: list[str] = Field(default_factory=list)
@@ -244,6 +271,8 @@ class Message(Record):
     poll: Poll | None = None
     location: Location | None = None
     link_preview: LinkPreview | None = None
+    reactions: list[Reaction] = Field(default_factory=list)
+    buttons: list[list[Button]] = Field(default_factory=list)  # rows of the inline keyboard
     service: str | None = None
     notices: list[str] = Field(default_factory=list)
     unknown: list[str] = Field(default_factory=list)

@@ -46,6 +46,7 @@ class PageItem:
     checkpoint: Checkpoint | None
     errors: list[TgwatchError] = field(default_factory=list)
     media_refs: int = 0
+    undated: int = 0  # messages kept without a date footer (counted on the run)
     kind: str = "page"  # "page" | "state" (a channel-state record without messages)
 
 

@@ -18,6 +18,7 @@ Checkpoint fields (``foundation.models.Checkpoint``):
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -27,13 +28,22 @@ import scrapy
 from scrapy.http import Request, Response
 from twisted.python.failure import Failure
 
-from foundation.errors import AccessDenied, BadPage, NotFound, TgwatchError
+from foundation.errors import AccessDenied, BadPage, EgressDenied, NotFound, PossiblyThrottled, TgwatchError
 from foundation.links import LinkKind, normalize
+from foundation.logs import get_logger
 from foundation.models import Channel, ChannelRef, ChannelState, Checkpoint, Counters, RawCapture, Source, utcnow
 from spiders.aggregator import map_failure
 from spiders.parsing.channel import ChannelPage, parse_page
 from spiders.parsing.profile import EntityType, PageState, parse_profile
 from spiders.pipelines import PageItem
+
+log = get_logger(__name__)
+
+#: t.me's notice on a channel whose content it will not show on the web ("may contain sensitive content")
+_SENSITIVE = re.compile(r"sensitive content|cannot be displayed in the web preview", re.IGNORECASE)
+
+#: how long a "No posts found" answer (a likely throttle) suggests waiting before the channel is read again
+NO_POSTS_RETRY_AFTER = 900.0
 
 TOP: Literal["top"] = "top"
 STOP: Literal["stop"] = "stop"
@@ -249,8 +259,21 @@ def resolve_username(target: str) -> str:
     return link.username
 
 
+def _unreachable(failure: Failure) -> bool:
+    """The host could not be reached at all (name, connection, timeout): another host may do better."""
+    from scrapy import exceptions as sx
+    from twisted.internet import error as tx
+
+    return failure.check(
+        sx.CannotResolveHostError, sx.DownloadConnectionRefusedError, sx.DownloadTimeoutError,
+        tx.DNSLookupError, tx.ConnectError, tx.TimeoutError,
+    ) is not None  # fmt: skip
+
+
 class TmeChannelSpider(scrapy.Spider):
-    """One channel's web preview. Arguments: ``username``, ``base_url``, ``mode``, ``checkpoint``."""
+    """One channel's web preview. Arguments: ``username``, ``base_url``, ``mode``, ``checkpoint``, and
+    ``fallback_bases``: hosts tried in order when ``base_url`` cannot be reached (``telegram.me`` for
+    ``t.me``); the walk goes on on the host that answered."""
 
     name = "tme_channel"
     custom_settings: dict[str, Any] = {}
@@ -261,11 +284,14 @@ class TmeChannelSpider(scrapy.Spider):
         base_url: str = "https://t.me",
         mode: CrawlMode | None = None,
         checkpoint: Checkpoint | None = None,
+        fallback_bases: list[str] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.username = username
         self.base_url = base_url.rstrip("/")
+        self.fallback_bases = [b.rstrip("/") for b in fallback_bases or [] if b.rstrip("/") != self.base_url]
+        self.hosts_tried: list[str] = [self.base_url]
         self.walker = Walker(stream_name(username), checkpoint, mode or CrawlMode())
         self.header_sent = False
         self.failures: list[TgwatchError] = []
@@ -311,6 +337,22 @@ class TmeChannelSpider(scrapy.Spider):
                 dont_filter=True,
             )
             return
+        if page.no_posts:
+            # a throttled t.me answers "No posts found": not proof of an empty channel; the walk stops
+            # here without a checkpoint (nothing below this page is claimed) and the next run reads it
+            throttled = PossiblyThrottled(
+                "t.me answered 'No posts found' (a possible throttle): not stored as an empty channel, "
+                "retried on the next run",
+                retry_after=NO_POSTS_RETRY_AFTER,
+                url=response.url,
+            )
+            self.failures.append(throttled)
+            records: list[Any] = []
+            if page.channel is not None and not self.header_sent:
+                records.append(page.channel)
+                self.header_sent = True
+            yield PageItem(url=response.url, records=records, checkpoint=None, errors=[throttled], kind="error")
+            return
         if page.kind != "channel" and not page.messages:
             err = BadPage(f"not a channel preview page ({page.kind})", url=response.url)
             self.failures.append(err)
@@ -346,6 +388,7 @@ class TmeChannelSpider(scrapy.Spider):
             checkpoint=checkpoint,
             errors=[p.to_error() for p in page.problems],
             media_refs=page.media_count,
+            undated=page.undated_count,
         )
 
     def _state_item(self, response: Response, fetched_at: Any) -> PageItem:
@@ -360,6 +403,9 @@ class TmeChannelSpider(scrapy.Spider):
             state, reason = ChannelState.INVALID, f"@{self.username} is a {profile.type.value}, not a channel"
         elif profile.state is PageState.VALID and profile.is_private:
             state, reason = ChannelState.PRIVATE, f"t.me/{self.username} says the channel is private"
+        elif profile.state is PageState.VALID and _SENSITIVE.search(response.text):
+            state = ChannelState.NO_PREVIEW
+            reason = f"t.me/s/{self.username} redirects to {response.url}: t.me withholds sensitive content"
         elif profile.state is PageState.VALID:
             state = ChannelState.NO_PREVIEW
             reason = f"t.me/s/{self.username} redirects to {response.url}: the owner disabled the web preview"
@@ -377,7 +423,12 @@ class TmeChannelSpider(scrapy.Spider):
             avatar_url=profile.avatar_url,
             verified=profile.verified,
             kind=kind,
-            counters=Counters(subscribers=profile.subscribers, members=profile.members, online=profile.online),
+            counters=Counters(
+                subscribers=profile.subscribers,
+                members=profile.members,
+                online=profile.online,
+                monthly_users=profile.monthly_users,
+            ),
             state=state,
             state_reason=reason,
             raw=RawCapture.of("html", response.text, url=response.url, fetched_at=fetched_at),
@@ -389,6 +440,13 @@ class TmeChannelSpider(scrapy.Spider):
         request = failure.request  # type: ignore[attr-defined]
         url = request.url
         err = map_failure(failure)
+        if self.fallback_bases and not isinstance(err, EgressDenied) and _unreachable(failure):
+            failed_base, self.base_url = self.base_url, self.fallback_bases.pop(0)
+            self.hosts_tried.append(self.base_url)
+            log.warning("web preview host unreachable, trying the next", failed=failed_base, next=self.base_url)
+            moved = self.base_url + url[len(failed_base) :] if url.startswith(failed_base) else None
+            yield request.replace(url=moved or self.page_url(request.meta.get("before")), dont_filter=True)
+            return
         self.failures.append(err)
         if isinstance(err, NotFound) and request.meta.get("before") is None:
             channel = Channel(

@@ -100,15 +100,35 @@ async def targets_add(
 @pass_app
 @async_command
 async def targets_list(app: AppContext, as_json: bool) -> None:
-    """Every target with its effective method, schedule and source."""
+    """Every target with its effective method, schedule and source, and what tgwatch noted about it
+    (a switch to MTProto it made itself, or why no method can read the target)."""
     async with app.open() as opened:
-        schedules = await _schedules(app, opened.store)
+        docs = {str(d["_id"]): d for d in await TargetRepo(opened.store).list()}
+        schedules = build_schedules(_load_config(app), docs.values())
     for s in schedules:
+        notes = _target_notes(docs.get(s.target, {}))
         if as_json:
-            click.echo(_dumps({**s.__dict__, "describe": s.describe}))
+            click.echo(_dumps({**s.__dict__, "describe": s.describe, **notes}))
         else:
             state = "paused" if s.paused else "active"
-            click.echo(f"{s.target:<40} {s.method:<8} {state:<7} {s.describe:<22} {s.group or '-':<10} {s.source}")
+            line = f"{s.target:<40} {s.method:<8} {state:<7} {s.describe:<22} {s.group or '-':<10} {s.source}"
+            if notes.get("unreachable"):
+                line += f"  UNREACHABLE: {notes['unreachable']['reason']}"
+            elif notes.get("method_switch"):
+                change = notes["method_switch"]
+                line += f"  switched {change.get('from')}->{change.get('to')}: {change.get('reason')}"
+            click.echo(line)
+
+
+def _target_notes(doc: dict[str, Any]) -> dict[str, Any]:
+    """The target's last automatic method switch and its unreachable mark, when it has them."""
+    notes: dict[str, Any] = {}
+    changes = doc.get("method_changes") or []
+    if changes:
+        notes["method_switch"] = changes[-1]
+    if doc.get("unreachable"):
+        notes["unreachable"] = doc["unreachable"]
+    return notes
 
 
 @targets_group.command("remove")

@@ -1,4 +1,4 @@
-"""Snowball: rooms that stored messages link to, mention or forward from become candidates.
+"""Snowball: rooms that stored messages link to, mention, forward from or button to become candidates.
 
 An ingest stage after ``persist`` (so it only sees what is safely stored) and not essential (a
 discovery hiccup must never fail a crawl's batch). Each candidate keeps the message it came from
@@ -54,6 +54,11 @@ def message_rooms(msg: Message) -> list[tuple[TgLink, str]]:
         room = room_link("@" + name)
         if room is not None:
             found.append((room, "mention"))
+    for row in msg.buttons:
+        for button in row:  # inline keyboard links; a bot's deep link (t.me/NAMEbot?start=…) names the bot
+            room = room_link(button.url) if button.url else None
+            if room is not None:
+                found.append((room, "button"))
     fwd = msg.forwarded_from
     if fwd is not None:
         room = room_link(fwd.link) if fwd.link else None
@@ -68,6 +73,17 @@ def message_rooms(msg: Message) -> list[tuple[TgLink, str]]:
             seen.add(room.canonical)
             unique.append((room, how))
     return unique
+
+
+def _button_context(msg: Message, room: TgLink, how: str) -> dict[str, str]:
+    """Provenance of a button sighting: the button's text and its full URL (the deep link's payload)."""
+    if how != "button":
+        return {}
+    for row in msg.buttons:
+        for button in row:
+            if button.url and (found := room_link(button.url)) is not None and found.canonical == room.canonical:
+                return {"button_text": button.text[:200], "button_url": button.url[:500]}
+    return {}
 
 
 def _changed_keys(batch: Batch) -> set[str]:
@@ -119,7 +135,7 @@ class SnowballStage:
                         batch.received_at,
                         message_key=msg.key,
                         page_url=msg.permalink,
-                        context={"found_as": how, "text": msg.text[:500]},
+                        context={"found_as": how, "text": msg.text[:500], **_button_context(msg, room, how)},
                         depth=depth,
                         priority=limits.snowball_priority,
                     )

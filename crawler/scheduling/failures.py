@@ -19,7 +19,7 @@ from storage.repos.alerts import AlertRepo
 log = get_logger(__name__)
 
 #: run statuses (MTProto channel states) that mean the target itself is the problem
-TARGET_STATES = frozenset({"not_found", "private", "banned", "invalid"})
+TARGET_STATES = frozenset({"not_found", "private", "banned", "invalid", "unreachable"})
 
 
 def _channels(target: str) -> list[str]:

@@ -19,9 +19,12 @@ from typing import TYPE_CHECKING, Any
 
 from crawler.crawl_web import StoreRunRecorder
 from crawler.scheduling.plan import TAKEDOWN_METHOD
+from crawler.scheduling.preview_switch import UNREACHABLE, PreviewOutcome, settle_preview_state
 from crawler.scheduling.tasks import TaskSpec
 from foundation import metrics
+from foundation.errors import TgwatchError
 from foundation.logs import get_logger
+from foundation.models import ChannelState
 from storage.repos.runs import RunRepo
 
 if TYPE_CHECKING:
@@ -157,6 +160,9 @@ async def run_web(ctx: RunContext, task: TaskSpec) -> RunOutcome:
         if _cancel_requested():  # cancelled while the crawl was being summed up: honour it here
             raise asyncio.CancelledError
         status = summary.status
+        outcome = await _settle_preview(ctx, task, summary.state, summary.state_reason, recorder.run_id)
+        if outcome is not None and outcome.action == UNREACHABLE:
+            status = UNREACHABLE
         return RunOutcome(recorder.run_id, status, dict(recorder.counts), recorder.error_count)
     except asyncio.CancelledError:
         status = "abandoned"  # spiders.runner.run_spider has stopped the spider
@@ -165,6 +171,21 @@ async def run_web(ctx: RunContext, task: TaskSpec) -> RunOutcome:
     finally:
         metrics.RUNNING.labels("web").dec()
         metrics.observe_run("web", status, time.monotonic() - started)
+
+
+async def _settle_preview(
+    ctx: RunContext, task: TaskSpec, state: ChannelState | None, reason: str | None, run_id: str | None
+) -> PreviewOutcome | None:
+    """A previewless target moves to MTProto or is marked unreachable; a store hiccup here is logged,
+    it does not undo a crawl whose pages are stored."""
+    try:
+        outcome = await settle_preview_state(ctx.settings, ctx.store, task.target, state, reason, run_id)
+    except TgwatchError as exc:
+        log.warning("preview state not settled", target=task.target, error=exc.message)
+        return None
+    if outcome is not None:
+        log.info("web preview unavailable", target=task.target, action=outcome.action, reason=outcome.reason)
+    return outcome
 
 
 async def run_mtproto(ctx: RunContext, task: TaskSpec) -> RunOutcome:

@@ -114,12 +114,16 @@ class AttachmentHandlers:
         thumb = find_class(el, "tgme_widget_message_document_thumb")
         title = visible_text(title_el) if title_el is not None else None
         title = " ".join(title.split()) if title else None
-        size_text = visible_text(extra_el) if extra_el is not None else None
+        extra = visible_text(extra_el) if extra_el is not None else None
         is_audio = icon is not None and "audio" in class_tokens(icon)
+        # an audio file's extra line names its performer; a document's gives its size ("2.1 MB")
+        performer = extra if is_audio and size_bytes(extra) is None else None
+        size_text = None if performer is not None else extra
         self.media.append(
             MediaRef(
                 kind=MediaKind.AUDIO if is_audio else MediaKind.DOCUMENT,
                 title=title,
+                performer=performer or None,
                 file_name=title if title and "." in title and not is_audio else None,
                 size_text=size_text,
                 size=size_bytes(size_text),

@@ -27,7 +27,8 @@ __all__ = ["ChannelPage", "PageKind", "PageProblem", "parse_duration", "parse_pa
 
 PageKind = Literal["channel", "post", "post_outer", "error", "empty"]
 
-_XP_MESSAGES = etree.XPath("//div[@data-post]")
+# by class, not by ``data-post``: widget markup from before ``data-post`` names the post only in its links
+_XP_MESSAGES = etree.XPath("//div[contains(concat(' ', normalize-space(@class), ' '), ' tgme_widget_message ')]")
 _XP_MORE = etree.XPath("//a[@data-before or @data-after]")
 _HTML_PARSER = etree.HTMLParser(recover=True, remove_comments=True, remove_pis=True, collect_ids=False)
 
@@ -59,6 +60,8 @@ class ChannelPage:
     after: int | None = None  # id for the next newer page, when the page offers one
     problems: list[PageProblem] = field(default_factory=list)
     unknown_count: int = 0
+    undated_count: int = 0  # messages kept without a date footer (the 2026 markup prints none on some)
+    no_posts: bool = False  # the page said "No posts found" (throttling answers so): not an empty channel
     error_text: str | None = None
 
     @property
@@ -128,11 +131,18 @@ def _channel_header(root: Any, url: str, fetched_at: datetime, fallback_username
         description=(visible_text(desc_el) or None) if desc_el is not None else None,
         avatar_url=avatar,
         verified=verified,
-        kind="group" if "members" in counters else "channel",
-        counters=Counters(**counters),
+        kind="channel",  # only channels have a /s/ page; older markup labels their audience "members"
+        counters=Counters(**_channel_audience(counters)),
         state=ChannelState.OK,
         raw=RawCapture.of("html", outer_html(info), url=url, fetched_at=fetched_at),
     )
+
+
+def _channel_audience(counters: dict[str, int | None]) -> dict[str, int | None]:
+    if counters.get("subscribers") is None and counters.get("members") is not None:
+        counters = {**counters, "subscribers": counters["members"]}
+        counters.pop("members")
+    return counters
 
 
 def _embed_channel(msg: Message, builder_fields: dict[str, Any], fetched_at: datetime, url: str) -> Channel:
@@ -142,7 +152,7 @@ def _embed_channel(msg: Message, builder_fields: dict[str, Any], fetched_at: dat
         seen_at=fetched_at,
         title=builder_fields.get("_owner"),
         verified=bool(builder_fields.get("_verified")),
-        kind="channel",
+        kind="group" if builder_fields.get("_in_group") else "channel",  # "SENDER in GROUP"
     )
 
 
@@ -151,7 +161,8 @@ def _embed_channel(msg: Message, builder_fields: dict[str, Any], fetched_at: dat
 
 def _message_elements(root: Any) -> Iterable[Any]:
     for node in _XP_MESSAGES(root):
-        if "tgme_widget_message" in class_tokens(node):
+        classes = class_tokens(node)
+        if "tgme_widget_message" in classes and "err_message" not in classes:  # "Post not found" is no message
             yield node
 
 
@@ -190,7 +201,8 @@ def parse_page(
     if root is None:
         page.problems.append(PageProblem(url, "malformed", "no HTML document"))
         return page
-    if _looks_truncated(text):
+    page_cut = _looks_truncated(text)
+    if page_cut:
         page.problems.append(PageProblem(url, "truncated", "page ends before </html>"))
 
     seen: set[int] = set()
@@ -203,18 +215,22 @@ def parse_page(
             page.problems.append(PageProblem(url, "malformed", f"message not understood: {exc}", builder.msg_id))
             continue
         if msg is None:
-            page.problems.append(PageProblem(url, "malformed", "message without a usable data-post id"))
+            detail = "message without a usable post id (no data-post, no link to its own post)"
+            page.problems.append(PageProblem(url, "malformed", detail))
             continue
         if msg.msg_id in seen:
             page.problems.append(PageProblem(url, "malformed", "duplicate data-post on one page", msg.msg_id))
             continue
         if msg.date is None:
             bad = builder.fields.get("_bad_date")
-            kind = "malformed" if bad else "incomplete_message"
-            detail = f"unparseable datetime {bad!r}" if bad else "message without its date footer (cut off?)"
-            page.problems.append(PageProblem(url, kind, detail, msg.msg_id))
-            if not bad:
+            if bad:
+                page.problems.append(PageProblem(url, "malformed", f"unparseable datetime {bad!r}", msg.msg_id))
+            elif page_cut:
+                detail = "message without its date footer (cut off?)"
+                page.problems.append(PageProblem(url, "incomplete_message", detail, msg.msg_id))
                 continue  # a cut-off message is fetched again rather than stored half
+            else:
+                page.undated_count += 1  # a whole page whose messages carry no date: kept with what they hold
         seen.add(msg.msg_id)
         if first_fields is None:
             first_fields = builder.fields
@@ -228,6 +244,12 @@ def parse_page(
             elif a.get("data-after"):
                 page.after = int(a.get("data-after")) if a.get("data-after", "").isdigit() else None
 
+    if not page.messages and (
+        _first_class(root, "tme_no_messages_found") is not None or "no posts found" in text.lower()
+    ):
+        page.no_posts = True
+    if not page.messages and not page.problems and _first_class(root, "tgme_widget_message_wrap") is not None:
+        page.problems.append(PageProblem(url, "malformed", "message blocks found but none understood"))
     page.channel = _channel_header(root, url, fetched_at, username)
     if _first_class(root, "tgme_channel_history") is not None or page.channel is not None:
         page.kind = "channel"

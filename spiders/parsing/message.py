@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import unquote, urljoin
 
-from foundation.models import ChannelRef, ForwardInfo, MediaRef, Message, RawCapture, Source
+from foundation.models import Button, ChannelRef, ForwardInfo, MediaRef, Message, RawCapture, Reaction, Source
 from spiders.parsing.attachments import AttachmentHandlers
 from spiders.parsing.markup import (
     class_tokens,
@@ -37,13 +37,11 @@ _SKIP = frozenset(
         "tgme_widget_message_bubble_tail",
         "tgme_widget_message_bubble_logo",
         "tgme_widget_message_user",
-        "tgme_widget_message_reactions",
         "media_not_supported_cont",  # generic "Please open Telegram" fallback shown on every post
         "tgme_widget_message_service_date_wrap",
         "message_video_play",
         "tgme_widget_message_link",  # footer "t.me/NAME/ID" shortcut in embeds
         "copyonly",
-        "tgme_widget_message_inline_keyboard",  # bot buttons: kept in the raw fragment
     }
 )
 # pure containers: their children are walked as if they sat in the bubble
@@ -96,6 +94,8 @@ class MessageBuilder(AttachmentHandlers):
         self.fetched_at = fetched_at
         post = el.get("data-post") or ""
         username, _, id_text = post.rpartition("/")
+        if not post:  # markup from before ``data-post``: the id is only in the message's own links
+            username, id_text = _id_from_links(el)
         self.username: str = username
         self.msg_id = int(id_text) if id_text.isdigit() else None
         self.fields: dict[str, Any] = {}
@@ -103,6 +103,8 @@ class MessageBuilder(AttachmentHandlers):
         self.notices: list[str] = []
         self.unknown: list[str] = []
         self.text_el: Any | None = None
+        self.reactions: list[Reaction] = []
+        self.buttons: list[list[Button]] = []
         self.in_album = False
         self.raw_html = outer_html(el)
 
@@ -116,6 +118,8 @@ class MessageBuilder(AttachmentHandlers):
         for child in self.el:
             if isinstance(child.tag, str) and "tgme_widget_message_bubble" in class_tokens(child):
                 bubble = child
+            elif isinstance(child.tag, str) and "tgme_widget_message_inline_keyboard" in class_tokens(child):
+                self.keyboard(child)  # bot buttons sit under the bubble, not in it
             elif isinstance(child.tag, str) and not (set(class_tokens(child)) & _SKIP):
                 self._unknown(child)
         self._walk(bubble if bubble is not None else self.el)
@@ -134,6 +138,8 @@ class MessageBuilder(AttachmentHandlers):
             media=self.media,
             notices=self.notices,
             unknown=self.unknown,
+            reactions=self.reactions,
+            buttons=self.buttons,
             raw=raw,
             **{k: v for k, v in self.fields.items() if not k.startswith("_")},
         )
@@ -167,6 +173,13 @@ class MessageBuilder(AttachmentHandlers):
     # Handlers ---------------------------------------------------------------------------------------
 
     def author(self, el: Any) -> None:
+        sender = find_class(el, "tgme_widget_message_author_name")
+        if sender is not None:  # a group message: "SENDER in GROUP" (a channel post names only the owner)
+            self.fields["author"] = visible_text(next(iter(sender.iter("span")), sender)) or None
+            username = username_from_link(sender.get("href"))
+            self.fields["author_username"] = username.lower() if username else None
+            if find_class(el, "tgme_widget_message_owner_name") is not None:
+                self.fields["_in_group"] = True
         owner = find_class(el, "tgme_widget_message_owner_name")
         if owner is not None:
             name = next(iter(owner.iter("span")), owner)  # the name span, without the verified icon
@@ -249,6 +262,42 @@ class MessageBuilder(AttachmentHandlers):
                     self.fields["_bad_date"] = stamp
             break
 
+    def reactions_block(self, el: Any) -> None:
+        for node in el.iter():
+            if not isinstance(node.tag, str) or "tgme_reaction" not in class_tokens(node):
+                continue
+            emoji = custom = None
+            for part in node.iter():
+                if not isinstance(part.tag, str):
+                    continue
+                if part.tag == "tg-emoji" and part.get("emoji-id"):
+                    custom = part.get("emoji-id")
+                elif part.tag == "b" and (part.text or "").strip() and emoji is None:
+                    emoji = (part.text or "").strip()
+            # the count is the text after the emoji element(s)
+            count_text = "".join(child.tail or "" for child in node) or (node.text or "")
+            self.reactions.append(
+                Reaction(
+                    emoji=emoji,
+                    custom_emoji_id=custom,
+                    count=parse_count(count_text),
+                    paid="tgme_reaction_paid" in class_tokens(node),
+                )
+            )
+
+    def keyboard(self, el: Any) -> None:
+        rows: list[list[Button]] = []
+        for row in el:
+            if not isinstance(row.tag, str):
+                continue
+            buttons = [_button(self.page_url, b) for b in _button_elements(row)]
+            if buttons:
+                rows.append(buttons)
+        if not rows:  # buttons straight in the keyboard, without row wrappers
+            buttons = [_button(self.page_url, b) for b in _button_elements(el)]
+            rows = [buttons] if buttons else []
+        self.buttons.extend(rows)
+
     def contact(self, el: Any) -> None:
         # shared contact: no media kind for it; keep it visible as a notice and raw as unknown
         self.notices.append("contact: " + visible_text(el))
@@ -284,6 +333,44 @@ class MessageBuilder(AttachmentHandlers):
         self.fields.update(text=text, html=html, links=links, hashtags=hashtags, mentions=mentions)
 
 
+def _id_from_links(el: Any) -> tuple[str, str]:
+    """(username, id text) from the message's date link, else from the first link to a post of its own."""
+    date = find_class(el, "tgme_widget_message_date")
+    candidates = [date] if date is not None else []
+    candidates.extend(a for a in el.iter("a") if "tgme_widget_message_reply" not in class_tokens(a))
+    for a in candidates:
+        href = a.get("href")
+        msg_id = post_id_from_link(href)
+        username = username_from_link(href)
+        if msg_id is not None and username and username != "c":  # t.me/c/ID/N names no public post
+            return username, str(msg_id)
+    return "", ""
+
+
+def _button_elements(el: Any) -> list[Any]:
+    return [
+        node
+        for node in el.iter()
+        if isinstance(node.tag, str) and "tgme_widget_message_inline_button" in class_tokens(node)
+    ]
+
+
+def _button(page_url: str, el: Any) -> Button:
+    href = el.get("href")
+    text_el = find_class(el, "tgme_widget_message_inline_button_text")
+    text = visible_text(text_el if text_el is not None else el)
+    kinds = [
+        c.removesuffix("_button")
+        for c in class_tokens(el)
+        if c.endswith("_button") and c != "tgme_widget_message_inline_button"
+    ]
+    return Button(
+        text=text,
+        url=urljoin(page_url, href) if href else None,
+        kind=kinds[0] if kinds else ("url" if href else None),
+    )
+
+
 _HANDLERS: dict[str, Any] = {
     "tgme_widget_message_author": MessageBuilder.author,
     "tgme_widget_message_text": MessageBuilder.text,
@@ -308,4 +395,6 @@ _HANDLERS: dict[str, Any] = {
     "tgme_widget_message_date": MessageBuilder.date,
     "tgme_widget_message_service_photo": MessageBuilder.service_photo,
     "tgme_widget_message_contact_wrap": MessageBuilder.contact,
+    "tgme_widget_message_reactions": MessageBuilder.reactions_block,
+    "tgme_widget_message_inline_keyboard": MessageBuilder.keyboard,
 }

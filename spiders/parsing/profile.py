@@ -16,8 +16,10 @@ How the page is read (learned from ``../shared/corpus/profile`` and ``invite``):
                                                   "You are invited to the group/channel"
 
 Type, strongest signal first: a decisive action button (Start Bot / Send Message / Join Group /
-Join Channel); the counters' label (subscribers → channel, members/online → group, monthly users
-→ bot); the "Preview channel" link; the invitation sentence; the ``<title>`` verb ("Launch @").
+Join Channel); the "Preview channel" link (``/s/``: only channels have one, and it outranks the
+counter label because older markup labels a channel's audience "members" — such a count is then
+read as subscribers); the counters' label (subscribers → channel, members/online → group, monthly
+users → bot); the invitation sentence; the ``<title>`` verb ("Launch @").
 "View in Telegram" alone is ambiguous (channels and groups both show it). The ``<title>`` verb is
 weakest: a 2024 channel page says "Contact @DiaboxApp".
 
@@ -197,11 +199,11 @@ def _classify_type(
     action = (action_text or "").strip().lower()
     if action in _DECISIVE_ACTIONS:
         return _DECISIVE_ACTIONS[action]
+    if has_web_preview:
+        return EntityType.CHANNEL  # only channels have a /s/ web preview; outranks the counter label
     for key, entity in _COUNTER_TYPES:
         if key in counters:
             return entity
-    if has_web_preview:
-        return EntityType.CHANNEL  # only channels have a /s/ web preview
     lowered = (additional or "").lower()
     for phrase, entity in _ADDITIONAL_TYPES:
         if phrase in lowered:
@@ -339,6 +341,10 @@ def parse_profile(html: str | bytes, url: str | None = None) -> ProfilePage:
         if action is None:
             problems.append("no action button")
 
+    members, subscribers = counters.get("members"), counters.get("subscribers")
+    if entity is EntityType.CHANNEL and subscribers is None and members is not None:
+        members, subscribers = None, members  # older markup labels a channel's audience "members"
+
     return ProfilePage(
         state=state,
         type=entity,
@@ -350,8 +356,8 @@ def parse_profile(html: str | bytes, url: str | None = None) -> ProfilePage:
         description_links=description_links,
         counters_text=counters_text,
         counters=counters,
-        members=counters.get("members"),
-        subscribers=counters.get("subscribers"),
+        members=members,
+        subscribers=subscribers,
         online=counters.get("online"),
         monthly_users=counters.get("monthly_users"),
         verified=verified,

@@ -197,3 +197,13 @@ class RunRepo:
         with translate_errors("find orphan runs"):
             docs = await self._coll.find({"task": task_id, "status": "running"}, {"_id": 1}).to_list(None)
         return [str(d["_id"]) for d in docs]
+
+    async def annotate(self, run_id: str, **fields: Any) -> None:
+        """Add fields to a finished run (what its outcome led to, e.g. a target's method switch).
+        Read + replace, so datetimes in ``fields`` stay datetimes on the embedded server."""
+        with translate_errors("update run"):
+            doc = await self._coll.find_one({"_id": run_id})
+            if doc is None:
+                return
+            doc.update(fields)
+            await self._coll.replace_one({"_id": run_id}, doc)

@@ -5,7 +5,9 @@ Only :class:`TargetRepo` touches it: the scheduler (``crawler.scheduling``, the 
 why it lives in ``storage`` (a feature may not import the scheduler). Document shape::
 
     {_id: canonical link, kind: "username"|"invite", method: "web"|"mtproto", source, created_at,
-     paused, name?, every?, cron?, jitter?, group?, priority?}
+     paused, name?, every?, cron?, jitter?, group?, priority?,
+     method_changes?: [{from, to, at, reason, state, run_id, by}],   # switches tgwatch made itself
+     unreachable?: {reason, state, at, run_id}}                      # no usable method, and why
 
 Schedule fields are optional: a target without them takes its group's, then the default group's.
 Documents holding a datetime are written whole (insert/replace): the embedded server turns a
@@ -118,3 +120,48 @@ class TargetRepo:
         key, _ = canonical_target(name)
         with translate_errors("update target"):
             await self._coll.update_one({"_id": key}, {"$unset": {"method": ""}})
+
+    async def switch_method(self, key: str, method: str, change: Doc) -> Doc:
+        """Change a target's method on tgwatch's own decision (a crawl found no web preview).
+
+        The change is appended to the document's ``method_changes`` history and any ``unreachable``
+        mark is dropped; a configured target without a document gets a database overlay (source
+        ``override``) holding only what changed. Read + replace: ``change`` carries datetimes.
+        """
+        with translate_errors("update target"):
+            doc = await self._coll.find_one({"_id": key})
+            if doc is None:
+                _, kind = canonical_target(key)
+                doc = {"_id": key, "kind": kind, "source": "override", "created_at": utcnow()}
+                exists = False
+            else:
+                exists = True
+            doc["method"] = method
+            doc["method_changes"] = [*doc.get("method_changes", []), change]
+            doc.pop("unreachable", None)
+            if exists:
+                await self._coll.replace_one({"_id": key}, doc)
+        if not exists:
+            return await self.insert_new(doc)
+        return doc
+
+    async def mark_unreachable(self, key: str, mark: Doc | None) -> None:
+        """Say why no method tgwatch may use can read a target (``mark``: reason, state, at, run_id),
+        or clear the mark (None) once one can again. A configured target without a document gets an
+        overlay (source ``override``) holding only the mark."""
+        with translate_errors("update target"):
+            doc = await self._coll.find_one({"_id": key})
+            if doc is None:
+                if mark is None:
+                    return
+                _, kind = canonical_target(key)
+                await self.insert_new({"_id": key, "kind": kind, "source": "override", "created_at": utcnow(),
+                                       "unreachable": mark})  # fmt: skip
+                return
+            if mark is None and "unreachable" not in doc:
+                return
+            if mark is None:
+                doc.pop("unreachable", None)
+            else:
+                doc["unreachable"] = mark
+            await self._coll.replace_one({"_id": key}, doc)
