@@ -7,6 +7,7 @@ encrypted; no command ever prints a phone number or a session string.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
 from collections.abc import AsyncIterator
@@ -26,7 +27,7 @@ from storage.client import open_store
 from storage.repos.accounts import AccountRepo
 from storage.repos.authorizations import AuthorizationRepo, channel_scope
 from storage.repos.runs import RunRepo
-from telegram_watch.accounts import Accounts, check_account, import_session, login_interactive
+from telegram_watch.accounts import Accounts, SessionInUse, check_account, import_session, login_interactive, summary
 from telegram_watch.backfill import Backfill
 from telegram_watch.client import ClientFactory, real_client_factory
 from telegram_watch.crypto import SecretBox
@@ -65,8 +66,15 @@ async def open_pool(app: AppContext) -> AsyncIterator[tuple[Telegram, AccountPoo
     async with open_store(settings) as store:
         accounts = Accounts(AccountRepo(store), box)
         factory = real_client_factory(settings)
-        pool = await AccountPool.load(accounts, factory, pacing=settings.telegram.request_pacing_seconds)
-        fetcher = MediaFetcher(pool, max_bytes=settings.limits.max_media_bytes)
+        pool = await AccountPool.load(
+            accounts,
+            factory,
+            pacing=settings.telegram.request_pacing_seconds,
+            lease_seconds=settings.telegram.lease_seconds,
+        )
+        fetcher = MediaFetcher(
+            pool, max_bytes=settings.limits.max_media_bytes, partial_dir=settings.data_dir / "downloads"
+        )
         reporter = None
         if settings.takedowns.senders.mtproto.enabled:  # `auto` takedowns report in-app through this pool
             from telegram_watch.report import MtprotoReporter
@@ -134,20 +142,39 @@ async def accounts_list(app: AppContext, as_json: bool) -> None:
         else:
             wait = f" flood-wait {row['flood_wait_left']}s" if row["flood_wait_left"] else ""
             reason = f" ({row['reason']})" if row["reason"] else ""
-            click.echo(f"{row['name']:<20} {row['state']}{reason}{wait} waits={row['flood_waits']}")
+            lease = f" leased-by {row['leased_by']}" if row["leased_by"] else ""
+            click.echo(f"{row['name']:<20} {row['state']}{reason}{wait}{lease} waits={row['flood_waits']}")
 
 
 @accounts_group.command("check")
 @click.argument("names", nargs=-1)
+@click.option("--json", "as_json", is_flag=True)
 @pass_app
 @async_command
-async def accounts_check(app: AppContext, names: tuple[str, ...]) -> None:
-    """Connect with each stored session and record whether it still works."""
+async def accounts_check(app: AppContext, names: tuple[str, ...], as_json: bool) -> None:
+    """Connect with each stored session and record whether it still works (active, frozen, banned...).
+
+    A session leased by a running worker is not opened (that would duplicate it); its stored state is
+    shown with the lease instead."""
     async with open_telegram(app) as tg:
         selected = names or tuple(r["name"] for r in await tg.accounts.summaries())
         for name in selected:
-            state = await check_account(tg.accounts, tg.factory, await tg.accounts.get(name))
-            click.echo(f"{name}: {state}")
+            account = await tg.accounts.get(name)
+            with contextlib.suppress(SessionInUse):
+                await check_account(tg.accounts, tg.factory, account, lease_seconds=app.settings.telegram.lease_seconds)
+            doc = await tg.accounts.repo.get(name)
+            row = summary(doc) if doc else {"name": name, "state": "missing"}
+            if as_json:
+                click.echo(json.dumps(row))
+                continue
+            notes = [f"({row['reason']})"] if row.get("reason") else []
+            if row.get("parked"):
+                notes.append("parked")
+            if row.get("flood_wait_left"):
+                notes.append(f"flood-wait {row['flood_wait_left']}s")
+            if row.get("leased_by"):
+                notes.append(f"leased by {row['leased_by']} ({row['lease_left']}s left, not checked)")
+            click.echo(" ".join([f"{name}: {row['state']}", *notes]))
 
 
 @accounts_group.command("remove")
