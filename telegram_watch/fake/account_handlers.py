@@ -29,6 +29,7 @@ ALLOWED_WHEN_FROZEN: tuple[type, ...] = (
     functions.help.GetConfigRequest,
     functions.users.GetUsersRequest,
     functions.updates.GetStateRequest,
+    functions.updates.GetDifferenceRequest,
     functions.auth.LogOutRequest,
 )
 
