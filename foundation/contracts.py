@@ -95,6 +95,8 @@ class AccountStore(Protocol):
 
     async def release_lease(self, name: str, holder: str) -> None: ...
 
+    async def set_discovery_next(self, name: str, at_epoch: float) -> dict[str, Any] | None: ...
+
 
 # --- authorizations: the scope names a private join is checked against ----------------------------
 

@@ -121,3 +121,7 @@ class AccountRepo:
             await self._coll.update_one(
                 {"_id": name, "lease_holder": holder}, {"$set": {"lease_holder": None, "lease_until": 0.0}}
             )
+
+    async def set_discovery_next(self, name: str, at_epoch: float) -> Doc | None:
+        """The account's next discovery call (recommendations, global search) waits until then."""
+        return await self._replace(name, discovery_next_at=at_epoch)

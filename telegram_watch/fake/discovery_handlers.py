@@ -58,6 +58,7 @@ def _search_global(world: FakeTelegram, viewer: FakeUser, req: Any) -> Any:
     channels = {ch.id: ch for ch, _ in found}
     return t_messages.Messages(
         messages=[tl.message(ch, m) for ch, m in found],
+        topics=[],
         chats=[tl.channel(world, viewer, ch) for ch in channels.values()],
         users=[],
     )
