@@ -199,9 +199,12 @@ async def accounts_remove(app: AppContext, name: str) -> None:
 @click.option(
     "--since-date", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]), help="stop at messages older (UTC)"
 )
+@click.option("--stories", is_flag=True, help="also store the channel's visible stories")
 @pass_app
 @async_command
-async def backfill_cmd(app: AppContext, channel: str, limit: int | None, since_date: datetime | None) -> None:
+async def backfill_cmd(
+    app: AppContext, channel: str, limit: int | None, since_date: datetime | None, stories: bool
+) -> None:
     """Read CHANNEL's history into the store; resumable (rerun after any interruption)."""
     since = since_date.replace(tzinfo=UTC) if since_date else None
     async with open_pool(app) as (tg, pool):
@@ -224,6 +227,12 @@ async def backfill_cmd(app: AppContext, channel: str, limit: int | None, since_d
         try:
             result = await runner.run(Target.parse(channel), limit=limit, since=since)
             status = "ok" if result.state == "ok" else result.state
+            if stories and result.state == "ok":
+                from telegram_watch.stories import StoryReader
+
+                reader = StoryReader(pool, tg.opened.ingest, run_id=run_id, web_base=app.settings.telegram_web_base)
+                story_result = await reader.read(Target.parse(channel))
+                click.echo(f"stories: new {story_result.new if story_result else 0}")
         finally:
             await runs.finish(run_id, status, stats=dict(pool.stats))
     click.echo(

@@ -18,6 +18,7 @@ from telethon.tl.types import stories as t_stories
 
 from . import tl
 from .dispatch import handles
+from .entities import detect_entities
 from .model import FakeChannel, FakeFile, FakeUser
 from .read_handlers import input_channel, readable
 from .world import FakeTelegram
@@ -62,6 +63,7 @@ def _item(story: FakeStory) -> Any:
         media=tl.media(story.media) or types.MessageMediaEmpty(),
         public=True,
         caption=story.caption or None,
+        entities=detect_entities(story.caption) or None if story.caption else None,
         views=types.StoryViews(views_count=story.views),
     )
 
