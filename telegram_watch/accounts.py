@@ -223,8 +223,8 @@ async def freeze_notice(client: TelegramClient) -> str | None:
     config = _json_value(getattr(result, "config", None))
     if not isinstance(config, dict) or not config.get("freeze_since_date"):
         return None
-    since, until = config.get("freeze_since_date"), config.get("freeze_until_date")
-    return f"FROZEN (since {int(since)}, until {int(until) if until else '?'})"
+    since, until = int(config["freeze_since_date"]), config.get("freeze_until_date")
+    return f"FROZEN (since {since}, until {int(until) if until else '?'})"
 
 
 class SessionInUse(ConfigError):

@@ -151,7 +151,7 @@ class MediaFetcher:
             found = await client(functions.stories.GetStoriesByIDRequest(peer=peer, id=[int(story_id)]))
             media = next((getattr(s, "media", None) for s in found.stories if s.id == int(story_id)), None)
         else:
-            msg = await client.get_messages(peer, ids=int(msg_id))
+            msg = await client.get_messages(peer, ids=int(str(msg_id)))
             media = getattr(msg, "media", None)
         fresh: MediaRef | None = None
         if isinstance(media, types.MessageMediaPhoto) and isinstance(media.photo, types.Photo):

@@ -55,13 +55,18 @@ class FoundRoom(Protocol):
 
     @property
     def link(self) -> str | None: ...
-
-    source: str
-    account: str
-    via: str | None
-    title: str | None
-    participants: int | None
-    text: str | None
+    @property
+    def source(self) -> str: ...
+    @property
+    def account(self) -> str: ...
+    @property
+    def via(self) -> str | None: ...
+    @property
+    def title(self) -> str | None: ...
+    @property
+    def participants(self) -> int | None: ...
+    @property
+    def text(self) -> str | None: ...
 
 
 class DiscoveryService:
