@@ -2,7 +2,8 @@
 
 ``MediaFetcher.fetch(ref)`` is the seam the hashing stage calls for ``source == mtproto`` media: it
 rebuilds the file location from ``MediaRef.locator`` (see ``convert``) and streams it with
-``iter_download`` into ``<partial_dir>/<kind>-<id>-<size>.part``, stopping as soon as the bytes pass
+``iter_download`` into ``<partial_dir>/<kind>-<id>-<size>.part`` (sealed chunk by chunk:
+``partial.SealedPart``), stopping as soon as the bytes pass
 ``limits.max_media_bytes`` (``TooLarge``), so a huge file never sits in memory while it downloads.
 
 Large files are not fetched from zero twice: after a flood wait (the pool hands the download to
@@ -21,11 +22,12 @@ import contextlib
 import fcntl
 import functools
 import hashlib
+import os
 import re
 import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from telethon import TelegramClient
 from telethon.tl import functions, types
@@ -35,6 +37,7 @@ from foundation.logs import get_logger
 from foundation.models import MediaRef
 from telegram_watch.convert import document_ref, photo_ref
 from telegram_watch.errors import FileReferenceExpired, TelegramDisconnected
+from telegram_watch.partial import SealedPart
 from telegram_watch.pool import AccountPool
 
 log = get_logger(__name__)
@@ -59,9 +62,17 @@ def file_location(locator: dict[str, Any]) -> Any:
 
 class MediaFetcher:
     def __init__(
-        self, pool: AccountPool, *, max_bytes: int, partial_dir: Path | None = None, attempts: int = 5
+        self,
+        pool: AccountPool,
+        *,
+        max_bytes: int,
+        partial_dir: Path | None = None,
+        key: bytes | None = None,
+        attempts: int = 5,
     ) -> None:
+        """``key`` seals partial files (AES-256-GCM); a process without one cannot resume another's."""
         self.pool = pool
+        self.key = key if key is not None else os.urandom(32)
         self.max_bytes = max_bytes
         self._partial_dir = partial_dir
         self.attempts = attempts
@@ -94,7 +105,7 @@ class MediaFetcher:
         part = self.part_path(ref.locator)
         async with _exclusive(part):
             await self._download_resuming(ref, part)
-            return _verified(part, ref)
+            return _verified(SealedPart(part, self.key, CHUNK), ref)
 
     async def _download_resuming(self, ref: MediaRef, part: Path) -> None:
         locator: dict[str, Any] = dict(ref.locator or {})
@@ -109,36 +120,42 @@ class MediaFetcher:
             except FileReferenceExpired:
                 if refreshed:
                     raise
-                log.info("file reference expired, refetching", msg_id=locator.get("msg_id"), have=_size(part))
+                log.info("file reference expired, refetching", msg_id=locator.get("msg_id"), on_disk=_size(part))
                 locator = await self.pool.run(channel, lambda c: self._refresh(c, ref))
                 refreshed = True
             except TelegramDisconnected as exc:
                 if attempt == self.attempts:
                     raise
-                log.warning("download interrupted: resuming", have=_size(part), attempt=attempt, error=str(exc))
+                log.warning("download interrupted: resuming", on_disk=_size(part), attempt=attempt, error=str(exc))
         raise SourceError(f"download gave up after {self.attempts} attempts")
 
     async def _download(self, client: TelegramClient, locator: dict[str, Any], size: int | None, part: Path) -> None:
         """Append the rest of the file to ``part``, from its last whole chunk."""
-        have = _size(part)
-        if size is not None and have >= size:
-            return
-        start = have - have % CHUNK  # a chunk cut mid-write is fetched again, aligned as getFile wants
-        self.resumed_from.append(start)
-        if start:
-            log.info("resuming download", offset=start, size=size)
-        limit = None if size is None else -(-(size - start) // CHUNK)
-        with _open_at(part, start) as out:
-            total = start
+        sealed = SealedPart(part, self.key, CHUNK)
+        have = sealed.have()
+        if have % CHUNK or (size is not None and have >= size):
+            return  # only the last chunk is short: the file is complete
+        index = have // CHUNK
+        self.resumed_from.append(have)
+        if have:
+            log.info("resuming download", offset=have, size=size)
+        limit = None if size is None else -(-(size - have) // CHUNK)
+        pending = bytearray()
+        with sealed.open_at(index) as out:
             async for chunk in client.iter_download(
-                file_location(locator), offset=start, limit=limit, request_size=CHUNK, dc_id=locator.get("dc_id")
+                file_location(locator), offset=have, limit=limit, request_size=CHUNK, dc_id=locator.get("dc_id")
             ):
-                total += len(chunk)
-                if total > self.max_bytes:
+                pending += chunk
+                if index * CHUNK + len(pending) > self.max_bytes:
                     out.truncate(0)
                     raise TooLarge(f"media passed the {self.max_bytes}-byte cap while downloading")
-                out.write(chunk)
-                out.flush()  # what is on disk is what the next attempt resumes from
+                while len(pending) >= CHUNK:
+                    out.write(sealed.seal(index, bytes(pending[:CHUNK])))
+                    out.flush()  # what is on disk is what the next attempt resumes from
+                    del pending[:CHUNK]
+                    index += 1
+            if pending:
+                out.write(sealed.seal(index, bytes(pending)))
 
     async def _refresh(self, client: TelegramClient, ref: MediaRef) -> dict[str, Any]:
         """A fresh locator for the same file, from the message (or story) it was seen in."""
@@ -163,14 +180,6 @@ class MediaFetcher:
         return {**loc, **fresh.locator, "msg_id": msg_id, "story_id": story_id}
 
 
-def _open_at(part: Path, start: int) -> BinaryIO:
-    """``part`` opened for writing at ``start``, anything after it cut off."""
-    out = part.open("r+b" if part.exists() else "wb")
-    out.truncate(start)
-    out.seek(start)
-    return out
-
-
 def _size(path: Path) -> int:
     try:
         return path.stat().st_size
@@ -178,10 +187,12 @@ def _size(path: Path) -> int:
         return 0
 
 
-def _verified(part: Path, ref: MediaRef) -> bytes:
+def _verified(sealed: SealedPart, ref: MediaRef) -> bytes:
     """The finished file's bytes if they have the announced size and digest; the part file goes."""
-    data = part.read_bytes()
-    part.unlink(missing_ok=True)
+    data = sealed.read_all()
+    sealed.discard()
+    if data is None:
+        raise SourceError("the partial download does not authenticate (tampered, or another key)")
     if ref.size is not None and len(data) != ref.size:
         raise SourceError(f"download ended at {len(data)} bytes, Telegram announced {ref.size}")
     digest = hashlib.sha256(data).hexdigest()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from telegram_watch.fake.download_faults import cut_download, duplicate_sessions
 from telegram_watch.fake.model import FakeFile
 from telegram_watch.fake.world import FakeTelegram
 from telegram_watch.media import CHUNK, MediaFetcher
+from telegram_watch.partial import SealedPart
 from telegram_watch.pool import AccountPool
 from tests.test_tg_support import pool_over
 
@@ -220,20 +222,28 @@ async def test_a_killed_process_resumes_from_disk_and_a_bad_part_is_never_truste
     data = synthetic(3)
     ref = await stored_ref(world, pool, ingest, store, world.document(data, "video/mp4", file_name="c.mp4"))
     c = CHUNK
-    fetcher = MediaFetcher(pool, max_bytes=10 * c, partial_dir=tmp_path)
+    key = os.urandom(32)
+    fetcher = MediaFetcher(pool, max_bytes=10 * c, partial_dir=tmp_path, key=key)
     part = fetcher.part_path(ref.locator or {})
-    part.write_bytes(data[: 2 * c + 100])  # what a killed process left: two chunks and a torn third
+    sealed = SealedPart(part, key, c)
+    with sealed.open_at(0) as out:  # what a killed process left: two sealed chunks and a torn third
+        out.write(sealed.seal(0, data[:c]) + sealed.seal(1, data[c : 2 * c]) + b"torn")
+    assert data[:c] not in part.read_bytes()  # media bytes are never on disk in the clear
     offsets = tap_file_offsets(world)
     assert await fetcher.fetch(ref) == data
-    assert offsets[0] == 2 * c and min(offsets) == 2 * c  # resumed, the torn chunk fetched again
-
-    # a part file that is not this media's bytes fails the SHA-256 check, is thrown away, and the
-    # next attempt starts from zero
-    known = ref.model_copy(update={"sha256": hashlib.sha256(data).hexdigest()})
-    part.write_bytes(b"\x00" * (2 * c))
-    with pytest.raises(SourceError, match="SHA-256"):
-        await fetcher.fetch(known)
+    assert offsets[0] == 2 * c and min(offsets) == 2 * c  # resumed; the torn chunk fetched again
     assert not part.exists()
+
+    # a part sealed under another key (or tampered with) is not trusted: the download starts over
+    other = SealedPart(part, os.urandom(32), c)
+    with other.open_at(0) as out:
+        out.write(other.seal(0, b"\x00" * c) + other.seal(1, b"\x00" * c))
     offsets.clear()
-    assert await fetcher.fetch(known) == data
+    assert await fetcher.fetch(ref) == data
     assert offsets[0] == 0
+
+    # a finished file that is not the media already hashed is thrown away, never returned
+    wrong = ref.model_copy(update={"sha256": "0" * 64})
+    with pytest.raises(SourceError, match="SHA-256"):
+        await fetcher.fetch(wrong)
+    assert not part.exists()

@@ -22,6 +22,7 @@ from crawler.evidence.authorizations import Authorizations
 from crawler.evidence.wiring import build_ledger
 from crawler.pipeline import open_pipeline
 from foundation.errors import NotAuthorized
+from foundation.keys import load_or_create
 from foundation.models import Source
 from storage.client import open_store
 from storage.repos.accounts import AccountRepo
@@ -73,7 +74,10 @@ async def open_pool(app: AppContext) -> AsyncIterator[tuple[Telegram, AccountPoo
             lease_seconds=settings.telegram.lease_seconds,
         )
         fetcher = MediaFetcher(
-            pool, max_bytes=settings.limits.max_media_bytes, partial_dir=settings.data_dir / "downloads"
+            pool,
+            max_bytes=settings.limits.max_media_bytes,
+            partial_dir=settings.data_dir / "downloads",
+            key=load_or_create(None, settings.data_dir, "downloads"),
         )
         reporter = None
         if settings.takedowns.senders.mtproto.enabled:  # `auto` takedowns report in-app through this pool
