@@ -21,7 +21,7 @@ from crawler.cli.app import AppContext, Opened, async_command, pass_app
 from crawler.evidence.authorizations import Authorizations
 from crawler.evidence.wiring import build_ledger
 from crawler.pipeline import open_pipeline
-from foundation.errors import NotAuthorized
+from foundation.errors import NotAuthorized, TgwatchError
 from foundation.keys import load_or_create
 from foundation.models import Source
 from storage.client import open_store
@@ -37,6 +37,7 @@ from telegram_watch.invites import Invites
 from telegram_watch.live import Watcher
 from telegram_watch.media import MediaFetcher
 from telegram_watch.pool import AccountPool
+from telegram_watch.stories import StoryReader
 
 
 @dataclass
@@ -232,8 +233,6 @@ async def backfill_cmd(
             result = await runner.run(Target.parse(channel), limit=limit, since=since)
             status = "ok" if result.state == "ok" else result.state
             if stories and result.state == "ok":
-                from telegram_watch.stories import StoryReader
-
                 reader = StoryReader(pool, tg.opened.ingest, run_id=run_id, web_base=app.settings.telegram_web_base)
                 story_result = await reader.read(Target.parse(channel))
                 click.echo(f"stories: new {story_result.new if story_result else 0}")
@@ -248,9 +247,10 @@ async def backfill_cmd(
 @click.command("watch")
 @click.argument("channels", nargs=-1, required=True)
 @click.option("--resync", type=float, default=300.0, show_default=True, help="seconds between safety catch-ups")
+@click.option("--stories", is_flag=True, help="also store the channels' visible stories at every resync")
 @pass_app
 @async_command
-async def watch_cmd(app: AppContext, channels: tuple[str, ...], resync: float) -> None:
+async def watch_cmd(app: AppContext, channels: tuple[str, ...], resync: float, stories: bool) -> None:
     """Follow CHANNELS live: new, edited and deleted messages (Ctrl-C to stop)."""
     async with open_pool(app) as (tg, pool):
         runs = RunRepo(tg.opened.store)
@@ -258,10 +258,29 @@ async def watch_cmd(app: AppContext, channels: tuple[str, ...], resync: float) -
         watcher = Watcher(
             pool, tg.opened.ingest, [Target.parse(c) for c in channels], resync_seconds=resync, run_id=run_id
         )
+        story_task = None
+        if stories:
+            reader = StoryReader(pool, tg.opened.ingest, run_id=run_id, web_base=app.settings.telegram_web_base)
+            story_task = asyncio.create_task(_read_stories(reader, channels, resync))
         try:
             await watcher.run(asyncio.Event())
         finally:
+            if story_task is not None:
+                story_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await story_task
             await runs.finish(run_id, "stopped", counts=watcher.counts, stats=dict(pool.stats))
+
+
+async def _read_stories(reader: StoryReader, channels: tuple[str, ...], every: float) -> None:
+    """Stories expire within a day: read them again at every resync (a failure waits for the next)."""
+    while True:
+        for channel in channels:
+            try:
+                await reader.read(Target.parse(channel))
+            except TgwatchError as exc:
+                await reader.ingest.record_error(exc)
+        await asyncio.sleep(every)
 
 
 # --- invites ------------------------------------------------------------------------------------
