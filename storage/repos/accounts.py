@@ -20,9 +20,12 @@ from foundation.contracts import DEAUTHORIZED as DEAUTHORIZED
 from foundation.contracts import DISABLED as DISABLED
 from foundation.contracts import FROZEN as FROZEN
 from foundation.contracts import STATES as STATES
-from foundation.errors import ConfigError
+from foundation.errors import ConfigError, StoreError
 from foundation.models import utcnow
 from storage.client import Doc, Store, translate_errors
+
+
+_LEASE_FIELDS = ("lease_holder", "lease_until")
 
 
 class AccountRepo:
@@ -72,13 +75,18 @@ class AccountRepo:
         return bool(result.deleted_count)
 
     async def _replace(self, name: str, **changes: Any) -> Doc | None:
+        """Read-modify-replace, guarded by the lease fields read: a lease taken or renewed meanwhile
+        (by ``take_lease``, a single atomic update) is never overwritten by a stale copy."""
         with translate_errors("update account"):
-            doc = await self._coll.find_one({"_id": name})
-            if doc is None:
-                return None
-            doc.update(changes, updated_at=utcnow())
-            await self._coll.replace_one({"_id": name}, doc)
-        return doc
+            for _ in range(20):
+                doc = await self._coll.find_one({"_id": name})
+                if doc is None:
+                    return None
+                guard = {"_id": name, **{f: doc.get(f) for f in _LEASE_FIELDS}}
+                doc.update(changes, updated_at=utcnow())
+                if (await self._coll.replace_one(guard, doc)).matched_count:
+                    return doc
+        raise StoreError(f"account {name!r} kept changing under an update")
 
     async def set_state(self, name: str, state: str, reason: str | None = None) -> Doc | None:
         if state not in STATES:
