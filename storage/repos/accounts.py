@@ -24,7 +24,6 @@ from foundation.errors import ConfigError, StoreError
 from foundation.models import utcnow
 from storage.client import Doc, Store, translate_errors
 
-
 _LEASE_FIELDS = ("lease_holder", "lease_until")
 
 
