@@ -63,6 +63,10 @@ class TelegramSettings(BaseModel):
     secrets_key: SecretStr | None = None
     flood_sleep_threshold: int = 0
     request_pacing_seconds: float = Field(0.5, ge=0)
+    #: an account's session lease (one process per session); renewed every third of it
+    lease_seconds: float = Field(60.0, ge=3)
+    #: per account, the least time between two discovery calls (recommendations, global search)
+    discovery_interval_seconds: float = Field(20.0, ge=0)
 
 
 class MediaSettings(BaseModel):

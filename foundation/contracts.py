@@ -65,7 +65,8 @@ ACTIVE = "active"
 DEAUTHORIZED = "deauthorized"
 BANNED = "banned"
 DISABLED = "disabled"
-STATES = (ACTIVE, DEAUTHORIZED, BANNED, DISABLED)
+FROZEN = "frozen"  # Telegram froze the account (FROZEN_* errors): parked until an appeal succeeds
+STATES = (ACTIVE, DEAUTHORIZED, BANNED, DISABLED, FROZEN)
 
 
 class AccountStore(Protocol):
@@ -89,6 +90,12 @@ class AccountStore(Protocol):
     async def park(self, name: str, until_epoch: float) -> dict[str, Any] | None: ...
 
     async def update_session(self, name: str, session_enc: str) -> dict[str, Any] | None: ...
+
+    async def take_lease(self, name: str, holder: str, *, seconds: float, now: float) -> dict[str, Any] | None: ...
+
+    async def release_lease(self, name: str, holder: str) -> None: ...
+
+    async def set_discovery_next(self, name: str, at_epoch: float) -> dict[str, Any] | None: ...
 
 
 # --- authorizations: the scope names a private join is checked against ----------------------------

@@ -277,11 +277,15 @@ class Message(Record):
     notices: list[str] = Field(default_factory=list)
     unknown: list[str] = Field(default_factory=list)
     raw: RawCapture | None = None
+    #: ``story`` for a channel's story (``msg_id`` is the story id; stories have their own numbering)
+    kind: Literal["message", "story"] = "message"
 
     @property
     def key(self) -> str:
         if self.channel_key is None:
             raise ValueError("channel_key is set by ingest; this message has not been through it")
+        if self.kind == "story":
+            return f"{self.channel_key}/s{self.msg_id}"
         return f"{self.channel_key}/{self.msg_id}"
 
     def content_hash(self) -> str:

@@ -9,6 +9,9 @@ account by its operator-chosen name, never by its phone.
 from __future__ import annotations
 
 import binascii
+import os
+import secrets
+import socket
 import struct
 import time
 from collections.abc import Awaitable, Callable
@@ -17,8 +20,9 @@ from typing import Any
 
 from telethon import TelegramClient
 from telethon.sessions import StringSession
+from telethon.tl import functions, types
 
-from foundation.contracts import ACTIVE, AccountStore
+from foundation.contracts import ACTIVE, FROZEN, AccountStore
 from foundation.errors import ConfigError
 from foundation.logs import get_logger
 from telegram_watch.client import ClientFactory, parse_proxy
@@ -43,10 +47,17 @@ class Account:
     user_id: int | None = None
 
 
+def lease_holder() -> str:
+    """Who holds a session lease: host, pid and a random tag (a reused pid is another holder)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
 def summary(doc: dict[str, Any], *, now: float | None = None) -> dict[str, Any]:
     """What ``accounts list`` may show: no phone, no session, no proxy credentials."""
     now = time.time() if now is None else now
     until = float(doc.get("flood_until") or 0.0)
+    lease_until = float(doc.get("lease_until") or 0.0)
+    leased = bool(doc.get("lease_holder")) and lease_until > now
     return {
         "name": doc["_id"],
         "state": doc.get("state"),
@@ -55,6 +66,10 @@ def summary(doc: dict[str, Any], *, now: float | None = None) -> dict[str, Any]:
         "flood_wait_left": round(until - now) if until > now else 0,
         "flood_waits": int(doc.get("flood_waits") or 0),
         "proxy": bool(doc.get("proxy_enc")) or bool(doc.get("proxy")),
+        "frozen": doc.get("state") == FROZEN,
+        "parked": doc.get("state") != ACTIVE or until > now,
+        "leased_by": doc.get("lease_holder") if leased else None,
+        "lease_left": round(lease_until - now) if leased else 0,
     }
 
 
@@ -186,16 +201,56 @@ async def login_interactive(
     return user_id
 
 
-async def check_account(accounts: Accounts, factory: ClientFactory, account: Account) -> str:
-    """Connect with the stored session; record and return the account's state."""
+def _json_value(value: Any) -> Any:
+    """A TL ``JSONValue`` → plain Python."""
+    if isinstance(value, types.JsonObject):
+        return {item.key: _json_value(item.value) for item in value.value}
+    if isinstance(value, types.JsonArray):
+        return [_json_value(v) for v in value.value]
+    if isinstance(value, types.JsonNull):
+        return None
+    return getattr(value, "value", None)
+
+
+async def freeze_notice(client: TelegramClient) -> str | None:
+    """``FROZEN (since .., until ..)`` when Telegram's app config says this account is frozen.
+
+    A frozen account still logs in; Telegram tells it about the freeze in ``help.getAppConfig``
+    (``freeze_since_date``, ``freeze_until_date``, ``freeze_appeal_url``), one of the few methods it
+    may still call. The appeal URL is left out (it is for the account's owner, in the app)."""
+    with telethon_errors():
+        result = await client(functions.help.GetAppConfigRequest(hash=0))
+    config = _json_value(getattr(result, "config", None))
+    if not isinstance(config, dict) or not config.get("freeze_since_date"):
+        return None
+    since, until = int(config["freeze_since_date"]), config.get("freeze_until_date")
+    return f"FROZEN (since {since}, until {int(until) if until else '?'})"
+
+
+class SessionInUse(ConfigError):
+    """``accounts check`` found the session leased by a running worker: connecting would duplicate it."""
+
+
+async def check_account(
+    accounts: Accounts, factory: ClientFactory, account: Account, *, lease_seconds: float = 60.0
+) -> str:
+    """Connect with the stored session; record and return the account's state (frozen ones parked).
+
+    The check takes the account's lease for its few seconds: a session a worker is using is never
+    opened a second time (``SessionInUse`` instead)."""
+    holder = f"check:{lease_holder()}"
+    if await accounts.repo.take_lease(account.name, holder, seconds=lease_seconds, now=time.time()) is None:
+        raise SessionInUse(f"account {account.name} is leased by a running worker; not connecting")
     client = factory(account.session, account.proxy)
     try:
         await _authorized_user(client)
-        state, reason = ACTIVE, None
+        notice = await freeze_notice(client)
+        state, reason = (FROZEN, notice) if notice else (ACTIVE, None)
     except AccountUnusable as exc:
         state, reason = exc.state, exc.rpc
     finally:
         await client.disconnect()
+        await accounts.repo.release_lease(account.name, holder)
     await accounts.repo.set_state(account.name, state, reason)
     log.info("account checked", account=account.name, state=state, reason=reason)
     return state

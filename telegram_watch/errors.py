@@ -44,7 +44,11 @@ class TelegramNotFound(NotFound):
 
 
 class AccountUnusable(AccessDenied):
-    """The account itself cannot work any more (``state`` is ``deauthorized`` or ``banned``)."""
+    """The account itself cannot work any more (``state`` is ``deauthorized``, ``banned`` or ``frozen``).
+
+    ``frozen``: since 2025 Telegram freezes accounts it suspects (``FROZEN_METHOD_INVALID``,
+    ``FROZEN_PARTICIPANT_MISSING``); a frozen account still logs in but may call almost nothing, and
+    may be unfrozen on appeal, so it is parked (kept, not used) rather than forgotten."""
 
     kind = "account_unusable"
 
@@ -58,6 +62,12 @@ class FileReferenceExpired(SourceError):
     """A media file reference went stale: refetch the message for a fresh one."""
 
     kind = "file_reference_expired"
+
+
+class TelegramDisconnected(SourceError):
+    """The connection dropped (or timed out) under a request: worth resuming, not a verdict."""
+
+    kind = "telegram_disconnected"
 
 
 _DENIED: dict[type[Exception], ChannelState | None] = {
@@ -87,6 +97,8 @@ _ACCOUNT: dict[type[Exception], str] = {
     tle.UserDeactivatedError: "banned",
     tle.UserDeactivatedBanError: "banned",
     tle.PhoneNumberBannedError: "banned",
+    tle.FrozenMethodInvalidError: "frozen",
+    tle.FrozenParticipantMissingError: "frozen",
 }
 
 
@@ -119,6 +131,8 @@ def translate(exc: BaseException) -> TgwatchError:
     for cls, account_state in _ACCOUNT.items():
         if isinstance(exc, cls):
             return AccountUnusable(name, rpc=name, state=account_state)
+    if name.startswith("FROZEN_"):  # Telegram adds FROZEN_* names over time; all mean the same
+        return AccountUnusable(name, rpc=name, state="frozen")
     if isinstance(exc, tle.UnauthorizedError):
         return AccountUnusable(name, rpc=name, state="deauthorized")
     if isinstance(exc, ValueError):
@@ -126,6 +140,8 @@ def translate(exc: BaseException) -> TgwatchError:
         return TelegramNotFound(str(exc), rpc="UNRESOLVED", channel_state=ChannelState.NOT_FOUND)
     if isinstance(exc, tle.RPCError):
         return SourceError(f"telegram RPC error {name}")
+    if isinstance(exc, ConnectionError | TimeoutError):
+        return TelegramDisconnected(f"telegram: {type(exc).__name__}: {exc}")
     return SourceError(f"telegram: {type(exc).__name__}: {exc}")
 
 

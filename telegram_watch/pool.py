@@ -13,6 +13,12 @@ between two requests of the same account; other accounts are not held up), and r
 * Deauthorized/banned accounts are retired (state stored) and the work moves on.
 * ``ChannelPrivate``/``ChannelBanned`` on one account marks that account as unable to read that
   channel and tries the others; only when none can read it does the error reach the caller.
+* Frozen accounts (``FROZEN_*``) are parked as ``frozen``: kept, shown by ``accounts check``, unused.
+* With a store, a session is only ever used under its **lease** (``AccountStore.take_lease``): taken
+  before the first connection, renewed by a heartbeat task every third of ``lease_seconds``, given
+  back on ``close``. An account another process holds is skipped like a flood-parked one and retried
+  when its lease could have ended, so two workers never share a session (``AUTH_KEY_DUPLICATED``).
+  A lease that could not be renewed (another process took it after a stall) drops the client at once.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from telethon import TelegramClient
 from foundation import metrics
 from foundation.errors import ConfigError, RateLimited, TgwatchError
 from foundation.logs import get_logger
-from telegram_watch.accounts import Account, Accounts
+from telegram_watch.accounts import Account, Accounts, lease_holder
 from telegram_watch.client import ClientFactory
 from telegram_watch.errors import AccountUnusable, TelegramDenied, telethon_errors
 
@@ -50,6 +56,8 @@ class Member:
     locked_out: set[str] = field(default_factory=set)
     client: TelegramClient | None = None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    leased: bool = False
+    leased_elsewhere_until: float = 0.0
 
     @property
     def name(self) -> str:
@@ -57,7 +65,13 @@ class Member:
 
 
 class NoAccount(ConfigError):
-    """No usable account at all (none added, or all deauthorized/banned)."""
+    """No usable account at all (none added, or all deauthorized/banned/frozen)."""
+
+
+class AccountLeased(RateLimited):
+    """Another process holds this account's session lease; try again after ``retry_after``."""
+
+    kind = "account_leased"
 
 
 class AccountPool:
@@ -70,6 +84,8 @@ class AccountPool:
         pacing: float = 0.5,
         max_wait: float = 3600.0,
         clock: Clock = time.time,
+        lease_seconds: float = 60.0,
+        holder: str | None = None,
     ) -> None:
         self.members = [Member(a, flood_until=a.flood_until) for a in accounts]
         self._factory = factory
@@ -77,18 +93,82 @@ class AccountPool:
         self._pacing = pacing
         self._max_wait = max_wait
         self._clock = clock
+        self.lease_seconds = lease_seconds
+        self.holder = holder or lease_holder()
+        self._heartbeat: asyncio.Task[None] | None = None
         self.stats: Counter[str] = Counter()
 
     @classmethod
     async def load(
-        cls, store: Accounts, factory: ClientFactory, *, pacing: float, max_wait: float = 3600.0
+        cls,
+        store: Accounts,
+        factory: ClientFactory,
+        *,
+        pacing: float,
+        max_wait: float = 3600.0,
+        lease_seconds: float = 60.0,
+        holder: str | None = None,
     ) -> AccountPool:
-        return cls(await store.active(), factory, store=store, pacing=pacing, max_wait=max_wait)
+        return cls(
+            await store.active(),
+            factory,
+            store=store,
+            pacing=pacing,
+            max_wait=max_wait,
+            lease_seconds=lease_seconds,
+            holder=holder,
+        )
+
+    # --- leases ---------------------------------------------------------------------------------
+
+    async def _ensure_lease(self, member: Member) -> None:
+        """Hold ``member``'s session lease before its client connects (no store: nothing to share)."""
+        if self._store is None or member.leased:
+            return
+        now = self._clock()
+        doc = await self._store.repo.take_lease(member.name, self.holder, seconds=self.lease_seconds, now=now)
+        if doc is None:
+            current = await self._store.repo.get(member.name) or {}
+            until = float(current.get("lease_until") or 0.0)
+            retry = min(max(until - now, 0.0), self.lease_seconds / 3) or 1.0
+            member.leased_elsewhere_until = now + retry
+            self.stats["leased_elsewhere"] += 1
+            log.info("account leased by another process", account=member.name, retry_in=round(retry, 1))
+            raise AccountLeased(f"account {member.name} is in use by another process", retry_after=retry)
+        member.leased = True
+        member.leased_elsewhere_until = 0.0
+        if self._heartbeat is None or self._heartbeat.done():
+            self._heartbeat = asyncio.create_task(self._renew_leases(), name="account-lease-heartbeat")
+
+    async def _renew_leases(self) -> None:
+        while True:
+            await asyncio.sleep(self.lease_seconds / 3)
+            await self.renew_leases()
+
+    async def renew_leases(self) -> None:
+        """Extend every lease this pool holds; a lease lost meanwhile drops that account's client."""
+        if self._store is None:
+            return
+        for member in self.members:
+            if not member.leased:
+                continue
+            try:
+                doc = await self._store.repo.take_lease(
+                    member.name, self.holder, seconds=self.lease_seconds, now=self._clock()
+                )
+            except TgwatchError as exc:  # a store outage: keep the lease, it has a third left
+                log.warning("lease renewal failed", account=member.name, error=str(exc))
+                continue
+            if doc is None:
+                log.error("account lease lost: disconnecting", account=member.name)
+                member.leased = False
+                await self._drop_client(member)
 
     # --- clients --------------------------------------------------------------------------------
 
     async def client(self, member: Member) -> TelegramClient:
-        """The member's connected client (connected on first use)."""
+        """The member's connected client (connected on first use, under its lease)."""
+        await self._ensure_lease(member)
         if member.client is None:
             member.client = self._factory(member.account.session, member.account.proxy)
         if not member.client.is_connected():
@@ -97,10 +177,25 @@ class AccountPool:
         return member.client
 
     async def close(self) -> None:
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._heartbeat
+            self._heartbeat = None
         for member in self.members:
             if member.client is not None:
                 await member.client.disconnect()
                 member.client = None
+            if member.leased and self._store is not None:
+                member.leased = False
+                with contextlib.suppress(TgwatchError):
+                    await self._store.repo.release_lease(member.name, self.holder)
+
+    async def _drop_client(self, member: Member) -> None:
+        if member.client is not None:
+            with contextlib.suppress(OSError, TgwatchError):
+                await member.client.disconnect()
+            member.client = None
 
     # --- choosing -------------------------------------------------------------------------------
 
@@ -113,7 +208,7 @@ class AccountPool:
 
     def _pick(self, channel: str | None, only: set[str] | None) -> Member | None:
         now = self._clock()
-        ready = [m for m in self.candidates(channel, only) if m.flood_until <= now]
+        ready = [m for m in self.candidates(channel, only) if m.flood_until <= now and m.leased_elsewhere_until <= now]
         return min(ready, key=lambda m: m.last_request) if ready else None
 
     # --- running --------------------------------------------------------------------------------
@@ -132,15 +227,17 @@ class AccountPool:
                     if denied is not None:
                         raise denied
                     raise NoAccount("no usable Telegram account (add one with `tgwatch accounts add`)")
-                wait = min(m.flood_until for m in waiting) - self._clock()
+                wait = min(max(m.flood_until, m.leased_elsewhere_until) for m in waiting) - self._clock()
                 if wait > self._max_wait:
                     raise RateLimited("every account is flood-waiting", retry_after=wait)
                 self.stats["pool_waits"] += 1
-                log.info("all accounts flood-waiting", channel=channel, seconds=round(wait, 1))
+                log.info("all accounts flood-waiting or leased", channel=channel, seconds=round(wait, 1))
                 await asyncio.sleep(max(wait, 0.0))
                 continue
             try:
                 return await self._run_on(member, op)
+            except AccountLeased:
+                continue  # _ensure_lease set when to look at this account again
             except RateLimited as exc:
                 await self._park(member, exc.retry_after, channel)
             except AccountUnusable as exc:
@@ -183,7 +280,4 @@ class AccountPool:
         log.error("account unusable: retired", account=member.name, state=exc.state, rpc=exc.rpc)
         if self._store is not None:
             await self._store.repo.set_state(member.name, exc.state, exc.rpc)
-        if member.client is not None:
-            with contextlib.suppress(OSError, TgwatchError):
-                await member.client.disconnect()
-            member.client = None
+        await self._drop_client(member)

@@ -70,6 +70,53 @@ async def discover_run(app: AppContext, limit: int | None, base_url: str | None,
         click.echo(f"triaged {summary.checked}: {states}; {len(summary.errors)} errors ({summary.status})")
 
 
+def _found_line(result: Any, found: list[Any]) -> str:
+    return f"found {len(found)} rooms: {result.new} new candidates, {result.merged} already known"
+
+
+@discover_group.command("recommendations")
+@click.argument("channels", nargs=-1, required=True)
+@pass_app
+@async_command
+async def discover_recommendations(app: AppContext, channels: tuple[str, ...]) -> None:
+    """Channels Telegram recommends next to CHANNELS become candidates (rate-limited per account)."""
+    from crawler.cli.telegram import open_pool
+    from foundation.models import utcnow
+    from telegram_watch.discover import Discoverer
+
+    async with open_pool(app) as (tg, pool):
+        finder = Discoverer(pool, interval=app.settings.telegram.discovery_interval_seconds, store=tg.accounts)
+        service = _service(app, tg.opened.store)
+        for channel in channels:
+            found = await finder.recommendations(channel)
+            result = await service.record_mtproto(found, utcnow())
+            click.echo(f"{channel}: {_found_line(result, found)}")
+
+
+@discover_group.command("search")
+@click.argument("terms", nargs=-1, required=True)
+@click.option("--limit", type=click.IntRange(1, 100), default=50, show_default=True, help="results per term")
+@pass_app
+@async_command
+async def discover_search(app: AppContext, terms: tuple[str, ...], limit: int) -> None:
+    """Telegram's global search for TERMS (words or #hashtags): rooms of public posts found become
+    candidates (rate-limited per account)."""
+    from crawler.cli.telegram import open_pool
+    from foundation.models import utcnow
+    from telegram_watch.discover import Discoverer
+
+    async with open_pool(app) as (tg, pool):
+        finder = Discoverer(pool, interval=app.settings.telegram.discovery_interval_seconds, store=tg.accounts)
+        service = _service(app, tg.opened.store)
+        for term in terms:
+            try:
+                found = await finder.search(term, limit=limit)
+            except ValueError as exc:
+                raise click.ClickException(str(exc)) from exc
+            result = await service.record_mtproto(found, utcnow())
+            click.echo(f"{term}: {_found_line(result, found)}")
+
+
 @click.group("candidates")
 def candidates_group() -> None:
     """Review discovered rooms: list, approve into crawl targets, reject, add tips."""

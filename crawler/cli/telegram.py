@@ -7,6 +7,7 @@ encrypted; no command ever prints a phone number or a session string.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
 from collections.abc import AsyncIterator
@@ -20,13 +21,14 @@ from crawler.cli.app import AppContext, Opened, async_command, pass_app
 from crawler.evidence.authorizations import Authorizations
 from crawler.evidence.wiring import build_ledger
 from crawler.pipeline import open_pipeline
-from foundation.errors import NotAuthorized
+from foundation.errors import NotAuthorized, TgwatchError
+from foundation.keys import load_or_create
 from foundation.models import Source
 from storage.client import open_store
 from storage.repos.accounts import AccountRepo
 from storage.repos.authorizations import AuthorizationRepo, channel_scope
 from storage.repos.runs import RunRepo
-from telegram_watch.accounts import Accounts, check_account, import_session, login_interactive
+from telegram_watch.accounts import Accounts, SessionInUse, check_account, import_session, login_interactive, summary
 from telegram_watch.backfill import Backfill
 from telegram_watch.client import ClientFactory, real_client_factory
 from telegram_watch.crypto import SecretBox
@@ -35,6 +37,7 @@ from telegram_watch.invites import Invites
 from telegram_watch.live import Watcher
 from telegram_watch.media import MediaFetcher
 from telegram_watch.pool import AccountPool
+from telegram_watch.stories import StoryReader
 
 
 @dataclass
@@ -65,8 +68,18 @@ async def open_pool(app: AppContext) -> AsyncIterator[tuple[Telegram, AccountPoo
     async with open_store(settings) as store:
         accounts = Accounts(AccountRepo(store), box)
         factory = real_client_factory(settings)
-        pool = await AccountPool.load(accounts, factory, pacing=settings.telegram.request_pacing_seconds)
-        fetcher = MediaFetcher(pool, max_bytes=settings.limits.max_media_bytes)
+        pool = await AccountPool.load(
+            accounts,
+            factory,
+            pacing=settings.telegram.request_pacing_seconds,
+            lease_seconds=settings.telegram.lease_seconds,
+        )
+        fetcher = MediaFetcher(
+            pool,
+            max_bytes=settings.limits.max_media_bytes,
+            partial_dir=settings.data_dir / "downloads",
+            key=load_or_create(None, settings.data_dir, "downloads"),
+        )
         reporter = None
         if settings.takedowns.senders.mtproto.enabled:  # `auto` takedowns report in-app through this pool
             from telegram_watch.report import MtprotoReporter
@@ -134,20 +147,39 @@ async def accounts_list(app: AppContext, as_json: bool) -> None:
         else:
             wait = f" flood-wait {row['flood_wait_left']}s" if row["flood_wait_left"] else ""
             reason = f" ({row['reason']})" if row["reason"] else ""
-            click.echo(f"{row['name']:<20} {row['state']}{reason}{wait} waits={row['flood_waits']}")
+            lease = f" leased-by {row['leased_by']}" if row["leased_by"] else ""
+            click.echo(f"{row['name']:<20} {row['state']}{reason}{wait}{lease} waits={row['flood_waits']}")
 
 
 @accounts_group.command("check")
 @click.argument("names", nargs=-1)
+@click.option("--json", "as_json", is_flag=True)
 @pass_app
 @async_command
-async def accounts_check(app: AppContext, names: tuple[str, ...]) -> None:
-    """Connect with each stored session and record whether it still works."""
+async def accounts_check(app: AppContext, names: tuple[str, ...], as_json: bool) -> None:
+    """Connect with each stored session and record whether it still works (active, frozen, banned...).
+
+    A session leased by a running worker is not opened (that would duplicate it); its stored state is
+    shown with the lease instead."""
     async with open_telegram(app) as tg:
         selected = names or tuple(r["name"] for r in await tg.accounts.summaries())
         for name in selected:
-            state = await check_account(tg.accounts, tg.factory, await tg.accounts.get(name))
-            click.echo(f"{name}: {state}")
+            account = await tg.accounts.get(name)
+            with contextlib.suppress(SessionInUse):
+                await check_account(tg.accounts, tg.factory, account, lease_seconds=app.settings.telegram.lease_seconds)
+            doc = await tg.accounts.repo.get(name)
+            row = summary(doc) if doc else {"name": name, "state": "missing"}
+            if as_json:
+                click.echo(json.dumps(row))
+                continue
+            notes = [f"({row['reason']})"] if row.get("reason") else []
+            if row.get("parked"):
+                notes.append("parked")
+            if row.get("flood_wait_left"):
+                notes.append(f"flood-wait {row['flood_wait_left']}s")
+            if row.get("leased_by"):
+                notes.append(f"leased by {row['leased_by']} ({row['lease_left']}s left, not checked)")
+            click.echo(" ".join([f"{name}: {row['state']}", *notes]))
 
 
 @accounts_group.command("remove")
@@ -172,9 +204,12 @@ async def accounts_remove(app: AppContext, name: str) -> None:
 @click.option(
     "--since-date", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]), help="stop at messages older (UTC)"
 )
+@click.option("--stories", is_flag=True, help="also store the channel's visible stories")
 @pass_app
 @async_command
-async def backfill_cmd(app: AppContext, channel: str, limit: int | None, since_date: datetime | None) -> None:
+async def backfill_cmd(
+    app: AppContext, channel: str, limit: int | None, since_date: datetime | None, stories: bool
+) -> None:
     """Read CHANNEL's history into the store; resumable (rerun after any interruption)."""
     since = since_date.replace(tzinfo=UTC) if since_date else None
     async with open_pool(app) as (tg, pool):
@@ -197,6 +232,10 @@ async def backfill_cmd(app: AppContext, channel: str, limit: int | None, since_d
         try:
             result = await runner.run(Target.parse(channel), limit=limit, since=since)
             status = "ok" if result.state == "ok" else result.state
+            if stories and result.state == "ok":
+                reader = StoryReader(pool, tg.opened.ingest, run_id=run_id, web_base=app.settings.telegram_web_base)
+                story_result = await reader.read(Target.parse(channel))
+                click.echo(f"stories: new {story_result.new if story_result else 0}")
         finally:
             await runs.finish(run_id, status, stats=dict(pool.stats))
     click.echo(
@@ -208,9 +247,10 @@ async def backfill_cmd(app: AppContext, channel: str, limit: int | None, since_d
 @click.command("watch")
 @click.argument("channels", nargs=-1, required=True)
 @click.option("--resync", type=float, default=300.0, show_default=True, help="seconds between safety catch-ups")
+@click.option("--stories", is_flag=True, help="also store the channels' visible stories at every resync")
 @pass_app
 @async_command
-async def watch_cmd(app: AppContext, channels: tuple[str, ...], resync: float) -> None:
+async def watch_cmd(app: AppContext, channels: tuple[str, ...], resync: float, stories: bool) -> None:
     """Follow CHANNELS live: new, edited and deleted messages (Ctrl-C to stop)."""
     async with open_pool(app) as (tg, pool):
         runs = RunRepo(tg.opened.store)
@@ -218,10 +258,29 @@ async def watch_cmd(app: AppContext, channels: tuple[str, ...], resync: float) -
         watcher = Watcher(
             pool, tg.opened.ingest, [Target.parse(c) for c in channels], resync_seconds=resync, run_id=run_id
         )
+        story_task = None
+        if stories:
+            reader = StoryReader(pool, tg.opened.ingest, run_id=run_id, web_base=app.settings.telegram_web_base)
+            story_task = asyncio.create_task(_read_stories(reader, channels, resync))
         try:
             await watcher.run(asyncio.Event())
         finally:
+            if story_task is not None:
+                story_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await story_task
             await runs.finish(run_id, "stopped", counts=watcher.counts, stats=dict(pool.stats))
+
+
+async def _read_stories(reader: StoryReader, channels: tuple[str, ...], every: float) -> None:
+    """Stories expire within a day: read them again at every resync (a failure waits for the next)."""
+    while True:
+        for channel in channels:
+            try:
+                await reader.read(Target.parse(channel))
+            except TgwatchError as exc:
+                await reader.ingest.record_error(exc)
+        await asyncio.sleep(every)
 
 
 # --- invites ------------------------------------------------------------------------------------

@@ -40,6 +40,7 @@ class SourceKind(StrEnum):
     AGGREGATOR = "aggregator"
     SNOWBALL = "snowball"
     TIP = "tip"
+    MTPROTO = "mtproto"  # Telegram's own recommendations and global search (telegram_watch.discover)
 
 
 class InvalidLink(TgwatchError):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from config.discovery import DiscoverySettings
 from crawler.discovery.models import (
@@ -48,6 +48,25 @@ def context_texts(doc: Doc) -> list[str]:
         if entry.get("note"):
             texts.append(str(entry["note"]))
     return list(dict.fromkeys(texts))
+
+
+class FoundRoom(Protocol):
+    """A room Telegram itself named (``telegram_watch.discover.Found``): recommendation or search hit."""
+
+    @property
+    def link(self) -> str | None: ...
+    @property
+    def source(self) -> str: ...
+    @property
+    def account(self) -> str: ...
+    @property
+    def via(self) -> str | None: ...
+    @property
+    def title(self) -> str | None: ...
+    @property
+    def participants(self) -> int | None: ...
+    @property
+    def text(self) -> str | None: ...
 
 
 class DiscoveryService:
@@ -113,6 +132,31 @@ class DiscoveryService:
         result = await self.record(kept)
         result.capped = tuple(capped)
         return result
+
+    async def record_mtproto(self, found: Sequence[FoundRoom], seen_at: datetime) -> RecordResult:
+        """Rooms from Telegram's recommendations or global search, each with its provenance
+        (``source`` = ``mtproto_recommendation`` or ``mtproto_search:<term>``, the seed channel or
+        found message as ``page_url``, the account as ``note``). Rooms without a public link are
+        left out: nothing could triage or crawl them."""
+        sightings = []
+        for room in found:
+            link = room_link(room.link) if room.link else None
+            if link is None:
+                continue
+            context = {"title": room.title, "members": room.participants, "text": room.text}
+            sightings.append(
+                Sighting.of(
+                    link,
+                    SourceKind.MTPROTO,
+                    room.source,
+                    seen_at,
+                    page_url=room.via,
+                    note=f"account {room.account}",
+                    context=context,
+                    priority=self.settings.aggregator_priority,
+                )
+            )
+        return await self.record(sightings)
 
     async def add_tip(self, link: str, *, source: str, note: str | None = None) -> Doc:
         """A victim's or hotline's report: a candidate with that provenance and the tip priority."""

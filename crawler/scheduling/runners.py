@@ -71,7 +71,10 @@ class RunContext:
 
             accounts = Accounts(AccountRepo(self.store), SecretBox.from_settings(self.settings))
             self.account_pool = await AccountPool.load(
-                accounts, real_client_factory(self.settings), pacing=self.settings.telegram.request_pacing_seconds
+                accounts,
+                real_client_factory(self.settings),
+                pacing=self.settings.telegram.request_pacing_seconds,
+                lease_seconds=self.settings.telegram.lease_seconds,
             )
         return self.account_pool
 

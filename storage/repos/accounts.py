@@ -2,7 +2,7 @@
 
 Secrets arrive here already encrypted (``phone_enc``, ``session_enc``): this repository never sees a
 plaintext phone number or session string, so nothing in storage can leak one. Timestamps compared in
-queries (``flood_until``) are epoch seconds; datetimes are written by insert/replace only, because the
+queries (``flood_until``, ``lease_until``) are epoch seconds; datetimes are written by insert/replace only, because the
 embedded server turns a ``$set`` datetime into a string.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 # The account states are shared with the Telegram sources, so they live in the foundation; re-exported here.
@@ -17,10 +18,13 @@ from foundation.contracts import ACTIVE as ACTIVE
 from foundation.contracts import BANNED as BANNED
 from foundation.contracts import DEAUTHORIZED as DEAUTHORIZED
 from foundation.contracts import DISABLED as DISABLED
+from foundation.contracts import FROZEN as FROZEN
 from foundation.contracts import STATES as STATES
-from foundation.errors import ConfigError
+from foundation.errors import ConfigError, StoreError
 from foundation.models import utcnow
 from storage.client import Doc, Store, translate_errors
+
+_LEASE_FIELDS = ("lease_holder", "lease_until")
 
 
 class AccountRepo:
@@ -70,13 +74,18 @@ class AccountRepo:
         return bool(result.deleted_count)
 
     async def _replace(self, name: str, **changes: Any) -> Doc | None:
+        """Read-modify-replace, guarded by the lease fields read: a lease taken or renewed meanwhile
+        (by ``take_lease``, a single atomic update) is never overwritten by a stale copy."""
         with translate_errors("update account"):
-            doc = await self._coll.find_one({"_id": name})
-            if doc is None:
-                return None
-            doc.update(changes, updated_at=utcnow())
-            await self._coll.replace_one({"_id": name}, doc)
-        return doc
+            for _ in range(20):
+                doc = await self._coll.find_one({"_id": name})
+                if doc is None:
+                    return None
+                guard = {"_id": name, **{f: doc.get(f) for f in _LEASE_FIELDS}}
+                doc.update(changes, updated_at=utcnow())
+                if (await self._coll.replace_one(guard, doc)).matched_count:
+                    return doc
+        raise StoreError(f"account {name!r} kept changing under an update")
 
     async def set_state(self, name: str, state: str, reason: str | None = None) -> Doc | None:
         if state not in STATES:
@@ -96,3 +105,30 @@ class AccountRepo:
 
     async def update_session(self, name: str, session_enc: str) -> Doc | None:
         return await self._replace(name, session_enc=session_enc)
+
+    # --- the session lease: one process per account at a time ---------------------------------------
+
+    async def take_lease(self, name: str, holder: str, *, seconds: float, now: float) -> Doc | None:
+        """Hold (or renew) the account's session lease until ``now + seconds``; None if another holds it.
+
+        One atomic ``find_one_and_update`` by ``_id`` whose filter admits only a free, expired or own
+        lease: two workers that race for one account cannot both win, so they never use the same
+        session at once (which Telegram answers with ``AUTH_KEY_DUPLICATED`` for both)."""
+        free = [{"lease_holder": None}, {"lease_holder": holder}, {"lease_until": {"$lt": now}}]
+        with translate_errors("lease account"):
+            return await self._coll.find_one_and_update(
+                {"_id": name, "$or": free},
+                {"$set": {"lease_holder": holder, "lease_until": now + seconds, "lease_heartbeat": now}},
+                return_document=ReturnDocument.AFTER,
+            )
+
+    async def release_lease(self, name: str, holder: str) -> None:
+        """Give the lease back at once (only when ``holder`` still holds it)."""
+        with translate_errors("release account lease"):
+            await self._coll.update_one(
+                {"_id": name, "lease_holder": holder}, {"$set": {"lease_holder": None, "lease_until": 0.0}}
+            )
+
+    async def set_discovery_next(self, name: str, at_epoch: float) -> Doc | None:
+        """The account's next discovery call (recommendations, global search) waits until then."""
+        return await self._replace(name, discovery_next_at=at_epoch)

@@ -14,12 +14,23 @@ registry empty. The code lives in
 * ``auth_handlers`` — ``help.getConfig`` and ``auth.*`` (login, logout, exported authorizations);
 * ``read_handlers`` — input resolution, users and channels, history, files, updates;
 * ``membership_handlers`` — invite links, joining and leaving;
-* ``report_handlers`` — in-app reports (``messages.report``, ``account.reportPeer``).
+* ``report_handlers`` — in-app reports (``messages.report``, ``account.reportPeer``);
+* ``account_handlers`` — frozen accounts and ``help.getAppConfig``; ``story_handlers`` — stories;
+  ``discovery_handlers`` — channel recommendations and global search
+  (``download_faults`` scripts interrupted downloads and duplicated sessions).
 """
 
 from __future__ import annotations
 
-from . import auth_handlers, membership_handlers, read_handlers, report_handlers
+from . import (  # noqa: F401  (acct19: register on import)
+    account_handlers,
+    auth_handlers,
+    discovery_handlers,
+    membership_handlers,
+    read_handlers,
+    report_handlers,
+    story_handlers,
+)
 from .dispatch import Handler, UnsupportedRequest, answer, answer_with_key, handles
 
 __all__ = [
