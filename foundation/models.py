@@ -139,6 +139,31 @@ class LinkPreview(Record):
     image_url: str | None = None
 
 
+class Reaction(Record):
+    """One reaction under a message as any source shows it: a standard emoji or a custom one, and how many.
+
+    Web preview and MTProto both fill this; ``custom_emoji_id`` is Telegram's document id of a custom
+    emoji (kept as text: it does not fit a JavaScript number), ``paid`` marks the star reaction.
+    """
+
+    emoji: str | None = None
+    custom_emoji_id: str | None = None
+    count: int | None = None
+    paid: bool = False
+
+
+class Button(Record):
+    """One inline keyboard button under a message: what it says and, for a link button, where it goes.
+
+    ``kind`` is the source's own name for other buttons (``callback``, ``switch_inline`` …), kept so a
+    button without a URL is still recorded rather than dropped.
+    """
+
+    text: str
+    url: str | None = None
+    kind: str | None = None
+
+
 class RawCapture(Record):
     """The evidence form of a record: exactly what the source returned, with its digest."""
 
@@ -244,6 +269,8 @@ class Message(Record):
     poll: Poll | None = None
     location: Location | None = None
     link_preview: LinkPreview | None = None
+    reactions: list[Reaction] = Field(default_factory=list)
+    buttons: list[list[Button]] = Field(default_factory=list)  # rows of the inline keyboard
     service: str | None = None
     notices: list[str] = Field(default_factory=list)
     unknown: list[str] = Field(default_factory=list)
