@@ -14,12 +14,21 @@ registry empty. The code lives in
 * ``auth_handlers`` — ``help.getConfig`` and ``auth.*`` (login, logout, exported authorizations);
 * ``read_handlers`` — input resolution, users and channels, history, files, updates;
 * ``membership_handlers`` — invite links, joining and leaving;
-* ``report_handlers`` — in-app reports (``messages.report``, ``account.reportPeer``).
+* ``report_handlers`` — in-app reports (``messages.report``, ``account.reportPeer``);
+* ``thread_handlers`` — comments (``messages.getReplies``/``getDiscussionMessage``) and forum topics;
+* ``bot_handlers`` — ``users.getFullUser`` (bio, bot description and commands).
 """
 
 from __future__ import annotations
 
-from . import auth_handlers, membership_handlers, read_handlers, report_handlers
+from . import (
+    auth_handlers,
+    bot_handlers,
+    membership_handlers,
+    read_handlers,
+    report_handlers,
+    thread_handlers,
+)
 from .dispatch import Handler, UnsupportedRequest, answer, answer_with_key, handles
 
 __all__ = [
@@ -28,8 +37,10 @@ __all__ = [
     "answer",
     "answer_with_key",
     "auth_handlers",
+    "bot_handlers",
     "handles",
     "membership_handlers",
     "read_handlers",
     "report_handlers",
+    "thread_handlers",
 ]
