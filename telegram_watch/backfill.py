@@ -122,8 +122,7 @@ class Backfill:
         tgt = Target.parse(target) if isinstance(target, str) else target
         resolved = await resolve(self.pool, tgt)
         result = BackfillResult(channel=str(resolved.ref.natural_key()), stream=resolved.stream)
-        if resolved.ok and self.topics and resolved.channel.forum:
-            resolved = await self._with_topics(resolved, result)
+        resolved = await self.with_topics(resolved, result)
         header = _header_records(tgt, resolved)
         result.stored.add(await self.ingest.submit(header, run_id=self.run_id))
         if not resolved.ok:
@@ -180,14 +179,17 @@ class Backfill:
     def _history(self, resolved: Resolved) -> Feed:
         return history_feed(resolved, collect_threads=self._follows_comments(resolved))
 
-    async def _with_topics(self, resolved: Resolved, result: BackfillResult) -> Resolved:
-        """The forum's topic list on its channel record (a failure is recorded; the history is still read)."""
+    async def with_topics(self, resolved: Resolved, result: BackfillResult | None = None) -> Resolved:
+        """A forum's topic list on its channel record (a failure is recorded; the history is still read)."""
+        if not (resolved.ok and self.topics and resolved.channel.forum):
+            return resolved
         try:
             topics = await self.pool.run(resolved.target.key, lambda c: threads.fetch_topics(c, resolved.target))
         except SourceError as exc:
             await self.ingest.record_error(exc, run_id=self.run_id, record=f"{resolved.ref.natural_key()}:topics")
             return resolved
-        result.topics = len(topics)
+        if result is not None:
+            result.topics = len(topics)
         channel = resolved.channel.model_copy(update={"topics": topics})
         return Resolved(resolved.target, resolved.ref, channel)
 

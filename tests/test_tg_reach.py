@@ -258,3 +258,54 @@ async def test_comments_topics_and_bots_can_be_switched_off(
     ):
         assert calls(world, request) == 0, request.__name__
     assert await docs(store, f"id{group.id}") == {}
+
+
+def test_the_cli_offers_the_reach_switches_and_the_bot_command() -> None:
+    import subprocess
+    import sys
+
+    backfill = subprocess.run(
+        [sys.executable, "-m", "crawler", "backfill", "--help"], capture_output=True, text=True, check=True
+    )
+    for switch in ("--no-comments", "--no-topics", "--no-bots"):
+        assert switch in backfill.stdout
+    bot = subprocess.run([sys.executable, "-m", "crawler", "bot", "--help"], capture_output=True, text=True, check=True)
+    assert "Record bots" in bot.stdout
+
+
+async def test_a_watched_channel_is_followed_with_its_comments_and_a_watched_forum_with_its_topics(
+    world: FakeTelegram, ingest: Ingest, store: Store
+) -> None:
+    """Done-when of issue #19 item 3: no web preview is involved, only MTProto."""
+    import asyncio
+
+    from telegram_watch.entities import Target
+    from telegram_watch.live import Watcher
+
+    watcher_account = world.add_account("watcher")
+    ch, group = commented_channel(world)
+    forum = world.add_channel("Forum", username="watched_forum", megagroup=True)
+    topic = X.add_topic(world, forum, "Links")
+    world.join(watcher_account, ch)
+    gina = world.add_user("Gina", username="gina_g")
+    post = world.add_message(ch, "post")
+    X.add_comment(world, ch, post, "early comment", sender=gina)
+    pool = pool_over(world, watcher_account)
+    watcher = Watcher(pool, ingest, [Target.parse("leaks_chan"), Target.parse("watched_forum")])
+    try:
+        await watcher.start()
+        assert sorted(d["text"] for d in (await docs(store, f"id{group.id}")).values()) == ["early comment", "post"]
+        latest = (await ChannelRepo(store).get(f"id{forum.id}"))["latest"]
+        assert [t["title"] for t in latest["topics"]] == ["Links"] and topic.id in await docs(store, f"id{forum.id}")
+
+        late = X.add_comment(world, ch, post, "late comment", sender=gina)
+        world.post(ch, "next post")  # a live signal: the catch-up reads the new post and the new comment
+        for _ in range(200):
+            await asyncio.sleep(0.01)
+            await watcher.drain()
+            if late.id in await docs(store, f"id{group.id}"):
+                break
+        assert (await docs(store, f"id{group.id}"))[late.id]["thread_root"] == post.extra.discussion[1]
+    finally:
+        await watcher.stop()
+        await pool.close()
