@@ -56,6 +56,7 @@ from telegram_watch.pool import AccountPool
 log = get_logger(__name__)
 
 PAGE_SIZE = 100  # the most one getHistory request returns
+BOTS_PENDING = "bots_pending"  # history checkpoint: bots named but not tracked yet (over a run's cap)
 
 
 @dataclass
@@ -196,9 +197,22 @@ class Backfill:
     async def _beyond_history(self, resolved: Resolved, result: BackfillResult) -> None:
         if self._follows_comments(resolved):
             await self._comments(resolved, result)
-        if self.bots and result.bot_names:
-            tracked = await track_bots(self.pool, self.ingest, result.bot_names, run_id=self.run_id)
-            result.bots.extend(str(b.ref.username) for b in tracked)
+        if self.bots:
+            await self._bots(resolved, result)
+
+    async def _bots(self, resolved: Resolved, result: BackfillResult) -> None:
+        """Track the bots named in what was read, and those a capped earlier run left (kept in the checkpoint)."""
+        cp = await self.ingest.checkpoint(resolved.stream)
+        left_before = list(cp.extra.get(BOTS_PENDING) or []) if cp else []
+        names = result.bot_names | set(left_before)
+        if not names:
+            return
+        tracked, left = await track_bots(self.pool, self.ingest, names, run_id=self.run_id)
+        result.bots.extend(str(b.ref.username) for b in tracked)
+        if cp is not None and sorted(left) != sorted(left_before):
+            cp = await self.ingest.checkpoint(resolved.stream) or cp
+            kept = cp.model_copy(update={"extra": {**cp.extra, BOTS_PENDING: sorted(left)}})
+            await self.ingest.submit([], checkpoint=kept, run_id=self.run_id)
 
     async def _comments(self, resolved: Resolved, result: BackfillResult) -> None:
         """Walk every comment thread that has comments past its checkpoint (see ``threads``)."""

@@ -30,6 +30,9 @@ _BOT_LINK = re.compile(
     r"^(?:https?://)?(?:t\.me|telegram\.me|telegram\.dog)/(?P<name>[A-Za-z][A-Za-z0-9_]{1,30}[Bb][Oo][Tt])(?:[/?#]|$)"
 )
 _BOT_MENTION = re.compile(r"^[a-z][a-z0-9_]{1,30}bot$")
+#: new bots resolved per run at most: a channel stuffing its buttons with bot links cannot turn one run
+#: into hundreds of resolve requests (the rest are tracked on later runs)
+MAX_NEW_BOTS_PER_RUN = 20
 
 
 def bot_username(url: str | None) -> str | None:
@@ -72,12 +75,23 @@ async def track_bots(
     *,
     run_id: str | None = None,
     refresh: bool = False,
-) -> list[Channel]:
-    """Record every bot not yet known (all of them with ``refresh``); failures are recorded, not raised."""
+    limit: int = MAX_NEW_BOTS_PER_RUN,
+) -> tuple[list[Channel], list[str]]:
+    """Record every bot not yet known (all of them with ``refresh``); failures are recorded, not raised.
+
+    At most ``limit`` bots are resolved; returns (the bots recorded, the names left for a later run:
+    over the limit, or not tried because every account was flood-waiting).
+    """
     tracked: list[Channel] = []
-    for name in sorted(set(usernames)):
+    names = sorted(set(usernames))
+    asked = 0
+    for i, name in enumerate(names):
         if not refresh and await ingest.resolve_channel(ChannelRef(username=name)) is not None:
             continue
+        if asked >= limit:
+            log.warning("bot tracking capped for this run", limit=limit, left=len(names) - i)
+            return tracked, names[i:]
+        asked += 1
         try:
             bot = await pool.run(f"u:{name}", lambda c, n=name: fetch_bot(c, n))  # type: ignore[misc]
         except NotABot:
@@ -85,11 +99,11 @@ async def track_bots(
             continue
         except RateLimited as exc:
             await ingest.record_error(exc, run_id=run_id, record=f"bot:{name}")
-            break  # every account waits: the rest are tried on the next run
+            return tracked, names[i:]  # every account waits: the rest are tried on the next run
         except SourceError as exc:
             log.warning("bot not resolved", username=name, error=exc.message)
             await ingest.record_error(exc, run_id=run_id, record=f"bot:{name}")
             continue
         await ingest.submit([bot], run_id=run_id)
         tracked.append(bot)
-    return tracked
+    return tracked, []

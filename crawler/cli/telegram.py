@@ -322,7 +322,7 @@ async def bot_cmd(app: AppContext, names: tuple[str, ...]) -> None:
 
     usernames = [bot_username(n if "/" in n else f"t.me/{n.lstrip('@')}") or n.lstrip("@").lower() for n in names]
     async with open_pool(app) as (tg, pool):
-        tracked = await track_bots(pool, tg.opened.ingest, usernames, refresh=True)
+        tracked, _ = await track_bots(pool, tg.opened.ingest, usernames, refresh=True, limit=len(usernames))
     found = {str(b.ref.username) for b in tracked}
     for bot in tracked:
         click.echo(f"{bot.ref.username}: {bot.title} ({len(bot.bot_commands)} commands)")
