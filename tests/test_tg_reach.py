@@ -11,7 +11,7 @@ import pytest
 from telethon.tl import functions, types
 
 from crawler.ingest import Ingest
-from foundation.models import ChannelRef
+from foundation.models import ChannelRef, Message, Sender
 from storage.client import Store
 from storage.repos import ChannelRepo, MessageRepo
 from telegram_watch.backfill import Backfill
@@ -75,6 +75,7 @@ async def test_comments_are_stored_as_discussion_messages_with_their_thread_root
     assert next(d for d in group_docs.values() if d["text"] == "me too")["thread_root"] == root2
     # members appear only as the author of what they wrote: public name and username
     assert group_docs[first.id]["sender"] == {"tg_id": carol.id, "name": "Carol", "username": "carol_c", "bot": False}
+    assert Message.from_doc(group_docs[first.id]).sender == Sender(tg_id=carol.id, name="Carol", username="carol_c")
     channels = ChannelRepo(store)
     assert (await channels.get(f"id{ch.id}"))["latest"]["linked_chat_id"] == group.id
     group_doc = await channels.get(f"id{group.id}")
@@ -309,3 +310,42 @@ async def test_a_watched_channel_is_followed_with_its_comments_and_a_watched_for
     finally:
         await watcher.stop()
         await pool.close()
+
+
+def test_button_kinds_paid_reactions_and_bot_links_convert() -> None:
+    from datetime import UTC, datetime
+
+    from telegram_watch.bots import bot_username
+    from telegram_watch.convert import convert_message
+
+    msg = types.Message(
+        id=7,
+        peer_id=types.PeerChannel(42),
+        date=datetime(2026, 1, 1, tzinfo=UTC),
+        message="x",
+        reactions=types.MessageReactions(results=[types.ReactionCount(reaction=types.ReactionPaid(), count=5)]),
+        reply_markup=types.ReplyInlineMarkup(
+            rows=[
+                types.KeyboardInlineButtonRow(
+                    buttons=[
+                        types.KeyboardInlineButton(
+                            text="App", type=types.InlineButtonTypeWebView(url="https://a.example/")
+                        ),
+                        types.KeyboardInlineButton(text="Share", type=types.InlineButtonTypeSwitchInline(query="q")),
+                    ]
+                )
+            ]
+        ),
+    )
+    record = convert_message(msg, ChannelRef(tg_id=42))
+    assert [r.model_dump() for r in record.reactions] == [
+        {"emoji": None, "custom_emoji_id": None, "count": 5, "paid": True}
+    ]
+    assert [(b.text, b.url, b.kind) for b in record.buttons[0]] == [
+        ("App", "https://a.example/", "web_view"),
+        ("Share", None, "switch_inline"),
+    ]
+    assert bot_username("https://t.me/Some_Bot?start=1") == "some_bot"
+    assert bot_username("t.me/some_bot/app") == "some_bot"
+    for not_a_bot in ("https://t.me/s/news_bot", "https://t.me/+abcdef", "https://example.org/x_bot", "t.me/robotics"):
+        assert bot_username(not_a_bot) is None, not_a_bot
