@@ -123,7 +123,6 @@ class Backfill:
         tgt = Target.parse(target) if isinstance(target, str) else target
         resolved = await resolve(self.pool, tgt)
         result = BackfillResult(channel=str(resolved.ref.natural_key()), stream=resolved.stream)
-        resolved = await self.with_topics(resolved, result)
         header = _header_records(tgt, resolved)
         result.stored.add(await self.ingest.submit(header, run_id=self.run_id))
         if not resolved.ok:
@@ -132,6 +131,10 @@ class Backfill:
         if resolved.ref.username is None and self.private_gate is not None:
             # a chat without a public username is private: reading it needs a covering authorization
             await self.private_gate(resolved.ref.natural_key(), [m.name for m in self.pool.candidates(None)])
+        with_topics = await self.with_topics(resolved, result)  # a private forum's topics only past the gate
+        if with_topics is not resolved:
+            resolved = with_topics
+            result.stored.add(await self.ingest.submit([resolved.channel], run_id=self.run_id))
         walk = _Walk(self, self._history(resolved), result, limit=limit, since=since)
         try:
             try:

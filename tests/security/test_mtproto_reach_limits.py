@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from telethon.tl import types
 
 from crawler.ingest import Ingest
 from foundation.models import ChannelRef
@@ -77,3 +78,31 @@ async def test_bot_links_are_resolved_at_a_bounded_rate(
         assert await ingest.resolve_channel(ChannelRef(username=name)) is not None
     cp = await ingest.checkpoint(f"mtproto:id{ch.id}")
     assert cp is not None and cp.extra["bots_pending"] == []
+
+
+async def test_a_private_forums_topics_are_not_read_before_the_authorization_gate(
+    world: FakeTelegram, ingest: Ingest, store: Store
+) -> None:
+    from foundation.errors import NotAuthorized
+
+    agent = world.add_account("agent1")
+    room = world.add_channel("Private forum", megagroup=True, private=True)
+    world.join(agent, room)
+    X.add_topic(world, room, "Secret topic")
+    refused: list[str] = []
+
+    async def gate(channel_key: str, accounts: list[str]) -> None:
+        refused.append(channel_key)
+        raise NotAuthorized("no authorization covers this chat")
+
+    agent_pool = pool_over(world, agent)
+    peer = types.InputPeerChannel(room.id, world.access_hash("channel", room.id, agent.id))
+    try:
+        await agent_pool.run(None, lambda c: c.get_entity(peer))  # the member's session knows the chat
+        with pytest.raises(NotAuthorized):
+            await Backfill(agent_pool, ingest, private_gate=gate).run(f"id{room.id}")
+    finally:
+        await agent_pool.close()
+    assert refused == [f"id{room.id}"]
+    assert world.calls[("agent1", "GetForumTopicsRequest")] == 0
+    assert "Secret topic" not in await everything(store)
