@@ -226,6 +226,39 @@ class Counters(Record):
     links: int | None = None
 
 
+class Sender(Record):
+    """Who wrote a group message: only the public fields needed to say so (display name, username, id).
+
+    Kept on the message itself and nowhere else: tgwatch keeps no profile of group members, only the
+    author of each message they wrote (see docs/architecture.md, "MTProto reach").
+    """
+
+    tg_id: int | None = None
+    name: str | None = None
+    username: str | None = None
+    bot: bool = False
+
+
+class ForumTopic(Record):
+    """One topic of a forum supergroup; its messages carry ``Message.topic_id`` == ``id``."""
+
+    id: int
+    title: str
+    date: UtcDatetime | None = None
+    closed: bool = False
+    pinned: bool = False
+    hidden: bool = False
+    icon_emoji_id: str | None = None  # a custom emoji document id, as text (too big for JavaScript)
+    top_message: int | None = None
+
+
+class BotCommand(Record):
+    """One command a bot announces (``/start`` …) with its description."""
+
+    command: str
+    description: str = ""
+
+
 class Channel(Record):
     """A snapshot of a channel's header as a source saw it at ``seen_at``."""
 
@@ -241,6 +274,10 @@ class Channel(Record):
     state: ChannelState = ChannelState.OK
     state_reason: str | None = None
     raw: RawCapture | None = None
+    linked_chat_id: int | None = None  # a channel's discussion group (comments), or a group's channel
+    forum: bool = False
+    topics: list[ForumTopic] = Field(default_factory=list)
+    bot_commands: list[BotCommand] = Field(default_factory=list)
 
 
 class Message(Record):
@@ -279,6 +316,10 @@ class Message(Record):
     raw: RawCapture | None = None
     #: ``story`` for a channel's story (``msg_id`` is the story id; stories have their own numbering)
     kind: Literal["message", "story"] = "message"
+    thread_root: int | None = None  # comments: the discussion chat's copy of the channel post they answer
+    topic_id: int | None = None  # forum supergroups: the topic the message was posted in
+    pinned: bool = False
+    sender: Sender | None = None  # group messages: their author's public name (nothing else of members)
 
     @property
     def key(self) -> str:

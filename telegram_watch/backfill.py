@@ -17,6 +17,10 @@ next batch, so an album is always merged whole (see ``convert``) and the checkpo
 into the middle of one.
 
 Live catch-up after a disconnect is the top walk alone (``catch_up``).
+
+Beyond the history (on by default, ``comments``/``topics``/``bots`` switch them off): a channel's
+comments are read thread by thread, each with its own checkpoint (``threads``); a forum's topic list is
+kept on its channel record; bots named in buttons and links are tracked (``bots``).
 """
 
 from __future__ import annotations
@@ -29,11 +33,22 @@ from functools import partial
 from typing import Any
 
 from telethon import TelegramClient
+from telethon.tl import types
 
 from foundation.contracts import IngestDoor, IngestRecord, IngestResult
+from foundation.errors import RateLimited, SourceError
 from foundation.logs import get_logger
-from foundation.models import ChannelState, Checkpoint, utcnow
-from telegram_watch.convert import DEFAULT_WEB_BASE, convert_messages, split_incomplete_tail, unavailable_channel
+from foundation.models import ChannelRef, ChannelState, Checkpoint, utcnow
+from telegram_watch import threads
+from telegram_watch.bots import bots_named_in, track_bots
+from telegram_watch.convert import (
+    DEFAULT_WEB_BASE,
+    channel_ref,
+    convert_channel,
+    convert_messages,
+    split_incomplete_tail,
+    unavailable_channel,
+)
 from telegram_watch.entities import Resolved, Target, input_peer, resolve
 from telegram_watch.errors import TelegramDenied, TelegramNotFound
 from telegram_watch.pool import AccountPool
@@ -41,6 +56,7 @@ from telegram_watch.pool import AccountPool
 log = get_logger(__name__)
 
 PAGE_SIZE = 100  # the most one getHistory request returns
+BOTS_PENDING = "bots_pending"  # history checkpoint: bots named but not tracked yet (over a run's cap)
 
 
 @dataclass
@@ -52,6 +68,11 @@ class BackfillResult:
     complete: bool = False
     state: str = "ok"
     stored: IngestResult = field(default_factory=IngestResult)
+    comments: int = 0  # comments fetched (every thread walked in this run)
+    threads: int = 0  # comment threads walked
+    topics: int = 0  # forum topics listed
+    bots: list[str] = field(default_factory=list)  # bots newly tracked
+    bot_names: set[str] = field(default_factory=set)  # bots named in what was read
 
 
 async def fetch_page(client: TelegramClient, target: Target, *, offset_id: int, floor: int, limit: int) -> list[Any]:
@@ -76,7 +97,17 @@ class Backfill:
         web_base: str = DEFAULT_WEB_BASE,
         run_id: str | None = None,
         private_gate: PrivateGate | None = None,
+        comments: bool = True,
+        topics: bool = True,
+        bots: bool = True,
+        recent_posts: int = PAGE_SIZE,
     ) -> None:
+        #: follow a channel's comments / a forum's topic list / the bots its messages point at
+        self.comments = comments
+        self.topics = topics
+        self.bots = bots
+        #: the newest posts looked at again on every run for new comments
+        self.recent_posts = min(recent_posts, PAGE_SIZE)
         self.pool = pool
         #: checks an active authorization before any history of a private chat is read
         self.private_gate = private_gate
@@ -100,7 +131,11 @@ class Backfill:
         if resolved.ref.username is None and self.private_gate is not None:
             # a chat without a public username is private: reading it needs a covering authorization
             await self.private_gate(resolved.ref.natural_key(), [m.name for m in self.pool.candidates(None)])
-        walk = _Walk(self, resolved, result, limit=limit, since=since)
+        with_topics = await self.with_topics(resolved, result)  # a private forum's topics only past the gate
+        if with_topics is not resolved:
+            resolved = with_topics
+            result.stored.add(await self.ingest.submit([resolved.channel], run_id=self.run_id))
+        walk = _Walk(self, self._history(resolved), result, limit=limit, since=since)
         try:
             try:
                 await walk.top()
@@ -108,6 +143,7 @@ class Backfill:
                     await walk.down()
             finally:
                 await walk.settle()
+            await self._beyond_history(resolved, result)
         except (TelegramDenied, TelegramNotFound) as exc:
             # readable at resolve time, not any more (kicked, channel banned …): record the state
             state = exc.channel_state or ChannelState.PRIVATE
@@ -130,12 +166,141 @@ class Backfill:
     async def catch_up(self, resolved: Resolved) -> BackfillResult:
         """Read everything newer than the checkpoint (after a disconnect, or on a new-message signal)."""
         result = BackfillResult(channel=str(resolved.ref.natural_key()), stream=resolved.stream)
-        walk = _Walk(self, resolved, result, limit=None, since=None)
+        walk = _Walk(self, self._history(resolved), result, limit=None, since=None)
         try:
             await walk.top()
         finally:
             await walk.settle()
+        await self._beyond_history(resolved, result)
         return result
+
+    # --- beyond the history: comments, topics, bots -------------------------------------------
+
+    def _follows_comments(self, resolved: Resolved) -> bool:
+        ch = resolved.channel
+        return self.comments and ch.kind == "channel" and ch.linked_chat_id is not None
+
+    def _history(self, resolved: Resolved) -> Feed:
+        return history_feed(resolved, collect_threads=self._follows_comments(resolved))
+
+    async def with_topics(self, resolved: Resolved, result: BackfillResult | None = None) -> Resolved:
+        """A forum's topic list on its channel record (a failure is recorded; the history is still read)."""
+        if not (resolved.ok and self.topics and resolved.channel.forum):
+            return resolved
+        try:
+            topics = await self.pool.run(resolved.target.key, lambda c: threads.fetch_topics(c, resolved.target))
+        except SourceError as exc:
+            await self.ingest.record_error(exc, run_id=self.run_id, record=f"{resolved.ref.natural_key()}:topics")
+            return resolved
+        if result is not None:
+            result.topics = len(topics)
+        channel = resolved.channel.model_copy(update={"topics": topics})
+        return Resolved(resolved.target, resolved.ref, channel)
+
+    async def _beyond_history(self, resolved: Resolved, result: BackfillResult) -> None:
+        if self._follows_comments(resolved):
+            await self._comments(resolved, result)
+        if self.bots:
+            await self._bots(resolved, result)
+
+    async def _bots(self, resolved: Resolved, result: BackfillResult) -> None:
+        """Track the bots named in what was read, and those a capped earlier run left (kept in the checkpoint)."""
+        cp = await self.ingest.checkpoint(resolved.stream)
+        left_before = list(cp.extra.get(BOTS_PENDING) or []) if cp else []
+        names = result.bot_names | set(left_before)
+        if not names:
+            return
+        tracked, left = await track_bots(self.pool, self.ingest, names, run_id=self.run_id)
+        result.bots.extend(str(b.ref.username) for b in tracked)
+        if cp is not None and sorted(left) != sorted(left_before):
+            cp = await self.ingest.checkpoint(resolved.stream) or cp
+            kept = cp.model_copy(update={"extra": {**cp.extra, BOTS_PENDING: sorted(left)}})
+            await self.ingest.submit([], checkpoint=kept, run_id=self.run_id)
+
+    async def _comments(self, resolved: Resolved, result: BackfillResult) -> None:
+        """Walk every comment thread that has comments past its checkpoint (see ``threads``)."""
+        key, target = resolved.target.key, resolved.target
+        try:
+            group = await self.pool.run(key, lambda c: threads.linked_chat(c, target))
+            if group is None:
+                return
+            group_ref = channel_ref(group)
+            header = convert_channel(group).model_copy(update={"linked_chat_id": resolved.ref.tg_id})
+            if isinstance(group, types.ChannelForbidden):  # a private group: known by id and title only
+                header = header.model_copy(update={"kind": "megagroup", "raw": None})
+            result.stored.add(await self.ingest.submit([header], run_id=self.run_id))
+            recent = await self.pool.run(
+                key, lambda c: fetch_page(c, target, offset_id=0, floor=0, limit=self.recent_posts)
+            )
+        except (TelegramDenied, TelegramNotFound):
+            raise
+        except SourceError as exc:
+            await self.ingest.record_error(exc, run_id=self.run_id, record=f"{resolved.ref.natural_key()}:comments")
+            return
+        cp = await self.ingest.checkpoint(resolved.stream) or Checkpoint(stream=resolved.stream)
+        stored_pending = dict(cp.extra.get(threads.PENDING) or {})
+        todo = {**threads.commented_posts(recent)}
+        for post, newest in stored_pending.items():
+            todo[post] = max(int(newest), todo.get(post, 0))
+        for post in sorted(todo, key=int, reverse=True):
+            where = f"{resolved.ref.natural_key()}/{post}"
+            try:
+                await self._thread(resolved, group_ref, int(post), todo[post], result)
+            except RateLimited as exc:  # every account waits: the rest stay pending for the next run
+                await self.ingest.record_error(exc, run_id=self.run_id, record=where)
+                return
+            except TelegramNotFound as exc:  # the post or its thread is gone: nothing left to read
+                await self.ingest.record_error(exc, run_id=self.run_id, record=where)
+            except SourceError as exc:  # this thread only: recorded, kept pending, the others go on
+                log.warning("comment thread not read", channel=result.channel, post=post, error=exc.message)
+                await self.ingest.record_error(exc, run_id=self.run_id, record=where)
+                if post not in stored_pending:  # keep it for the next run even when it was not noted yet
+                    cp = await self.ingest.checkpoint(resolved.stream) or cp
+                    pending = {**(cp.extra.get(threads.PENDING) or {}), post: todo[post]}
+                    kept = cp.model_copy(update={"extra": {**cp.extra, threads.PENDING: pending}})
+                    await self.ingest.submit([], checkpoint=kept, run_id=self.run_id)
+                continue
+            if post in stored_pending:
+                cp = await self.ingest.checkpoint(resolved.stream) or cp
+                await self.ingest.submit([], checkpoint=threads.without_pending(cp, post), run_id=self.run_id)
+
+    async def _thread(
+        self, resolved: Resolved, group_ref: ChannelRef, post_id: int, newest: int, result: BackfillResult
+    ) -> None:
+        stream = threads.thread_stream(resolved.ref.tg_id, post_id)
+        cp = await self.ingest.checkpoint(stream)
+        if cp is not None and cp.walk_top is None and (cp.newest_id or 0) >= newest:
+            return  # nothing new under this post
+        target = resolved.target
+        if cp is None:  # first visit: the group's copy of the post, the root every comment answers
+            roots = await self.pool.run(target.key, lambda c: threads.fetch_discussion_root(c, target, post_id))
+            if not roots:
+                return
+            root_id = min(m.id for m in roots)
+            records = convert_messages(
+                roots, group_ref, web_base=self.web_base, thread_root=root_id, request="messages.getDiscussionMessage"
+            )
+            result.stored.add(await self.ingest.submit(records, run_id=self.run_id))
+            cp = Checkpoint(stream=stream, extra={"root": root_id, "post": post_id})
+            await self.ingest.submit([], checkpoint=cp, run_id=self.run_id)
+        root = int(cp.extra.get("root") or 0) or None
+
+        async def fetch(client: TelegramClient, offset_id: int, floor: int, limit: int) -> list[Any]:
+            return await threads.fetch_replies(client, target, post_id, offset_id=offset_id, floor=floor, limit=limit)
+
+        feed = Feed(stream, group_ref, target.key, fetch, thread_root=root, request="messages.getReplies")
+        sub = BackfillResult(channel=group_ref.natural_key(), stream=stream)
+        walk = _Walk(self, feed, sub, limit=None, since=None)
+        try:
+            await walk.top()
+            if not walk.stopped:
+                await walk.down()
+        finally:
+            await walk.settle()
+            result.threads += 1
+            result.comments += sub.fetched
+            result.stored.add(sub.stored)
+            result.bot_names.update(sub.bot_names)
 
 
 def _header_records(requested: Target, resolved: Resolved) -> list[IngestRecord]:
@@ -148,14 +313,49 @@ def _header_records(requested: Target, resolved: Resolved) -> list[IngestRecord]
     return records
 
 
+#: ``fetch(client, offset_id, floor, limit)``: one page of a feed, newest first
+PageFetch = Callable[[TelegramClient, int, int, int], Awaitable[list[Any]]]
+
+
+@dataclass(frozen=True)
+class Feed:
+    """What one walk reads: a channel's history, or one reply thread of it (comments).
+
+    ``stream`` names its checkpoint, ``ref`` the chat its messages are stored under, ``pool_key``
+    the per-channel bookkeeping in the pool; ``thread_root`` marks every message as part of that
+    thread; ``collect_threads`` makes the walk note posts with comments in its checkpoint.
+    """
+
+    stream: str
+    ref: ChannelRef
+    pool_key: str
+    fetch: PageFetch
+    thread_root: int | None = None
+    request: str = "messages.getHistory"
+    collect_threads: bool = False
+
+
+def history_feed(resolved: Resolved, *, collect_threads: bool = False) -> Feed:
+    async def fetch(client: TelegramClient, offset_id: int, floor: int, limit: int) -> list[Any]:
+        return await fetch_page(client, resolved.target, offset_id=offset_id, floor=floor, limit=limit)
+
+    return Feed(resolved.stream, resolved.ref, resolved.target.key, fetch, collect_threads=collect_threads)
+
+
 class _Walk:
-    """One run's walks over one channel, sharing the limit/since budget."""
+    """One run's walks over one feed, sharing the limit/since budget."""
 
     def __init__(
-        self, owner: Backfill, resolved: Resolved, result: BackfillResult, *, limit: int | None, since: datetime | None
+        self,
+        owner: Backfill,
+        resolved: Resolved | Feed,
+        result: BackfillResult,
+        *,
+        limit: int | None,
+        since: datetime | None,
     ) -> None:
         self.o = owner
-        self.r = resolved
+        self.feed = resolved if isinstance(resolved, Feed) else history_feed(resolved)
         self.result = result
         self.remaining = limit
         self.since = since
@@ -166,7 +366,7 @@ class _Walk:
     async def _checkpoint(self) -> Checkpoint:
         """The checkpoint as it will be once the batch in flight is stored (this walk is its only writer)."""
         if self._cp is None:
-            self._cp = await self.o.ingest.checkpoint(self.r.stream) or Checkpoint(stream=self.r.stream)
+            self._cp = await self.o.ingest.checkpoint(self.feed.stream) or Checkpoint(stream=self.feed.stream)
         return self._cp
 
     async def settle(self) -> None:
@@ -183,7 +383,7 @@ class _Walk:
                 self.stopped = True
                 yield [], False
                 return
-            page = await self.o.pool.run(self.r.target.key, partial(self._page, offset_id, floor, want))
+            page = await self.o.pool.run(self.feed.pool_key, partial(self._page, offset_id, floor, want))
             self.result.fetched += len(page)
             ended = len(page) < want
             if self.since is not None:
@@ -199,7 +399,7 @@ class _Walk:
                 return
 
     async def _page(self, offset_id: int, floor: int, limit: int, client: TelegramClient) -> list[Any]:
-        return await fetch_page(client, self.r.target, offset_id=offset_id, floor=floor, limit=limit)
+        return await self.feed.fetch(client, offset_id, floor, limit)
 
     async def _submit(self, msgs: Sequence[Any], checkpoint: Checkpoint) -> None:
         """Convert now, store in the background while the next pages are fetched.
@@ -207,8 +407,15 @@ class _Walk:
         Batches are still stored strictly one after the other (each waits for the one before), so
         every checkpoint is written after its own records and after all earlier batches.
         """
-        records = convert_messages(msgs, self.r.ref, web_base=self.o.web_base)
+        feed = self.feed
+        records = convert_messages(
+            msgs, feed.ref, web_base=self.o.web_base, thread_root=feed.thread_root, request=feed.request
+        )
         await self.settle()
+        if feed.collect_threads:
+            checkpoint = threads.note_threads(checkpoint, msgs)
+        if self.o.bots:
+            self.result.bot_names.update(bots_named_in(records))
         self._cp = checkpoint
 
         async def store() -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -25,10 +26,13 @@ from telethon.tl import types
 from telethon.tl.tlobject import TLObject
 
 from foundation.models import (
+    BotCommand,
+    Button,
     Channel,
     ChannelRef,
     ChannelState,
     Counters,
+    ForumTopic,
     ForwardInfo,
     LinkPreview,
     Location,
@@ -38,6 +42,8 @@ from foundation.models import (
     Poll,
     PollOption,
     RawCapture,
+    Reaction,
+    Sender,
     Source,
     utcnow,
 )
@@ -260,6 +266,76 @@ def _aware(value: datetime | None) -> datetime | None:
     return value if value is None or value.tzinfo else value.replace(tzinfo=UTC)
 
 
+def reactions_of(msg: Any) -> list[Reaction]:
+    """The reaction counts under a message (standard emoji, custom emoji, paid stars)."""
+    results = getattr(getattr(msg, "reactions", None), "results", None) or []
+    out: list[Reaction] = []
+    for rc in results:
+        r = rc.reaction
+        if isinstance(r, types.ReactionEmoji):
+            out.append(Reaction(emoji=r.emoticon, count=rc.count))
+        elif isinstance(r, types.ReactionCustomEmoji):
+            out.append(Reaction(custom_emoji_id=str(r.document_id), count=rc.count))
+        elif isinstance(r, types.ReactionPaid):
+            out.append(Reaction(paid=True, count=rc.count))
+    return out
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def _button(b: Any) -> Button:
+    """Layer 229 buttons carry their behaviour in ``type`` (``InlineButtonTypeUrl`` …); older ones are
+    classes of their own (``KeyboardButtonUrl`` …). Both give the text, the URL if any, and a kind."""
+    kind_obj = getattr(b, "type", None) or b
+    name = type(kind_obj).__name__
+    for prefix in ("InlineButtonType", "ButtonType", "KeyboardButton"):
+        name = name.removeprefix(prefix)
+    return Button(text=str(getattr(b, "text", "")), url=getattr(kind_obj, "url", None), kind=_snake(name) or "text")
+
+
+def buttons_of(msg: Any) -> list[list[Button]]:
+    """The keyboard under a message, row by row; ``kind`` is the TL button type (``url``, ``callback`` …)."""
+    markup = getattr(msg, "reply_markup", None)
+    rows = getattr(markup, "rows", None) or []
+    out: list[list[Button]] = []
+    for row in rows:
+        buttons = [_button(b) for b in row.buttons]
+        if buttons:
+            out.append(buttons)
+    return out
+
+
+def sender_of(msg: Any) -> Sender | None:
+    """A group message's author: public display name and username only, when the message names a user.
+
+    Channel posts (signed by ``post_author``) and anonymous admins carry no user, hence None.
+    """
+    from_id = getattr(msg, "from_id", None)
+    if not isinstance(from_id, types.PeerUser):
+        return None
+    user = getattr(msg, "sender", None)  # Telethon's Message resolves it from the answer's users
+    if not isinstance(user, types.User):
+        return Sender(tg_id=from_id.user_id)
+    name = " ".join(p for p in (user.first_name, user.last_name) if p) or None
+    return Sender(tg_id=user.id, name=name, username=user.username, bot=bool(user.bot))
+
+
+def _thread_fields(reply: Any) -> dict[str, Any]:
+    """reply_to / thread_root / topic_id from a reply header.
+
+    In a forum a message posted straight into topic T has ``reply_to_msg_id == T`` and no top id:
+    that is the topic, not a reply. Elsewhere ``reply_to_top_id`` names the root of a reply thread.
+    """
+    if not isinstance(reply, types.MessageReplyHeader):
+        return {"reply_to": getattr(reply, "reply_to_msg_id", None)}
+    top, to = reply.reply_to_top_id, reply.reply_to_msg_id
+    if reply.forum_topic:
+        return {"reply_to": to if top else None, "topic_id": top or to}
+    return {"reply_to": to, "thread_root": top}
+
+
 def convert_message(
     msg: types.Message | types.MessageService,
     ref: ChannelRef,
@@ -267,10 +343,11 @@ def convert_message(
     fetched_at: datetime | None = None,
     request: str = "messages.getHistory",
     web_base: str = DEFAULT_WEB_BASE,
+    thread_root: int | None = None,
 ) -> Message:
     """One TL message as one record (no album merging: see ``convert_messages``)."""
     fetched_at = fetched_at or utcnow()
-    return _build([msg], ref, fetched_at=fetched_at, request=request, web_base=web_base)
+    return _build([msg], ref, fetched_at=fetched_at, request=request, web_base=web_base, thread_root=thread_root)
 
 
 def _build(
@@ -280,6 +357,7 @@ def _build(
     fetched_at: datetime,
     request: str,
     web_base: str,
+    thread_root: int | None = None,
 ) -> Message:
     parts = sorted(parts, key=lambda m: m.id)
     first = parts[0]
@@ -301,7 +379,11 @@ def _build(
     edit_dates = [d for d in (_aware(getattr(p, "edit_date", None)) for p in parts) if d is not None]
     views = [v for v in (getattr(p, "views", None) for p in parts) if v is not None]
     forwards = [v for v in (getattr(p, "forwards", None) for p in parts) if v is not None]
-    reply = getattr(first, "reply_to", None)
+    thread = _thread_fields(getattr(first, "reply_to", None))
+    if thread_root is not None:  # read as one thread: every message of it belongs to that root
+        thread["thread_root"] = thread_root
+        if thread.get("reply_to") is None and first.id != thread_root:
+            thread["reply_to"] = thread_root
     via = getattr(first, "via_bot_id", None)
     grouped = getattr(first, "grouped_id", None)
     raw_obj: TLObject | list[TLObject] = list(parts) if len(parts) > 1 else first
@@ -321,11 +403,15 @@ def _build(
         views=max(views) if views else None,
         forwards=max(forwards) if forwards else None,
         forwarded_from=_forward(getattr(first, "fwd_from", None)),
-        reply_to=getattr(reply, "reply_to_msg_id", None),
+        reactions=reactions_of(first),
+        buttons=buttons_of(captioned),
+        pinned=any(bool(getattr(p, "pinned", False)) for p in parts),
+        sender=sender_of(first),
         via_bot=f"id{via}" if via else None,
         grouped_id=str(grouped) if grouped is not None else None,
         service=service,
         raw=raw_capture(raw_obj, request=request, fetched_at=fetched_at),
+        **thread,
         **fields,
     )
 
@@ -337,6 +423,7 @@ def convert_messages(
     fetched_at: datetime | None = None,
     request: str = "messages.getHistory",
     web_base: str = DEFAULT_WEB_BASE,
+    thread_root: int | None = None,
 ) -> list[Message]:
     """TL messages → records, one per message or per album (merged by ``grouped_id``).
 
@@ -359,7 +446,12 @@ def convert_messages(
             groups[gid].append(msg)
     return [
         _build(
-            [item] if kind == "one" else groups[item], ref, fetched_at=fetched_at, request=request, web_base=web_base
+            [item] if kind == "one" else groups[item],
+            ref,
+            fetched_at=fetched_at,
+            request=request,
+            web_base=web_base,
+            thread_root=thread_root,
         )
         for kind, item in order
     ]
@@ -413,6 +505,7 @@ def convert_channel(
     full: Any = None,
     fetched_at: datetime | None = None,
     request: str = "channels.getFullChannel",
+    topics: Sequence[ForumTopic] = (),
 ) -> Channel:
     """A channel header record from a resolved entity (and its full info when fetched)."""
     fetched_at = fetched_at or utcnow()
@@ -432,6 +525,54 @@ def convert_channel(
         counters=counters,
         state=ChannelState.OK,
         raw=raw_capture(raw_obj, request=request, fetched_at=fetched_at),
+        linked_chat_id=getattr(full_chat, "linked_chat_id", None),
+        forum=bool(getattr(entity, "forum", False)),
+        topics=list(topics),
+    )
+
+
+def convert_topics(answer: Any) -> list[ForumTopic]:
+    """``messages.forumTopics`` → topic records (deleted topics are left out)."""
+    out: list[ForumTopic] = []
+    for t in getattr(answer, "topics", None) or []:
+        if not isinstance(t, types.ForumTopic):
+            continue
+        out.append(
+            ForumTopic(
+                id=t.id,
+                title=t.title,
+                date=_aware(t.date),
+                closed=bool(t.closed),
+                pinned=bool(t.pinned),
+                hidden=bool(t.hidden),
+                icon_emoji_id=str(t.icon_emoji_id) if t.icon_emoji_id else None,
+                top_message=t.top_message,
+            )
+        )
+    return out
+
+
+def convert_bot(user: Any, full: Any, *, fetched_at: datetime | None = None) -> Channel:
+    """A bot as a channel-like record: its name, description ("what can this bot do?") and commands.
+
+    ``full`` is ``users.userFull``; the bio (``about``) stands in when the bot has no description.
+    """
+    fetched_at = fetched_at or utcnow()
+    full_user = getattr(full, "full_user", None)
+    info = getattr(full_user, "bot_info", None)
+    description = getattr(info, "description", None) or getattr(full_user, "about", None)
+    commands = [BotCommand(command=c.command, description=c.description) for c in getattr(info, "commands", None) or []]
+    return Channel(
+        ref=channel_ref(user),
+        source=Source.MTPROTO,
+        seen_at=fetched_at,
+        title=" ".join(p for p in (user.first_name, user.last_name) if p) or None,
+        description=description,
+        verified=bool(getattr(user, "verified", False)),
+        kind="bot",
+        state=ChannelState.OK,
+        raw=raw_capture(full if full is not None else user, request="users.getFullUser", fetched_at=fetched_at),
+        bot_commands=commands,
     )
 
 

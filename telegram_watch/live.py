@@ -7,6 +7,9 @@ the batch is stored, so a missed event, a disconnect or a crash never leaves a h
 (or the reconnect, or the periodic resync) reads from the checkpoint again. Catch-ups of one channel
 are coalesced (one runs at a time; signals during it cause one more).
 
+Comments and bots follow every catch-up (``Backfill.catch_up``: threads under the newest posts with new
+comments are read), and a forum's topic list is kept on its channel record from start-up.
+
 Edits are converted and submitted as they come (ingest turns a changed text/media into a new version);
 an edited album part refetches its neighbours so the album record stays whole. Deletions become
 ``Deletion`` records (ingest sets ``deleted_at``, nothing is removed). Event handlers run on one
@@ -64,7 +67,7 @@ class Watcher:
     async def start(self) -> None:
         """Resolve the channels, attach the handlers to one account's client, catch up once."""
         for target in self.targets:
-            resolved = await resolve(self.pool, target)
+            resolved = await self.backfill.with_topics(await resolve(self.pool, target))
             await self.ingest.submit([resolved.channel], run_id=self.run_id)
             if not resolved.ok or resolved.ref.tg_id is None:
                 log.warning("not watching unavailable channel", channel=target.key, state=str(resolved.channel.state))

@@ -29,6 +29,9 @@ COMMANDS: dict[str, LazyCommand] = {
     "backfill": LazyCommand(
         _TG, "backfill_cmd", "Read CHANNEL's history into the store; resumable (rerun after any interruption)."
     ),
+    "bot": LazyCommand(
+        _TG, "bot_cmd", "Record bots (name, description, commands) by username or t.me link; refreshes known ones."
+    ),
     "candidates": LazyCommand(
         "crawler.cli.discovery",
         "candidates_group",

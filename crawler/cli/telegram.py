@@ -1,4 +1,4 @@
-"""``tgwatch accounts|backfill|watch|invite``: the MTProto side of tgwatch.
+"""``tgwatch accounts|backfill|watch|invite|bot``: the MTProto side of tgwatch.
 
 Secrets are typed at hidden prompts (or piped: ``--session-string -`` reads stdin) and stored only
 encrypted; no command ever prints a phone number or a session string.
@@ -10,10 +10,11 @@ import asyncio
 import contextlib
 import json
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 import click
 
@@ -30,6 +31,7 @@ from storage.repos.authorizations import AuthorizationRepo, channel_scope
 from storage.repos.runs import RunRepo
 from telegram_watch.accounts import Accounts, SessionInUse, check_account, import_session, login_interactive, summary
 from telegram_watch.backfill import Backfill
+from telegram_watch.bots import track_bots
 from telegram_watch.client import ClientFactory, real_client_factory
 from telegram_watch.crypto import SecretBox
 from telegram_watch.entities import Target
@@ -198,8 +200,20 @@ async def accounts_remove(app: AppContext, name: str) -> None:
 # --- backfill / watch ---------------------------------------------------------------------------
 
 
+def reach_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """``--comments/--topics/--bots``: what is followed beyond the history (all on by default)."""
+    fn = click.option(
+        "--bots/--no-bots", default=True, show_default=True, help="track bots named in buttons and links"
+    )(fn)
+    fn = click.option("--topics/--no-topics", default=True, show_default=True, help="keep a forum's topic list")(fn)
+    return click.option(
+        "--comments/--no-comments", default=True, show_default=True, help="read each post's comment thread"
+    )(fn)
+
+
 @click.command("backfill")
 @click.argument("channel")
+@reach_options
 @click.option("--limit", type=click.IntRange(1), help="read at most N messages in this run")
 @click.option(
     "--since-date", type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S"]), help="stop at messages older (UTC)"
@@ -208,7 +222,14 @@ async def accounts_remove(app: AppContext, name: str) -> None:
 @pass_app
 @async_command
 async def backfill_cmd(
-    app: AppContext, channel: str, limit: int | None, since_date: datetime | None, stories: bool
+    app: AppContext,
+    channel: str,
+    limit: int | None,
+    since_date: datetime | None,
+    stories: bool,
+    comments: bool,
+    topics: bool,
+    bots: bool,
 ) -> None:
     """Read CHANNEL's history into the store; resumable (rerun after any interruption)."""
     since = since_date.replace(tzinfo=UTC) if since_date else None
@@ -227,6 +248,9 @@ async def backfill_cmd(
             run_id=run_id,
             web_base=app.settings.telegram_web_base,
             private_gate=private_gate,
+            comments=comments,
+            topics=topics,
+            bots=bots,
         )
         status = "failed"
         try:
@@ -242,21 +266,43 @@ async def backfill_cmd(
         f"{result.channel}: fetched {result.fetched}, new {result.stored.new}, updated {result.stored.updated},"
         f" state {result.state}, complete {result.complete}"
     )
+    if result.threads or result.topics or result.bots:
+        click.echo(
+            f"{result.channel}: comments {result.comments} in {result.threads} threads, topics {result.topics},"
+            f" bots tracked {len(result.bots)}"
+        )
 
 
 @click.command("watch")
 @click.argument("channels", nargs=-1, required=True)
 @click.option("--resync", type=float, default=300.0, show_default=True, help="seconds between safety catch-ups")
 @click.option("--stories", is_flag=True, help="also store the channels' visible stories at every resync")
+@reach_options
 @pass_app
 @async_command
-async def watch_cmd(app: AppContext, channels: tuple[str, ...], resync: float, stories: bool) -> None:
+async def watch_cmd(
+    app: AppContext, channels: tuple[str, ...], resync: float, stories: bool, comments: bool, topics: bool, bots: bool
+) -> None:
     """Follow CHANNELS live: new, edited and deleted messages (Ctrl-C to stop)."""
     async with open_pool(app) as (tg, pool):
         runs = RunRepo(tg.opened.store)
         run_id = await runs.start(",".join(channels), "watch")
+        runner = Backfill(
+            pool,
+            tg.opened.ingest,
+            run_id=run_id,
+            web_base=app.settings.telegram_web_base,
+            comments=comments,
+            topics=topics,
+            bots=bots,
+        )
         watcher = Watcher(
-            pool, tg.opened.ingest, [Target.parse(c) for c in channels], resync_seconds=resync, run_id=run_id
+            pool,
+            tg.opened.ingest,
+            [Target.parse(c) for c in channels],
+            backfill=runner,
+            resync_seconds=resync,
+            run_id=run_id,
         )
         story_task = None
         if stories:
@@ -321,4 +367,26 @@ async def invite_join(app: AppContext, link: str, account: str | None) -> None:
     click.echo(f"joined {channel.ref.natural_key()} ({channel.title})")
 
 
-COMMANDS = (accounts_group, backfill_cmd, watch_cmd, invite_group)
+# --- bots ---------------------------------------------------------------------------------------
+
+
+@click.command("bot")
+@click.argument("names", nargs=-1, required=True)
+@pass_app
+@async_command
+async def bot_cmd(app: AppContext, names: tuple[str, ...]) -> None:
+    """Record bots (name, description, commands) by username or t.me link; refreshes known ones."""
+    from telegram_watch.bots import bot_username
+
+    usernames = [bot_username(n if "/" in n else f"t.me/{n.lstrip('@')}") or n.lstrip("@").lower() for n in names]
+    async with open_pool(app) as (tg, pool):
+        tracked, _ = await track_bots(pool, tg.opened.ingest, usernames, refresh=True, limit=len(usernames))
+    found = {str(b.ref.username) for b in tracked}
+    for bot in tracked:
+        click.echo(f"{bot.ref.username}: {bot.title} ({len(bot.bot_commands)} commands)")
+    for name in usernames:
+        if name not in found:
+            click.echo(f"{name}: not recorded (not a bot, or not found)", err=True)
+
+
+COMMANDS = (accounts_group, backfill_cmd, watch_cmd, invite_group, bot_cmd)

@@ -15,6 +15,8 @@ registry empty. The code lives in
 * ``read_handlers`` — input resolution, users and channels, history, files, updates;
 * ``membership_handlers`` — invite links, joining and leaving;
 * ``report_handlers`` — in-app reports (``messages.report``, ``account.reportPeer``);
+* ``thread_handlers`` — comments (``messages.getReplies``/``getDiscussionMessage``) and forum topics;
+* ``bot_handlers`` — ``users.getFullUser`` (bio, bot description and commands).
 * ``account_handlers`` — frozen accounts and ``help.getAppConfig``; ``story_handlers`` — stories;
   ``discovery_handlers`` — channel recommendations and global search
   (``download_faults`` scripts interrupted downloads and duplicated sessions).
@@ -22,14 +24,16 @@ registry empty. The code lives in
 
 from __future__ import annotations
 
-from . import (  # noqa: F401  (acct19: register on import)
+from . import (  # noqa: F401  (register on import)
     account_handlers,
     auth_handlers,
+    bot_handlers,
     discovery_handlers,
     membership_handlers,
     read_handlers,
     report_handlers,
     story_handlers,
+    thread_handlers,
 )
 from .dispatch import Handler, UnsupportedRequest, answer, answer_with_key, handles
 
@@ -39,8 +43,10 @@ __all__ = [
     "answer",
     "answer_with_key",
     "auth_handlers",
+    "bot_handlers",
     "handles",
     "membership_handlers",
     "read_handlers",
     "report_handlers",
+    "thread_handlers",
 ]

@@ -27,6 +27,9 @@ class FakeUser:
     deactivated: bool = False  # Telegram banned the account: USER_DEACTIVATED_BAN
     revoked: bool = False  # every authorization was terminated: AUTH_KEY_UNREGISTERED
     login_code: str = "12345"  # what auth.signIn accepts
+    about: str = ""  # bio; bots: the short "about" text
+    bot_description: str = ""  # bots: "what can this bot do?"
+    bot_commands: list[tuple[str, str]] = field(default_factory=list)  # bots: (command, description)
 
     @property
     def name(self) -> str:
@@ -82,6 +85,7 @@ class FakeMessage:
         "date",
         "edit_date",
         "entities",
+        "extra",  # threads, topics, reactions, buttons, pins, service actions (fake/extras.py)
         "forwards",
         "fwd",
         "grouped_id",
@@ -124,6 +128,7 @@ class FakeMessage:
         self.post_author = post_author
         self.edit_date = edit_date
         self.sender_id = sender_id
+        self.extra: Any = None
 
 
 class History:
@@ -238,6 +243,9 @@ class FakeChannel:
     members: set[int] = field(default_factory=set)  # account ids that joined
     kicked: set[int] = field(default_factory=set)  # account ids banned from this channel
     join_requests: set[int] = field(default_factory=set)
+    linked_chat_id: int | None = None  # broadcast: its discussion group; megagroup: the channel it discusses
+    forum: bool = False  # a forum supergroup (topics); see fake/extras.py
+    topics: list[Any] = field(default_factory=list)  # forum topics (fake/extras.py FakeTopic)
 
 
 @dataclass(eq=False)

@@ -158,8 +158,11 @@ def _get_full_channel(world: FakeTelegram, viewer: FakeUser, req: Any) -> Any:
         participants_count=ch.participants_count,
         migrated_from_chat_id=ch.migrated_from_chat_id,
         migrated_from_max_id=ch.migrated_from_max_id,
+        linked_chat_id=ch.linked_chat_id,
     )
     chats = [tl.channel(world, viewer, ch)]
+    if ch.linked_chat_id is not None and ch.linked_chat_id in world.channels:  # Telegram sends the linked chat
+        chats.append(tl.channel(world, viewer, world.channels[ch.linked_chat_id]))
     if ch.migrated_from_chat_id is not None and ch.migrated_from_chat_id in world.chats:
         chats.append(tl.chat(world, viewer, world.chats[ch.migrated_from_chat_id]))
     return t_messages.ChatFull(full_chat=full, chats=chats, users=[])

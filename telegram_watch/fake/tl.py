@@ -35,6 +35,7 @@ def user(world: FakeTelegram, viewer: FakeUser, u: FakeUser) -> Any:
         username=u.username,
         phone=u.phone if is_self else None,
         bot=u.bot,
+        bot_info_version=1 if u.bot else None,  # the TL flag pairs them
     )
 
 
@@ -61,6 +62,7 @@ def channel(world: FakeTelegram, viewer: FakeUser, ch: FakeChannel) -> Any:
         access_hash=access_hash,
         username=ch.username,
         participants_count=ch.participants_count,
+        forum=ch.forum or None,
     )
 
 
@@ -134,7 +136,7 @@ def message(target: FakeChannel | FakeChat, m: FakeMessage) -> Any:
     views, forwards = m.views, m.forwards
     if views is not None or forwards is not None:  # one TL flag covers both fields
         views, forwards = views or 0, forwards or 0
-    return types.Message(
+    msg = types.Message(
         id=m.id,
         peer_id=peer_of(target),
         date=when(m.date),
@@ -151,3 +153,8 @@ def message(target: FakeChannel | FakeChat, m: FakeMessage) -> Any:
         post_author=m.post_author,
         grouped_id=m.grouped_id,
     )
+    if m.extra is not None:
+        from .extras import decorate
+
+        return decorate(target, m, msg)
+    return msg

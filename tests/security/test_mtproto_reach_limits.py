@@ -1,0 +1,108 @@
+"""MTProto reach against hostile or private data: members' private fields are never kept, and a
+channel stuffing its buttons with bot links cannot turn one run into a flood of resolve requests."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from telethon.tl import types
+
+from crawler.ingest import Ingest
+from foundation.models import ChannelRef
+from storage.client import Store
+from telegram_watch.backfill import Backfill
+from telegram_watch.bots import MAX_NEW_BOTS_PER_RUN
+from telegram_watch.fake import extras as X
+from telegram_watch.fake.world import FakeTelegram
+from telegram_watch.pool import AccountPool
+from tests.test_tg_support import pool_over
+
+
+@pytest.fixture
+def world() -> FakeTelegram:
+    return FakeTelegram(seed="reach-limits")
+
+
+@pytest.fixture
+async def pool(world: FakeTelegram) -> AsyncIterator[AccountPool]:
+    p = pool_over(world, world.add_account("alice", phone="15550009876"))
+    yield p
+    await p.close()
+
+
+async def everything(store: Store) -> str:
+    out: list[Any] = []
+    for name in await store.db.list_collection_names():
+        out.extend(await store.db[name].find({}).to_list(None))
+    return json.dumps(out, default=str, ensure_ascii=False)
+
+
+async def test_a_members_phone_and_bio_are_never_stored(
+    world: FakeTelegram, pool: AccountPool, ingest: Ingest, store: Store
+) -> None:
+    """Telegram sends a user's phone to the account itself (and to contacts): the author record takes
+    the display name, username and id only, and the raw capture is the message, not its author."""
+    alice = next(u for u in world.users.values() if u.username == "alice")
+    alice.about = "private bio line"
+    group = world.add_channel("Open group", username="open_group2", megagroup=True)
+    world.add_message(group, "written by the watching account itself", sender=alice)
+
+    await Backfill(pool, ingest).run("open_group2")
+
+    dump = await everything(store)
+    assert "written by the watching account itself" in dump
+    assert "15550009876" not in dump and "private bio line" not in dump
+
+
+async def test_bot_links_are_resolved_at_a_bounded_rate(
+    world: FakeTelegram, pool: AccountPool, ingest: Ingest, store: Store
+) -> None:
+    total = MAX_NEW_BOTS_PER_RUN + 10
+    names = [f"spam{i:02d}_bot" for i in range(total)]
+    for name in names:
+        X.add_bot(world, name, name, description="spam")
+    ch = world.add_channel("Spam", username="spam_chan")
+    post = world.add_message(ch, "click")
+    X.add_buttons(post, [[(n, f"https://t.me/{n}")] for n in names])
+
+    first = await Backfill(pool, ingest).run("spam_chan")
+    assert len(first.bots) == MAX_NEW_BOTS_PER_RUN
+    assert sum(n for (_, k), n in world.calls.items() if k == "GetFullUserRequest") == MAX_NEW_BOTS_PER_RUN
+
+    again = await Backfill(pool, ingest).run("spam_chan")  # the post is not read again: the rest were kept
+    assert len(again.bots) == total - MAX_NEW_BOTS_PER_RUN
+    for name in names:
+        assert await ingest.resolve_channel(ChannelRef(username=name)) is not None
+    cp = await ingest.checkpoint(f"mtproto:id{ch.id}")
+    assert cp is not None and cp.extra["bots_pending"] == []
+
+
+async def test_a_private_forums_topics_are_not_read_before_the_authorization_gate(
+    world: FakeTelegram, ingest: Ingest, store: Store
+) -> None:
+    from foundation.errors import NotAuthorized
+
+    agent = world.add_account("agent1")
+    room = world.add_channel("Private forum", megagroup=True, private=True)
+    world.join(agent, room)
+    X.add_topic(world, room, "Secret topic")
+    refused: list[str] = []
+
+    async def gate(channel_key: str, accounts: list[str]) -> None:
+        refused.append(channel_key)
+        raise NotAuthorized("no authorization covers this chat")
+
+    agent_pool = pool_over(world, agent)
+    peer = types.InputPeerChannel(room.id, world.access_hash("channel", room.id, agent.id))
+    try:
+        await agent_pool.run(None, lambda c: c.get_entity(peer))  # the member's session knows the chat
+        with pytest.raises(NotAuthorized):
+            await Backfill(agent_pool, ingest, private_gate=gate).run(f"id{room.id}")
+    finally:
+        await agent_pool.close()
+    assert refused == [f"id{room.id}"]
+    assert world.calls[("agent1", "GetForumTopicsRequest")] == 0
+    assert "Secret topic" not in await everything(store)
