@@ -97,7 +97,8 @@ class MessageBuilder(AttachmentHandlers):
         if not post:  # markup from before ``data-post``: the id is only in the message's own links
             username, id_text = _id_from_links(el)
         self.username: str = username
-        self.msg_id = int(id_text) if id_text.isdigit() else None
+        # Telegram numbers posts from 1: an id of 0 is a damaged or injected block, not a post
+        self.msg_id = int(id_text) if id_text.isdigit() and int(id_text) > 0 else None
         self.fields: dict[str, Any] = {}
         self.media: list[MediaRef] = []
         self.notices: list[str] = []
