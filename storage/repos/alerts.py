@@ -99,10 +99,20 @@ class AlertRepo:
 
     # -- reads for the investigator API ----------------------------------------------------------
     async def page(
-        self, *, status: str | None = None, kind: str | None = None, skip: int = 0, limit: int
+        self,
+        *,
+        status: str | None = None,
+        kind: str | None = None,
+        skip: int = 0,
+        limit: int,
+        since: datetime | None = None,
+        until: datetime | None = None,
     ) -> builtins.list[Doc]:
-        """Newest first, ``_id`` breaking ties so pages are stable."""
+        """Newest first, ``_id`` breaking ties so pages are stable; ``since``/``until`` bound ``raised_at``."""
         flt: Doc = {k: v for k, v in (("status", status), ("kind", kind)) if v}
+        raised = {op: v for op, v in (("$gte", since), ("$lt", until)) if v is not None}
+        if raised:
+            flt["raised_at"] = raised
         with translate_errors("list alerts"):
             cursor = self._coll.find(flt).sort([("raised_at", -1), ("_id", 1)]).skip(skip).limit(limit)
             return await cursor.to_list(None)

@@ -168,3 +168,7 @@ class MessageRepo:
     async def collected_per_day(self, since: datetime, until: datetime) -> dict[str, int]:
         """Messages first stored per UTC day in [since, until) (the crawl volume)."""
         return await daily.per_day(self._messages, "first_seen_at", since, until)
+
+    async def posted_per_day(self, since: datetime, until: datetime) -> dict[str, int]:
+        """Messages dated (posted) per UTC day in [since, until): what a search by ``since``/``until`` lists."""
+        return await daily.per_day(self._messages, "date", since, until)
