@@ -1,15 +1,16 @@
-"""Counts per UTC day and per value, for the console's dashboard, in the aggregation subset every store runs.
+"""Counts per UTC day and per value, for the console's dashboard, with queries every store answers alike.
 
-Why these shapes: the embedded nx-27017 server evaluates a ``$group`` key that is one expression
-(``"$kind"``, ``{"$dateToString": ...}``) but not a document of several (it groups everything under
-the literal document), nor ``$floor``; so each count is a ``$match`` on a datetime range and a
-``$group`` on one expression, which MongoDB 7 answers the same way. The owners of the collections call
-these with their own collection handle (nobody else touches a collection).
+Why ``count_documents`` per day and not one ``$group`` per day: inside ``aggregate`` the embedded
+nx-27017 server does not apply a ``$match`` comparison on a datetime (every document passes), nor
+evaluate a compound ``$group`` key or ``$floor``; ``count_documents`` and ``distinct`` with range
+filters behave as on MongoDB 7 (``tests/test_dashboard.py`` runs them on the embedded server). A
+week is seven small counts, each served by the field's index where there is one. The owners of the
+collections call these with their own collection handle (nobody else touches a collection).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from storage.client import Doc, translate_errors
 from storage.owners import StoreCollection
@@ -17,32 +18,43 @@ from storage.owners import StoreCollection
 DAY_FORMAT = "%Y-%m-%d"
 
 
+def _bounds(start: datetime, end: datetime, epoch: bool) -> Doc:
+    if epoch:
+        return {"$gte": start.timestamp(), "$lt": end.timestamp()}
+    return {"$gte": start, "$lt": end}
+
+
 async def per_day(
-    coll: StoreCollection, field: str, since: datetime, until: datetime, match: Doc | None = None
+    coll: StoreCollection,
+    field: str,
+    since: datetime,
+    until: datetime,
+    match: Doc | None = None,
+    *,
+    epoch: bool = False,
 ) -> dict[str, int]:
-    """``{"YYYY-MM-DD": n}`` of documents whose datetime ``field`` is in [since, until) (UTC days)."""
-    pipeline: list[Doc] = [
-        {"$match": {**(match or {}), field: {"$gte": since, "$lt": until}}},
-        {"$group": {"_id": {"$dateToString": {"format": DAY_FORMAT, "date": f"${field}"}}, "n": {"$sum": 1}}},
-    ]
-    return await _grouped(coll, pipeline, f"count {coll.name} per day")
+    """``{"YYYY-MM-DD": n}`` for each UTC day from ``since`` to before ``until`` (both at midnight);
+    ``epoch``: the field holds epoch seconds rather than a datetime."""
+    out: dict[str, int] = {}
+    day = since
+    with translate_errors(f"count {coll.name} per day"):
+        while day < until:
+            nxt = day + timedelta(days=1)
+            n = await coll.count_documents({**(match or {}), field: _bounds(day, min(nxt, until), epoch)})
+            if n:
+                out[day.strftime(DAY_FORMAT)] = n
+            day = nxt
+    return out
 
 
 async def per_value(
     coll: StoreCollection, key: str, field: str, since: datetime, until: datetime, match: Doc | None = None
 ) -> dict[str, int]:
     """``{value of key: n}`` of documents whose datetime ``field`` is in [since, until)."""
-    pipeline: list[Doc] = [
-        {"$match": {**(match or {}), field: {"$gte": since, "$lt": until}}},
-        {"$group": {"_id": f"${key}", "n": {"$sum": 1}}},
-    ]
-    return await _grouped(coll, pipeline, f"count {coll.name} per {key}")
-
-
-async def _grouped(coll: StoreCollection, pipeline: list[Doc], action: str) -> dict[str, int]:
     out: dict[str, int] = {}
-    with translate_errors(action):
-        async for row in await coll.aggregate(pipeline):
-            out[str(row["_id"])] = int(row["n"])
+    with translate_errors(f"count {coll.name} per {key}"):
+        for value in await coll.distinct(key, match or {}):
+            n = await coll.count_documents({**(match or {}), key: value, field: _bounds(since, until, False)})
+            if n:
+                out[str(value)] = n
     return out
-

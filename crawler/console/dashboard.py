@@ -60,7 +60,7 @@ AGE_BUCKETS: tuple[tuple[str, float, float], ...] = (
     ("14-30", 14, 30),
     ("30+", 30, float("inf")),
 )
-CHANNEL_LIMIT = 1000
+CHANNEL_LIMIT = 500  # the most one page of the investigator service returns
 NAME_MAX = 300
 
 

@@ -171,4 +171,4 @@ class MessageRepo:
 
     async def posted_per_day(self, since: datetime, until: datetime) -> dict[str, int]:
         """Messages dated (posted) per UTC day in [since, until): what a search by ``since``/``until`` lists."""
-        return await daily.per_day(self._messages, "date", since, until)
+        return await daily.per_day(self._messages, "date_ts", since, until, epoch=True)
