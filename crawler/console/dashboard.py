@@ -24,6 +24,7 @@ from crawler.api.app import SETTINGS, STORE
 from crawler.console import charts
 from crawler.console.pages import page
 from crawler.console.render import render, translator
+from crawler.evidence.access import CaseAccess
 from crawler.growth import KINDS, Growth, growth_of, ranking
 from crawler.investigate.access import audit, audit_log, investigate
 from crawler.investigate.ops import ALERT_KINDS
@@ -33,6 +34,7 @@ from crawler.scheduling import manage
 from crawler.takedowns.api import TakedownView, figures, service
 from crawler.takedowns.models import ItemStatus, TakedownRequest
 from crawler.tokens import Principal, Role
+from foundation.errors import NotAuthorized
 from foundation.models import utcnow
 from storage.client import Doc, Store
 from storage.repos.accounts import AccountRepo
@@ -403,8 +405,9 @@ def register(routes: RouteTable) -> None:
             raise BadQuery("days must be a whole number") from None
         if not 1 <= days <= 3650:
             raise BadQuery("days must be 1..3650")
+        view = await CaseAccess(request.app[STORE]).visible_channels(who)
         points = await AudienceRepo(request.app[STORE]).since(time.time() - days * 86_400)
-        ranked = ranking(points, kind=kind, limit=100)
+        ranked = ranking([p for p in points if view.may_read(str(p["entity"]))], kind=kind, limit=100)
         await audit(
             request, who, "growth.list", filter={"kind": kind, "days": days}, result_count=len(ranked), via="console"
         )
@@ -413,6 +416,9 @@ def register(routes: RouteTable) -> None:
     @page(routes, "GET", "/console/growth/{entity}", OPERATIONS, "one room's or bot's audience over time")
     async def entity_growth(request: web.Request, who: Principal, base: dict[str, Any]) -> web.StreamResponse:
         entity = request.match_info["entity"].lower()[:NAME_MAX]
+        if not (await CaseAccess(request.app[STORE]).visible_channels(who)).may_read(entity):
+            await audit(request, who, "channel.refused", target=entity, result_count=0, via="console")
+            raise NotAuthorized("this private chat belongs to a case you are not a member of")
         points = await AudienceRepo(request.app[STORE]).series(entity)
         await audit(request, who, "growth.get", target=entity, result_count=len(points), via="console")
         t = translator(request)["t"]
