@@ -24,6 +24,15 @@ from crawler.discovery.models import Sighting, SourceKind, TriageResult
 from crawler.discovery.service import DiscoveryService
 from crawler.growth import ranking
 from crawler.ingest import Ingest
+from crawler.takedowns.models import (
+    ItemKind,
+    ItemStatus,
+    Reason,
+    RequestStatus,
+    Sending,
+    TakedownItem,
+    TakedownRequest,
+)
 from crawler.tokens import Role
 from foundation.links import normalize
 from foundation.models import Alert, AlertKind, Channel, ChannelRef, Counters, Message, Source, utcnow
@@ -33,6 +42,7 @@ from storage.repos.accounts import AccountRepo
 from storage.repos.alerts import AlertRepo
 from storage.repos.audience import AudienceRepo
 from storage.repos.runs import RunRepo
+from storage.repos.takedowns import TakedownRepo
 from storage.repos.targets import TargetRepo
 from storage.workqueue import WorkQueue
 from tests.test_console import CSRF, sign_in
@@ -363,3 +373,38 @@ async def test_targets_pages_need_a_manager_and_the_csrf_token_and_are_audited(c
         ("targets.run_now", "https://t.me/room_x", "console", "monitor"),
         ("targets.remove", "https://t.me/room_x", "console", "monitor"),
     ]
+
+
+def _request(rid: str, created: datetime, *, sent: datetime | None, removed: list[datetime | None]) -> TakedownRequest:
+    items = [
+        TakedownItem(item_id=f"message:room_a/{rid}{n}", kind=ItemKind.MESSAGE, channel="room_a", msg_id=n + 1,
+                     added_at=created, status=ItemStatus.REMOVED if gone else ItemStatus.ONLINE, removed_at=gone)
+        for n, gone in enumerate(removed)
+    ]  # fmt: skip
+    sendings = [Sending(via="email:abuse@telegram.org", by="mo", at=sent, items=len(items))] if sent else []
+    status = RequestStatus.DRAFT if sent is None else RequestStatus.PARTIAL
+    return TakedownRequest(id=rid, reason=Reason.OTHER, items=items, created_at=created, created_by="mo",
+                           sendings=sendings, status=status)  # fmt: skip
+
+
+async def test_takedown_figures_and_removal_share_chart(client: Client, store: Store) -> None:
+    now = utcnow()
+    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    repo = TakedownRepo(store)
+    await repo.insert(_request("TD-1", today + timedelta(minutes=1), sent=None, removed=[None]).to_doc())
+    three = now - timedelta(days=3, hours=1)
+    await repo.insert(_request("TD-2", three, sent=three, removed=[now - timedelta(days=2), None]).to_doc())
+    ten = now - timedelta(days=10)
+    await repo.insert(_request("TD-3", ten, sent=ten, removed=[today + timedelta(seconds=1)]).to_doc())
+    await sign_in(client, await token(store, Role.MONITOR, "mo"))
+    html = await (await client.get("/console/")).text()
+    assert _figure(html, "fig-takedowns-drafted-today") == ("1", "/console/takedowns?status=draft")
+    assert _figure(html, "fig-takedowns-drafted-week")[0] == "2"
+    assert _figure(html, "fig-takedowns-sent-today")[0] == "0" and _figure(html, "fig-takedowns-sent-week")[0] == "1"
+    assert _figure(html, "fig-takedowns-removed-today") == ("1", "/console/takedowns?status=removed")
+    assert _figure(html, "fig-takedowns-removed-week")[0] == "2"
+    (share,) = [s for s in _svgs(html) if (s.findtext(f"{SVG}title") or "").startswith("Share of reported")]
+    labels = [t.text for t in share.iter(f"{SVG}text")]
+    assert "50%" in labels and "100%" in labels, labels
+    tips = [t.text or "" for t in share.iter(f"{SVG}title")]
+    assert "3-7 days: removed 1, still online 1" in tips and "7-14 days: removed 1, still online 0" in tips
