@@ -277,7 +277,7 @@ async def test_dashboard_figures_equal_the_seeded_data_and_link_to_their_lists(
     assert "acc2" in accounts and "acc1" not in accounts and "session" not in accounts.lower().replace("sessions", "")
     assert (await client.get("/console/alerts", params={"day": "yesterday"})).status == 400
     ko = await (await client.get("/console/", headers={"Accept-Language": "ko"})).text()
-    assert "대시보드" in ko and "일별 경보" in ko
+    assert "대시보드" in ko and "일별 경보" in ko and "알려진 해시 일치" in ko and "차단됨" in ko
 
 
 async def test_dashboard_per_role(client: Client, store: Store, ingest: Ingest) -> None:
