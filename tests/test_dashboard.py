@@ -305,8 +305,8 @@ async def test_channel_list_shows_state_risk_audience_growth_and_alerts_with_fil
     t0 = utcnow() - timedelta(days=2)
     await ingest.submit([_snapshot("room_a", t0, subscribers=100), _snapshot("room_b", t0, subscribers=50)])
     await ingest.submit([_snapshot("room_a", t0 + timedelta(days=1), subscribers=180)])
-    await AlertRepo(store).raise_alert(Alert(key="x", kind=AlertKind.DETECTION, summary="x", raised_at=t0,
-                                             channels=["room_b"]))  # fmt: skip
+    alert = Alert(key="alert-for-room-b", kind=AlertKind.DETECTION, summary="x", raised_at=t0, channels=["room_b"])
+    await AlertRepo(store).raise_alert(alert)
     await sign_in(client, await token(store, Role.MONITOR, "mo"))
     html = await (await client.get("/console/channels")).text()
     rows = re.findall(r"<tr>\s*<td>(.*?)</tr>", html, flags=re.S)
@@ -314,6 +314,11 @@ async def test_channel_list_shows_state_risk_audience_growth_and_alerts_with_fil
     room_a = next(r for r in rows if "room_a" in r)
     assert "180" in room_a and "+80" in room_a and 'href="/console/growth/room_a"' in room_a
     assert 'href="/console/channels/room_a"' not in room_a, "the channel page is for investigators"
+    room_b = next(r for r in rows if "room_b" in r)
+    assert 'href="/console/alerts?status=open&amp;channel=room_b">1</a>' in room_b
+    behind = await (await client.get("/console/alerts", params={"status": "open", "channel": "room_b"})).text()
+    assert "alert-for-room-b" in behind
+    assert "alert-for-room-b" not in await (await client.get("/console/alerts", params={"channel": "room_a"})).text()
     only_alerts = await (await client.get("/console/channels", params={"alerts": "1"})).text()
     assert "room_b" in only_alerts and "room_a" not in only_alerts
     growing = await (await client.get("/console/channels", params={"growing": "1"})).text()

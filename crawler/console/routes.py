@@ -251,10 +251,11 @@ def _operation_pages(routes: RouteTable) -> None:
     async def alerts(request: web.Request, who: Principal, base: dict[str, Any]) -> web.StreamResponse:
         status = request.query.get("status", "open") or None
         kind, day = request.query.get("kind") or None, request.query.get("day") or None
-        since, until = dashboard.day_range(day)  # the dashboard links a day's alerts here
-        pg = page_of(request.query, {"status": status, "kind": kind, "day": day})
-        items = await ops(request).alerts(pg, status=status, kind=kind, since=since, until=until)
-        flt = {"status": status, "kind": kind, "day": day}
+        channel = (request.query.get("channel") or "")[:200] or None
+        since, until = dashboard.day_range(day)  # the dashboard and channel list link their alerts here
+        flt = {"status": status, "kind": kind, "day": day, "channel": channel}
+        pg = page_of(request.query, flt)
+        items = await ops(request).alerts(pg, status=status, kind=kind, since=since, until=until, channel=channel)
         await audit(request, who, "alerts.list", filter=flt, result_count=len(items), via="console")
         return render(
             request,

@@ -36,13 +36,14 @@ class OpsService:
         kind: str | None = None,
         since: datetime | None = None,
         until: datetime | None = None,
+        channel: str | None = None,
     ) -> list[dict[str, Any]]:
         if status is not None and status not in ALERT_STATUSES:
             raise BadQuery(f"status must be one of {', '.join(ALERT_STATUSES)}")
         if kind is not None and kind not in ALERT_KINDS:
             raise BadQuery(f"kind must be one of {', '.join(ALERT_KINDS)}")
         docs = await self.alert_repo.page(
-            status=status, kind=kind, skip=page.offset, limit=page.limit, since=since, until=until
+            status=status, kind=kind, skip=page.offset, limit=page.limit, since=since, until=until, channel=channel
         )
         return [with_key(d) for d in docs]
 

@@ -107,9 +107,12 @@ class AlertRepo:
         limit: int,
         since: datetime | None = None,
         until: datetime | None = None,
+        channel: str | None = None,
     ) -> builtins.list[Doc]:
         """Newest first, ``_id`` breaking ties so pages are stable; ``since``/``until`` bound ``raised_at``."""
         flt: Doc = {k: v for k, v in (("status", status), ("kind", kind)) if v}
+        if channel:
+            flt["channels"] = {"$in": [channel]}
         raised = {op: v for op, v in (("$gte", since), ("$lt", until)) if v is not None}
         if raised:
             flt["raised_at"] = raised
