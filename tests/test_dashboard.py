@@ -413,3 +413,26 @@ async def test_takedown_figures_and_removal_share_chart(client: Client, store: S
     assert "50%" in labels and "100%" in labels, labels
     tips = [t.text or "" for t in share.iter(f"{SVG}title")]
     assert "3-7 days: removed 1, still online 1" in tips and "7-14 days: removed 1, still online 0" in tips
+
+
+async def test_the_cli_changes_targets_with_the_same_audit_entries(
+    store: Store, embedded_uri: str, tmp_path: Path
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TGWATCH_")}
+    env.update(TGWATCH_MONGODB_URI=embedded_uri, TGWATCH_DATABASE=store.db.name)
+    for args in (("targets", "add", "room_q", "--every", "2h"), ("targets", "pause", "room_q"),
+                 ("targets", "pause", "room_q", "--resume"), ("targets", "remove", "room_q")):  # fmt: skip
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "crawler", "--data-dir", str(tmp_path / "data"), "--log-format", "json", *args,
+            env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        _, err = await asyncio.wait_for(proc.communicate(), 120)
+        assert proc.returncode == 0, err.decode()
+    trail = await store["audit"].find({"via": "cli"}).sort("at", 1).to_list(None)
+    assert [(e["action"], e["target"], e["role"]) for e in trail] == [
+        ("targets.add", "https://t.me/room_q", "cli"),
+        ("targets.pause", "https://t.me/room_q", "cli"),
+        ("targets.resume", "https://t.me/room_q", "cli"),
+        ("targets.remove", "https://t.me/room_q", "cli"),
+    ]
+    assert all(e["actor"].startswith("cli:") for e in trail)
