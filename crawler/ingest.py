@@ -23,6 +23,7 @@ from foundation.logs import get_logger
 from foundation.models import Channel, ChannelRef, Checkpoint, Deletion, Message, utcnow
 from storage.client import Doc, Store
 from storage.repos import ChannelRepo, CheckpointRepo, ErrorRepo, MessageRepo
+from storage.repos.audience import AudienceRepo
 from storage.repos.messages import MessageWrites
 
 log = get_logger(__name__)
@@ -165,15 +166,24 @@ class PersistStage:
     name = "persist"
     essential = True
 
-    def __init__(self, messages: MessageRepo, channels: ChannelRepo) -> None:
+    def __init__(self, messages: MessageRepo, channels: ChannelRepo, audience: AudienceRepo | None = None) -> None:
         self._messages = messages
         self._channels = channels
+        self._audience = audience
 
     async def __call__(self, batch: Batch) -> None:
         await self._messages.write(batch.writes)
         await self._messages.add_sightings(batch.messages, batch.received_at)
         for channel in batch.channels:
             await self._channels.record_snapshot(batch.channel_keys[channel.ref], channel)
+            if self._audience is not None:  # the growth series (issue 19): one point per snapshot
+                await self._audience.record(
+                    batch.channel_keys[channel.ref],
+                    source=channel.source.value,
+                    at=channel.seen_at,
+                    kind=channel.kind,
+                    figures=channel.counters.model_dump(),
+                )
             batch.result.channels += 1
         for deletion in batch.deletions:
             key = batch.channel_keys[deletion.ref]
@@ -195,7 +205,7 @@ class Ingest:
         self.stages: list[Stage] = [
             NormalizeStage(self._channels),
             VersionStage(self._messages),
-            PersistStage(self._messages, self._channels),
+            PersistStage(self._messages, self._channels, AudienceRepo(store)),
         ]
         self._store_retry_seconds = store_retry_seconds
 

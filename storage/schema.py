@@ -342,6 +342,14 @@ COLLECTIONS: tuple[Collection, ...] = (
         [],
         owner="storage.repos.notify:NotifyRateRepo",
     ),
+    # -- growth over time (issue 19 item 5) -------------------------------------------------------
+    Collection(
+        "audience",
+        "'<entity>|<source>|<at ISO>': one audience point (subscribers, members, online, monthly_users) of a"
+        " channel snapshot or a triage result; entity is the channel key or the discovered username",
+        [Index([("entity", ASCENDING), ("at_ts", ASCENDING)], "entity_at"), Index([("at_ts", ASCENDING)], "at")],
+        owner="storage.repos.audience:AudienceRepo",
+    ),
 )
 
 BY_NAME = {c.name: c for c in COLLECTIONS}

@@ -38,6 +38,9 @@ COMMANDS: dict[str, LazyCommand] = {
         "Review discovered rooms: list, approve into crawl targets, reject, add tips.",
     ),
     "case": LazyCommand(_EV, "case_group", "Cases: what belongs to an investigation."),
+    "channels": LazyCommand(
+        "crawler.cli.channels", "channels_group", "Channels, groups and bots: audience growth over time."
+    ),
     "config": LazyCommand(_CORE, "config_group", "Inspect the effective settings."),
     "crawl": LazyCommand(
         "crawler.cli.crawl",

@@ -11,15 +11,17 @@ from typing import Any
 import click
 
 from config.targets import check_cron, load_targets, parse_duration
-from crawler.cli.app import AppContext, async_command, pass_app
+from crawler.audit import AuditLog
+from crawler.cli.app import AppContext, async_command, cli_actor, pass_app
 from crawler.progress import progress_bar
+from crawler.scheduling import manage
 from crawler.scheduling.plan import Schedule, build_schedules, select, takedown_schedule
 from crawler.scheduling.runners import RUNNERS, RunContext
 from crawler.scheduling.service import ServiceOptions, run_service, run_worker
 from crawler.scheduling.shutdown import Shutdown
 from crawler.scheduling.tasks import TaskSpec
 from crawler.scheduling.worker import consumer_name
-from foundation.errors import ConfigError
+from foundation.errors import ConfigError, NotFound
 from storage.repos.errors import ErrorRepo
 from storage.repos.runs import RunRepo
 from storage.repos.targets import TargetRepo, canonical_target
@@ -59,6 +61,17 @@ async def _schedules(app: AppContext, store: Any) -> list[Schedule]:
     return build_schedules(_load_config(app), await TargetRepo(store).list())
 
 
+def _actor() -> manage.Actor:
+    return manage.Actor(cli_actor(), "cli", "cli")
+
+
+def _audit(app: AppContext, store: Any) -> AuditLog:
+    """The audit trail with its ledger hook, as every CLI command that records an action uses it."""
+    from crawler.evidence.wiring import audit_log, build_ledger
+
+    return audit_log(store, build_ledger(store, app.settings))
+
+
 # --- targets ----------------------------------------------------------------------------------
 
 
@@ -88,10 +101,10 @@ async def targets_add(
     if group is not None and group not in groups and group != "default":
         raise click.UsageError(f"no [groups.{group}] in the configuration (known: {', '.join(groups) or 'none'})")
     async with app.open() as opened:
-        doc = await TargetRepo(opened.store).add(
-            name, method=method, every=every, cron=cron, group=group, jitter=jitter, priority=priority
-        )
-        schedule = next(s for s in await _schedules(app, opened.store) if s.target == doc["_id"])
+        doc, schedule = await manage.add_target(
+            opened.store, _load_config(app), _audit(app, opened.store), _actor(), name,
+            method=method, every=every, cron=cron, group=group, jitter=jitter, priority=priority,
+        )  # fmt: skip
     click.echo(f"{doc['_id']}  {schedule.method}  {schedule.describe}")
 
 
@@ -137,12 +150,14 @@ def _target_notes(doc: dict[str, Any]) -> dict[str, Any]:
 @async_command
 async def targets_remove(app: AppContext, name: str) -> None:
     """Remove NAME from the database (a configured target stays until removed from the file)."""
-    async with app.open() as opened:
-        removed = await TargetRepo(opened.store).remove(name)
     key, _ = canonical_target(name)
-    configured = any(canonical_target(t.name)[0] == key for t in _load_config(app).targets)
-    if not removed and not configured:
-        raise click.ClickException(f"no target {key}")
+    async with app.open() as opened:
+        try:
+            configured = await manage.remove_target(
+                opened.store, _load_config(app), _audit(app, opened.store), _actor(), name
+            )
+        except NotFound as exc:
+            raise click.ClickException(exc.message) from exc
     click.echo(f"removed {key}" + (" (still in the configuration file)" if configured else ""))
 
 
@@ -153,16 +168,13 @@ async def targets_remove(app: AppContext, name: str) -> None:
 @async_command
 async def targets_pause(app: AppContext, name: str, resume: bool) -> None:
     """Pause NAME (no new crawl tasks) or, with --resume, resume it."""
-    key, _ = canonical_target(name)
     async with app.open() as opened:
-        repo = TargetRepo(opened.store)
-        if not await repo.set_paused(name, not resume):
-            configured = next((t for t in _load_config(app).targets if canonical_target(t.name)[0] == key), None)
-            if configured is None:
-                raise click.ClickException(f"no target {key}")
-            # a configured target is paused by a database overlay that only holds "paused"
-            await repo.add(name, method=configured.method or "web", source="override", paused=not resume)
-            await repo.clear_method(name)
+        try:
+            key = await manage.set_paused(
+                opened.store, _load_config(app), _audit(app, opened.store), _actor(), name, paused=not resume
+            )
+        except NotFound as exc:
+            raise click.ClickException(exc.message) from exc
     click.echo(f"{'resumed' if resume else 'paused'} {key}")
 
 

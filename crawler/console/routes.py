@@ -19,9 +19,9 @@ from aiohttp import web
 
 from crawler.api.app import STORE
 from crawler.api.auth import AUTH, client_address
-from crawler.console import review, takedowns
+from crawler.console import dashboard, review, takedowns
 from crawler.console.pages import error_page, page, safe_next
-from crawler.console.render import render
+from crawler.console.render import render, translator
 from crawler.console.session import (
     end_session,
     login_csrf_valid,
@@ -33,6 +33,7 @@ from crawler.console.takedowns import REASON_CHOICES
 from crawler.discovery.models import CandidateStatus
 from crawler.discovery.service import DiscoveryService, summary_line
 from crawler.evidence.access import CaseAccess
+from crawler.growth import growth_of
 from crawler.investigate.access import (
     CSRF_FIELD,
     audit,
@@ -47,6 +48,7 @@ from crawler.investigate.pagination import BadQuery, page_of
 from crawler.routes.table import RouteTable
 from crawler.tokens import Principal, Role
 from foundation.case_ids import CASE_ID_RULE, is_case_id
+from storage.repos.audience import AudienceRepo
 
 STATIC = Path(__file__).parent / "static"
 STATIC_TYPES = {".css": "text/css", ".js": "application/javascript"}
@@ -64,6 +66,7 @@ def register(routes: RouteTable) -> None:
     _operation_pages(routes)
     review.register(routes)
     takedowns.register(routes)
+    dashboard.register(routes)
 
 
 def _session_pages(routes: RouteTable) -> None:
@@ -124,10 +127,8 @@ def _session_pages(routes: RouteTable) -> None:
 
     @page(routes, "GET", "/console/", frozenset(Role), "home")
     async def home(request: web.Request, who: Principal, base: dict[str, Any]) -> web.StreamResponse:
-        if who.role in EVIDENCE:
-            raise web.HTTPSeeOther("/console/search")
-        if who.role in OPERATIONS:
-            raise web.HTTPSeeOther("/console/alerts")
+        if who.role in OPERATIONS:  # monitors, investigators, admins: the dashboard (issue 20)
+            return await dashboard.home(request, who, base)
         if who.role in AUDITORS:
             raise web.HTTPSeeOther("/console/audit")
         return error_page(request, 403, "This token is for the detection service, not the console.", base)
@@ -205,12 +206,15 @@ def _evidence_pages(routes: RouteTable) -> None:
         pg = page_of(request.query, found.params())
         items = await service.search(found, pg)
         await audit(request, who, "channels.get", target=detail["key"], result_count=len(items), via="console")
+        points = await AudienceRepo(request.app[STORE]).series(detail["key"])
         return render(
             request,
             "channel.html",
             **base,
             channel=detail,
             members=members,
+            growth_chart=dashboard.growth_chart(translator(request)["t"], detail["key"], points),
+            growth=growth_of(detail["key"], points),
             items=items,
             next_cursor=pg.next_cursor(len(items)),
             allowed=await _media_view(request, who, items),
@@ -246,9 +250,13 @@ def _operation_pages(routes: RouteTable) -> None:
     @page(routes, "GET", "/console/alerts", OPERATIONS, "alerts queue")
     async def alerts(request: web.Request, who: Principal, base: dict[str, Any]) -> web.StreamResponse:
         status = request.query.get("status", "open") or None
-        pg = page_of(request.query, {"status": status})
-        items = await ops(request).alerts(pg, status=status)
-        await audit(request, who, "alerts.list", filter={"status": status}, result_count=len(items), via="console")
+        kind, day = request.query.get("kind") or None, request.query.get("day") or None
+        channel = (request.query.get("channel") or "")[:200] or None
+        since, until = dashboard.day_range(day)  # the dashboard and channel list link their alerts here
+        flt = {"status": status, "kind": kind, "day": day, "channel": channel}
+        pg = page_of(request.query, flt)
+        items = await ops(request).alerts(pg, status=status, kind=kind, since=since, until=until, channel=channel)
+        await audit(request, who, "alerts.list", filter=flt, result_count=len(items), via="console")
         return render(
             request,
             "alerts.html",

@@ -26,10 +26,12 @@ from crawler.discovery.repo import CandidateRepo, RecordResult
 from crawler.discovery.scoring import Scorer
 from crawler.discovery.targets import Method, create_target, get_target
 from foundation.errors import NotAuthorized, NotFound, StoreError
-from foundation.links import LinkKind, TgLink
+from foundation.links import LinkKind, TgLink, normalize
 from foundation.logs import get_logger
-from foundation.models import utcnow
+from foundation.models import ChannelRef, utcnow
 from storage.client import Doc, Store
+from storage.repos.audience import FIGURES, AudienceRepo
+from storage.repos.channels import ChannelRepo
 
 log = get_logger(__name__)
 
@@ -214,9 +216,25 @@ class DiscoveryService:
             if updated.get("status") == CandidateStatus.NEW.value:
                 updated["status"] = CandidateStatus.TRIAGED.value
             if await self.repo.replace(updated):
+                await self._record_audience(result)
                 await self._description_links(updated, result)
                 return updated
         raise StoreError(f"candidate {result.link}: lost {_RETRIES} concurrent updates in a row")
+
+    async def _record_audience(self, result: TriageResult) -> None:
+        """The figures of the preview page join the entity's growth series (issue 19): a bot found in a
+        button has no channel document, so its monthly users are charted from these points alone.
+        Invite links name no entity a series could follow (the room is unknown until joined): skipped."""
+        link = normalize(result.link)
+        username = result.username or (link.username if link is not None else None)
+        if not username:
+            return
+        ref = ChannelRef(username=username)
+        entity = await ChannelRepo(self.store).resolve(ref) or ref.natural_key()
+        figures = {name: getattr(result, name) for name in FIGURES}
+        await AudienceRepo(self.store).record(
+            entity, source="triage", at=result.fetched_at, kind=result.type, figures=figures
+        )
 
     async def _description_links(self, doc: Doc, result: TriageResult) -> None:
         """Rooms a preview page's description names are found one level deeper (snowball)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from crawler.audit import AuditLog
@@ -27,12 +28,23 @@ class OpsService:
         self._errors = ErrorRepo(store)
         self._audit = AuditLog(store)
 
-    async def alerts(self, page: Page, *, status: str | None = None, kind: str | None = None) -> list[dict[str, Any]]:
+    async def alerts(
+        self,
+        page: Page,
+        *,
+        status: str | None = None,
+        kind: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        channel: str | None = None,
+    ) -> list[dict[str, Any]]:
         if status is not None and status not in ALERT_STATUSES:
             raise BadQuery(f"status must be one of {', '.join(ALERT_STATUSES)}")
         if kind is not None and kind not in ALERT_KINDS:
             raise BadQuery(f"kind must be one of {', '.join(ALERT_KINDS)}")
-        docs = await self.alert_repo.page(status=status, kind=kind, skip=page.offset, limit=page.limit)
+        docs = await self.alert_repo.page(
+            status=status, kind=kind, skip=page.offset, limit=page.limit, since=since, until=until, channel=channel
+        )
         return [with_key(d) for d in docs]
 
     async def set_alert_status(self, key: str, status: str, by: str) -> dict[str, Any]:

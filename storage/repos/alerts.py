@@ -5,8 +5,10 @@ from __future__ import annotations
 import builtins
 import contextlib
 from collections.abc import Callable
+from datetime import datetime
 
 from foundation.models import Alert, utcnow
+from storage import daily
 from storage.client import Doc, Store, translate_errors
 
 #: called with the key of every alert newly raised in this process (the notifier's wake-up)
@@ -97,10 +99,23 @@ class AlertRepo:
 
     # -- reads for the investigator API ----------------------------------------------------------
     async def page(
-        self, *, status: str | None = None, kind: str | None = None, skip: int = 0, limit: int
+        self,
+        *,
+        status: str | None = None,
+        kind: str | None = None,
+        skip: int = 0,
+        limit: int,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        channel: str | None = None,
     ) -> builtins.list[Doc]:
-        """Newest first, ``_id`` breaking ties so pages are stable."""
+        """Newest first, ``_id`` breaking ties so pages are stable; ``since``/``until`` bound ``raised_at``."""
         flt: Doc = {k: v for k, v in (("status", status), ("kind", kind)) if v}
+        if channel:
+            flt["channels"] = {"$in": [channel]}
+        raised = {op: v for op, v in (("$gte", since), ("$lt", until)) if v is not None}
+        if raised:
+            flt["raised_at"] = raised
         with translate_errors("list alerts"):
             cursor = self._coll.find(flt).sort([("raised_at", -1), ("_id", 1)]).skip(skip).limit(limit)
             return await cursor.to_list(None)
@@ -113,3 +128,18 @@ class AlertRepo:
         with translate_errors("read hash matches"):
             found = await self._coll.distinct("sha256", {"kind": kind})
         return [s for s in found if isinstance(s, str)]
+
+    # -- dashboard figures (crawler/console/dashboard.py) -------------------------------------------
+    async def per_day(self, since: datetime, until: datetime) -> dict[str, int]:
+        """Alerts raised per UTC day in [since, until)."""
+        return await daily.per_day(self._coll, "raised_at", since, until)
+
+    async def per_kind(self, since: datetime, until: datetime) -> dict[str, int]:
+        """Alerts raised in [since, until), by kind."""
+        return await daily.per_value(self._coll, "kind", "raised_at", since, until)
+
+    async def open_channels(self, limit: int = 20_000) -> builtins.list[builtins.list[str]]:
+        """The channel lists of open alerts (the channel list counts them per channel)."""
+        with translate_errors("list alerts"):
+            docs = await self._coll.find({"status": "open"}, {"channels": 1}).limit(limit).to_list(None)
+        return [[str(c) for c in d.get("channels") or []] for d in docs]

@@ -12,6 +12,7 @@ from datetime import datetime
 from pymongo.errors import DuplicateKeyError
 
 from foundation.models import Message
+from storage import daily
 from storage.client import Doc, Store, insert_new, translate_errors
 
 #: the hash fields a media document carries (what matching and takedown items read)
@@ -171,3 +172,8 @@ class MediaRepo:
         with translate_errors("read hash matches"):
             found = await self._media.distinct("_id", {"matched": True})
         return [s for s in found if isinstance(s, str)]
+
+    # -- dashboard figures (crawler/console/dashboard.py) -------------------------------------------
+    async def new_per_day(self, since: datetime, until: datetime) -> dict[str, int]:
+        """Distinct media first hashed per UTC day in [since, until)."""
+        return await daily.per_day(self._media, "first_seen_at", since, until)

@@ -15,6 +15,7 @@ from datetime import datetime
 from pymongo import ReplaceOne
 
 from foundation.models import Message
+from storage import daily
 from storage.client import Doc, Store, insert_new, translate_errors
 from storage.repos.media import MediaRepo
 
@@ -162,3 +163,12 @@ class MessageRepo:
         with translate_errors("read messages"):
             found = await self._messages.distinct("channel", {"media": {"$elemMatch": {"sha256": sha256}}})
         return [c for c in found if isinstance(c, str)]
+
+    # -- dashboard figures (crawler/console/dashboard.py) -------------------------------------------
+    async def collected_per_day(self, since: datetime, until: datetime) -> dict[str, int]:
+        """Messages first stored per UTC day in [since, until) (the crawl volume)."""
+        return await daily.per_day(self._messages, "first_seen_at", since, until)
+
+    async def posted_per_day(self, since: datetime, until: datetime) -> dict[str, int]:
+        """Messages dated (posted) per UTC day in [since, until): what a search by ``since``/``until`` lists."""
+        return await daily.per_day(self._messages, "date_ts", since, until, epoch=True)

@@ -21,11 +21,13 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import psutil
 
 from foundation.models import utcnow
+from storage import daily
 from storage.client import Doc, Store, translate_errors
 
 #: how often an open run's heartbeat is refreshed
@@ -207,3 +209,17 @@ class RunRepo:
                 return
             doc.update(fields)
             await self._coll.replace_one({"_id": run_id}, doc)
+
+    # -- dashboard figures (crawler/console/dashboard.py) -------------------------------------------
+    async def per_day(self, since: datetime, until: datetime) -> dict[str, int]:
+        """Runs started per UTC day in [since, until)."""
+        return await daily.per_day(self._coll, "started_at", since, until)
+
+    async def latest_per_target(self, limit: int = 5000) -> dict[str, Doc]:
+        """The newest run of each target (among the newest ``limit`` runs)."""
+        with translate_errors("list runs"):
+            docs = await self._coll.find({}, {"owner": 0}).sort("started_at", -1).limit(limit).to_list(None)
+        latest: dict[str, Doc] = {}
+        for doc in docs:
+            latest.setdefault(str(doc.get("target")), doc)
+        return latest
