@@ -247,7 +247,8 @@ def _operation_pages(routes: RouteTable) -> None:
     async def alerts(request: web.Request, who: Principal, base: dict[str, Any]) -> web.StreamResponse:
         status = request.query.get("status", "open") or None
         pg = page_of(request.query, {"status": status})
-        items = await ops(request).alerts(pg, status=status)
+        cases = await CaseAccess(request.app[STORE]).cases_of(who)
+        items = await ops(request).alerts(pg, status=status, cases=cases)
         await audit(request, who, "alerts.list", filter={"status": status}, result_count=len(items), via="console")
         return render(
             request,
@@ -266,7 +267,9 @@ def _operation_pages(routes: RouteTable) -> None:
         key, status = str(form.get("key", "")), str(form.get("status", ""))
         if not key or len(key) > 300:
             raise BadQuery("alert key is missing")
-        await ops(request).set_alert_status(key, status, who.actor)
+        cases = await CaseAccess(request.app[STORE]).cases_of(who)
+        await ops(request).set_alert_status(key, status, who.actor, cases=cases)
+        await audit(request, who, "alerts.status", target=key, filter={"status": status}, via="console")
         raise web.HTTPSeeOther("/console/alerts")
 
     @page(routes, "GET", "/console/candidates", REVIEWERS, "discovery candidates to review")

@@ -9,6 +9,18 @@ from collections.abc import Callable
 from foundation.models import Alert, utcnow
 from storage.client import Doc, Store, translate_errors
 
+#: alert kinds shown only to the members of a case they name (``details.cases``) and to admins:
+#: a watchlist match concerns one consenting person and belongs to her case (docs/watchlist.md)
+CASE_SCOPED_KINDS: tuple[str, ...] = ("watchlist_match",)
+
+
+def case_scope(cases: list[str] | None) -> Doc:
+    """The filter that leaves out case-scoped alerts of other cases (``cases`` None: an admin, all)."""
+    if cases is None:
+        return {}
+    return {"$or": [{"kind": {"$nin": list(CASE_SCOPED_KINDS)}}, {"details.cases": {"$in": list(cases)}}]}
+
+
 #: called with the key of every alert newly raised in this process (the notifier's wake-up)
 _RAISED_LISTENERS: list[Callable[[str], None]] = []
 
@@ -97,10 +109,17 @@ class AlertRepo:
 
     # -- reads for the investigator API ----------------------------------------------------------
     async def page(
-        self, *, status: str | None = None, kind: str | None = None, skip: int = 0, limit: int
+        self,
+        *,
+        status: str | None = None,
+        kind: str | None = None,
+        skip: int = 0,
+        limit: int,
+        cases: builtins.list[str] | None = None,
     ) -> builtins.list[Doc]:
-        """Newest first, ``_id`` breaking ties so pages are stable."""
+        """Newest first, ``_id`` breaking ties so pages are stable; ``cases`` scopes case-bound kinds."""
         flt: Doc = {k: v for k, v in (("status", status), ("kind", kind)) if v}
+        flt.update(case_scope(cases))
         with translate_errors("list alerts"):
             cursor = self._coll.find(flt).sort([("raised_at", -1), ("_id", 1)]).skip(skip).limit(limit)
             return await cursor.to_list(None)
