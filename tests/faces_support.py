@@ -9,6 +9,7 @@ the reason, when the registry cannot be reached. Scenes are drawn by code: gradi
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import random
@@ -58,10 +59,8 @@ def registry_face_photos() -> Path:
         if not all((staged / name).is_file() for name in wanted):
             pytest.skip(f"{SDIST} no longer ships the expected tests/test_images/")
         CACHE.parent.mkdir(parents=True, exist_ok=True)
-        try:
+        with contextlib.suppress(OSError):  # another worker put it there first
             os.rename(staged, CACHE)  # atomic: a parallel worker either sees all or none
-        except OSError:
-            pass  # another worker put it there first
         return CACHE
     except subprocess.TimeoutExpired:
         pytest.skip(f"the package registry did not answer in time for {SDIST}")
@@ -85,7 +84,9 @@ def scene(seed: int, size: tuple[int, int] = (1280, 720)) -> Image.Image:
     rng = random.Random(seed)
     w, h = size
     img = Image.linear_gradient("L").resize(size).convert("RGB")
-    img = ImageOps.colorize(img.convert("L"), (rng.randrange(256), rng.randrange(256), 60), (200, rng.randrange(256), 255))
+    img = ImageOps.colorize(
+        img.convert("L"), (rng.randrange(256), rng.randrange(256), 60), (200, rng.randrange(256), 255)
+    )
     draw = ImageDraw.Draw(img)
     for _ in range(25):
         x, y = rng.randrange(w), rng.randrange(h)

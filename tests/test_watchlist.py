@@ -200,7 +200,9 @@ def test_cli_enroll_list_withdraw(embedded_uri: str, tmp_path: Path, photos: Pat
     env["TGWATCH_WATCHLIST__KEY"] = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
     no_consent = tgwatch(env, "watchlist", "enroll", "p-1", "--case", "C1", "--photo", photo, "--expires", "2099-01-01")
     assert no_consent.returncode != 0 and "consent" in no_consent.stderr
-    no_case = tgwatch(env, "watchlist", "enroll", "p-1", "--consent-ref", "D", "--photo", photo, "--expires", "2099-01-01")
+    no_case = tgwatch(
+        env, "watchlist", "enroll", "p-1", "--consent-ref", "D", "--photo", photo, "--expires", "2099-01-01"
+    )
     assert no_case.returncode != 0 and "case" in no_case.stderr
     done = tgwatch(env, "watchlist", "enroll", "p-1", "--consent-ref", "DOC-1", "--case", "C1", "--photo", photo,
                    "--expires", "2099-01-01", "--actor", "staff")  # fmt: skip

@@ -15,11 +15,11 @@ import pytest
 
 pytest.importorskip("dlib", reason="the faces extra is not installed: pip install 'tgwatch[faces]'")
 
-from config.watchlist import WatchlistSettings  # noqa: E402
-from crawler.watchlist.detector import verdict_for  # noqa: E402
-from crawler.watchlist.faces import FaceModel  # noqa: E402
-from crawler.watchlist.gallery import Gallery  # noqa: E402
-from tests.faces_support import (  # noqa: E402
+from config.watchlist import WatchlistSettings
+from crawler.watchlist.detector import verdict_for
+from crawler.watchlist.faces import FaceModel
+from crawler.watchlist.gallery import Gallery
+from tests.faces_support import (
     ENROLLED,
     OTHER_PERSON,
     SAME_PERSON,
@@ -27,8 +27,8 @@ from tests.faces_support import (  # noqa: E402
     jpeg,
     paste,
     png,
-    scene,
     registry_face_photos,
+    scene,
 )
 
 THRESHOLD = WatchlistSettings().threshold
@@ -52,9 +52,7 @@ def gallery(model: FaceModel, images: Path) -> Gallery:
     return Gallery([("person-a", face.embedding)])
 
 
-def test_her_other_photos_match_and_the_other_person_does_not(
-    model: FaceModel, images: Path, gallery: Gallery
-) -> None:
+def test_her_other_photos_match_and_the_other_person_does_not(model: FaceModel, images: Path, gallery: Gallery) -> None:
     for name in SAME_PERSON:
         (face,) = model.faces_in((images / name).read_bytes())
         hit = gallery.nearest(face.embedding)

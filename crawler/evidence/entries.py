@@ -110,7 +110,14 @@ def verdict_entry(verdict: Verdict, *, verdict_id: str | None = None) -> dict[st
         "job_id": verdict.job_id,
         "decided_at": verdict.decided_at,
         "subjects": [f"media:{verdict.sha256}"],
+        # a watchlist match (person reference, distance, face box, case; never an embedding) belongs
+        # to its case, so the case's bundle carries the match record
+        **({"matches": list(verdict.matches), "cases": _match_cases(verdict)} if verdict.matches else {}),
     }
+
+
+def _match_cases(verdict: Verdict) -> list[str]:
+    return sorted({str(m["case"]) for m in verdict.matches if m.get("case")})
 
 
 def export_entry(
