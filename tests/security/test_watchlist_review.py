@@ -257,3 +257,12 @@ async def test_a_watchlist_match_is_refused_where_the_watchlist_is_off(store: St
             async with client.session.get(str(srv.make_url("/api/v1/watchlist/gallery"))) as resp:
                 assert resp.status == 409
     assert await AlertRepo(store).list() == []
+
+
+def test_a_watchlist_match_is_never_notified() -> None:
+    from crawler.notify.rules import NotifyRule
+
+    rule = NotifyRule(name="all", sink="email", target="staff@example.org")
+    alert = {"_id": "watchlist/x/p-1", "kind": "watchlist_match", "channels": ["c"], "details": {"case": "C1"}}
+    assert not rule.matches(alert)
+    assert rule.matches({**alert, "_id": "detection/x/d", "kind": "detection"})
