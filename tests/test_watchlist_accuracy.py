@@ -105,3 +105,27 @@ def test_an_empty_gallery_matches_nothing_and_non_images_have_no_faces(model: Fa
     found = model.faces_in((images / ENROLLED).read_bytes())
     assert verdict_for(found, Gallery(), THRESHOLD)["decision"] == "negative"
     assert model.faces_in(b"%PDF-1.4 not an image") == []
+
+
+def test_a_video_is_looked_at_in_its_keyframes(model: FaceModel, images: Path, gallery: Gallery) -> None:
+    import io
+
+    import av
+    import numpy as np
+
+    (face,) = model.faces_in((images / SAME_PERSON[1]).read_bytes())
+    frames = [np.asarray(scene(50)), np.asarray(paste(face_crop(images / SAME_PERSON[1], face.box), 51, scale=0.5))]
+    buf = io.BytesIO()
+    with av.open(buf, mode="w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=1)
+        stream.width, stream.height, stream.pix_fmt = 1280, 720, "yuv420p"
+        stream.options = {"preset": "ultrafast", "g": "1"}  # every frame a keyframe
+        for rgb in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    found = model.faces_in(buf.getvalue())
+    verdict = verdict_for(found, gallery, THRESHOLD)
+    assert verdict["decision"] == "watchlist_match"
+    assert [m["frame"] for m in verdict["matches"]] == [1], "found in the second keyframe"

@@ -132,7 +132,7 @@ def video_keyframes(
         for frame in container.decode(stream):
             if frame.width * frame.height > max_pixels:
                 raise Undecodable(f"frame of {frame.width}×{frame.height} exceeds the pixel cap")
-            frames.append(frame.to_ndarray(format="rgb24"))
+            frames.append(np.asarray(frame.to_ndarray(format="rgb24"), dtype=np.uint8))
             if len(frames) >= max_frames:
                 break
     except (av.FFmpegError, OSError, ValueError, EOFError) as exc:

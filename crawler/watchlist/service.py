@@ -10,6 +10,7 @@ gallery, a match), so an expiry needs no scheduler to take effect.
 from __future__ import annotations
 
 import base64
+import builtins
 import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -145,7 +146,7 @@ class WatchlistService:
         await self.expire()
         return await self.repo.list()
 
-    async def sealed_gallery(self) -> list[dict[str, str]]:
+    async def sealed_gallery(self) -> builtins.list[dict[str, str]]:
         """What the detector receives: reference, case and the *sealed* embeddings of each active
         enrollment (it opens them with its own copy of the key)."""
         await self.expire()
@@ -188,7 +189,7 @@ class WatchlistService:
         await self.repo.replace(ended)
         return ended
 
-    async def expire(self) -> list[str]:
+    async def expire(self) -> builtins.list[str]:
         """Withdraw every enrollment past its expiry; the references withdrawn."""
         refs = await self.repo.expired_refs(utcnow().timestamp())
         for ref in refs:
