@@ -24,8 +24,8 @@ from _table import Row, print_table
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from crawler.watchlist.faces import FaceModel  # noqa: E402
-from crawler.watchlist.gallery import Gallery  # noqa: E402
+from crawler.watchlist.faces import FaceModel
+from crawler.watchlist.gallery import Gallery
 
 _MODEL: FaceModel | None = None
 
