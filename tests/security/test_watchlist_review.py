@@ -206,6 +206,8 @@ async def test_a_consenting_person_is_found_reviewed_by_her_case_only_and_erased
             status, seen = await call(outsider, "GET", f"/api/v1/media/{her_sha}")
             assert status == 200 and all(a["kind"] != "watchlist_match" for a in seen["alerts"])
             assert "p-1" not in json.dumps(seen), "the media view names nobody"
+            status, _ = await call(outsider, "GET", "/api/v1/messages?verdict=watchlist_match")
+            assert status == 400, "no search finds which media matched a watchlist"
             audit = await store["audit"].find({"actor": "token:inv-member"}).to_list(None)
             assert {"alerts.list", "alerts.status"} <= {a["action"] for a in audit}
 
