@@ -213,3 +213,58 @@ def test_cli_enroll_list_withdraw(embedded_uri: str, tmp_path: Path, photos: Pat
     gone = tgwatch(env, "watchlist", "withdraw", "p-1", "--reason", "consent withdrawn")
     assert gone.returncode == 0 and json.loads(gone.stdout)["embeddings_erased"] is True
     assert '"withdrawn"' in tgwatch(env, "watchlist", "list").stdout
+
+
+async def test_a_case_bundle_carries_match_records_and_never_embeddings(
+    store: Store, settings: Settings, photos: Path, model: object, tmp_path: Path
+) -> None:
+    import zipfile
+
+    from crawler.detection.service import DetectionService, VerdictIn
+    from crawler.evidence.export import Exporter
+    from crawler.evidence.heads import HeadSigner
+    from crawler.evidence.hooks import verdict_hook
+    from crawler.evidence.signing import generate_key, load_private_key, load_public_key
+    from crawler.evidence.verify_bundle import verify_bundle
+    from crawler.watchlist.gate import WatchlistReview
+    from tests.faces_support import ENROLLED, jpeg, scene
+
+    generate_key(tmp_path / "keys")
+    signer = HeadSigner(load_private_key(tmp_path / "keys" / "evidence-ed25519.pem"), every_entries=50)
+    ledger = Ledger(store, signer=signer)
+    service = WatchlistService(store, settings, ledger)
+    await service.enroll(
+        person="p-5", consent_ref="DOC-5", case="C5", photos=[(photos / ENROLLED).read_bytes()],
+        expires_at=utcnow() + timedelta(days=9), actor="cli:staff", model=model,  # type: ignore[arg-type]
+    )  # fmt: skip
+    sealed = (await service.repo.raw("p-5") or {})["sealed"]
+    detection = DetectionService(
+        store, config.load(data_dir=settings.data_dir, detection={"detectors": ["faces"]}),
+        verdict_hook=verdict_hook(ledger), watchlist=WatchlistReview(service),
+    )  # fmt: skip
+    await detection.enqueue(detection.quarantine.put(jpeg(scene(77), 50)))
+    (job,) = await detection.claim("t", detector="faces")
+    hit = {"person": "p-5", "distance": 0.31, "box": (10, 20, 110, 120)}
+    verdict = await detection.ack(
+        job.job_id, job.token, VerdictIn.model_validate({"decision": "watchlist_match", "matches": [hit]})
+    )
+    assert verdict.matches[0]["case"] == "C5"
+    await service.withdraw("p-5", actor="cli:staff")
+
+    out = tmp_path / "C5.zip"
+    public = load_public_key((tmp_path / "keys" / "evidence-ed25519.pub.pem").read_bytes())
+    await Exporter(ledger, public, signer=signer).export("C5", out, actor="cli:staff", role="investigator")
+    assert verify_bundle(out).ok
+    with zipfile.ZipFile(out) as zf:
+        text = "\n".join(zf.read(n).decode("utf-8", "replace") for n in zf.namelist() if not n.endswith(".py"))
+    entries = [json.loads(line) for line in text.splitlines() if line.startswith('{"') and "payload" in line]
+    payloads = [json.loads(e["payload"]) if isinstance(e.get("payload"), str) else e for e in entries]
+    kinds = [(p.get("kind"), p.get("action") or p.get("decision")) for p in payloads]
+    assert (
+        ("watchlist", "enroll") in kinds
+        and ("verdict", "watchlist_match") in kinds
+        and ("watchlist", "withdraw") in kinds
+    )
+    (match,) = next(p for p in payloads if p.get("decision") == "watchlist_match")["matches"]
+    assert match["person"] == "p-5" and match["distance"] == 0.31 and match["case"] == "C5"
+    assert sealed not in text and sealed[:40] not in text, "no sealed embedding in a bundle"
