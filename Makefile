@@ -13,11 +13,11 @@ $(PY):
 	$(PY) -m pip install --upgrade pip setuptools wheel
 
 $(STAMP): pyproject.toml | $(PY)
-	$(PY) -m pip install -e '.[dev]'
+	$(PY) -m pip install -e '.[dev,faces]'
 	touch $(STAMP)
 
 $(BENCH_STAMP): pyproject.toml $(STAMP)
-	$(PY) -m pip install -e '.[dev,bench]'
+	$(PY) -m pip install -e '.[dev,faces,bench]'
 	touch $(BENCH_STAMP)
 
 demo: $(STAMP)

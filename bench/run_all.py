@@ -33,6 +33,7 @@ BENCHES: list[tuple[str, list[str], list[str]]] = [
     ("matching.py", [], ["--n", "20000", "--queries", "500"]),
     ("retro_matching.py", [], ["--n", "20000", "--list", "500", "--e2e-media", "2000", "--sample", "500"]),
     ("hashing.py", [], ["--images", "60"]),
+    ("faces.py", [], ["--images", "20", "--queries", "500"]),
     ("detection_queue.py", [], ["--jobs", "300"]),
     ("ledger.py", [], ["--entries", "5000"]),
     ("api.py", [], ["--messages", "5000"]),

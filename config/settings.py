@@ -28,6 +28,7 @@ from config.notify import NotifySettings, SmtpSettings
 from config.server import ApiSettings, ConsoleSettings
 from config.takedowns import TakedownSettings
 from config.targets import GroupSpec, TargetSpec
+from config.watchlist import WatchlistSettings
 
 DEFAULT_CONFIG_FILE = "tgwatch.toml"
 
@@ -155,6 +156,8 @@ class Settings(BaseSettings):
     #: scheduled targets and groups from the settings file (``[[targets]]``, ``[groups.NAME]``)
     targets: list[TargetSpec] = Field(default_factory=list)
     groups: dict[str, GroupSpec] = Field(default_factory=dict)
+    #: consent-based watchlist (off unless ``watchlist.key`` is set; docs/watchlist.md)
+    watchlist: WatchlistSettings = Field(default_factory=WatchlistSettings)
 
     @classmethod
     def settings_customise_sources(

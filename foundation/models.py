@@ -418,6 +418,8 @@ class Decision(StrEnum):
     POSITIVE = "positive"
     NEGATIVE = "negative"
     UNKNOWN = "unknown"
+    #: the face of a consenting, enrolled person (``Verdict.matches`` says who, how close, where)
+    WATCHLIST_MATCH = "watchlist_match"
 
 
 class Verdict(Record):
@@ -430,6 +432,9 @@ class Verdict(Record):
     labels: dict[str, float] = Field(default_factory=dict)
     job_id: str | None = None
     decided_at: UtcDatetime
+    #: for ``watchlist_match``: ``{"person", "distance", "box", "frame"}`` per matched face (never an
+    #: embedding: the embeddings of the faces seen stay in the detector's memory)
+    matches: list[dict[str, Any]] = Field(default_factory=list)
 
     def model_post_init(self, __context: Any) -> None:
         for label, score in self.labels.items():
@@ -443,6 +448,8 @@ class AlertKind(StrEnum):
     REUPLOAD = "reupload"
     CRAWL_FAILURE = "crawl_failure"
     TARGET_FAILURE = "target_failure"
+    #: an enrolled person's face found (docs/watchlist.md): human review only, never a takedown by policy
+    WATCHLIST_MATCH = "watchlist_match"
 
 
 class Alert(Record):

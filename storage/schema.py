@@ -350,6 +350,14 @@ COLLECTIONS: tuple[Collection, ...] = (
         [Index([("entity", ASCENDING), ("at_ts", ASCENDING)], "entity_at"), Index([("at_ts", ASCENDING)], "at")],
         owner="storage.repos.audience:AudienceRepo",
     ),
+    # -- consent-based watchlist (crawler/watchlist) ------------------------------------------------
+    Collection(
+        "watchlist",
+        "person reference: one consenting person's enrollment (consent record, case, expiry) and, while"
+        " active, the AES-GCM-sealed face embeddings (never photos); a withdrawal erases the sealed field",
+        [Index([("state", ASCENDING)], "state"), Index([("case", ASCENDING)], "case")],
+        owner="storage.repos.watchlist:WatchlistRepo",
+    ),
 )
 
 BY_NAME = {c.name: c for c in COLLECTIONS}

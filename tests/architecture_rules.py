@@ -110,6 +110,13 @@ DECLARED_EDGES: frozenset[tuple[str, str]] = frozenset(
         ("routes", "tokens"),
         ("routes", "audit"),
         ("routes", "evidence"),
+        # the consent-based watchlist (docs/watchlist.md): a detector on the detection client, ledger
+        # consent records, safe decoding from the hashing library, its one route
+        ("watchlist", "detection"),  # client (the faces detector consumes the queue like any other)
+        ("watchlist", "evidence"),  # entries.watchlist_entry (consent records)
+        ("watchlist", "hashing"),  # safe image opening, sniffing
+        ("watchlist", "routes"),
+        ("watchlist", "tokens"),  # Role
     }
 )
 

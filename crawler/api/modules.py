@@ -19,6 +19,7 @@ from crawler.takedowns.autodraft import PolicyHook
 from crawler.takedowns.senders import build_senders
 from crawler.takedowns.sending import Dispatcher
 from crawler.takedowns.service import TakedownService
+from crawler.watchlist import api as watchlist_api
 
 
 def ledger_verdict_hook(app: web.Application) -> VerdictHook:
@@ -35,7 +36,12 @@ def takedown_policy_hook(app: web.Application) -> PolicyHook:
 
 
 ALL_MODULES: list[Registrar] = [
-    partial(detection_api.register, verdict_hook_for=ledger_verdict_hook, alert_hook_for=takedown_policy_hook),
+    partial(
+        detection_api.register,
+        verdict_hook_for=ledger_verdict_hook,
+        alert_hook_for=takedown_policy_hook,
+        watchlist_for=watchlist_api.review_gate,
+    ),
     investigate_register,
     console_register,
     scheduling_api.register,
@@ -43,4 +49,5 @@ ALL_MODULES: list[Registrar] = [
     evidence_api.register,
     evidence_api.register_export,
     takedowns_api.register,
+    watchlist_api.register,
 ]

@@ -54,7 +54,12 @@ COMMANDS: dict[str, LazyCommand] = {
         "demo_cmd",
         "Run tgwatch end to end on the bundled offline sample site, in the embedded (or configured) store.",
     ),
-    "detector": LazyCommand("crawler.cli.detection", "detector_group", "Run a detector against the queue over HTTP."),
+    "detector": LazyCommand(
+        "crawler.cli.detection",
+        "detector_group",
+        "Run a detector against the queue over HTTP.",
+        subcommands=[("crawler.cli.watchlist", "detector_faces")],
+    ),
     "discover": LazyCommand("crawler.cli.discovery", "discover_group", "Triage discovery candidates."),
     "evidence": LazyCommand(_EV, "evidence_group", "Signing key, case bundles, and the whole-ledger check."),
     "hashes": LazyCommand(
@@ -89,6 +94,11 @@ COMMANDS: dict[str, LazyCommand] = {
         _SCHED, "targets_group", "Channels crawled on a schedule (configuration [[targets]] plus those added here)."
     ),
     "tokens": LazyCommand("crawler.cli.serve", "tokens_group", "API tokens (stored hashed; shown once)."),
+    "watchlist": LazyCommand(
+        "crawler.cli.watchlist",
+        "watchlist_group",
+        "Consent-based watchlist: enroll a person who asked for help, list, withdraw.",
+    ),
     "watch": LazyCommand(_TG, "watch_cmd", "Follow CHANNELS live: new, edited and deleted messages (Ctrl-C to stop)."),
     "worker": LazyCommand(_SCHED, "worker_cmd", "Claim crawl tasks from the shared queue and run them until SIGTERM."),
 }

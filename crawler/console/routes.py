@@ -255,7 +255,10 @@ def _operation_pages(routes: RouteTable) -> None:
         since, until = dashboard.day_range(day)  # the dashboard and channel list link their alerts here
         flt = {"status": status, "kind": kind, "day": day, "channel": channel}
         pg = page_of(request.query, flt)
-        items = await ops(request).alerts(pg, status=status, kind=kind, since=since, until=until, channel=channel)
+        cases = await CaseAccess(request.app[STORE]).cases_of(who)
+        items = await ops(request).alerts(
+            pg, status=status, kind=kind, since=since, until=until, channel=channel, cases=cases
+        )
         await audit(request, who, "alerts.list", filter=flt, result_count=len(items), via="console")
         return render(
             request,
@@ -274,7 +277,9 @@ def _operation_pages(routes: RouteTable) -> None:
         key, status = str(form.get("key", "")), str(form.get("status", ""))
         if not key or len(key) > 300:
             raise BadQuery("alert key is missing")
-        await ops(request).set_alert_status(key, status, who.actor)
+        cases = await CaseAccess(request.app[STORE]).cases_of(who)
+        await ops(request).set_alert_status(key, status, who.actor, cases=cases)
+        await audit(request, who, "alerts.status", target=key, filter={"status": status}, via="console")
         raise web.HTTPSeeOther("/console/alerts")
 
     @page(routes, "GET", "/console/candidates", REVIEWERS, "discovery candidates to review")

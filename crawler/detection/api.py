@@ -8,7 +8,7 @@ from aiohttp import web
 from pydantic import BaseModel, Field
 
 from crawler.detection.quarantine import QuarantineError
-from crawler.detection.service import AlertHook, DetectionService, VerdictHook, VerdictIn
+from crawler.detection.service import AlertHook, DetectionService, VerdictHook, VerdictIn, WatchlistGate
 from crawler.routes.context import SETTINGS, STORE, json_response, problem
 from crawler.routes.table import RouteTable, json_body, principal
 from crawler.tokens import Role
@@ -26,6 +26,7 @@ class ClaimIn(BaseModel):
     n: int = Field(1, ge=1, le=100)
     lease_seconds: float | None = Field(None, gt=0, le=3600)
     consumer: str | None = Field(None, max_length=100, description="defaults to the token's name")
+    detector: str | None = Field(None, max_length=100, description="only this detector's jobs")
 
 
 class ExtendIn(BaseModel):
@@ -55,11 +56,13 @@ def register(
     *,
     verdict_hook_for: VerdictHookFor,
     alert_hook_for: Callable[[web.Application], AlertHook | None] | None = None,
+    watchlist_for: Callable[[web.Application], WatchlistGate | None] | None = None,
 ) -> None:
     async def start(app: web.Application) -> None:
         on_alert = alert_hook_for(app) if alert_hook_for is not None else None
+        watchlist = watchlist_for(app) if watchlist_for is not None else None
         app[SERVICE] = DetectionService(
-            app[STORE], app[SETTINGS], verdict_hook=verdict_hook_for(app), on_alert=on_alert
+            app[STORE], app[SETTINGS], verdict_hook=verdict_hook_for(app), on_alert=on_alert, watchlist=watchlist
         )
 
     routes.startup.append(start)
@@ -74,7 +77,9 @@ def register(
     )
     async def claim(request: web.Request) -> web.StreamResponse:
         body: ClaimIn = await json_body(request, ClaimIn)
-        jobs = await service(request).claim(body.consumer or principal(request).name, body.n, body.lease_seconds)
+        jobs = await service(request).claim(
+            body.consumer or principal(request).name, body.n, body.lease_seconds, detector=body.detector
+        )
         return json_response({"jobs": [j.to_json() for j in jobs]})
 
     @routes.add(

@@ -55,9 +55,11 @@ class DetectionClient:
         return data
 
     async def claim(
-        self, n: int = 1, lease_seconds: float | None = None, consumer: str | None = None
+        self, n: int = 1, lease_seconds: float | None = None, consumer: str | None = None, detector: str | None = None
     ) -> list[dict[str, Any]]:
         body: dict[str, Any] = {"n": n}
+        if detector is not None:
+            body["detector"] = detector
         if lease_seconds is not None:
             body["lease_seconds"] = lease_seconds
         if consumer is not None:
@@ -81,6 +83,11 @@ class DetectionClient:
             if resp.status >= 400:
                 await self._json(resp)
             return await resp.read()
+
+    async def get_json(self, path: str) -> Any:
+        """A GET on the tgwatch API (e.g. the watchlist gallery), as JSON; errors raise."""
+        async with self.session.get(self._base + path) as resp:
+            return await self._json(resp)
 
     async def stats(self) -> dict[str, Any]:
         async with self.session.get(self._base + "/api/v1/detection/stats") as resp:

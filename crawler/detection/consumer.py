@@ -100,13 +100,15 @@ async def run_consumer(
     lease_seconds: float = 120.0,
     poll_interval: float = 2.0,
     stop: asyncio.Event | None = None,
+    detector_name: str | None = None,
 ) -> ConsumerStats:
+    """Drain the queue; ``detector_name`` leases only that detector's jobs."""
     stats = ConsumerStats()
     stop = stop or asyncio.Event()
     with tempfile.TemporaryDirectory(prefix="tgwatch-detector-") as tmp:
         os.chmod(tmp, 0o700)
         while not stop.is_set():
-            jobs = await client.claim(concurrency, lease_seconds)
+            jobs = await client.claim(concurrency, lease_seconds, detector=detector_name)
             if not jobs:
                 if until_empty:
                     break

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from config import Settings
 from crawler.detection.quarantine import Quarantine
 from crawler.detection.signing import UrlSigner
 from foundation import keys
+from foundation.errors import TgwatchError
 from foundation.logs import get_logger
 from foundation.models import Alert, AlertKind, Decision, Verdict, utcnow
 from storage.client import Store
@@ -38,12 +39,37 @@ PRIORITY_NORMAL = 0
 VerdictHook = Callable[[Verdict, str | None], Awaitable[None]]
 
 
+class WatchlistHitIn(BaseModel):
+    """One face of an enrolled person, as a watchlist detector reports it (never its embedding)."""
+
+    person: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+    distance: float = Field(ge=0.0, le=4.0)
+    box: tuple[int, int, int, int]
+    frame: int | None = Field(None, ge=0)
+
+    @field_validator("box")
+    @classmethod
+    def _box(cls, box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+        left, top, right, bottom = box
+        if min(box) < 0 or right <= left or bottom <= top:
+            raise ValueError("box is (left, top, right, bottom) with right > left and bottom > top")
+        return box
+
+
 class VerdictIn(BaseModel):
-    """The body a detector posts: ``{"decision": ..., "labels": {"name": score}}``."""
+    """The body a detector posts: ``{"decision": ..., "labels": {"name": score}}`` (and, for
+    ``watchlist_match``, ``matches``)."""
 
     decision: Decision
     labels: dict[str, float] = Field(default_factory=dict)
     detector_version: str = Field("unknown", max_length=100)
+    matches: list[WatchlistHitIn] = Field(default_factory=list, max_length=100)
+
+    @model_validator(mode="after")
+    def _matches_iff_watchlist(self) -> VerdictIn:
+        if (self.decision is Decision.WATCHLIST_MATCH) != bool(self.matches):
+            raise ValueError("matches are given exactly when the decision is watchlist_match")
+        return self
 
     @field_validator("labels")
     @classmethod
@@ -81,6 +107,23 @@ def priority_for(*, matched: bool, flagged_channel: bool) -> int:
 AlertHook = Callable[[Alert], Awaitable[object]]
 
 
+class WatchlistGate(Protocol):
+    """What detection needs from the consent-based watchlist (the shell hands one in when the
+    feature is configured; detection never imports it). Without a gate a ``watchlist_match``
+    verdict is refused."""
+
+    async def confirm(self, verdict: Verdict) -> Verdict:
+        """The verdict as it may be stored: matches of persons no longer enrolled dropped (a
+        withdrawal wins over a detector's stale gallery), a match with none left → negative."""
+
+    async def raise_alert(self, verdict: Verdict) -> Alert | None:
+        """The review alert of a stored ``watchlist_match`` verdict (None if it existed)."""
+
+
+class WatchlistOff(TgwatchError):
+    kind = "watchlist_off"
+
+
 class DetectionService:
     def __init__(
         self,
@@ -89,9 +132,11 @@ class DetectionService:
         *,
         verdict_hook: VerdictHook | None = None,
         on_alert: AlertHook | None = None,
+        watchlist: WatchlistGate | None = None,
     ) -> None:
         self._verdict_hook = verdict_hook
         self._on_alert = on_alert
+        self._watchlist = watchlist
         self._settings = settings.detection
         self.queue = WorkQueue(store, "detection_jobs", max_attempts=self._settings.max_attempts)
         data_dir = settings.data_dir
@@ -136,8 +181,13 @@ class DetectionService:
         return created
 
     # -- consuming ---------------------------------------------------------------------------
-    async def claim(self, consumer: str, n: int = 1, lease_seconds: float | None = None) -> list[ClaimedJob]:
-        leases = await self.queue.claim(consumer, n, lease_seconds or self._settings.lease_seconds)
+    async def claim(
+        self, consumer: str, n: int = 1, lease_seconds: float | None = None, *, detector: str | None = None
+    ) -> list[ClaimedJob]:
+        """Lease jobs; ``detector`` takes only that detector's jobs (a faces detector must not
+        settle another detector's job)."""
+        where = {"payload.detector": detector} if detector else None
+        leases = await self.queue.claim(consumer, n, lease_seconds or self._settings.lease_seconds, where=where)
         return [self._job(lease) for lease in leases]
 
     def _job(self, lease: Lease) -> ClaimedJob:
@@ -175,14 +225,23 @@ class DetectionService:
             labels=verdict_in.labels,
             job_id=job_id,
             decided_at=utcnow(),
+            matches=[m.model_dump(mode="json") for m in verdict_in.matches],
         )
         if job["state"] == DONE and job.get("lease_token") == token:
             return await self._stored_verdict(job_id, token) or verdict  # double ack: nothing changes
+        if verdict.decision is Decision.WATCHLIST_MATCH:
+            if self._watchlist is None:
+                raise WatchlistOff("this server has no watchlist configured: a watchlist_match cannot be accepted")
+            verdict = await self._watchlist.confirm(verdict)
         first = await self.queue.ack(job_id, token, {"decision": verdict.decision.value})
         if first:
             await self._store_verdict(job_id, token, verdict)
             if verdict.decision is Decision.POSITIVE:
                 await self._on_positive(verdict)
+            elif verdict.decision is Decision.WATCHLIST_MATCH and self._watchlist is not None:
+                alert = await self._watchlist.raise_alert(verdict)
+                if alert is not None and self._on_alert is not None:
+                    await self._on_alert(alert)  # the takedown policy: review only, it drafts nothing
         return verdict
 
     async def _store_verdict(self, job_id: str, token: str, verdict: Verdict) -> None:
@@ -191,7 +250,11 @@ class DetectionService:
             return
         if self._verdict_hook is not None:  # the evidence ledger records every verdict
             await self._verdict_hook(verdict, str(doc["_id"]))
-        await self._media.record_verdict(verdict.sha256, verdict.detector, verdict.model_dump(mode="python"))
+        # the media document is read by every reader of the channel: a watchlist verdict's matches
+        # (who, where) stay in ``verdicts`` and the case-scoped alert only
+        await self._media.record_verdict(
+            verdict.sha256, verdict.detector, verdict.model_dump(mode="python", exclude={"matches"})
+        )
 
     async def _stored_verdict(self, job_id: str, token: str) -> Verdict | None:
         return await self.verdicts.get(f"{job_id}/{token}")

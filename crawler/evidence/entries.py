@@ -21,7 +21,10 @@ Kinds:
   alerts it told of;
 - ``takedown``: a takedown request's history (``action`` = ``create``, ``sent``, ``item_status``,
   ``status``, ``reopen``; built by :mod:`crawler.takedowns.service`), subjects
-  ``takedown:<request id>`` and the items' ``message:``/``channel:`` names.
+  ``takedown:<request id>`` and the items' ``message:``/``channel:`` names;
+- ``watchlist``: a consent-based enrollment (``action`` = ``enroll``, ``withdraw``, ``expire``): the
+  person reference, case, consent reference, who and when, expiry; never an embedding or a photo
+  (built by :func:`watchlist_entry`), subject ``watchlist:<person>``.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from foundation.models import Verdict
 
 KINDS = (
     "capture", "join", "refusal", "authorization", "case", "query", "export", "verdict", "notification", "takedown",
+    "watchlist",
 )  # fmt: skip
 
 
@@ -106,7 +110,14 @@ def verdict_entry(verdict: Verdict, *, verdict_id: str | None = None) -> dict[st
         "job_id": verdict.job_id,
         "decided_at": verdict.decided_at,
         "subjects": [f"media:{verdict.sha256}"],
+        # a watchlist match (person reference, distance, face box, case; never an embedding) belongs
+        # to its case, so the case's bundle carries the match record
+        **({"matches": list(verdict.matches), "cases": _match_cases(verdict)} if verdict.matches else {}),
     }
+
+
+def _match_cases(verdict: Verdict) -> list[str]:
+    return sorted({str(m["case"]) for m in verdict.matches if m.get("case")})
 
 
 def export_entry(
@@ -392,4 +403,35 @@ def takedown_entry(
         **{k: v for k, v in (fields or {}).items() if v is not None},
         "cases": [case] if case else [],
         "subjects": [f"takedown:{request}", *item_subjects],
+    }
+
+
+def watchlist_entry(
+    *,
+    action: str,
+    person: str,
+    case: str,
+    actor: str,
+    consent_ref: str | None = None,
+    expires_at: datetime | None = None,
+    photos: int | None = None,
+    embeddings: int | None = None,
+    erased: bool | None = None,
+    reason: str | None = None,
+) -> dict[str, Any]:
+    """A watchlist consent record or its end. Counts only: what was enrolled is never in the ledger."""
+    return {
+        "kind": "watchlist",
+        "action": action,
+        "person": person,
+        "case": case,
+        "actor": actor,
+        "consent_ref": consent_ref,
+        "expires_at": expires_at,
+        "photos": photos,
+        "embeddings": embeddings,
+        "erased": erased,
+        "reason": reason,
+        "cases": [case],
+        "subjects": [f"watchlist:{person}"],
     }

@@ -13,6 +13,7 @@ from aiohttp import web
 from pydantic import BaseModel, Field
 
 from crawler.detection.quarantine import QuarantineError
+from crawler.evidence.access import CaseAccess
 from crawler.hashing.sniff import sniff
 from crawler.investigate.access import (
     CSRF_HEADER,
@@ -263,13 +264,14 @@ def _operations(routes: RouteTable) -> None:
         query={
             **PAGE,
             "status": "open|acknowledged|closed",
-            "kind": "hash_match|detection|reupload|crawl_failure|target_failure",
+            "kind": "hash_match|detection|reupload|crawl_failure|target_failure|watchlist_match",
         },
     )
     async def alerts(request: web.Request) -> web.StreamResponse:
         status, kind = request.query.get("status") or None, request.query.get("kind") or None
         page = page_of(request.query, {"status": status, "kind": kind})
-        items = await ops(request).alerts(page, status=status, kind=kind)
+        cases = await CaseAccess(request.app[STORE]).cases_of(principal(request))
+        items = await ops(request).alerts(page, status=status, kind=kind, cases=cases)
         await audit(
             request, principal(request), "alerts.list", filter={"status": status, "kind": kind}, result_count=len(items)
         )
@@ -287,7 +289,9 @@ def _operations(routes: RouteTable) -> None:
         require_csrf_for_cookie_auth(request, request.headers.get(CSRF_HEADER))
         body: AlertStatusIn = await json_body(request, AlertStatusIn)
         who = principal(request)
-        updated = await ops(request).set_alert_status(request.match_info["key"], body.status, who.actor)
+        cases = await CaseAccess(request.app[STORE]).cases_of(who)
+        updated = await ops(request).set_alert_status(request.match_info["key"], body.status, who.actor, cases=cases)
+        await audit(request, who, "alerts.status", target=request.match_info["key"], filter={"status": body.status})
         return json_response(updated)
 
     @routes.add("GET", "/api/v1/runs", roles=OPERATIONS, summary="crawl runs, newest first", tag="runs", query=PAGE)

@@ -10,13 +10,13 @@ from crawler.investigate.pagination import BadQuery, Page
 from crawler.investigate.serialize import jsonable, with_key
 from foundation.errors import NotFound
 from storage.client import Store
-from storage.repos.alerts import AlertRepo
+from storage.repos.alerts import CASE_SCOPED_KINDS, AlertRepo
 from storage.repos.errors import ErrorRepo
 from storage.repos.runs import RunRepo
 from storage.workqueue import WorkQueue
 
 ALERT_STATUSES = ("open", "acknowledged", "closed")
-ALERT_KINDS = ("hash_match", "detection", "reupload", "crawl_failure", "target_failure")
+ALERT_KINDS = ("hash_match", "detection", "reupload", "crawl_failure", "target_failure", "watchlist_match")
 QUEUES = ("detection_jobs", "crawl_tasks")
 
 
@@ -37,19 +37,36 @@ class OpsService:
         since: datetime | None = None,
         until: datetime | None = None,
         channel: str | None = None,
+        cases: list[str] | None,
     ) -> list[dict[str, Any]]:
+        """A page of alerts; ``cases`` are the caller's (``CaseAccess.cases_of``: None for an admin):
+        a watchlist match is listed only for its own case."""
         if status is not None and status not in ALERT_STATUSES:
             raise BadQuery(f"status must be one of {', '.join(ALERT_STATUSES)}")
         if kind is not None and kind not in ALERT_KINDS:
             raise BadQuery(f"kind must be one of {', '.join(ALERT_KINDS)}")
         docs = await self.alert_repo.page(
-            status=status, kind=kind, skip=page.offset, limit=page.limit, since=since, until=until, channel=channel
+            status=status,
+            kind=kind,
+            skip=page.offset,
+            limit=page.limit,
+            since=since,
+            until=until,
+            channel=channel,
+            cases=cases,
         )
         return [with_key(d) for d in docs]
 
-    async def set_alert_status(self, key: str, status: str, by: str) -> dict[str, Any]:
+    async def set_alert_status(self, key: str, status: str, by: str, *, cases: list[str] | None) -> dict[str, Any]:
+        """Change an alert's status; a case-scoped alert only by its case's members (or an admin,
+        ``cases`` None): for anyone else it does not exist."""
         if status not in ALERT_STATUSES:
             raise BadQuery(f"status must be one of {', '.join(ALERT_STATUSES)}")
+        current = await self.alert_repo.get(key)
+        if current is not None and cases is not None and current.get("kind") in CASE_SCOPED_KINDS:
+            named = set((current.get("details") or {}).get("cases") or [])
+            if not named & set(cases):
+                raise NotFound(f"no alert {key!r}")
         if not await self.alert_repo.set_status(key, status, by):
             raise NotFound(f"no alert {key!r}")
         doc = await self.alert_repo.get(key)

@@ -17,7 +17,7 @@ from crawler.investigate.serialize import jsonable, message_json, with_key
 from foundation.errors import NotAuthorized, NotFound
 from storage.client import Doc, Store
 from storage.repos import MessageRepo
-from storage.repos.alerts import AlertRepo
+from storage.repos.alerts import CASE_SCOPED_KINDS, AlertRepo
 from storage.repos.channels import ChannelRepo
 from storage.repos.media import MediaRepo
 from storage.repos.verdicts import VerdictRepo
@@ -221,8 +221,10 @@ class InvestigateService:
         """One media item: hashes, every sighting across channels, matches and verdicts."""
         doc = await MediaRepo(self._store).get(sha256)
         sightings = await MediaRepo(self._store).sightings_of(sha256)
-        alerts = await AlertRepo(self._store).for_media(sha256)
-        verdicts = await VerdictRepo(self._store).of_media(sha256)
+        # a watchlist match belongs to its case's review queue (/alerts, case-scoped), never to the
+        # media view every reader of the channel sees: its alert is left out, its verdict keeps no names
+        alerts = [a for a in await AlertRepo(self._store).for_media(sha256) if a.get("kind") not in CASE_SCOPED_KINDS]
+        verdicts = [_without_matches(v) for v in await VerdictRepo(self._store).of_media(sha256)]
         by_media = {"media": {"$elemMatch": {"sha256": sha256}}}
         messages = await self._messages.search(by_media, ORDER, limit=500, what="read media")
         if doc is None and not sightings and not messages:
@@ -279,3 +281,10 @@ def _channel_summary(doc: Doc) -> dict[str, Any]:
             "risk_score": doc.get("risk_score", 0),
         }
     )
+
+
+def _without_matches(verdict: Doc) -> Doc:
+    """A verdict as the media view shows it: a watchlist verdict's matches (who, where) removed."""
+    if not verdict.get("matches"):
+        return verdict
+    return {**{k: v for k, v in verdict.items() if k != "matches"}, "matches_hidden": len(verdict["matches"])}

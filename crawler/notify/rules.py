@@ -39,6 +39,9 @@ KIND_SEVERITY: dict[str, str] = {
     "target_failure": "low",
 }
 KINDS: tuple[str, ...] = tuple(KIND_SEVERITY)
+#: never sent to any sink: a watchlist match concerns one consenting person and is seen only in her
+#: case's review queue (docs/watchlist.md); a sink reaches people outside the case
+NEVER_NOTIFIED: frozenset[str] = frozenset({"watchlist_match"})
 DEFAULT_SEVERITY = "medium"
 SINKS: tuple[str, ...] = ("webhook", "email", "telegram")
 
@@ -134,6 +137,8 @@ class NotifyRule(BaseModel):
     def matches(self, alert: dict[str, Any], groups: set[str] | None = None) -> bool:
         """Whether the alert is for this rule; ``groups`` are the target groups of its channels."""
         kind = notify_kind(alert)
+        if kind in NEVER_NOTIFIED:
+            return False
         if SEVERITIES.index(severity_of(kind)) < SEVERITIES.index(self.min_severity):
             return False
         if self.kinds:

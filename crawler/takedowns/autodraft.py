@@ -20,7 +20,7 @@ from typing import Any
 from config.takedowns import TakedownSettings
 from crawler.ingest import Batch
 from crawler.takedowns.models import Reason, TakedownRequest
-from crawler.takedowns.policy import TakedownPolicy, effective_policy
+from crawler.takedowns.policy import REVIEW_ONLY_KINDS, TakedownPolicy, effective_policy
 from crawler.takedowns.sending import Dispatcher
 from crawler.takedowns.service import TakedownService
 from foundation.errors import NotFound, StoreError, TgwatchError
@@ -66,6 +66,8 @@ class PolicyHook:
             except ValueError:
                 reason = DEFAULT_REASON
             return policy, reason, f"list:{name}"
+        if alert.kind.value in REVIEW_ONLY_KINDS:  # a watchlist match: a person reviews it, nothing is drafted
+            return TakedownPolicy.MANUAL, DEFAULT_REASON, alert.kind.value
         if alert.kind is AlertKind.DETECTION:
             policy = effective_policy(self.settings.detection_policy, trusted=False, alert_kind=alert.kind.value)
             return policy, DEFAULT_REASON, "detection"

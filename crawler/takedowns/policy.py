@@ -22,7 +22,10 @@ class TakedownPolicy(StrEnum):
 
 
 #: alert kinds that come from a guess (a classifier, a watchlist): at most ``draft``
-GUESS_KINDS = frozenset({"detection", "watchlist"})
+GUESS_KINDS = frozenset({"detection", "watchlist", "watchlist_match"})
+#: alert kinds a person reviews before anything is done, not even a draft: a consenting person's
+#: face found by the watchlist (docs/watchlist.md); only ``manual`` is allowed
+REVIEW_ONLY_KINDS = frozenset({"watchlist_match"})
 
 
 class PolicyRefused(TgwatchError):
@@ -35,6 +38,10 @@ def check_policy(policy: TakedownPolicy | str, *, trusted: bool, alert_kind: str
         chosen = TakedownPolicy(policy)
     except ValueError:
         raise PolicyRefused(f"unknown takedown policy {policy!r} (manual, draft or auto)") from None
+    if alert_kind in REVIEW_ONLY_KINDS and chosen is not TakedownPolicy.MANUAL:
+        raise PolicyRefused(
+            f"{alert_kind} alerts go to human review only: no policy drafts or sends for them (only 'manual')"
+        )
     if chosen is TakedownPolicy.AUTO:
         if alert_kind in GUESS_KINDS:
             raise PolicyRefused(f"'auto' is never allowed for {alert_kind} alerts: a person reviews them (use 'draft')")
@@ -48,4 +55,6 @@ def effective_policy(policy: str | None, *, trusted: bool, alert_kind: str) -> T
     try:
         return check_policy(policy or TakedownPolicy.MANUAL, trusted=trusted, alert_kind=alert_kind)
     except PolicyRefused:
+        if alert_kind in REVIEW_ONLY_KINDS:
+            return TakedownPolicy.MANUAL
         return TakedownPolicy.DRAFT if policy == TakedownPolicy.AUTO else TakedownPolicy.MANUAL

@@ -11,6 +11,18 @@ from foundation.models import Alert, utcnow
 from storage import daily
 from storage.client import Doc, Store, translate_errors
 
+#: alert kinds shown only to the members of a case they name (``details.cases``) and to admins:
+#: a watchlist match concerns one consenting person and belongs to her case (docs/watchlist.md)
+CASE_SCOPED_KINDS: tuple[str, ...] = ("watchlist_match",)
+
+
+def case_scope(cases: list[str] | None) -> Doc:
+    """The filter that leaves out case-scoped alerts of other cases (``cases`` None: an admin, all)."""
+    if cases is None:
+        return {}
+    return {"$or": [{"kind": {"$nin": list(CASE_SCOPED_KINDS)}}, {"details.cases": {"$in": list(cases)}}]}
+
+
 #: called with the key of every alert newly raised in this process (the notifier's wake-up)
 _RAISED_LISTENERS: list[Callable[[str], None]] = []
 
@@ -108,14 +120,17 @@ class AlertRepo:
         since: datetime | None = None,
         until: datetime | None = None,
         channel: str | None = None,
+        cases: builtins.list[str] | None = None,
     ) -> builtins.list[Doc]:
-        """Newest first, ``_id`` breaking ties so pages are stable; ``since``/``until`` bound ``raised_at``."""
+        """Newest first, ``_id`` breaking ties so pages are stable; ``since``/``until`` bound ``raised_at``;
+        ``cases`` scopes case-bound kinds."""
         flt: Doc = {k: v for k, v in (("status", status), ("kind", kind)) if v}
         if channel:
             flt["channels"] = {"$in": [channel]}
         raised = {op: v for op, v in (("$gte", since), ("$lt", until)) if v is not None}
         if raised:
             flt["raised_at"] = raised
+        flt.update(case_scope(cases))
         with translate_errors("list alerts"):
             cursor = self._coll.find(flt).sort([("raised_at", -1), ("_id", 1)]).skip(skip).limit(limit)
             return await cursor.to_list(None)
