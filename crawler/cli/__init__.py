@@ -85,6 +85,12 @@ COMMANDS: dict[str, LazyCommand] = {
     "tokens": LazyCommand("crawler.cli.serve", "tokens_group", "API tokens (stored hashed; shown once)."),
     "watch": LazyCommand(_TG, "watch_cmd", "Follow CHANNELS live: new, edited and deleted messages (Ctrl-C to stop)."),
     "worker": LazyCommand(_SCHED, "worker_cmd", "Claim crawl tasks from the shared queue and run them until SIGTERM."),
+    "channels": LazyCommand("crawler.cli.captures", "channels_group", "Per-channel reports on what was collected."),
+    "graph": LazyCommand(
+        "crawler.cli.captures",
+        "graph_group",
+        "Channel networks: forwards, mentions, links and shared media as a graph file.",
+    ),
 }
 
 

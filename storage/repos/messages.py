@@ -162,3 +162,10 @@ class MessageRepo:
         with translate_errors("read messages"):
             found = await self._messages.distinct("channel", {"media": {"$elemMatch": {"sha256": sha256}}})
         return [c for c in found if isinstance(c, str)]
+
+    async def id_states(self, channel: str) -> list[Doc]:
+        """Every stored message id of one channel with its deletion mark, by id (the gap report)."""
+        with translate_errors("read message ids"):
+            cursor = self._messages.find({"channel": channel}, {"msg_id": 1, "deleted": 1, "deleted_at": 1})
+            docs = await cursor.to_list(None)
+        return sorted(docs, key=lambda d: int(d.get("msg_id") or 0))

@@ -1,0 +1,77 @@
+"""``tgwatch channels gaps``, ``graph export``, ``capture …``: court-ready captures and analyst views."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from crawler.cli.app import AppContext, async_command, cli_actor, pass_app
+from crawler.evidence.wiring import audit_log, build_ledger
+from foundation.models import ChannelRef
+from storage.client import Store
+
+if TYPE_CHECKING:
+    from crawler.ingest import Ingest
+
+
+async def _channel_key(ingest: Ingest, name: str) -> str:
+    clean = name.rstrip("/").rsplit("/", 1)[-1].lstrip("@").lower()
+    return await ingest.resolve_channel(ChannelRef(username=clean)) or clean
+
+
+async def _audit(store: Store, app: AppContext, action: str, filter_: dict[str, object], count: int) -> None:
+    await audit_log(store, build_ledger(store, app.settings)).record_access(
+        actor=cli_actor(), role="cli", action=action, via="cli", filter=filter_, result_count=count
+    )
+
+
+# --- channels -----------------------------------------------------------------------------------
+@click.group("channels")
+def channels_group() -> None:
+    """Per-channel reports on what was collected."""
+
+
+@channels_group.command("gaps")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="one JSON document")
+@pass_app
+@async_command
+async def channels_gaps(app: AppContext, name: str, as_json: bool) -> None:
+    """Message ids held for NAME, the ids missing between them and why, where known."""
+    from crawler.captures.gaps import gap_report, render_text
+
+    async with app.open() as opened:
+        key = await _channel_key(opened.ingest, name)
+        report = await gap_report(opened.store, key)
+        await _audit(opened.store, app, "channel gaps", {"channel": key}, report.held)
+    if report.held == 0 and not report.streams:
+        raise click.ClickException(f"no messages and no checkpoint for channel {name!r}")
+    click.echo(json.dumps(report.to_dict(), ensure_ascii=False) if as_json else render_text(report))
+
+
+# --- graph --------------------------------------------------------------------------------------
+@click.group("graph")
+def graph_group() -> None:
+    """Channel networks: forwards, mentions, links and shared media as a graph file."""
+
+
+@graph_group.command("export")
+@click.option("--channel", "channels", multiple=True, help="start from these channels (repeatable); default all")
+@click.option("--depth", type=click.IntRange(0, 10), default=1, show_default=True, help="hops out from --channel")
+@click.option("--format", "fmt", type=click.Choice(["graphml", "gexf"]), default="graphml", show_default=True)
+@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+@pass_app
+@async_command
+async def graph_export(app: AppContext, channels: tuple[str, ...], depth: int, fmt: str, out: Path) -> None:
+    """Write channels and bots as nodes, forwards/mentions/links/shared media as weighted, dated edges."""
+    from crawler.captures.graph import build_graph, write_graph
+
+    async with app.open() as opened:
+        keys = [await _channel_key(opened.ingest, c) for c in channels]
+        graph = await build_graph(opened.store, seeds=keys or None, depth=depth)
+        await _audit(opened.store, app, "graph export", {"channels": keys, "depth": depth}, graph.number_of_edges())
+    write_graph(graph, out, fmt)
+    click.echo(f"wrote {out} ({fmt}): {graph.number_of_nodes()} nodes, {graph.number_of_edges()} edges")
