@@ -19,6 +19,7 @@ from aiohttp import web
 
 from crawler.api.app import STORE
 from crawler.api.auth import AUTH, client_address
+from crawler.captures.graph import channel_neighbours
 from crawler.console import review, takedowns
 from crawler.console.pages import error_page, page, safe_next
 from crawler.console.render import render
@@ -205,11 +206,14 @@ def _evidence_pages(routes: RouteTable) -> None:
         pg = page_of(request.query, found.params())
         items = await service.search(found, pg)
         await audit(request, who, "channels.get", target=detail["key"], result_count=len(items), via="console")
+        near = await channel_neighbours(request.app[STORE], detail["key"])
+        near = [n for n in near if n["channel"] not in service.view.hidden]  # a hidden chat stays unnamed
         return render(
             request,
             "channel.html",
             **base,
             channel=detail,
+            neighbours=near[:50],
             members=members,
             items=items,
             next_cursor=pg.next_cursor(len(items)),
