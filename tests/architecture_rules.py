@@ -110,6 +110,7 @@ DECLARED_EDGES: frozenset[tuple[str, str]] = frozenset(
         ("routes", "tokens"),
         ("routes", "audit"),
         ("routes", "evidence"),
+        ("evidence", "captures"),  # bundles carry the WACZ web archive and the gap report (issue 23)
     }
 )
 

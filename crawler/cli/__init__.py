@@ -85,6 +85,11 @@ COMMANDS: dict[str, LazyCommand] = {
     "tokens": LazyCommand("crawler.cli.serve", "tokens_group", "API tokens (stored hashed; shown once)."),
     "watch": LazyCommand(_TG, "watch_cmd", "Follow CHANNELS live: new, edited and deleted messages (Ctrl-C to stop)."),
     "worker": LazyCommand(_SCHED, "worker_cmd", "Claim crawl tasks from the shared queue and run them until SIGTERM."),
+    "capture": LazyCommand(
+        "crawler.cli.captures",
+        "capture_group",
+        "Court-ready captures: web archives (WARC) of fetched pages, screenshots of posts.",
+    ),
     "channels": LazyCommand("crawler.cli.captures", "channels_group", "Per-channel reports on what was collected."),
     "graph": LazyCommand(
         "crawler.cli.captures",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,6 +15,7 @@ from foundation.models import ChannelRef
 from storage.client import Store
 
 if TYPE_CHECKING:
+    from crawler.captures.warc import WebCapture
     from crawler.ingest import Ingest
 
 
@@ -75,3 +77,65 @@ async def graph_export(app: AppContext, channels: tuple[str, ...], depth: int, f
         await _audit(opened.store, app, "graph export", {"channels": keys, "depth": depth}, graph.number_of_edges())
     write_graph(graph, out, fmt)
     click.echo(f"wrote {out} ({fmt}): {graph.number_of_nodes()} nodes, {graph.number_of_edges()} edges")
+
+
+# --- capture ------------------------------------------------------------------------------------
+@click.group("capture")
+def capture_group() -> None:
+    """Court-ready captures: web archives (WARC) of fetched pages, screenshots of posts."""
+
+
+@capture_group.command("warc")
+@click.option("--channel", "channels", multiple=True, help="only these channels' pages (repeatable); default all")
+@click.argument("out", type=click.Path(dir_okay=False, path_type=Path))
+@pass_app
+@async_command
+async def capture_warc(app: AppContext, channels: tuple[str, ...], out: Path) -> None:
+    """Write every web fetch the ledger records as WARC request/response records (gzip WARC, or WACZ for .wacz)."""
+    from crawler.captures.warc import pages_of, write_wacz, write_warc
+
+    async with app.open() as opened:
+        keys = [await _channel_key(opened.ingest, c) for c in channels]
+        captures = await _ledger_web_captures(opened.store, app, keys)
+        await _audit(opened.store, app, "capture warc", {"channels": keys}, len(captures))
+    warc = write_warc(captures)
+    data = write_wacz(warc, pages_of(captures), title="tgwatch captures") if out.suffix == ".wacz" else warc
+    _write_file(out, data)
+    click.echo(f"wrote {out}: {len(captures)} captures as request/response records")
+
+
+async def _ledger_web_captures(store: Store, app: AppContext, keys: list[str]) -> list[WebCapture]:
+    """The ledger's web capture entries (URL, fetch time, raw digest) with the bytes they digest."""
+    import hashlib
+
+    from crawler.captures.warc import WebCapture, is_web_url
+    from crawler.evidence.capture import RecordStore
+    from storage.repos.messages import MessageRepo
+
+    ledger = build_ledger(store, app.settings)
+    docs = await ledger.about("", [f"channel:{k}" for k in keys]) if keys else await ledger.entries()
+    records, messages = RecordStore(store), MessageRepo(store)
+    captures: list[WebCapture] = []
+    seen: set[str] = set()
+    for doc in docs:
+        payload = json.loads(doc["payload"])
+        sha, url = payload.get("raw_sha256"), payload.get("source_url")
+        if payload.get("kind") != "capture" or not isinstance(sha, str) or sha in seen or not is_web_url(url):
+            continue
+        seen.add(sha)
+        data = (await records.get([sha])).get(sha)
+        if data is None:
+            raw = await messages.raw_capture(sha)
+            data = str(raw["content"]).encode("utf-8") if raw else None
+        if data is None or hashlib.sha256(data).hexdigest() != sha:
+            click.echo(f"skipped {sha}: bytes missing or altered in the store", err=True)
+            continue
+        fetched = datetime.fromisoformat(str(payload.get("captured_at")))
+        captures.append(WebCapture(url=str(url), fetched_at=fetched, sha256=sha, content=data, seq=int(doc["seq"]),
+                                   title=str(payload.get("message") or payload.get("channel") or "")))  # fmt: skip
+    return captures
+
+
+def _write_file(out: Path, data: bytes) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(data)

@@ -189,3 +189,16 @@ class MessageRepo:
         flt: Doc = {"$or": [{"mentions": {"$in": names}}, {"forwarded_from.username": {"$in": names}}]}
         with translate_errors("read message network"):
             return await self._messages.find(flt, fields).limit(limit).to_list(None)
+
+    async def raw_captures_for(self, channel: str | None = None) -> list[Doc]:
+        """The raw HTML captures (with URL and fetch time) behind one channel's messages and their
+        versions, or behind every message (``channel`` None), oldest fetch first."""
+        with translate_errors("read raw captures"):
+            if channel is None:
+                docs = await self._raw.find({"kind": "html"}).to_list(None)
+            else:
+                shas = set(await self._messages.distinct("raw_sha256", {"channel": channel}))
+                shas |= set(await self._versions.distinct("raw_sha256", {"channel": channel}))
+                shas.discard(None)
+                docs = await self._raw.find({"_id": {"$in": sorted(shas)}, "kind": "html"}).to_list(None)
+        return sorted(docs, key=lambda d: (str(d.get("fetched_at")), d["_id"]))
