@@ -171,3 +171,24 @@ class MediaRepo:
         with translate_errors("read hash matches"):
             found = await self._media.distinct("_id", {"matched": True})
         return [s for s in found if isinstance(s, str)]
+
+    async def set_ocr(self, sha256: str, fields: Doc) -> None:
+        """The text read in this media item (``ocr_text``) and how (engine, error, time): flat
+        strings and numbers, so ``$set`` keeps their types on every server."""
+        allowed = {k: v for k, v in fields.items() if k.startswith("ocr_")}
+        with translate_errors("store media text"):
+            await self._media.update_one({"_id": sha256}, {"$set": allowed})
+
+    async def with_text(self, pattern: str, limit: int = 10_000) -> list[str]:
+        """Digests of media whose read text matches a regular expression (the message search's ``q``)."""
+        with translate_errors("search media text"):
+            cursor = self._media.find({"ocr_text": {"$regex": pattern}}, {"_id": 1}).limit(limit)
+            return [d["_id"] async for d in cursor]
+
+    async def texts(self, digests: Sequence[str]) -> dict[str, str]:
+        """The read text of each of these media items that has any."""
+        if not digests:
+            return {}
+        with translate_errors("read media text"):
+            cursor = self._media.find({"_id": {"$in": list(digests)}}, {"ocr_text": 1})
+            return {d["_id"]: str(d["ocr_text"]) async for d in cursor if d.get("ocr_text")}
