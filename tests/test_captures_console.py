@@ -3,6 +3,7 @@ English, and never names a private chat the reader may not see."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -66,3 +67,21 @@ async def test_a_private_chat_stays_unnamed_for_a_reader_outside_its_case(client
     assert page.status == 200
     block = neighbours_block(await page.text())
     assert "beta_chat" in block and "id777" not in block
+
+
+async def test_a_screenshot_shows_on_its_message_page_under_the_media_rules(client: Client, store: Store) -> None:
+    from storage.repos.media import MediaRepo
+    from tests.test_investigate_api import synthetic_png
+
+    png = synthetic_png(9)
+    sha = hashlib.sha256(png).hexdigest()
+    media = MediaRepo(store)
+    await media.insert({"_id": sha, "kind": "image", "media_kind": "screenshot", "screenshot_of": "alpha_news/2"})
+    await media.add_sighting(sha, channel="alpha_news", msg_id=2, message="alpha_news/2", at=T0, source="screenshot")
+    await sign_in(client, await token(store, Role.ADMIN))
+    page = await (await client.get("/console/messages/alpha_news/2", headers={"Accept-Language": "ko"})).text()
+    block = page[page.index("이 게시물의 스크린샷") :]
+    # the media rule decides: no active case authorization covers it, so a placeholder and the link
+    assert f'href="/console/media/{sha}"' in block and 'class="placeholder"' in block and "<img" not in block
+    other = await (await client.get("/console/messages/alpha_news/3")).text()
+    assert "Screenshots of this post" not in other

@@ -19,7 +19,7 @@ from config import Settings
 from crawler.discovery.repo import CandidateRepo
 from crawler.discovery.scoring import Scorer
 from crawler.discovery.service import context_texts
-from crawler.hashing.ocr import available, read_text
+from crawler.hashing.ocr import available, read_text, read_text_in_child
 from crawler.investigate.filters import MessageSearch, to_mongo
 from crawler.pipeline import open_pipeline
 from foundation.models import ChannelRef, MediaKind, MediaRef, Message, Source
@@ -72,6 +72,11 @@ def test_korean_and_english_words_are_read_from_an_image_and_a_video() -> None:
     assert "비밀방" in result.text and "SECRET" in result.text.upper()
     video = read_text(mp4(img), "video", timeout=60)
     assert video.error is None and video.frames >= 1 and "비밀방" in video.text
+
+
+async def test_a_video_is_read_in_a_child_process_so_a_crawler_never_imports_pyav() -> None:
+    result = await read_text_in_child(mp4(picture(["유출 제보", "LEAK NOTICE"])), "video", seconds=60)
+    assert result.error is None and result.frames >= 1 and "유출" in result.text and "LEAK" in result.text.upper()
 
 
 def test_failures_are_recorded_not_raised(monkeypatch: pytest.MonkeyPatch) -> None:

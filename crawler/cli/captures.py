@@ -104,6 +104,41 @@ async def capture_warc(app: AppContext, channels: tuple[str, ...], out: Path) ->
     click.echo(f"wrote {out}: {len(captures)} captures as request/response records")
 
 
+@capture_group.command("screenshot")
+@click.argument("post")
+@click.option("--base-url", help="the web preview's base URL (default: telegram_web_base), e.g. the sample site")
+@click.option("--reason", default="on demand", show_default=True, help="why it is taken (written to the ledger)")
+@click.option(
+    "--timeout",
+    "seconds",
+    type=click.FloatRange(1, 600),
+    default=45.0,
+    show_default=True,
+    help="seconds for the browser",
+)
+@pass_app
+@async_command
+async def capture_screenshot(app: AppContext, post: str, base_url: str | None, reason: str, seconds: float) -> None:
+    """Screenshot the post CHANNEL/ID as the web preview shows it; stored encrypted and in the ledger."""
+    from crawler.evidence.screenshots import Screenshots
+    from foundation.egress import check_base_url
+
+    channel, _, msg_id = post.rstrip("/").rpartition("/")
+    if not channel or not msg_id.isdigit():
+        raise click.BadParameter(f"expected CHANNEL/ID, got {post!r}", param_hint="POST")
+    async with app.open() as opened:
+        key = await _channel_key(opened.ingest, channel)
+        shots = Screenshots(
+            opened.store, app.settings, build_ledger(opened.store, app.settings),
+            web_base=check_base_url(base_url) if base_url else None,
+        )  # fmt: skip
+        result = await shots.capture(f"{key}/{int(msg_id)}", actor=cli_actor(), reason=reason, seconds=seconds)
+    if result.sha256:
+        click.echo(f"screenshot of {result.message}: sha256 {result.sha256} (ledger seq {result.seq})")
+    else:
+        click.echo(f"no screenshot of {result.message}: {result.unavailable} (recorded, ledger seq {result.seq})")
+
+
 async def _ledger_web_captures(store: Store, app: AppContext, keys: list[str]) -> list[WebCapture]:
     """The ledger's web capture entries (URL, fetch time, raw digest) with the bytes they digest."""
     import hashlib

@@ -48,6 +48,7 @@ from crawler.investigate.pagination import BadQuery, page_of
 from crawler.routes.table import RouteTable
 from crawler.tokens import Principal, Role
 from foundation.case_ids import CASE_ID_RULE, is_case_id
+from storage.repos.media import MediaRepo
 
 STATIC = Path(__file__).parent / "static"
 STATIC_TYPES = {".css": "text/css", ".js": "application/javascript"}
@@ -142,6 +143,10 @@ def _login_page(request: web.Request, error: str | None, status: int) -> web.Res
     return response
 
 
+async def screenshots_of(request: web.Request, key: str) -> list[str]:
+    return await MediaRepo(request.app[STORE]).screenshots_of(key)
+
+
 async def _media_view(request: web.Request, who: Principal, docs: list[dict[str, Any]]) -> dict[str, bool]:
     """Which media digests on a page this investigator may see (an active case authorization)."""
     allowed: dict[str, bool] = {}
@@ -229,10 +234,13 @@ def _evidence_pages(routes: RouteTable) -> None:
         ctx = await (await investigate(request, who, via="console")).context(key)
         count = 1 + sum(len(ctx[k]) for k in ("before", "after", "album", "reply_chain", "replies"))
         await audit(request, who, "messages.context", target=key, result_count=count, via="console")
-        shown = [ctx["message"], *ctx["album"]]
+        # screenshots of the post: media items of their own, shown under the same media rules
+        shots = {"key": key, "media": [{"sha256": s, "kind": "screenshot"} for s in await screenshots_of(request, key)]}
+        shown = [ctx["message"], *ctx["album"], shots]
         return render(
-            request, "message.html", **base, ctx=ctx, m=ctx["message"], allowed=await _media_view(request, who, shown)
-        )
+            request, "message.html", **base, ctx=ctx, m=ctx["message"], allowed=await _media_view(request, who, shown),
+            screenshots=shots,
+        )  # fmt: skip
 
     @page(routes, "GET", "/console/media/{sha256}", EVIDENCE, "a media item across channels")
     async def media(request: web.Request, who: Principal, base: dict[str, Any]) -> web.StreamResponse:

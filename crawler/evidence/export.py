@@ -293,7 +293,7 @@ class Exporter:
             if isinstance(payload.get("raw_sha256"), str):
                 ext = "html" if payload.get("raw_kind") == "html" else "json"
                 wanted.append((payload["raw_sha256"], f"captures/{payload['raw_sha256']}.{ext}"))
-            if payload.get("item") == "media" and isinstance(payload.get("sha256"), str):
+            if payload.get("item") in ("media", "screenshot") and isinstance(payload.get("sha256"), str):
                 wanted.append((payload["sha256"], "media"))
             for sha, path in wanted:
                 if sha in bound:

@@ -156,3 +156,55 @@ def _failed(
 def ocr_bytes_kind(kind: str) -> str | None:
     """Which reader a hashed media kind gets: "image", "video", or None (no OCR)."""
     return kind if kind in ("image", "video") else None
+
+
+async def read_text_in_child(
+    data: bytes, kind: str, *, languages: str = DEFAULT_LANGUAGES, seconds: float = 20.0
+) -> OcrResult:
+    """``read_text`` in a child process (``python -m crawler.hashing.ocr``): a video's keyframes
+    need PyAV, which a crawling process never imports (issue 17: hashing decodes in its pool)."""
+    import asyncio
+    import json
+    import sys
+
+    from foundation.child_processes import die_with_parent
+
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "crawler.hashing.ocr", kind, languages, str(seconds),
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+        preexec_fn=die_with_parent(),
+    )  # fmt: skip
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(data), seconds + 10)
+    except TimeoutError:
+        proc.kill()
+        await proc.wait()
+        return OcrResult(languages=languages, error={"kind": "ocr_timeout", "message": f"stopped after {seconds:g} s"})
+    except asyncio.CancelledError:
+        proc.kill()
+        await proc.wait()
+        raise
+    try:
+        doc = json.loads(out)
+        return OcrResult(
+            str(doc["text"]), str(doc["languages"]), int(doc["frames"]), float(doc["seconds"]), doc["error"],
+            str(doc["engine"]),
+        )  # fmt: skip
+    except (ValueError, KeyError, TypeError):
+        return OcrResult(
+            languages=languages, error={"kind": "ocr_failed", "message": f"OCR child exited {proc.returncode}"}
+        )
+
+
+def main() -> None:
+    """``python -m crawler.hashing.ocr KIND LANGUAGES SECONDS`` < bytes > the result as JSON."""
+    import json
+    import sys
+
+    kind, languages, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
+    result = read_text(sys.stdin.buffer.read(), kind, languages=languages, timeout=seconds)
+    sys.stdout.write(json.dumps(result.to_doc(), ensure_ascii=False))
+
+
+if __name__ == "__main__":
+    main()

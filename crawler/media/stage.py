@@ -17,7 +17,7 @@ from typing import Any
 from config import Settings
 from crawler.detection.service import DetectionService
 from crawler.hashing.idle import MediaHasher
-from crawler.hashing.ocr import ocr_bytes_kind, read_text
+from crawler.hashing.ocr import ocr_bytes_kind, read_text, read_text_in_child
 from crawler.hashing.pool import MediaHashes
 from crawler.hashing.video import frames_to_json
 from crawler.ingest import Batch
@@ -175,9 +175,14 @@ class MediaStage:
         text or the failure is stored on the media document."""
         media = self._settings.media
         async with self._ocr_slot:
-            result = await asyncio.to_thread(
-                read_text, data, kind, languages=media.ocr_languages, timeout=media.ocr_timeout_seconds
-            )
+            if kind == "video":  # keyframes need PyAV, kept out of crawling processes
+                result = await read_text_in_child(
+                    data, kind, languages=media.ocr_languages, seconds=media.ocr_timeout_seconds
+                )
+            else:
+                result = await asyncio.to_thread(
+                    read_text, data, kind, languages=media.ocr_languages, timeout=media.ocr_timeout_seconds
+                )
         error = result.error or {}
         await self._media.set_ocr(
             sha256,

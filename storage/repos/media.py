@@ -192,3 +192,17 @@ class MediaRepo:
         with translate_errors("read media text"):
             cursor = self._media.find({"_id": {"$in": list(digests)}}, {"ocr_text": 1})
             return {d["_id"]: str(d["ocr_text"]) async for d in cursor if d.get("ocr_text")}
+
+    async def add_sighting(
+        self, sha256: str, *, channel: str, msg_id: int, message: str, at: datetime, source: str
+    ) -> None:
+        """One sighting made by tgwatch itself (a screenshot of the post), in the shape of the others."""
+        doc = {"_id": f"{sha256}/{channel}/{msg_id}", "sha256": sha256, "channel": channel, "msg_id": msg_id,
+               "message": message, "message_date": None, "seen_at": at, "source": source}  # fmt: skip
+        await insert_new(self._sightings, [doc], "store sightings")
+
+    async def screenshots_of(self, message: str) -> list[str]:
+        """Digests of the screenshots taken of one message."""
+        with translate_errors("read screenshots"):
+            cursor = self._media.find({"screenshot_of": message}, {"_id": 1})
+            return [d["_id"] async for d in cursor]
