@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from foundation.models import Checkpoint
+from foundation.models import Checkpoint, from_mongo_dt
 from storage.client import Store
 from storage.repos.channels import ChannelRepo
 from storage.repos.checkpoints import CheckpointRepo
@@ -109,8 +109,8 @@ async def gap_report(store: Store, key: str) -> GapReport:
     report.first_id, report.last_id = ids[0], ids[-1]
     for d in states:
         if d.get("deleted") or d.get("deleted_at") is not None:
-            at = d.get("deleted_at")
-            when = at.isoformat() if hasattr(at, "isoformat") else at
+            at = from_mongo_dt(d.get("deleted_at"))
+            when = at.isoformat() if at is not None else None
             report.deleted.append({"id": int(d["msg_id"]), "deleted_at": when})
     held = set(ids)
     start = max(1, ids[-1] - MAX_SPAN)

@@ -27,6 +27,7 @@ from foundation.errors import NotFound
 from foundation.logs import get_logger
 from foundation.models import utcnow
 from storage.client import Store
+from storage.repos.authorizations import AuthorizationRepo, channel_scope
 from storage.repos.channels import ChannelRepo
 from storage.repos.media import MediaRepo
 from storage.repos.messages import MessageRepo
@@ -63,6 +64,8 @@ class Screenshots:
         chan = await ChannelRepo(self.store).get(channel) or {}
         username = chan.get("username") or (doc.get("ref") or {}).get("username")
         taken_at = utcnow()
+        png: bytes | None
+        unavailable: str | None
         if not username:
             url, png, unavailable, browser = "", None, "a private chat has no public post widget", ""
         else:
@@ -73,12 +76,16 @@ class Screenshots:
         if png is not None and sha is not None:
             await asyncio.to_thread(self.quarantine.put, png)
             await self._as_media(png, sha, channel, msg_id, message)
-        seq = await self.ledger.append(
-            capture_screenshot_entry(
-                message=message, channel=channel, url=url, sha256=sha, taken_at=taken_at, unavailable=unavailable,
-                browser=browser, actor=actor, reason=reason,
-            )
+        entry = capture_screenshot_entry(
+            message=message, channel=channel, url=url, sha256=sha, taken_at=taken_at, unavailable=unavailable,
+            browser=browser, actor=actor, reason=reason,
         )  # fmt: skip
+        # like a capture of the post itself: the active authorization naming the channel, and its case
+        scopes = [channel_scope(channel), *([channel_scope(str(username))] if username else [])]
+        grant = next(iter(await AuthorizationRepo(self.store).active_for_scopes(scopes)), None)
+        entry["authorization"] = grant["_id"] if grant else None
+        entry["cases"] = [grant["case_id"]] if grant and grant.get("case_id") else []
+        seq = await self.ledger.append(entry)
         return ScreenshotResult(message, url, seq, sha, unavailable)
 
     async def _as_media(self, png: bytes, sha: str, channel: str, msg_id: int, message: str) -> None:
