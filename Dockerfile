@@ -21,9 +21,10 @@ RUN pip wheel --no-cache-dir --wheel-dir /wheels .
 
 FROM python:3.11-slim-bookworm
 # ffmpeg libraries come with the PyAV wheel; tini reaps zombies and forwards SIGTERM to tgwatch,
-# whose first SIGTERM finishes (or, after --grace, abandons) the crawls in flight.
+# whose first SIGTERM finishes (or, after --grace, abandons) the crawls in flight. Tesseract (kor,
+# eng) reads text in images (docs/captures.md); Chromium for screenshots is left out (optional).
 RUN apt-get update \
- && apt-get install -y --no-install-recommends tini ca-certificates \
+ && apt-get install -y --no-install-recommends tini ca-certificates tesseract-ocr tesseract-ocr-kor tesseract-ocr-eng \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --create-home --home-dir /var/lib/tgwatch --uid 10001 tgwatch
 COPY --from=build /wheels /wheels

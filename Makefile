@@ -31,10 +31,13 @@ format: $(STAMP)
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-# Debian's chromium + CJK fonts for the console browser test (root only; the test skips without them)
+# Debian's chromium + CJK fonts for the console browser test, tesseract (kor, eng) for OCR
+# (root only; the tests skip without them)
 system-deps:
 	@if [ -x /usr/bin/chromium ] || [ "$$(id -u)" != 0 ]; then true; \
 	else sh scripts/install-browser.sh || echo "chromium could not be installed: the browser test will skip"; fi
+	@if command -v tesseract >/dev/null 2>&1 || [ "$$(id -u)" != 0 ]; then true; \
+	else sh scripts/install-ocr.sh || echo "tesseract could not be installed: the OCR tests will skip"; fi
 
 test: lint system-deps
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup -p no:cacheprovider $(PYTEST_ARGS)

@@ -78,6 +78,14 @@ class MediaSettings(BaseModel):
     hash_workers: int | None = Field(None, ge=1)
     #: keep the bytes, encrypted, for detection and evidence
     quarantine: bool = True
+    #: read text in new images and video keyframes with Tesseract (recorded as unavailable without it)
+    ocr: bool = True
+    ocr_languages: str = Field("kor+eng", pattern=r"^[a-z_]{3,16}(\+[a-z_]{3,16})*$")
+    ocr_timeout_seconds: float = Field(20.0, gt=0, le=600)
+    #: screenshot (headless Chromium) the post an alert names, as it is raised; off by default: a
+    #: browser per alert is costly, and it fetches the post page again from telegram_web_base
+    screenshot_on_alert: bool = False
+    screenshot_timeout_seconds: float = Field(45.0, gt=0, le=600)
 
 
 class MatchingSettings(BaseModel):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import tempfile
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,12 +25,14 @@ from crawler.api.app import build_app
 from crawler.api.modules import ALL_MODULES
 from crawler.detection.client import DetectionClient
 from crawler.detection.consumer import callable_detector, run_consumer
+from crawler.detection.service import DetectionService
 from crawler.discovery.models import CandidateStatus
 from crawler.discovery.repo import CandidateRepo
 from crawler.evidence.authorizations import Authorizations
-from crawler.evidence.export import Exporter
+from crawler.evidence.export import Exporter, QuarantineMediaSource
 from crawler.evidence.heads import sign_head_now
 from crawler.evidence.ledger import Ledger
+from crawler.evidence.screenshots import Screenshots
 from crawler.evidence.signing import load_public_key
 from crawler.evidence.verify_bundle import verify_bundle
 from crawler.evidence.verify_ledger import verify_ledger_async
@@ -41,6 +44,7 @@ from storage.client import Store
 from storage.repos.alerts import AlertRepo
 from storage.repos.authorizations import channel_scope
 from storage.repos.hashlists import HashListRepo
+from storage.repos.messages import MessageRepo
 from storage.status import collection_counts
 
 Echo = Callable[[str], None]
@@ -139,6 +143,16 @@ async def run(settings: Settings, store: Store, ingest: Ingest, ledger: Ledger, 
         echo("== 7. staff are told at once, and a drafted request is approved and sent ==")
         await demo_alerts.run(settings, store, ingest, ledger, site, echo)
 
+        echo("== 7b. a screenshot of the case's newest post (headless Chromium; recorded as unavailable without it) ==")
+        newest = await MessageRepo(store).query(channel="daily_brief", limit=1)
+        if newest:
+            shot = await Screenshots(store, settings, ledger, web_base=base).capture(
+                str(newest[0]["_id"]), actor="cli:demo", reason="demo", seconds=60
+            )
+            echo(
+                f"  {shot.message}: " + (f"sha256 {shot.sha256}" if shot.sha256 else f"unavailable: {shot.unavailable}")
+            )
+
     echo("== 8. a list imported late still finds an older post (retroactive matching) ==")
     await demo_alerts.late_import(settings, store, ledger, world, echo)
 
@@ -234,10 +248,20 @@ async def _evidence(settings: Settings, ledger: Ledger, echo: Echo) -> None:
     echo(f"  verify-ledger: {check.summary()}")
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "demo-case.zip"
-        exporter = Exporter(ledger, public, signer=ledger.signer, media_roles=settings.evidence.export_media_roles)
+        media = QuarantineMediaSource(DetectionService(ledger.store, settings).quarantine)
+        exporter = Exporter(
+            ledger, public, signer=ledger.signer, media=media, media_roles=settings.evidence.export_media_roles
+        )
         # the investigator's bundle (records, raw pages, media the authorization allows); an auditor's
         # would hold ledger entries, proofs and digests only (docs/security.md)
         result = await exporter.export(CASE, out, actor="cli:demo", role="investigator")
         bundle = verify_bundle(out)
         echo(f"  case bundle: {result.entries} entries, {result.files} files, {result.withheld} withheld (digest only)")
         echo(f"  offline verification of the bundle: {bundle.summary()}")
+        with zipfile.ZipFile(out) as zf:
+            names = zf.namelist()
+        echo(
+            f"  web archive (WACZ, opens in ReplayWeb.page or pywb): {'web/archive.wacz' in names}; "
+            f"gap report: {'reports/gaps.json' in names}; screenshots and media: "
+            f"{sum(1 for n in names if n.startswith('captures/media/'))} files"
+        )

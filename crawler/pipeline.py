@@ -18,6 +18,7 @@ from crawler.discovery.snowball import SnowballStage
 from crawler.evidence.capture import CaptureStage
 from crawler.evidence.hooks import verdict_hook
 from crawler.evidence.ledger import Ledger
+from crawler.evidence.screenshots import AlertScreenshots, Screenshots
 from crawler.evidence.wiring import build_ledger
 from crawler.hashing.idle import IdleHashPool
 from crawler.hashing.images import ImageLimits
@@ -34,6 +35,7 @@ from crawler.takedowns.sending import Dispatcher
 from crawler.takedowns.service import TakedownService
 from foundation.models import Source
 from storage.client import Store
+from storage.repos.alerts import on_alert_raised
 
 #: The ingest chain, in order: (stage name, essential). A non-essential stage's failure is recorded
 #: and the batch goes on; an essential one aborts the batch before its checkpoint (``crawler.ingest``).
@@ -103,6 +105,11 @@ async def open_pipeline(
             PolicyStage(hook),
         ]
         ingest.assemble(STAGES, extra)
+        if settings.media.screenshot_on_alert:
+            timeout = settings.media.screenshot_timeout_seconds
+            shots = AlertScreenshots(Screenshots(store, settings, ledger), timeout=timeout)
+            stack.push_async_callback(shots.aclose)
+            stack.callback(on_alert_raised(shots.on_alert))  # unsubscribed first, then the last shots awaited
         yield ingest
 
 

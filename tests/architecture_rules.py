@@ -117,6 +117,7 @@ DECLARED_EDGES: frozenset[tuple[str, str]] = frozenset(
         ("watchlist", "hashing"),  # safe image opening, sniffing
         ("watchlist", "routes"),
         ("watchlist", "tokens"),  # Role
+        ("evidence", "captures"),  # bundles carry the WACZ web archive and the gap report (issue 23)
     }
 )
 

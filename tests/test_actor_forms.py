@@ -22,7 +22,11 @@ from storage import schema
 def _tgwatch(data_dir: Path, env: dict[str, str], *args: str) -> str:
     proc = subprocess.run(
         [sys.executable, "-m", "crawler", "--data-dir", str(data_dir), "--log-format", "json", *args],
-        capture_output=True, text=True, env=env, timeout=120, cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        cwd=Path(__file__).resolve().parents[1],
     )
     assert proc.returncode == 0, proc.stderr + proc.stdout
     return proc.stdout

@@ -39,7 +39,7 @@ COMMANDS: dict[str, LazyCommand] = {
     ),
     "case": LazyCommand(_EV, "case_group", "Cases: what belongs to an investigation."),
     "channels": LazyCommand(
-        "crawler.cli.channels", "channels_group", "Channels, groups and bots: audience growth over time."
+        "crawler.cli.channels", "channels_group", "Channels, groups and bots: audience growth, gaps in what was held."
     ),
     "config": LazyCommand(_CORE, "config_group", "Inspect the effective settings."),
     "crawl": LazyCommand(
@@ -101,6 +101,16 @@ COMMANDS: dict[str, LazyCommand] = {
     ),
     "watch": LazyCommand(_TG, "watch_cmd", "Follow CHANNELS live: new, edited and deleted messages (Ctrl-C to stop)."),
     "worker": LazyCommand(_SCHED, "worker_cmd", "Claim crawl tasks from the shared queue and run them until SIGTERM."),
+    "capture": LazyCommand(
+        "crawler.cli.captures",
+        "capture_group",
+        "Court-ready captures: web archives (WARC) of fetched pages, screenshots of posts.",
+    ),
+    "graph": LazyCommand(
+        "crawler.cli.captures",
+        "graph_group",
+        "Channel networks: forwards, mentions, links and shared media as a graph file.",
+    ),
 }
 
 

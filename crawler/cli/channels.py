@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from crawler.cli.app import AppContext, async_command, pass_app
+from crawler.cli.captures import channels_gaps
 from crawler.growth import KINDS, growth_of, ranking
 from foundation.models import ChannelRef
 from storage.repos.audience import FIGURES, AudienceRepo
@@ -25,7 +26,7 @@ def entity_name(name: str) -> str:
 
 @click.group("channels")
 def channels_group() -> None:
-    """Channels, groups and bots: audience growth over time."""
+    """Channels, groups and bots: audience growth over time, gaps in what was collected."""
 
 
 @channels_group.command("growth")
@@ -81,3 +82,6 @@ async def channels_growing(app: AppContext, days: int, kind: str | None, limit: 
             )
     if not ranked and not as_json:
         click.echo("no entity has two audience figures in that window")
+
+
+channels_group.add_command(channels_gaps)

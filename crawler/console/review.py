@@ -36,6 +36,8 @@ LOG_LIMIT = 50
 REJECT_MAX = 1000
 NOTE_MAX = 4000
 NOTIFY_ROLES = frozenset({Role.MONITOR, Role.ADMIN})
+
+
 def register(routes: RouteTable) -> None:
     @page(routes, "GET", "/console/review", READERS, "drafted takedown requests waiting for review")
     async def review(request: web.Request, who: Principal, base: dict[str, Any]) -> web.StreamResponse:

@@ -19,6 +19,7 @@ from aiohttp import web
 
 from crawler.api.app import STORE
 from crawler.api.auth import AUTH, client_address
+from crawler.captures.graph import channel_neighbours
 from crawler.console import dashboard, review, takedowns
 from crawler.console.pages import error_page, page, safe_next
 from crawler.console.render import render, translator
@@ -49,6 +50,7 @@ from crawler.routes.table import RouteTable
 from crawler.tokens import Principal, Role
 from foundation.case_ids import CASE_ID_RULE, is_case_id
 from storage.repos.audience import AudienceRepo
+from storage.repos.media import MediaRepo
 
 STATIC = Path(__file__).parent / "static"
 STATIC_TYPES = {".css": "text/css", ".js": "application/javascript"}
@@ -142,6 +144,10 @@ def _login_page(request: web.Request, error: str | None, status: int) -> web.Res
     return response
 
 
+async def screenshots_of(request: web.Request, key: str) -> list[str]:
+    return await MediaRepo(request.app[STORE]).screenshots_of(key)
+
+
 async def _media_view(request: web.Request, who: Principal, docs: list[dict[str, Any]]) -> dict[str, bool]:
     """Which media digests on a page this investigator may see (an active case authorization)."""
     allowed: dict[str, bool] = {}
@@ -207,11 +213,14 @@ def _evidence_pages(routes: RouteTable) -> None:
         items = await service.search(found, pg)
         await audit(request, who, "channels.get", target=detail["key"], result_count=len(items), via="console")
         points = await AudienceRepo(request.app[STORE]).series(detail["key"])
+        near = await channel_neighbours(request.app[STORE], detail["key"])
+        near = [n for n in near if n["channel"] not in service.view.hidden]  # a hidden chat stays unnamed
         return render(
             request,
             "channel.html",
             **base,
             channel=detail,
+            neighbours=near[:50],
             members=members,
             growth_chart=dashboard.growth_chart(translator(request)["t"], detail["key"], points),
             growth=growth_of(detail["key"], points),
@@ -229,10 +238,13 @@ def _evidence_pages(routes: RouteTable) -> None:
         ctx = await (await investigate(request, who, via="console")).context(key)
         count = 1 + sum(len(ctx[k]) for k in ("before", "after", "album", "reply_chain", "replies"))
         await audit(request, who, "messages.context", target=key, result_count=count, via="console")
-        shown = [ctx["message"], *ctx["album"]]
+        # screenshots of the post: media items of their own, shown under the same media rules
+        shots = {"key": key, "media": [{"sha256": s, "kind": "screenshot"} for s in await screenshots_of(request, key)]}
+        shown = [ctx["message"], *ctx["album"], shots]
         return render(
-            request, "message.html", **base, ctx=ctx, m=ctx["message"], allowed=await _media_view(request, who, shown)
-        )
+            request, "message.html", **base, ctx=ctx, m=ctx["message"], allowed=await _media_view(request, who, shown),
+            screenshots=shots,
+        )  # fmt: skip
 
     @page(routes, "GET", "/console/media/{sha256}", EVIDENCE, "a media item across channels")
     async def media(request: web.Request, who: Principal, base: dict[str, Any]) -> web.StreamResponse:

@@ -22,6 +22,7 @@ from crawler.ingest import Batch
 from foundation.links import TgLink
 from foundation.logs import get_logger
 from foundation.models import Message
+from storage.repos.media import MediaRepo
 
 log = get_logger(__name__)
 
@@ -112,6 +113,9 @@ class SnowballStage:
         if not messages:
             return
         depths = await self._source_depths(messages)
+        read = await MediaRepo(self.service.store).texts(
+            sorted({m.sha256 for msg in messages for m in msg.media if m.sha256})
+        )  # text read in the messages' pictures (OCR) counts as context for scoring
         limits = self.settings
         stats = Counter[str]()
         planned: list[Sighting] = []
@@ -135,7 +139,7 @@ class SnowballStage:
                         batch.received_at,
                         message_key=msg.key,
                         page_url=msg.permalink,
-                        context={"found_as": how, "text": msg.text[:500], **_button_context(msg, room, how)},
+                        context={**_context(msg, how, read), **_button_context(msg, room, how)},
                         depth=depth,
                         priority=limits.snowball_priority,
                     )
@@ -167,3 +171,11 @@ class SnowballStage:
         self.stats.by_batch.append(dict(stats))
         if stats["skipped_depth"] or stats["skipped_volume"] or stats["skipped_per_message"]:
             log.info("snowball limits applied", **dict(stats))
+
+
+def _context(msg: Message, how: str, read: dict[str, str]) -> dict[str, str]:
+    context = {"found_as": how, "text": msg.text[:500]}
+    media_text = " ".join(read[m.sha256] for m in msg.media if m.sha256 in read)
+    if media_text:
+        context["media_text"] = media_text[:500]
+    return context

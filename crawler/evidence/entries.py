@@ -435,3 +435,34 @@ def watchlist_entry(
         "cases": [case],
         "subjects": [f"watchlist:{person}"],
     }
+
+
+def capture_screenshot_entry(
+    *,
+    message: str,
+    channel: str,
+    url: str,
+    sha256: str | None,
+    taken_at: datetime,
+    unavailable: str | None,
+    browser: str,
+    actor: str,
+    reason: str,
+) -> dict[str, Any]:
+    """A rendered screenshot of a post (its PNG's SHA-256), or why none could be taken."""
+    return {
+        "kind": "capture",
+        "item": "screenshot",
+        "message": message,
+        "channel": channel,
+        "url": url,
+        "sha256": sha256,
+        "media_kind": "screenshot",
+        "mime": "image/png" if sha256 else None,
+        "taken_at": taken_at,
+        "unavailable": unavailable,
+        "browser": browser,
+        "actor": actor,
+        "reason": reason,
+        "subjects": [f"message:{message}", f"channel:{channel}"],
+    }

@@ -39,11 +39,14 @@ import time
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from crawler.captures.gaps import gap_report
+from crawler.captures.warc import Screenshot, WebCapture, is_web_url, pages_of, write_wacz, write_warc
 from crawler.evidence import verify_bundle
 from crawler.evidence.access import BundleContent, CaseAccess, bundle_content
 from crawler.evidence.capture import RecordStore
@@ -61,6 +64,34 @@ from storage.repos.authorizations import AuthorizationRepo
 from storage.repos.messages import MessageRepo
 
 FORMAT = verify_bundle.FORMAT
+WEB_ARCHIVE = verify_bundle.WEB_ARCHIVE
+GAP_REPORT = verify_bundle.GAP_REPORT
+
+
+def _when(value: object) -> datetime | None:
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            return None
+    return value if isinstance(value, datetime) else None
+
+
+def _archive(
+    payload: dict[str, Any], seq: int, sha: str, path: str, data: bytes, web: list[WebCapture], shots: list[Screenshot]
+) -> None:
+    """A bundled raw HTML capture fetched from the web, or a screenshot, also goes into the web archive."""
+    if payload.get("item") == "screenshot" and path.startswith("captures/media/") and is_web_url(payload.get("url")):
+        taken = _when(payload.get("taken_at"))
+        if taken is not None:
+            shots.append(Screenshot(url=str(payload["url"]), taken_at=taken, sha256=sha, png=data, seq=seq))
+        return
+    if path.endswith(".html") and sha == payload.get("raw_sha256") and is_web_url(payload.get("source_url")):
+        fetched = _when(payload.get("captured_at"))
+        if fetched is not None:
+            title = str(payload.get("message") or payload.get("channel") or "")
+            web.append(WebCapture(url=str(payload["source_url"]), fetched_at=fetched, sha256=sha, content=data,
+                                  seq=seq, title=title))  # fmt: skip
 
 
 class MediaSource(Protocol):
@@ -149,6 +180,12 @@ You need nothing but this zip file and Python 3.11 or newer. Nothing is download
 4. Items listed in manifest.json with "withheld" were not handed over (media the recipient's role or
    the authorization does not allow, or bytes no longer in the store); their SHA-256 is still bound
    to a signed ledger entry, so bytes obtained later can be checked against it.
+
+5. web/archive.wacz, when present, is a standard web archive (WACZ: WARC records inside) of the
+   pages and screenshots handed over: open it with a replay tool such as ReplayWeb.page or pywb.
+   The verifier checks that every record's payload has the SHA-256 a signed ledger entry records.
+   reports/gaps.json lists, per channel of the case, the message ids held, deleted, and missing
+   with the reason where known.
 
 Formats: payloads are RFC 8785 canonical JSON; the tree is RFC 9162 (Certificate Transparency 2.0)
 hashing; the signature is Ed25519 (RFC 8032) over the canonical JSON
@@ -240,18 +277,23 @@ class Exporter:
         manifest_files: list[dict[str, Any]] = []
         bound: set[str] = set()
         messages = MessageRepo(self.ledger.store)
+        web: list[WebCapture] = []
+        shots: list[Screenshot] = []
+        case_channels: set[str] = set()
         for doc in selected:
             payload = json.loads(doc["payload"])
             seq = int(doc["seq"])
             if payload.get("kind") != "capture":
                 continue
+            if isinstance(payload.get("channel"), str):
+                case_channels.add(payload["channel"])
             wanted: list[tuple[str, str]] = []  # (sha256, path or "media")
             if isinstance(payload.get("record_sha256"), str):
                 wanted.append((payload["record_sha256"], f"records/{payload['record_sha256']}.json"))
             if isinstance(payload.get("raw_sha256"), str):
                 ext = "html" if payload.get("raw_kind") == "html" else "json"
                 wanted.append((payload["raw_sha256"], f"captures/{payload['raw_sha256']}.{ext}"))
-            if payload.get("item") == "media" and isinstance(payload.get("sha256"), str):
+            if payload.get("item") in ("media", "screenshot") and isinstance(payload.get("sha256"), str):
                 wanted.append((payload["sha256"], "media"))
             for sha, path in wanted:
                 if sha in bound:
@@ -282,6 +324,21 @@ class Exporter:
                 else:
                     files[path] = data
                     manifest_files.append({"path": path, "sha256": sha, "seq": seq})
+                    _archive(payload, seq, sha, path, data, web, shots)
+
+        extras: dict[str, dict[str, Any]] = {}  # manifest members for the derived files below
+        derived: dict[str, bytes] = {}
+        if web or shots:
+            warc = await asyncio.to_thread(write_warc, web, shots)
+            wacz = await asyncio.to_thread(write_wacz, warc, pages_of(web, shots), title=f"tgwatch case {case_id}")
+            derived[WEB_ARCHIVE] = wacz
+            extras["web_archive"] = {"path": WEB_ARCHIVE, "sha256": hashlib.sha256(wacz).hexdigest(),
+                                     "records": len(web) + len(shots)}  # fmt: skip
+        reports = [(await gap_report(self.ledger.store, key)).to_dict() for key in sorted(case_channels)]
+        if reports:
+            gaps = json.dumps({"channels": reports}, indent=2, ensure_ascii=False).encode("utf-8")
+            derived[GAP_REPORT] = gaps
+            extras["gap_report"] = {"path": GAP_REPORT, "sha256": hashlib.sha256(gaps).hexdigest()}
 
         created = utcnow().strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         withheld = sum(1 for f in manifest_files if f["path"] is None)
@@ -299,7 +356,7 @@ class Exporter:
         ).encode("utf-8")
         verifier = await asyncio.to_thread(Path(verify_bundle.__file__).read_bytes)
         manifest_bytes = _manifest_bytes(
-            case_id, created, actor, role, since, until, signing_key_id, seqs, manifest_files, verifier, how_to
+            case_id, created, actor, role, since, until, signing_key_id, seqs, manifest_files, verifier, how_to, extras
         )
         export_seq = await self.ledger.append(
             export_entry(case_id, actor, role, since, until, seqs, hashlib.sha256(manifest_bytes).hexdigest())
@@ -328,6 +385,7 @@ class Exporter:
             ("HOW-TO-VERIFY.txt", how_to),
             *sorted(proofs.items(), key=lambda kv: int(kv[0][7:-5])),
             *sorted(files.items()),
+            *sorted(derived.items()),
         ]
         await asyncio.to_thread(_write_zip, out, members)
         return ExportResult(out, case_id, len(selected), len(files), withheld, head.size, head.key_id, export_seq)
@@ -345,6 +403,7 @@ def _manifest_bytes(
     files: list[dict[str, Any]],
     verifier: bytes,
     how_to: bytes,
+    extras: dict[str, dict[str, Any]] | None = None,
 ) -> bytes:
     """The manifest as hashed into the export entry: it names no part of that entry, so no cycle."""
     manifest = {
@@ -362,6 +421,7 @@ def _manifest_bytes(
             "verify_bundle.py": hashlib.sha256(verifier).hexdigest(),
             "HOW-TO-VERIFY.txt": hashlib.sha256(how_to).hexdigest(),
         },
+        **(extras or {}),
     }
     return json.dumps(manifest, indent=2, ensure_ascii=False).encode("utf-8")
 

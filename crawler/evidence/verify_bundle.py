@@ -37,6 +37,13 @@ Bundle layout (a zip archive; every name is a relative POSIX path inside the zip
     printed ``key_id`` with the one the operator published or swore to (``--expect-key KEYID``).
 ``records/…``, ``captures/…``
     Records (JSON) and raw captures / media, each listed in the manifest.
+``web/archive.wacz`` (optional; the manifest's ``"web_archive": {"path", "sha256", "records"}``)
+    A WACZ 1.1.1 web archive (``archive/*.warc.gz``, ``indexes/index.cdxj``, ``pages/pages.jsonl``,
+    ``datapackage.json``) of the bundled web captures and screenshots, for replay tools
+    (ReplayWeb.page, pywb). Each response/resource record's ``WARC-Payload-Digest`` is
+    ``sha256:<base32>`` of its payload, the digest a bundled ledger entry records.
+``reports/gaps.json`` (optional; the manifest's ``"gap_report": {"path", "sha256"}``)
+    For each of the case's channels: message ids held, deleted and recorded, missing and why.
 ``verify_bundle.py``, ``HOW-TO-VERIFY.txt``
     This script and the instructions; their digests are in the manifest. Nothing else may be present.
 
@@ -57,7 +64,11 @@ What is checked, in this order (the first failure is reported)
    and that entry's payload carries the digest (as a string value anywhere in the payload's JSON),
    so every byte handed over is bound to a signed leaf; withheld items need the same binding;
 7. no file under ``records/`` or ``captures/`` is left out of the manifest; ``verify_bundle.py`` and
-   ``HOW-TO-VERIFY.txt`` have the digests the manifest gives.
+   ``HOW-TO-VERIFY.txt`` have the digests the manifest gives;
+8. the web archive and the gap report are present exactly when the manifest names them, with its
+   SHA-256; inside the WACZ every ``datapackage.json`` resource has its digest, and every WARC
+   response/resource record's payload has the SHA-256 its ``WARC-Payload-Digest`` gives, a digest
+   that a bundled ledger entry records (so the archive replays exactly what the ledger signed).
 
 Hostile input is bounded: JSON nesting (64 levels), member sizes (1 MiB for a proof or the head,
 32 MiB for the manifest, 8 MiB per ledger line) and the member count; each failure is a ``FAIL``
@@ -70,10 +81,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import gzip
 import hashlib
+import io
 import json
 import sys
 import zipfile
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,7 +96,9 @@ FORMAT = "tgwatch-evidence-bundle/2"
 REQUIRED = ("manifest.json", "ledger/entries.jsonl", "tree_head.json")
 CONTENT_DIRS = ("records/", "captures/")
 VERIFIER_FILES = ("verify_bundle.py", "HOW-TO-VERIFY.txt")
-KNOWN_MEMBERS = (*REQUIRED, "public_key.pem", "public_key.hex", *VERIFIER_FILES)
+WEB_ARCHIVE = "web/archive.wacz"
+GAP_REPORT = "reports/gaps.json"
+KNOWN_MEMBERS = (*REQUIRED, "public_key.pem", "public_key.hex", *VERIFIER_FILES, WEB_ARCHIVE, GAP_REPORT)
 
 # bounds on hostile input (a real bundle stays far below them)
 MAX_JSON_DEPTH = 64
@@ -91,6 +107,7 @@ MAX_MANIFEST = 32 << 20
 MAX_LEDGER_LINE = 8 << 20
 MAX_LEDGER_BYTES = 2 << 30
 MAX_MEMBERS = 2_000_000
+MAX_WEB_ARCHIVE = 1 << 30  # the WACZ, and the WARC inside it once decompressed
 
 # --- Ed25519 verification, RFC 8032 §5.1.7 (after the §6 reference code; verification only) ----
 
@@ -247,6 +264,7 @@ class BundleCheck:
     key_expected: bool = False
     export_seq: int = -1
     case: str = ""
+    web_records: int = 0
 
     def summary(self) -> str:
         if not self.ok:
@@ -259,7 +277,9 @@ class BundleCheck:
         return (
             f"OK: {self.entries} ledger entries, {self.files} files and {self.withheld} withheld items verified"
             f" against the signed tree head of size {self.tree_size}; case {self.case!r}, handed over in export"
-            f" entry seq {self.export_seq}\n{key_line}"
+            f" entry seq {self.export_seq}"
+            + (f"; web archive: {self.web_records} records match the ledger" if self.web_records else "")
+            + f"\n{key_line}"
         )
 
 
@@ -614,6 +634,134 @@ def _verifier_files(zf: zipfile.ZipFile, names: set[str], manifest: dict[str, ob
             raise BundleError(name, f"SHA-256 is {actual}, the manifest says {want}: replaced after export")
 
 
+def _extra_member(zf: zipfile.ZipFile, names: set[str], manifest: dict[str, object], key: str, path: str) -> bool:
+    """A derived member (web archive, gap report): present exactly when the manifest names it, with
+    the manifest's SHA-256. Returns whether it is there."""
+    doc = manifest.get(key)
+    if doc is None:
+        if path in names:
+            raise BundleError(path, f"in the bundle but manifest.json has no {key}")
+        return False
+    doc = _obj(f"manifest.json {key}", doc)
+    if doc.get("path") != path or not _is_hex(doc.get("sha256")):
+        raise BundleError(f"manifest.json {key}", f"must name {path} and its SHA-256")
+    if path not in names:
+        raise BundleError(path, "listed in the manifest but missing from the bundle")
+    actual = _sha256_member(zf, path)
+    if actual != doc["sha256"]:
+        raise BundleError(path, f"SHA-256 is {actual}, the manifest says {doc['sha256']}: file altered")
+    return True
+
+
+def _label_hex(label: str) -> str | None:
+    """The hex SHA-256 in a WARC digest label ``sha256:<base32 or hex>``."""
+    algo, _, value = label.partition(":")
+    if algo.strip().lower() != "sha256":
+        return None
+    value = value.strip()
+    try:
+        raw = bytes.fromhex(value) if len(value) == 64 else base64.b32decode(value.upper())
+    except (ValueError, binascii.Error):
+        return None
+    return raw.hex() if len(raw) == 32 else None
+
+
+def _warc_records(item: str, data: bytes) -> list[tuple[dict[str, str], bytes]]:
+    """(headers, block) of every record of a WARC (plain or gzip, one member per record or one in all)."""
+    if data[:2] == b"\x1f\x8b":
+        out = bytearray()
+        try:
+            with gzip.GzipFile(fileobj=io.BytesIO(data)) as fh:
+                for block in iter(lambda: fh.read(1 << 20), b""):
+                    out += block
+                    if len(out) > MAX_WEB_ARCHIVE:
+                        raise BundleError(item, "decompresses to more than the limit")
+        except (OSError, EOFError, zlib.error) as exc:
+            raise BundleError(item, f"not a readable gzip WARC: {exc}") from None
+        data = bytes(out)
+    records: list[tuple[dict[str, str], bytes]] = []
+    pos = 0
+    while pos < len(data):
+        end = data.find(b"\r\n\r\n", pos)
+        if end < 0 or not data.startswith(b"WARC/", pos):
+            raise BundleError(item, f"not a WARC record at byte {pos}")
+        lines = data[pos:end].decode("utf-8", "replace").split("\r\n")[1:]
+        headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines)}
+        try:
+            length = int(headers.get("content-length", ""))
+        except ValueError:
+            raise BundleError(item, f"a record at byte {pos} has no Content-Length") from None
+        start = end + 4
+        if length < 0 or start + length > len(data):
+            raise BundleError(item, f"a record at byte {pos} is cut short")
+        records.append((headers, data[start : start + length]))
+        pos = start + length
+        while data.startswith(b"\r\n", pos):
+            pos += 2
+    return records
+
+
+def _web_archive(zf: zipfile.ZipFile, entries: _Entries) -> int:
+    """Every response/resource record of the WACZ's WARCs: its payload has the SHA-256 its
+    ``WARC-Payload-Digest`` gives, and a bundled ledger entry records that digest."""
+    item = WEB_ARCHIVE
+    try:
+        inner = zipfile.ZipFile(io.BytesIO(_read(zf, WEB_ARCHIVE, MAX_WEB_ARCHIVE)))
+    except zipfile.BadZipFile as exc:
+        raise BundleError(item, f"not a WACZ (zip) file: {exc}") from None
+    with inner:
+        inner_names = set(inner.namelist())
+        if any(_unsafe_name(n) for n in inner_names):
+            raise BundleError(item, "holds an unsafe member name")
+        package = _obj(f"{item} datapackage.json", _json(item, _read(inner, "datapackage.json", MAX_MANIFEST))
+                       if "datapackage.json" in inner_names else None)  # fmt: skip
+        resources = package.get("resources")
+        if not isinstance(resources, list):
+            raise BundleError(f"{item} datapackage.json", "resources must be a list")
+        for res in resources:
+            res = _obj(f"{item} datapackage.json resource", res)
+            path, want = res.get("path"), res.get("hash")
+            if not isinstance(path, str) or path not in inner_names or not isinstance(want, str):
+                raise BundleError(f"{item} datapackage.json", f"resource {path!r} is missing from the WACZ")
+            actual = "sha256:" + _sha256_member(inner, path)
+            if actual != want:
+                raise BundleError(f"{item} {path}", f"digest is {actual}, datapackage.json says {want}")
+        digests: set[str] = set()
+        for _, payload in entries.values():
+            stack: list[object] = [payload]
+            while stack:
+                node = stack.pop()
+                if isinstance(node, str) and _is_hex(node):
+                    digests.add(node)
+                elif isinstance(node, dict):
+                    stack.extend(node.values())
+                elif isinstance(node, list):
+                    stack.extend(node)
+        count = 0
+        for name in sorted(n for n in inner_names if n.startswith("archive/") and not n.endswith("/")):
+            for headers, block in _warc_records(f"{item} {name}", _read(inner, name, MAX_WEB_ARCHIVE)):
+                kind = headers.get("warc-type")
+                if kind not in ("response", "resource"):
+                    continue
+                where = f"{item} {name} record {headers.get('warc-record-id', '?')}"
+                body = block
+                if kind == "response" and headers.get("content-type", "").startswith("application/http"):
+                    split = block.find(b"\r\n\r\n")
+                    if split < 0:
+                        raise BundleError(where, "the HTTP response has no end of headers")
+                    body = block[split + 4 :]
+                want = _label_hex(headers.get("warc-payload-digest", ""))
+                if want is None:
+                    raise BundleError(where, "has no sha256 WARC-Payload-Digest")
+                actual = hashlib.sha256(body).hexdigest()
+                if actual != want:
+                    raise BundleError(where, f"payload SHA-256 is {actual}, its WARC-Payload-Digest says {want}")
+                if want not in digests:
+                    raise BundleError(where, f"SHA-256 {want} is recorded by no bundled ledger entry")
+                count += 1
+    return count
+
+
 def _normal_key_id(value: str) -> str:
     return value.strip().lower()
 
@@ -638,6 +786,10 @@ def verify_bundle(path: str | Path, *, expect_key: str | None = None) -> BundleC
             export_seq = _export(entries, manifest, digest)
             files, withheld = _files(zf, names, entries, manifest)
             _verifier_files(zf, names, manifest)
+            web_records = 0
+            if _extra_member(zf, names, manifest, "web_archive", WEB_ARCHIVE):
+                web_records = _web_archive(zf, entries)
+            _extra_member(zf, names, manifest, "gap_report", GAP_REPORT)
     except BundleError as exc:
         return BundleCheck(False, exc.item, exc.reason)
     except RecursionError:
@@ -656,6 +808,7 @@ def verify_bundle(path: str | Path, *, expect_key: str | None = None) -> BundleC
         key_expected=expect_key is not None,
         export_seq=export_seq,
         case=str(manifest.get("case")),
+        web_records=web_records,
     )
 
 

@@ -38,7 +38,7 @@ SEARCH_PARAMS: dict[str, str] = {
     "channel": "channel key or username (any username it ever had)",
     "since": "messages dated at or after (ISO 8601 date or datetime, UTC when no offset)",
     "until": "messages dated before (ISO 8601 date or datetime)",
-    "q": "text contains (case-insensitive, literal; up to 200 characters)",
+    "q": "text, or text read in its images and videos, contains (case-insensitive, literal; up to 200 characters)",
     "has_media": "true|false",
     "sha256": "a media SHA-256 (64 hex)",
     "md5": "a media MD5 (32 hex)",
@@ -208,7 +208,12 @@ async def to_mongo(store: Store, search: MessageSearch) -> Doc:
             bounds["$lt"] = search.until.timestamp()
         clauses.append({"date_ts": bounds})
     if search.q:
-        clauses.append({"text": {"$regex": caseless_pattern(search.q)}})
+        # the message's own text, or the text read in its media (OCR, kept on the media item)
+        pattern = caseless_pattern(search.q)
+        read = await MediaRepo(store).with_text(pattern)
+        keys = await MessageRepo(store).keys_with_media(read) if read else []
+        text_clause: Doc = {"text": {"$regex": pattern}}
+        clauses.append({"$or": [text_clause, {"_id": {"$in": keys}}]} if keys else text_clause)
     if search.edited is not None:
         clauses.append({"edited": search.edited})
     if search.deleted is not None:

@@ -17,6 +17,7 @@ from typing import Any
 from config import Settings
 from crawler.detection.service import DetectionService
 from crawler.hashing.idle import MediaHasher
+from crawler.hashing.ocr import ocr_bytes_kind, read_text, read_text_in_child
 from crawler.hashing.pool import MediaHashes
 from crawler.hashing.video import frames_to_json
 from crawler.ingest import Batch
@@ -71,6 +72,7 @@ class MediaStage:
         self._alerts = AlertRepo(store)
         self._channels = ChannelRepo(store)
         self._limit = asyncio.Semaphore(settings.media.concurrency)
+        self._ocr_slot = asyncio.Semaphore(1)  # one OCR at a time: Tesseract is CPU-bound
 
     async def __call__(self, batch: Batch) -> None:
         if not any(m.media for m in batch.messages):
@@ -123,6 +125,8 @@ class MediaStage:
         matches = await self._matcher.match(hashes) if is_media else []
         outcome.new = await self._insert_media(hashes, ref, matches)
         outcome.matches = len(matches) if outcome.new else 0
+        if outcome.new and self._settings.media.ocr and ocr_bytes_kind(hashes.kind) and hashes.error is None:
+            await self._read_text(batch, msg, hashes.sha256, hashes.kind, data)
         if outcome.new and is_media:
             channel = msg.channel_key or ""
             if matches:
@@ -165,6 +169,37 @@ class MediaStage:
             "first_seen_at": utcnow(),
         }
         return await self._media.insert(doc)
+
+    async def _read_text(self, batch: Batch, msg: Message, sha256: str, kind: str, data: bytes) -> None:
+        """OCR, one item at a time per process (Tesseract is CPU-bound), bounded by its timeout; the
+        text or the failure is stored on the media document."""
+        media = self._settings.media
+        async with self._ocr_slot:
+            if kind == "video":  # keyframes need PyAV, kept out of crawling processes
+                result = await read_text_in_child(
+                    data, kind, languages=media.ocr_languages, seconds=media.ocr_timeout_seconds
+                )
+            else:
+                result = await asyncio.to_thread(
+                    read_text, data, kind, languages=media.ocr_languages, timeout=media.ocr_timeout_seconds
+                )
+        error = result.error or {}
+        await self._media.set_ocr(
+            sha256,
+            {
+                "ocr_text": result.text,
+                "ocr_languages": result.languages,
+                "ocr_engine": result.engine,
+                "ocr_frames": result.frames,
+                "ocr_seconds": round(result.seconds, 3),
+                "ocr_error": error.get("kind"),
+                "ocr_error_message": error.get("message"),
+                "ocr_at": utcnow().timestamp(),
+            },
+        )
+        if error and error.get("kind") != "ocr_unavailable":
+            batch.record_error({"kind": str(error["kind"]), "message": f"OCR of {sha256}: {error.get('message')}"},
+                               record=msg.key)  # fmt: skip
 
     async def _alert(self, sha256: str, matches: list[MatchHit], channel: str, msg: Message) -> list[Alert]:
         """Raise one alert per matched list; the ones that are new (for the takedown policy stage)."""

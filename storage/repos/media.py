@@ -177,3 +177,38 @@ class MediaRepo:
     async def new_per_day(self, since: datetime, until: datetime) -> dict[str, int]:
         """Distinct media first hashed per UTC day in [since, until)."""
         return await daily.per_day(self._media, "first_seen_at", since, until)
+
+    async def set_ocr(self, sha256: str, fields: Doc) -> None:
+        """The text read in this media item (``ocr_text``) and how (engine, error, time): flat
+        strings and numbers, so ``$set`` keeps their types on every server."""
+        allowed = {k: v for k, v in fields.items() if k.startswith("ocr_")}
+        with translate_errors("store media text"):
+            await self._media.update_one({"_id": sha256}, {"$set": allowed})
+
+    async def with_text(self, pattern: str, limit: int = 10_000) -> list[str]:
+        """Digests of media whose read text matches a regular expression (the message search's ``q``)."""
+        with translate_errors("search media text"):
+            cursor = self._media.find({"ocr_text": {"$regex": pattern}}, {"_id": 1}).limit(limit)
+            return [d["_id"] async for d in cursor]
+
+    async def texts(self, digests: Sequence[str]) -> dict[str, str]:
+        """The read text of each of these media items that has any."""
+        if not digests:
+            return {}
+        with translate_errors("read media text"):
+            cursor = self._media.find({"_id": {"$in": list(digests)}}, {"ocr_text": 1})
+            return {d["_id"]: str(d["ocr_text"]) async for d in cursor if d.get("ocr_text")}
+
+    async def add_sighting(
+        self, sha256: str, *, channel: str, msg_id: int, message: str, at: datetime, source: str
+    ) -> None:
+        """One sighting made by tgwatch itself (a screenshot of the post), in the shape of the others."""
+        doc = {"_id": f"{sha256}/{channel}/{msg_id}", "sha256": sha256, "channel": channel, "msg_id": msg_id,
+               "message": message, "message_date": None, "seen_at": at, "source": source}  # fmt: skip
+        await insert_new(self._sightings, [doc], "store sightings")
+
+    async def screenshots_of(self, message: str) -> list[str]:
+        """Digests of the screenshots taken of one message."""
+        with translate_errors("read screenshots"):
+            cursor = self._media.find({"screenshot_of": message}, {"_id": 1})
+            return [d["_id"] async for d in cursor]

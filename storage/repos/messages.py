@@ -172,3 +172,43 @@ class MessageRepo:
     async def posted_per_day(self, since: datetime, until: datetime) -> dict[str, int]:
         """Messages dated (posted) per UTC day in [since, until): what a search by ``since``/``until`` lists."""
         return await daily.per_day(self._messages, "date_ts", since, until, epoch=True)
+
+    async def id_states(self, channel: str) -> list[Doc]:
+        """Every stored message id of one channel with its deletion mark, by id (the gap report)."""
+        with translate_errors("read message ids"):
+            cursor = self._messages.find({"channel": channel}, {"msg_id": 1, "deleted": 1, "deleted_at": 1})
+            docs = await cursor.to_list(None)
+        return sorted(docs, key=lambda d: int(d.get("msg_id") or 0))
+
+    async def network_rows(self, channels: Sequence[str] | None = None) -> list[Doc]:
+        """What a network graph reads of each message: who it forwards, mentions, links, via which
+        bot, which media, and when (``channels`` None: every channel)."""
+        flt: Doc = {"channel": {"$in": list(channels)}} if channels is not None else {}
+        fields = {"channel": 1, "msg_id": 1, "date": 1, "forwarded_from": 1, "mentions": 1, "links": 1,
+                  "via_bot": 1, "media_digests": 1, "media": 1}  # fmt: skip
+        with translate_errors("read message network"):
+            return await self._messages.find(flt, fields).to_list(None)
+
+    async def network_rows_naming(self, usernames: Sequence[str], limit: int = 20_000) -> list[Doc]:
+        """``network_rows`` of messages in other channels that forward or mention one of ``usernames``."""
+        names = sorted({u.lower() for u in usernames})
+        if not names:
+            return []
+        fields = {"channel": 1, "msg_id": 1, "date": 1, "forwarded_from": 1, "mentions": 1, "links": 1,
+                  "via_bot": 1}  # fmt: skip
+        flt: Doc = {"$or": [{"mentions": {"$in": names}}, {"forwarded_from.username": {"$in": names}}]}
+        with translate_errors("read message network"):
+            return await self._messages.find(flt, fields).limit(limit).to_list(None)
+
+    async def raw_captures_for(self, channel: str | None = None) -> list[Doc]:
+        """The raw HTML captures (with URL and fetch time) behind one channel's messages and their
+        versions, or behind every message (``channel`` None), oldest fetch first."""
+        with translate_errors("read raw captures"):
+            if channel is None:
+                docs = await self._raw.find({"kind": "html"}).to_list(None)
+            else:
+                shas = set(await self._messages.distinct("raw_sha256", {"channel": channel}))
+                shas |= set(await self._versions.distinct("raw_sha256", {"channel": channel}))
+                shas.discard(None)
+                docs = await self._raw.find({"_id": {"$in": sorted(shas)}, "kind": "html"}).to_list(None)
+        return sorted(docs, key=lambda d: (str(d.get("fetched_at")), d["_id"]))

@@ -1,0 +1,1 @@
+"""Court-ready captures and analyst views: gap reports, network graphs, web archives, screenshots."""

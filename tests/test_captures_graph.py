@@ -1,0 +1,98 @@
+"""Network graphs: the sample site's forwards and mentions, crawled for real, exported by the CLI as
+GEXF and GraphML and read back with networkx (what Gephi opens)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import networkx as nx
+import pytest
+
+import config
+from crawler.captures.graph import build_graph, neighbours
+from crawler.crawl_web import crawl_channel
+from crawler.ingest import Ingest
+from spiders.sample_site import SampleSite, World, build_world
+from storage.client import Store
+from storage.repos.messages import MessageRepo
+
+FAST = {"AUTOTHROTTLE_ENABLED": False, "TGWATCH_RETRY_BASE_DELAY": 0.05, "TGWATCH_RETRY_MAX_DELAY": 0.2}
+CRAWLED = ("daily_brief", "media_lab")
+
+
+@pytest.fixture
+async def site() -> AsyncIterator[SampleSite]:
+    async with SampleSite.serve() as served:
+        yield served
+
+
+def cli(uri: str, database: str, data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TGWATCH_")}
+    env.update(TGWATCH_MONGODB_URI=uri, TGWATCH_DATABASE=database, TGWATCH_DATA_DIR=str(data_dir))
+    command = [sys.executable, "-m", "crawler", *args]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+
+
+async def expected_edges(store: Store, world: World) -> Counter[tuple[str, str, str]]:
+    """(source, target, relation) → messages, from the world's own data for the messages stored."""
+    want: Counter[tuple[str, str, str]] = Counter()
+    for name in CRAWLED:
+        held = {int(d["msg_id"]) for d in await MessageRepo(store).id_states(name)}
+        for m in world.channels[name].messages:
+            if m.id not in held:
+                continue
+            if m.forwarded_from and m.forwarded_from.username and m.forwarded_from.username != name:
+                want[(name, m.forwarded_from.username, "forward")] += 1
+            for mention in dict.fromkeys(m.text.mentions):
+                if mention != name:
+                    want[(name, mention, "mention")] += 1
+            if m.via_bot:
+                want[(name, m.via_bot, "via_bot")] += 1
+    return want
+
+
+async def test_forward_and_mention_network_of_the_sample_site(
+    site: SampleSite, store: Store, ingest: Ingest, embedded_uri: str, tmp_path: Path
+) -> None:
+    settings = config.load()
+    for name in CRAWLED:
+        summary = await crawl_channel(settings, ingest, name, base_url=site.base_url, scrapy_overrides=FAST)
+        assert summary.messages > 0
+    want = await expected_edges(store, build_world())
+    assert want[("daily_brief", "media_lab", "forward")] > 0 and want[("media_lab", "daily_brief", "mention")] > 0
+
+    graph = await build_graph(store)
+    edges = graph.edges(keys=True, data=True)
+    got = {(a, b, k): d["weight"] for a, b, k, d in edges if k in {"forward", "mention", "via_bot"}}
+    assert got == dict(want)
+    assert graph.nodes["sample_helper_bot"]["kind"] == "bot"
+    assert graph.nodes["daily_brief"]["held"] and not graph.nodes["korea_now"]["held"]
+    edge = graph.edges["daily_brief", "media_lab", "forward"]
+    assert edge["first"] <= edge["last"] and edge["first"].startswith("20")
+    rows = neighbours(graph, "media_lab")
+    assert {"channel": "daily_brief", "direction": "in", "relation": "forward"}.items() <= next(
+        r for r in rows if r["direction"] == "in" and r["relation"] == "forward"
+    ).items()
+
+    data_dir = tmp_path / "data"
+    gexf, graphml = tmp_path / "net.gexf", tmp_path / "net.graphml"
+    run = cli(embedded_uri, store.db.name, data_dir, "graph", "export", "--format", "gexf", str(gexf))
+    assert run.returncode == 0, run.stderr
+    back = nx.read_gexf(gexf)
+    assert {"daily_brief", "media_lab", "korea_now", "sample_helper_bot", "big_feed"} <= set(back.nodes)
+    weights = Counter({(a, b, d["label"]): int(d["weight"]) for a, b, d in back.edges(data=True)})
+    assert all(weights[k] == v for k, v in want.items())
+
+    # one seed, depth 0: only the seed itself; depth 1: it and its neighbours
+    run = cli(embedded_uri, store.db.name, data_dir, "graph", "export", "--channel", "@korea_now", "--depth", "0",
+              str(graphml))  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert set(nx.read_graphml(graphml).nodes) == {"korea_now"}
+    run = cli(embedded_uri, store.db.name, data_dir, "graph", "export", "--channel", "korea_now", str(graphml))
+    near = nx.read_graphml(graphml)
+    assert {"korea_now", "daily_brief", "media_lab"} <= set(near.nodes) and "sample_helper_bot" not in near.nodes
