@@ -26,7 +26,7 @@ def entity_name(name: str) -> str:
 
 @click.group("channels")
 def channels_group() -> None:
-    """Channels, groups and bots: audience growth over time, gaps in what was collected."""
+    """Channels, groups and bots: audience growth, gaps in what was held."""
 
 
 @channels_group.command("growth")
