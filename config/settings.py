@@ -24,6 +24,7 @@ from pydantic_settings import (
 from config.discovery import DiscoverySettings
 from config.errors import ConfigError
 from config.evidence import EvidenceSettings
+from config.exchanges import ExchangeSettings
 from config.notify import NotifySettings, SmtpSettings
 from config.server import ApiSettings, ConsoleSettings
 from config.takedowns import TakedownSettings
@@ -139,6 +140,7 @@ class Settings(BaseSettings):
     #: scheduled targets and groups from the settings file (``[[targets]]``, ``[groups.NAME]``)
     targets: list[TargetSpec] = Field(default_factory=list)
     groups: dict[str, GroupSpec] = Field(default_factory=dict)
+    exchanges: ExchangeSettings = Field(default_factory=ExchangeSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -369,6 +369,7 @@ class AlertKind(StrEnum):
     REUPLOAD = "reupload"
     CRAWL_FAILURE = "crawl_failure"
     TARGET_FAILURE = "target_failure"
+    HASH_LIST_QUARANTINE = "hash_list_quarantine"  # a runaway list entry was held for review
 
 
 class Alert(Record):

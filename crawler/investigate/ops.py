@@ -15,7 +15,7 @@ from storage.repos.runs import RunRepo
 from storage.workqueue import WorkQueue
 
 ALERT_STATUSES = ("open", "acknowledged", "closed")
-ALERT_KINDS = ("hash_match", "detection", "reupload", "crawl_failure", "target_failure")
+ALERT_KINDS = ("hash_match", "detection", "reupload", "crawl_failure", "target_failure", "hash_list_quarantine")
 QUEUES = ("detection_jobs", "crawl_tasks")
 
 
