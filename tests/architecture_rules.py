@@ -110,6 +110,8 @@ DECLARED_EDGES: frozenset[tuple[str, str]] = frozenset(
         ("routes", "tokens"),
         ("routes", "audit"),
         ("routes", "evidence"),
+        ("media", "routes"),  # the HMA-compatible lookup routes (crawler.media.hma_api)
+        ("media", "tokens"),  # Role, for those routes
     }
 )
 
