@@ -128,7 +128,7 @@ class AlertRepo:
     async def match_reviews(self) -> dict[str, dict[str, int]]:
         """Per list: hash-match alerts by review verdict (``unreviewed`` when none yet)."""
         with translate_errors("read hash matches"):
-            docs = await self._coll.find({"kind": "hash_match"}, {"details.list": 1, "review": 1}).to_list(None)
+            docs = await self._coll.find({"kind": "hash_match"}, {"details": 1, "review": 1}).to_list(None)
         out: dict[str, dict[str, int]] = {}
         for doc in docs:
             name = str((doc.get("details") or {}).get("list") or "")
