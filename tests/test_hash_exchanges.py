@@ -231,3 +231,25 @@ async def test_cli_sync_then_lists_shows_the_figures(tmp_path: Path) -> None:
     assert "Traceback" not in broken.stderr and FETCH_KEY not in broken.stdout + broken.stderr
     missing = await _tgwatch(tmp_path / "other", {}, "hashes", "sync", "ncmec")
     assert missing.returncode != 0 and "NCMEC is not configured" in missing.stderr
+
+
+async def test_the_scheduled_job_syncs_every_configured_exchange(store: Store, tmp_path: Path) -> None:
+    from crawler.ingest import Ingest
+    from crawler.scheduling.plan import EXCHANGE_METHOD, exchange_schedule
+    from crawler.scheduling.runners import RUNNERS, RunContext
+    from crawler.scheduling.tasks import TaskSpec
+
+    assert exchange_schedule(0) is None, "off unless exchanges.sync_every is set"
+    schedule = exchange_schedule(3600)
+    assert schedule is not None and schedule.method == EXCHANGE_METHOD
+    exchange = StopNCII()
+    exchange.put("ImagePDQ", "3" * 64, ts=100)
+    async with serving(exchange.app()) as url:
+        settings = exchange_settings(tmp_path / "d", **stopncii_cfg(url), sync_every=3600)
+        ctx = RunContext(settings=settings, store=store, ingest=Ingest(store))
+        task = TaskSpec(task_id="tgwatch:exchange-sync/1", target=schedule.target, name=schedule.name,
+                        method=EXCHANGE_METHOD, due=1)  # fmt: skip
+        outcome = await RUNNERS[EXCHANGE_METHOD](ctx, task)
+    assert outcome.status == "ok" and outcome.counts == {"exchanges": 1, "added": 1, "withdrawn": 0, "failed": 0}
+    run = await store["runs"].find_one({"kind": "exchange_sync"})
+    assert run is not None and run["trigger"] == "schedule"
