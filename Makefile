@@ -35,6 +35,8 @@ format: $(STAMP)
 system-deps:
 	@if [ -x /usr/bin/chromium ] || [ "$$(id -u)" != 0 ]; then true; \
 	else sh scripts/install-browser.sh || echo "chromium could not be installed: the browser test will skip"; fi
+	@if [ "$$(id -u)" != 0 ] || $(PY) -c "import vpdq" 2>/dev/null; then true; \
+	else sh scripts/install-vpdq.sh $(PY) || echo "vpdq could not be built: the vPDQ compatibility check will skip"; fi
 
 test: lint system-deps
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup -p no:cacheprovider $(PYTEST_ARGS)
