@@ -17,10 +17,10 @@ import config
 from config import Settings
 from crawler.api.app import build_app
 from crawler.api.modules import ALL_MODULES
-from crawler.cli.hashes import list_row
 from crawler.hashing import synthetic
 from crawler.hashing.images import hash_image
 from crawler.hashing.pool import hash_media_sync
+from crawler.media.hygiene import list_row
 from crawler.media.matcher import Matcher
 from crawler.media.retro import RetroMatcher
 from crawler.pipeline import open_pipeline
@@ -212,3 +212,28 @@ async def test_hma_lookup_by_url(
     server.files["x.png"] = (ORIGINAL, "image/png")
     resp = await client.get("/hma/m/lookup", params={"url": base + "x.png"}, headers=auth)
     assert resp.status == 200 and await resp.json() == {"pdq": ["victims"], "video_md5": ["victims"], "sha256": []}
+
+
+async def test_the_console_shows_each_lists_figures_in_korean_and_english(
+    hma: tuple[TestClient[Any, Any], dict[str, str]], store: Store
+) -> None:
+    import re
+
+    client, auth = hma
+    repo = HashListRepo(store)
+    await repo.save_sync("victims", "exchange:stopncii", {"last_sync_ts": 1_780_000_000.0, "last_status": "ok"})
+    await repo.remove_entries("victims", values=[("md5", hashlib.md5(ORIGINAL).hexdigest())])
+    await repo.quarantine(f"victims/pdq/{pdq_of(ORIGINAL)}", "matched 30 distinct media", 1.0)
+    tok = auth["Authorization"].removeprefix("Bearer ")
+    form = await client.get("/console/login", params={"next": "/console/hashes"})
+    csrf = re.search(r'name="csrf_token" value="([0-9a-zA-Z_-]+)"', await form.text())
+    assert csrf is not None
+    await client.post("/console/login", data={"token": tok, "csrf_token": csrf.group(1), "next": "/console/hashes"})
+    english = await (await client.get("/console/hashes", headers={"Accept-Language": "en"})).text()
+    row = re.search(r"<tr><td>victims</td>(.*?)</tr>", english)
+    assert row is not None, english
+    cells = re.findall(r"<td>(.*?)</td>", row.group(1))
+    assert cells[:5] == ["exchange:stopncii", "2026-05-28T20:26:40Z", "1", "1", "1"], "entries, withdrawn, quarantined"
+    assert "Entries held for review" in english and f"victims/pdq/{pdq_of(ORIGINAL)}" in english
+    korean = await (await client.get("/console/hashes", headers={"Accept-Language": "ko"})).text()
+    assert "해시 목록" in korean and "검토 대기 중인 격리 항목" in korean and "Entries held" not in korean

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,7 @@ from crawler.hashing import lists as hashlists
 from crawler.hashing.exchanges import EXCHANGES, ExchangeUnavailable, configured
 from crawler.hashing.pool import HashPool, MediaHashes
 from crawler.media.exchange_sync import sync_exchange
+from crawler.media.hygiene import list_row
 from crawler.media.matcher import ROLES, Matcher
 from crawler.media.retro import RetroResult, UnknownList, retro_match
 from crawler.pipeline import hash_options, policy_hook
@@ -156,26 +156,6 @@ async def hashes_lists(app: AppContext, as_json: bool) -> None:
             + (f" max_distance={doc['max_distance']}" if doc.get("max_distance") is not None else "")
             + f"  {policy}"
         )
-
-
-def list_row(doc: dict[str, Any], reviews: dict[str, int]) -> dict[str, Any]:
-    """The figures ``hashes lists`` shows for one list (precision: confirmed / reviewed matches)."""
-    sync = doc.get("sync") or {}
-    confirmed, rejected = int(reviews.get("confirmed", 0)), int(reviews.get("rejected", 0))
-    last = sync.get("last_sync_ts")
-    return {
-        "source": doc.get("source") or f"file:{doc.get('format', '?')}",
-        "last_sync": datetime.fromtimestamp(float(last), UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if last else "-",
-        "last_status": sync.get("last_status"),
-        "entries": sum(int(v) for v in (doc.get("counts") or {}).values()),
-        "withdrawn": int(doc.get("withdrawn", 0)),
-        "quarantined": int(doc.get("quarantined", 0)),
-        "confirmed": confirmed,
-        "rejected": rejected,
-        "unreviewed": int(reviews.get("unreviewed", 0)),
-        "precision": confirmed / (confirmed + rejected) if confirmed + rejected else None,
-        "role": doc.get("role") or "block",
-    }
 
 
 @hashes_group.command("policy")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from config.exchanges import ExchangeSettings
@@ -27,7 +28,7 @@ from storage.client import Store
 from storage.repos.alerts import AlertRepo
 from storage.repos.hashlists import HashListRepo
 
-__all__ = ["ALLOW", "BLOCK", "ROLES", "RunawayGuard", "allow_hits", "apply_rules", "entry_id"]
+__all__ = ["ALLOW", "BLOCK", "ROLES", "RunawayGuard", "allow_hits", "apply_rules", "entry_id", "list_row"]
 
 
 def entry_id(hit: MatchHit) -> str:
@@ -77,3 +78,23 @@ def _quarantine_alert(hit: MatchHit, seen: int, reason: str) -> Alert:
         channels=[],
         raised_at=utcnow(),
     )
+
+
+def list_row(doc: dict[str, Any], reviews: dict[str, int]) -> dict[str, Any]:
+    """The figures ``hashes lists`` shows for one list (precision: confirmed / reviewed matches)."""
+    sync = doc.get("sync") or {}
+    confirmed, rejected = int(reviews.get("confirmed", 0)), int(reviews.get("rejected", 0))
+    last = sync.get("last_sync_ts")
+    return {
+        "source": doc.get("source") or f"file:{doc.get('format', '?')}",
+        "last_sync": datetime.fromtimestamp(float(last), UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if last else "-",
+        "last_status": sync.get("last_status"),
+        "entries": sum(int(v) for v in (doc.get("counts") or {}).values()),
+        "withdrawn": int(doc.get("withdrawn", 0)),
+        "quarantined": int(doc.get("quarantined", 0)),
+        "confirmed": confirmed,
+        "rejected": rejected,
+        "unreviewed": int(reviews.get("unreviewed", 0)),
+        "precision": confirmed / (confirmed + rejected) if confirmed + rejected else None,
+        "role": doc.get("role") or "block",
+    }
