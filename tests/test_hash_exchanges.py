@@ -160,8 +160,13 @@ async def test_ncmec_entries_and_their_tombstones(store: Store, tmp_path: Path) 
         assert {(e["signal_type"], e["value"], e["exchange_key"]) for e in entries} == {
             ("pdq", pdq, "42-1001"), ("md5", "c" * 32, "42-1001"), ("md5", "d" * 32, "42-1002")}  # fmt: skip
         assert {e["label"] for e in entries} == {"A1"}
-        checkpoint = (await HashListRepo(store).get("ncmec") or {})["sync"]["checkpoint"]["get_entries_max_ts"]
-
+        stored = (await HashListRepo(store).get("ncmec") or {})["sync"]["checkpoint"]
+        assert stored["get_entries_max_ts"] >= 1_700_000_100
+        # the library fetches up to "now - 5 s": pretend the first sync ended a minute ago, so the
+        # second has a range to fetch however fast the test runs
+        checkpoint = stored["get_entries_max_ts"] - 60
+        earlier = {"checkpoint": {**stored, "get_entries_max_ts": checkpoint}}
+        await HashListRepo(store).save_sync("ncmec", "exchange:ncmec", earlier)
         server.put("1001", "image", {}, ts=checkpoint + 1, deleted=True)  # NCMEC deletes the entry
         second = await sync_exchange(store, settings, NCMECExchange(settings))
     assert second.withdrawn == 2 and second.added == 0
