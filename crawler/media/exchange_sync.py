@@ -11,10 +11,12 @@ the list's takedown policy, as an imported file does.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 from config import Settings
 from crawler.hashing.exchanges import VERDICTS, Exchange, Feedback, Page, check_endpoint
@@ -61,10 +63,15 @@ def secrets_of(settings: Settings) -> list[str]:
     return [s.get_secret_value() for s in found if s is not None and s.get_secret_value()]
 
 
+_TOKEN_PARAM = re.compile(r"(?i)((?:access_token|token|key|password)=)[^&\s'\"]+")
+
+
 def redact(text: str, settings: Settings) -> str:
+    """``text`` without any configured secret, raw or URL-encoded, nor any token-like query value."""
     for secret in secrets_of(settings):
-        text = text.replace(secret, "***")
-    return text
+        for form in {secret, quote(secret, safe=""), quote_plus(secret), quote(secret)}:
+            text = text.replace(form, "***")
+    return _TOKEN_PARAM.sub(r"\1***", text)
 
 
 async def sync_exchange(
