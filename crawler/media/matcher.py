@@ -70,8 +70,10 @@ def allow_hits(hits: list[MatchHit], lists: dict[str, Doc]) -> list[MatchHit]:
 
 
 def _within(hit: MatchHit, doc: Doc) -> bool:
+    """A list's own ``max_distance`` is a PDQ bit distance: it narrows PDQ hits (vPDQ's distance is
+    a share of frames, exact types have none)."""
     limit = doc.get("max_distance")
-    return limit is None or hit.distance <= float(limit)
+    return limit is None or hit.signal_type != "pdq" or hit.distance <= float(limit)
 
 
 class Matcher:

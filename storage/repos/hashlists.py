@@ -133,6 +133,7 @@ class HashListRepo:
     async def delete(self, name: str) -> int:
         with translate_errors("delete hash list"):
             result = await self._entries.delete_many({"list": name})
+            await self._hits.delete_many({"list": name})
             await self._lists.delete_one({"_id": name})
         return int(result.deleted_count)
 
@@ -236,11 +237,10 @@ class HashListRepo:
         """One ``(entry, media)`` pair per match (a media matched twice is one pair), with its time."""
         with translate_errors("record hash entry hits"):
             for entry_id in entry_ids:
-                await self._hits.replace_one(
-                    {"_id": f"{entry_id}|{sha256}"},
-                    {"_id": f"{entry_id}|{sha256}", "entry": entry_id, "sha256": sha256, "at": at},
-                    upsert=True,
-                )
+                key = f"{entry_id}|{sha256}"
+                name = entry_id.rsplit("/", 2)[0]  # ids are <list>/<type>/<value>
+                doc = {"_id": key, "entry": entry_id, "list": name, "sha256": sha256, "at": at}
+                await self._hits.replace_one({"_id": key}, doc, upsert=True)
 
     async def distinct_hits(self, entry_id: str, since: float) -> int:
         """Distinct media the entry matched at or after ``since`` (epoch seconds)."""
