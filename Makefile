@@ -38,6 +38,8 @@ system-deps:
 	else sh scripts/install-browser.sh || echo "chromium could not be installed: the browser test will skip"; fi
 	@if command -v tesseract >/dev/null 2>&1 || [ "$$(id -u)" != 0 ]; then true; \
 	else sh scripts/install-ocr.sh || echo "tesseract could not be installed: the OCR tests will skip"; fi
+	@if [ "$$(id -u)" != 0 ] || $(PY) -c "import vpdq" 2>/dev/null; then true; \
+	else sh scripts/install-vpdq.sh $(PY) || echo "vpdq could not be built: the vPDQ compatibility check will skip"; fi
 
 test: lint system-deps
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup -p no:cacheprovider $(PYTEST_ARGS)

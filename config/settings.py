@@ -24,6 +24,7 @@ from pydantic_settings import (
 from config.discovery import DiscoverySettings
 from config.errors import ConfigError
 from config.evidence import EvidenceSettings
+from config.exchanges import ExchangeSettings
 from config.notify import NotifySettings, SmtpSettings
 from config.server import ApiSettings, ConsoleSettings
 from config.takedowns import TakedownSettings
@@ -166,6 +167,7 @@ class Settings(BaseSettings):
     groups: dict[str, GroupSpec] = Field(default_factory=dict)
     #: consent-based watchlist (off unless ``watchlist.key`` is set; docs/watchlist.md)
     watchlist: WatchlistSettings = Field(default_factory=WatchlistSettings)
+    exchanges: ExchangeSettings = Field(default_factory=ExchangeSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -450,6 +450,7 @@ class AlertKind(StrEnum):
     TARGET_FAILURE = "target_failure"
     #: an enrolled person's face found (docs/watchlist.md): human review only, never a takedown by policy
     WATCHLIST_MATCH = "watchlist_match"
+    HASH_LIST_QUARANTINE = "hash_list_quarantine"  # a runaway list entry was held for review
 
 
 class Alert(Record):

@@ -151,6 +151,12 @@ COLLECTIONS: tuple[Collection, ...] = (
         owner="storage.repos.hashlists:HashListRepo",
     ),
     Collection(
+        "hash_entry_hits",
+        "'<entry id>|<sha256>': one media item a list entry matched, with when (runaway-entry quarantine)",
+        [Index([("entry", ASCENDING), ("at", ASCENDING)], "entry_at")],
+        owner="storage.repos.hashlists:HashListRepo",
+    ),
+    Collection(
         "verdicts",
         "'<job id>/<lease token>': one verdict per settled lease; never overwritten, a newer one supersedes",
         [Index([("sha256", ASCENDING), ("decided_at", DESCENDING)], "sha256_decided")],

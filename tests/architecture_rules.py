@@ -118,6 +118,8 @@ DECLARED_EDGES: frozenset[tuple[str, str]] = frozenset(
         ("watchlist", "routes"),
         ("watchlist", "tokens"),  # Role
         ("evidence", "captures"),  # bundles carry the WACZ web archive and the gap report (issue 23)
+        ("media", "routes"),  # the HMA-compatible lookup routes (crawler.media.hma_api)
+        ("media", "tokens"),  # Role, for those routes
     }
 )
 

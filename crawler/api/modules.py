@@ -13,6 +13,7 @@ from crawler.discovery import api as discovery_api
 from crawler.evidence import api as evidence_api
 from crawler.evidence.hooks import VerdictHook, verdict_hook
 from crawler.investigate.api import register as investigate_register
+from crawler.media import hma_api
 from crawler.scheduling import api as scheduling_api
 from crawler.takedowns import api as takedowns_api
 from crawler.takedowns.autodraft import PolicyHook
@@ -50,4 +51,5 @@ ALL_MODULES: list[Registrar] = [
     evidence_api.register_export,
     takedowns_api.register,
     watchlist_api.register,
+    hma_api.register,
 ]

@@ -10,14 +10,18 @@ import click
 
 from crawler.cli.app import AppContext, async_command, pass_app
 from crawler.hashing import lists as hashlists
+from crawler.hashing.exchanges import EXCHANGES, ExchangeUnavailable, configured
 from crawler.hashing.pool import HashPool, MediaHashes
-from crawler.media.matcher import Matcher
+from crawler.media.exchange_sync import sync_exchange
+from crawler.media.hygiene import list_row
+from crawler.media.matcher import ROLES, Matcher
 from crawler.media.retro import RetroResult, UnknownList, retro_match
 from crawler.pipeline import hash_options, policy_hook
 from crawler.takedowns.models import Reason
 from crawler.takedowns.policy import PolicyRefused, TakedownPolicy, check_policy
 from foundation.errors import TooLarge
 from storage.client import Store, open_store
+from storage.repos.alerts import AlertRepo
 from storage.repos.hashlists import HashListRepo
 
 
@@ -132,17 +136,26 @@ async def hashes_rematch(app: AppContext, name: str, as_json: bool) -> None:
 @pass_app
 @async_command
 async def hashes_lists(app: AppContext, as_json: bool) -> None:
-    """Imported lists with their counts per signal type."""
+    """Lists with source, last sync, entries, withdrawn, quarantined and reviewers' precision."""
     async with open_store(app.settings) as store:
         docs = await HashListRepo(store).lists()
+        reviews = await AlertRepo(store).match_reviews()
     for doc in docs:
+        row = list_row(doc, reviews.get(doc["_id"], {}))
         if as_json:
-            click.echo(json.dumps(doc, default=str))
-        else:
-            state = "enabled" if doc.get("enabled", True) else "disabled"
-            counts = ", ".join(f"{k}={v}" for k, v in sorted(doc.get("counts", {}).items()))
-            policy = f"takedown={doc.get('takedown_policy') or 'manual'}" + (" trusted" if doc.get("trusted") else "")
-            click.echo(f"{doc['_id']:<24} {state:<9} {doc.get('format', '?'):<15} {counts}  {policy}")
+            click.echo(json.dumps({**doc, **row}, default=str))
+            continue
+        state = "enabled" if doc.get("enabled", True) else "disabled"
+        counts = ", ".join(f"{k}={v}" for k, v in sorted(doc.get("counts", {}).items())) or "-"
+        policy = f"takedown={doc.get('takedown_policy') or 'manual'}" + (" trusted" if doc.get("trusted") else "")
+        precision = "-" if row["precision"] is None else f"{row['precision']:.2f}"
+        click.echo(
+            f"{doc['_id']:<24} {state:<9} {row['source']:<24} last_sync={row['last_sync']} entries={row['entries']} "
+            f"({counts}) withdrawn={row['withdrawn']} quarantined={row['quarantined']} "
+            f"precision={precision} ({row['confirmed']}/{row['confirmed'] + row['rejected']}) role={row['role']}"
+            + (f" max_distance={doc['max_distance']}" if doc.get("max_distance") is not None else "")
+            + f"  {policy}"
+        )
 
 
 @hashes_group.command("policy")
@@ -260,3 +273,111 @@ async def _match_one(pool: HashPool, matcher: Matcher, path: Path) -> dict[str, 
             {"list": m.list, "signal_type": m.signal_type, "distance": m.distance, "label": m.label} for m in matches
         ],
     }
+
+
+@hashes_group.command("sync")
+@click.argument("exchange", required=False, type=click.Choice(EXCHANGES))
+@click.option("--json", "as_json", is_flag=True, help="one JSON object per exchange list")
+@pass_app
+@async_command
+async def hashes_sync(app: AppContext, exchange: str | None, as_json: bool) -> None:
+    """Sync hash lists from the configured exchanges (StopNCII, NCMEC, ThreatExchange), or one.
+
+    Fetches from the stored checkpoint, removes withdrawn hashes, matches new entries against the
+    stored media and reports reviewers' verdicts back (StopNCII). Exit status 1 if any sync failed."""
+    try:
+        exchanges = configured(app.settings, exchange)
+    except ExchangeUnavailable as exc:
+        raise click.ClickException(str(exc)) from None
+    if not exchanges:
+        raise click.ClickException("no exchange is configured (see docs/hash_exchanges.md)")
+    failed = False
+    async with open_store(app.settings) as store, policy_hook(store, app.settings) as hook:
+        for one in exchanges:
+            result = await sync_exchange(store, app.settings, one, trigger="manual", on_alert=hook)
+            failed = failed or result.status != "ok"
+            if as_json:
+                click.echo(json.dumps(result.to_json()))
+                continue
+            click.echo(
+                f"{result.exchange} -> list {result.list!r}: {result.status}, {result.pages} pages, "
+                f"{result.added} added, {result.withdrawn} withdrawn, {result.skipped} skipped, "
+                f"{result.feedback_sent} feedback sent (run {result.run_id})"
+                + (f": {result.error}" if result.error else "")
+            )
+            if result.retro is not None:
+                _echo_retro(result.retro)
+    if failed:
+        raise SystemExit(1)
+
+
+@hashes_group.command("rules")
+@click.argument("name")
+@click.option("--max-distance", type=click.IntRange(0, 255), help="this list's own near-match threshold")
+@click.option("--global-distance", "clear", is_flag=True, help="drop the list's own threshold")
+@click.option("--role", type=click.Choice(ROLES), help="block: matches alert; allow: matches suppress all others")
+@pass_app
+@async_command
+async def hashes_rules(app: AppContext, name: str, max_distance: int | None, clear: bool, role: str | None) -> None:
+    """Show or set a list's hygiene: its own threshold and its role (block or allow-list)."""
+    if max_distance is not None and max_distance > app.settings.matching.pdq_max_distance:
+        raise click.UsageError(
+            f"--max-distance may only narrow the global threshold ({app.settings.matching.pdq_max_distance})"
+        )
+    async with open_store(app.settings) as store:
+        repo = HashListRepo(store)
+        if max_distance is None and not clear and role is None:
+            doc = await repo.get(name)
+        else:
+            doc = await repo.set_hygiene(name, max_distance=max_distance, clear_distance=clear, role=role)
+    if doc is None:
+        raise click.ClickException(f"no list {name!r}")
+    own = doc.get("max_distance")
+    click.echo(
+        f"list {name!r}: role {doc.get('role') or 'block'}, max distance "
+        f"{own if own is not None else f'global ({app.settings.matching.pdq_max_distance})'}"
+    )
+
+
+@hashes_group.command("quarantined")
+@click.argument("name", required=False)
+@pass_app
+@async_command
+async def hashes_quarantined(app: AppContext, name: str | None) -> None:
+    """Entries held for review because they matched too many distinct media."""
+    async with open_store(app.settings) as store:
+        docs = await HashListRepo(store).quarantined(name)
+    for doc in docs:
+        click.echo(f"{doc['_id']}  {doc.get('quarantine_reason', '')}")
+    if not docs:
+        click.echo("no quarantined entries")
+
+
+@hashes_group.command("release")
+@click.argument("entry")
+@pass_app
+@async_command
+async def hashes_release(app: AppContext, entry: str) -> None:
+    """A reviewer found a quarantined entry sound: it matches again (ENTRY: <list>/<type>/<value>)."""
+    async with open_store(app.settings) as store:
+        released = await HashListRepo(store).release(entry)
+    if not released:
+        raise click.ClickException(f"no quarantined entry {entry!r}")
+    click.echo(f"entry {entry!r} released")
+
+
+@hashes_group.command("review")
+@click.argument("alert_key")
+@click.argument("verdict", type=click.Choice(["confirmed", "rejected"]))
+@click.option("--by", default="cli", show_default=True, help="the reviewer's name")
+@pass_app
+@async_command
+async def hashes_review(app: AppContext, alert_key: str, verdict: str, by: str) -> None:
+    """Record a reviewer's verdict on a match (list precision; StopNCII: blocked / not blocked)."""
+    async with open_store(app.settings) as store:
+        repo = AlertRepo(store)
+        doc = await repo.get(alert_key)
+        if doc is None or doc.get("kind") != "hash_match":
+            raise click.ClickException(f"no hash-match alert {alert_key!r}")
+        await repo.set_review(alert_key, verdict, by)
+    click.echo(f"alert {alert_key!r}: {verdict}")

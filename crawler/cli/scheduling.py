@@ -15,7 +15,7 @@ from crawler.audit import AuditLog
 from crawler.cli.app import AppContext, async_command, cli_actor, pass_app
 from crawler.progress import progress_bar
 from crawler.scheduling import manage
-from crawler.scheduling.plan import Schedule, build_schedules, select, takedown_schedule
+from crawler.scheduling.plan import Schedule, build_schedules, exchange_schedule, select, takedown_schedule
 from crawler.scheduling.runners import RUNNERS, RunContext
 from crawler.scheduling.service import ServiceOptions, run_service, run_worker
 from crawler.scheduling.shutdown import Shutdown
@@ -196,7 +196,8 @@ async def schedule_list(app: AppContext, as_json: bool) -> None:
     async with app.open() as opened:
         schedules = await _schedules(app, opened.store)
     recheck = takedown_schedule(app.settings.takedowns.recheck_every)  # the built-in job `tgwatch run` adds
-    for s in [*schedules, *([recheck] if recheck else [])]:
+    exchanges = exchange_schedule(app.settings.exchanges.sync_every)  # likewise, when exchanges sync on a schedule
+    for s in [*schedules, *(b for b in (recheck, exchanges) if b)]:
         last, nxt = s.due_at_or_before(now), None if s.paused else s.next_due(now)
         row = {"target": s.target, "method": s.method, "schedule": s.describe, "group": s.group,
                "paused": s.paused, "last_due": last, "next_due": nxt, "jitter_offset": s.offset()}  # fmt: skip

@@ -46,10 +46,13 @@ from crawler.investigate.access import (
 from crawler.investigate.filters import SEARCH_PARAMS, MessageSearch
 from crawler.investigate.ops import ALERT_STATUSES
 from crawler.investigate.pagination import BadQuery, page_of
+from crawler.media.hygiene import list_row
 from crawler.routes.table import RouteTable
 from crawler.tokens import Principal, Role
 from foundation.case_ids import CASE_ID_RULE, is_case_id
+from storage.repos.alerts import AlertRepo
 from storage.repos.audience import AudienceRepo
+from storage.repos.hashlists import HashListRepo
 from storage.repos.media import MediaRepo
 
 STATIC = Path(__file__).parent / "static"
@@ -328,6 +331,15 @@ def _operation_pages(routes: RouteTable) -> None:
         pg = page_of(request.query, {"what": "runs"})
         items = await ops(request).runs(pg)
         return render(request, "runs.html", **base, health=health, items=items, next_cursor=pg.next_cursor(len(items)))
+
+    @page(routes, "GET", "/console/hashes", OPERATIONS, "hash lists: source, sync, withdrawn, quarantined, precision")
+    async def hash_lists(request: web.Request, who: Principal, base: dict[str, Any]) -> web.StreamResponse:
+        store = request.app[STORE]
+        reviews = await AlertRepo(store).match_reviews()
+        rows = [{"name": d["_id"], "enabled": d.get("enabled", True), **list_row(d, reviews.get(d["_id"], {}))}
+                for d in await HashListRepo(store).lists()]  # fmt: skip
+        quarantined = await HashListRepo(store).quarantined()
+        return render(request, "hashes.html", **base, rows=rows, quarantined=quarantined)
 
     @page(routes, "GET", "/console/audit", AUDITORS, "audit trail")
     async def audit_trail(request: web.Request, who: Principal, base: dict[str, Any]) -> web.StreamResponse:

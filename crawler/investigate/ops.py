@@ -16,7 +16,15 @@ from storage.repos.runs import RunRepo
 from storage.workqueue import WorkQueue
 
 ALERT_STATUSES = ("open", "acknowledged", "closed")
-ALERT_KINDS = ("hash_match", "detection", "reupload", "crawl_failure", "target_failure", "watchlist_match")
+ALERT_KINDS = (
+    "hash_match",
+    "detection",
+    "reupload",
+    "crawl_failure",
+    "target_failure",
+    "watchlist_match",
+    "hash_list_quarantine",
+)
 QUEUES = ("detection_jobs", "crawl_tasks")
 
 

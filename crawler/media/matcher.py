@@ -50,6 +50,32 @@ class _Listed:
     entries: dict[Hashable, Doc]
 
 
+ALLOW = "allow"
+BLOCK = "block"
+ROLES = (BLOCK, ALLOW)
+
+
+def apply_rules(hits: list[MatchHit], lists: dict[str, Doc]) -> list[MatchHit]:
+    """Hits within their list's own threshold; none at all when one of them is on an allow-list
+    (list hygiene: ``crawler.media.hygiene``)."""
+    kept = [h for h in hits if _within(h, lists.get(h.list) or {})]
+    if any((lists.get(h.list) or {}).get("role") == ALLOW for h in kept):
+        return []
+    return kept
+
+
+def allow_hits(hits: list[MatchHit], lists: dict[str, Doc]) -> list[MatchHit]:
+    """The hits on allow-lists (within their thresholds)."""
+    return [h for h in hits if _within(h, lists.get(h.list) or {}) and (lists.get(h.list) or {}).get("role") == ALLOW]
+
+
+def _within(hit: MatchHit, doc: Doc) -> bool:
+    """A list's own ``max_distance`` is a PDQ bit distance: it narrows PDQ hits (vPDQ's distance is
+    a share of frames, exact types have none)."""
+    limit = doc.get("max_distance")
+    return limit is None or hit.signal_type != "pdq" or hit.distance <= float(limit)
+
+
 class Matcher:
     def __init__(self, store: Store, settings: MatchingSettings) -> None:
         self._repo = HashListRepo(store)
@@ -57,12 +83,14 @@ class Matcher:
         self._state: tuple[Any, ...] | None = None
         self._enabled: set[str] = set()
         self._listed: dict[str, _Listed] = {}
+        self._docs: dict[str, Doc] = {}
 
     async def refresh(self) -> None:
         state = (await self._repo.state(), tuple(signals.SIGNAL_TYPES))
         if state == self._state:
             return
-        self._enabled = await self._repo.enabled_names()
+        self._docs = {d["_id"]: d for d in await self._repo.lists()}
+        self._enabled = {name for name, d in self._docs.items() if d.get("enabled", True)}
         listed: dict[str, _Listed] = {}
         for kind in signals.SIGNAL_TYPES.values():
             if kind.exact:
@@ -75,6 +103,20 @@ class Matcher:
         self._state = state
 
     async def match(self, hashes: MediaHashes) -> list[MatchHit]:
+        """Hits on the enabled lists after list hygiene: each list's own threshold, and nothing at
+        all for media on an allow-list."""
+        return apply_rules(await self.match_raw(hashes), self._docs)
+
+    async def allowed(self, hashes: MediaHashes) -> bool:
+        """Whether the media matches an allow-list (known benign: no list match counts)."""
+        return bool(allow_hits(await self.match_raw(hashes), self._docs))
+
+    async def list_docs(self) -> dict[str, Doc]:
+        await self.refresh()
+        return dict(self._docs)
+
+    async def match_raw(self, hashes: MediaHashes) -> list[MatchHit]:
+        """Every hit on every enabled list (allow-lists included), before list hygiene."""
         await self.refresh()
         if not self._enabled:
             return []

@@ -33,7 +33,8 @@ from crawler.hashing.images import PdqHash
 from crawler.hashing.pool import MediaHashes
 from crawler.hashing.signals import SignalIndex, SignalType
 from crawler.hashing.video import frames_from_json
-from crawler.media.matcher import MatchHit, raise_match_alerts
+from crawler.media.hygiene import ALLOW, RunawayGuard
+from crawler.media.matcher import Matcher, MatchHit, apply_rules, raise_match_alerts
 from crawler.media.stage import VISUAL
 from foundation.logs import get_logger
 from foundation.models import Alert
@@ -130,6 +131,9 @@ class RetroMatcher:
         self._messages = MessageRepo(store)
         self._rules = settings.matching
         self._batch_size = batch_size
+        self._guard = RunawayGuard(store, settings.exchanges)
+        self._allow = Matcher(store, settings.matching)  # allow-lists and list thresholds
+        self._list_docs: dict[str, Doc] = {}
 
     async def retro_match(self, name: str, *, trigger: str = "manual") -> RetroResult:
         """Match the list's entries not yet matched retroactively; ``UnknownList`` if there is none."""
@@ -140,6 +144,11 @@ class RetroMatcher:
         if not doc.get("enabled", True):
             result.status = "disabled"
             return result
+        if doc.get("role") == ALLOW:  # an allow-list raises nothing: it only suppresses
+            await self._lists.mark_retro_matched(name, int(doc.get("batch", 0)))
+            result.status = "allow_list"
+            return result
+        self._list_docs = await self._allow.list_docs()
         started = time.perf_counter()
         async with self._runs.record(f"hashlist:{name}", "retro_match", trigger=trigger) as run:
             result.run_id = run.id
@@ -186,10 +195,18 @@ class RetroMatcher:
             _add(result.phases, "read", time.perf_counter() - t)
             t = time.perf_counter()
             result.media_scanned += len(batch)
-            found = self._match_batch(listed, [stored_hashes(d) for d in batch if _is_media(d)])
+            media = [stored_hashes(d) for d in batch if _is_media(d)]
+            found = self._match_batch(listed, media)
             _add(result.phases, "match", time.perf_counter() - t)
             t = time.perf_counter()
-            for sha256, hits in found.items():
+            by_sha = {m.sha256: m for m in media}
+            for sha256, raw in found.items():
+                hits = apply_rules(raw, self._list_docs)
+                if not hits or await self._allow.allowed(by_sha[sha256]):
+                    continue
+                hits = await self._guard.admit(sha256, hits)
+                if not hits:
+                    continue
                 result.media_matched += 1
                 result.alerts_raised += len(await self._alert(sha256, hits))
             _add(result.phases, "alert", time.perf_counter() - t)

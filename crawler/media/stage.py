@@ -22,6 +22,7 @@ from crawler.hashing.pool import MediaHashes
 from crawler.hashing.video import frames_to_json
 from crawler.ingest import Batch
 from crawler.media.fetchers import MediaFetcher
+from crawler.media.hygiene import RunawayGuard
 from crawler.media.matcher import Matcher, MatchHit, raise_match_alerts
 from foundation import metrics
 from foundation.errors import MediaError, SourceError, Undecodable
@@ -73,6 +74,7 @@ class MediaStage:
         self._channels = ChannelRepo(store)
         self._limit = asyncio.Semaphore(settings.media.concurrency)
         self._ocr_slot = asyncio.Semaphore(1)  # one OCR at a time: Tesseract is CPU-bound
+        self._guard = RunawayGuard(store, settings.exchanges)
 
     async def __call__(self, batch: Batch) -> None:
         if not any(m.media for m in batch.messages):
@@ -123,6 +125,8 @@ class MediaStage:
             return outcome  # hashed, matched and queued when first seen
         is_media = hashes.kind != "other" or ref.kind not in VISUAL
         matches = await self._matcher.match(hashes) if is_media else []
+        if matches:  # a runaway list entry is quarantined here, its hit dropped
+            matches = await self._guard.admit(hashes.sha256, matches)
         outcome.new = await self._insert_media(hashes, ref, matches)
         outcome.matches = len(matches) if outcome.new else 0
         if outcome.new and self._settings.media.ocr and ocr_bytes_kind(hashes.kind) and hashes.error is None:

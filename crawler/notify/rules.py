@@ -14,6 +14,8 @@ target_failure   low       a target is unreachable or gone
 (other)          medium    kinds added later until they are given one here
 ===============  ========  ===========================================================
 
+``hash_list_quarantine`` (high): a list entry matched far too many media and was held for review.
+
 A rule's ``kinds`` entry is a kind name, or ``hash_match:<list>`` for matches of one list only;
 no kinds means every kind, no channels (or target groups) means every channel. A channel's target
 groups are resolved by the app shell (groups belong to scheduling) and handed to ``matches``.
@@ -37,6 +39,7 @@ KIND_SEVERITY: dict[str, str] = {
     "detection": "medium",
     "crawl_failure": "low",
     "target_failure": "low",
+    "hash_list_quarantine": "high",
 }
 KINDS: tuple[str, ...] = tuple(KIND_SEVERITY)
 #: never sent to any sink: a watchlist match concerns one consenting person and is seen only in her

@@ -114,6 +114,21 @@ def takedown_schedule(every: float) -> Schedule | None:
     )  # fmt: skip
 
 
+#: the built-in recurring job that syncs the configured hash exchanges (``exchanges.sync_every``)
+EXCHANGE_TARGET = "tgwatch:exchange-sync"
+EXCHANGE_METHOD = "exchange_sync"
+
+
+def exchange_schedule(every: float) -> Schedule | None:
+    """The exchange sync job's schedule (None when ``exchanges.sync_every`` is 0: switched off)."""
+    if every <= 0:
+        return None
+    return Schedule(
+        target=EXCHANGE_TARGET, name="hash exchange sync", method=EXCHANGE_METHOD, every=every, cron=None,
+        jitter=0.0, priority=40, group=None, source="system",
+    )  # fmt: skip
+
+
 _WEEKDAYS = ("sun", "mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from crawler.crawl_web import StoreRunRecorder
-from crawler.scheduling.plan import TAKEDOWN_METHOD
+from crawler.scheduling.plan import EXCHANGE_METHOD, TAKEDOWN_METHOD
 from crawler.scheduling.preview_switch import UNREACHABLE, PreviewOutcome, settle_preview_state
 from crawler.scheduling.tasks import TaskSpec
 from foundation import metrics
@@ -261,5 +261,23 @@ async def run_takedown_recheck(ctx: RunContext, task: TaskSpec) -> RunOutcome:
     return RunOutcome(None, "ok", {"checked": summary.checked, "changed": summary.changed})
 
 
+async def run_exchange_sync(ctx: RunContext, task: TaskSpec) -> RunOutcome:
+    """The recurring hash-exchange sync: every configured exchange, each its own ``exchange_sync`` run."""
+    from crawler.hashing.exchanges import configured
+    from crawler.media.exchange_sync import sync_exchange
+    from crawler.pipeline import policy_hook
+
+    counts = {"exchanges": 0, "added": 0, "withdrawn": 0, "failed": 0}
+    async with policy_hook(ctx.store, ctx.settings) as hook:
+        for exchange in configured(ctx.settings):
+            result = await sync_exchange(ctx.store, ctx.settings, exchange, trigger="schedule", on_alert=hook)
+            counts["exchanges"] += 1
+            counts["added"] += result.added
+            counts["withdrawn"] += result.withdrawn
+            counts["failed"] += result.status != "ok"
+    return RunOutcome(None, "ok" if not counts["failed"] else "failed", counts, counts["failed"])
+
+
 #: the product runners; tests may pass another mapping to ``Worker`` but never replace these
-RUNNERS: dict[str, Runner] = {"web": run_web, "mtproto": run_mtproto, TAKEDOWN_METHOD: run_takedown_recheck}
+RUNNERS: dict[str, Runner] = {"web": run_web, "mtproto": run_mtproto, TAKEDOWN_METHOD: run_takedown_recheck,
+                              EXCHANGE_METHOD: run_exchange_sync}  # fmt: skip

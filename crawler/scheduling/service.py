@@ -22,7 +22,7 @@ from crawler.notify.service import notifier
 from crawler.scheduling.children import Children
 from crawler.scheduling.daemon import Daemon
 from crawler.scheduling.groups import target_groups
-from crawler.scheduling.plan import takedown_schedule
+from crawler.scheduling.plan import exchange_schedule, takedown_schedule
 from crawler.scheduling.runners import RunContext
 from crawler.scheduling.shutdown import Shutdown
 from crawler.scheduling.tasks import CrawlTasks
@@ -90,9 +90,10 @@ async def run_service(
     """Run the daemon until ``shutdown.stop``; everything started here is stopped here."""
     tasks = CrawlTasks(ctx.store, max_attempts=opts.max_attempts)
     recheck = takedown_schedule(ctx.settings.takedowns.recheck_every)
+    exchanges = exchange_schedule(ctx.settings.exchanges.sync_every)
     daemon = Daemon(
         ctx.store, load_config, tasks=tasks, misfire_grace=opts.misfire_grace, sync_seconds=opts.sync_seconds,
-        system=[recheck] if recheck is not None else [],
+        system=[s for s in (recheck, exchanges) if s is not None],
     )  # fmt: skip
     children = Children(opts.child_argv)
     report: WorkerReport | None = None

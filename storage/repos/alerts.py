@@ -158,3 +158,39 @@ class AlertRepo:
         with translate_errors("list alerts"):
             docs = await self._coll.find({"status": "open"}, {"channels": 1}).limit(limit).to_list(None)
         return [[str(c) for c in d.get("channels") or []] for d in docs]
+
+    # -- reviewers' verdicts on hash matches (list precision, exchange feedback) ------------------
+    async def set_review(self, key: str, verdict: str, by: str) -> bool:
+        """A reviewer's verdict on a match (``confirmed`` or ``rejected``); the history keeps every one."""
+        with translate_errors("review alert"):
+            doc = await self._coll.find_one({"_id": key})
+            if doc is None:
+                return False
+            history = [*doc.get("history", []), {"review": verdict, "by": by, "at": utcnow()}]
+            await self._coll.replace_one({"_id": key}, {**doc, "review": verdict, "history": history})
+        return True
+
+    async def match_reviews(self) -> dict[str, dict[str, int]]:
+        """Per list: hash-match alerts by review verdict (``unreviewed`` when none yet)."""
+        with translate_errors("read hash matches"):
+            docs = await self._coll.find({"kind": "hash_match"}, {"details": 1, "review": 1}).to_list(None)
+        out: dict[str, dict[str, int]] = {}
+        for doc in docs:
+            name = str((doc.get("details") or {}).get("list") or "")
+            verdict = str(doc.get("review") or "unreviewed")
+            per = out.setdefault(name, {})
+            per[verdict] = per.get(verdict, 0) + 1
+        return out
+
+    async def matches_of_list(self, name: str) -> builtins.list[Doc]:
+        """Hash-match alerts raised on one list (the exchange feedback reads their reviews)."""
+        with translate_errors("read hash matches"):
+            docs = await self._coll.find({"kind": "hash_match"}).to_list(None)
+        return [d for d in docs if (d.get("details") or {}).get("list") == name]
+
+    async def mark_feedback(self, key: str, verdict: str) -> None:
+        """The verdict last sent to the list's exchange for this match (sent again only when it changes)."""
+        with translate_errors("update alert"):
+            doc = await self._coll.find_one({"_id": key})
+            if doc is not None:
+                await self._coll.replace_one({"_id": key}, {**doc, "feedback_sent": verdict})

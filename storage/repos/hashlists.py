@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from pymongo import InsertOne
@@ -19,13 +19,23 @@ class HashListRepo:
     def __init__(self, store: Store) -> None:
         self._lists = store["hash_lists"]
         self._entries = store["hash_entries"]
+        self._hits = store["hash_entry_hits"]
 
-    async def add_entries(self, name: str, fmt: str, rows: Iterable[tuple[str, str, str | None]]) -> dict[str, int]:
+    async def add_entries(
+        self,
+        name: str,
+        fmt: str,
+        rows: Iterable[tuple[str, str, str | None]],
+        *,
+        exchange_keys: Mapping[tuple[str, str], str] | None = None,
+    ) -> dict[str, int]:
         """Store (signal_type, value, label) rows under list ``name``; return new entries per type.
 
         Entries are keyed ``<list>/<type>/<value>``, so importing the same file twice adds nothing.
         Each new entry carries its import ``batch`` (the list's counter, 1, 2, …) and ``added_at``: the
         retroactive matcher's watermark (``retro_batch``) says which batches it has already matched.
+        ``exchange_keys`` names the exchange record each (signal type, value) came from, so a
+        record the exchange later deletes (an NCMEC tombstone) removes exactly its entries.
         """
         with translate_errors("read hash list"):
             before = await self._lists.find_one({"_id": name}, {"batch": 1})
@@ -40,6 +50,8 @@ class HashListRepo:
                 {"_id": f"{name}/{signal_type}/{value}", "list": name, "signal_type": signal_type, "value": value,
                  "label": label, "batch": import_batch, "added_at": now}
             )  # fmt: skip
+            if exchange_keys is not None and (signal_type, value) in exchange_keys:
+                batch[-1]["exchange_key"] = exchange_keys[(signal_type, value)]
             if len(batch) >= 1000:
                 await self._insert(batch, added)
                 batch = []
@@ -121,20 +133,21 @@ class HashListRepo:
     async def delete(self, name: str) -> int:
         with translate_errors("delete hash list"):
             result = await self._entries.delete_many({"list": name})
+            await self._hits.delete_many({"list": name})
             await self._lists.delete_one({"_id": name})
         return int(result.deleted_count)
 
     async def entries(self, signal_type: str, lists: set[str]) -> list[Doc]:
         with translate_errors("read hash entries"):
             docs = await self._entries.find({"signal_type": signal_type}).to_list(None)
-        return [d for d in docs if d["list"] in lists]
+        return [d for d in docs if d["list"] in lists and not d.get("quarantined")]
 
     async def exact(self, signal_type: str, values: Sequence[str], lists: set[str]) -> list[Doc]:
         if not values:
             return []
         with translate_errors("look up hashes"):
             docs = await self._entries.find({"signal_type": signal_type, "value": {"$in": list(values)}}).to_list(None)
-        return [d for d in docs if d["list"] in lists]
+        return [d for d in docs if d["list"] in lists and not d.get("quarantined")]
 
     async def list_entries(
         self, name: str, *, after_batch: int | None = None, up_to_batch: int | None = None
@@ -147,7 +160,11 @@ class HashListRepo:
             docs = await self._entries.find({"list": name}).to_list(None)
         lo = -1 if after_batch is None else after_batch
         hi = None if up_to_batch is None else up_to_batch
-        return [d for d in docs if lo < int(d.get("batch", 0)) and (hi is None or int(d.get("batch", 0)) <= hi)]
+        return [
+            d
+            for d in docs
+            if lo < int(d.get("batch", 0)) and (hi is None or int(d.get("batch", 0)) <= hi) and not d.get("quarantined")
+        ]
 
     async def mark_retro_matched(self, name: str, batch: int) -> None:
         """Every entry up to ``batch`` is matched against the stored media, and any disabled window is
@@ -159,4 +176,111 @@ class HashListRepo:
             doc["retro_batch"] = max(batch, int(doc.get("retro_batch", -1)))
             doc.pop("disabled_at", None)
             doc["retro_at"] = utcnow()
+            await self._lists.replace_one({"_id": name}, doc)
+
+    # -- exchange sync --------------------------------------------------------------------------
+    async def remove_entries(
+        self, name: str, *, values: Iterable[tuple[str, str]] = (), exchange_keys: Iterable[str] = ()
+    ) -> int:
+        """Delete entries the exchange withdrew, by (signal type, value) or by exchange record key;
+        returns how many went. The list's counts go down and its ``withdrawn`` total up, and its
+        version changes, so every matcher drops them at its next refresh."""
+        ids = [f"{name}/{t}/{v}" for t, v in values]
+        keys = list(exchange_keys)
+        with translate_errors("remove hash entries"):
+            flt: Doc = {"$or": [{"_id": {"$in": ids}}, {"list": name, "exchange_key": {"$in": keys}}]}
+            docs = await self._entries.find(flt, {"signal_type": 1}).to_list(None)
+            if not docs:
+                return 0
+            await self._entries.delete_many({"_id": {"$in": [d["_id"] for d in docs]}})
+            doc = await self._lists.find_one({"_id": name})
+            if doc is not None:
+                counts = dict(doc.get("counts", {}))
+                for d in docs:
+                    counts[d["signal_type"]] = max(0, counts.get(d["signal_type"], 0) - 1)
+                doc.update(counts=counts, withdrawn=int(doc.get("withdrawn", 0)) + len(docs))
+                doc["version"] = int(doc.get("version", 0)) + 1
+                await self._lists.replace_one({"_id": name}, doc)
+        return len(docs)
+
+    async def save_sync(self, name: str, fmt: str, state: Doc) -> None:
+        """The exchange's checkpoint and last-sync figures, on the list document (created if new)."""
+        with translate_errors("record hash list sync"):
+            doc = await self._lists.find_one({"_id": name}) or {
+                "_id": name, "enabled": True, "created_at": utcnow(), "counts": {}, "version": 0, "format": fmt
+            }  # fmt: skip
+            doc["sync"] = {**doc.get("sync", {}), **state}
+            doc["source"] = fmt
+            await self._lists.replace_one({"_id": name}, doc, upsert=True)
+
+    # -- hygiene --------------------------------------------------------------------------------
+    async def set_hygiene(
+        self, name: str, *, max_distance: int | None = None, clear_distance: bool = False, role: str | None = None
+    ) -> Doc | None:
+        """A list's own match threshold (``max_distance``, narrower than the global one) and role
+        (``block``: matches alert; ``allow``: matches suppress every other list's match)."""
+        with translate_errors("update hash list"):
+            doc = await self._lists.find_one({"_id": name})
+            if doc is None:
+                return None
+            if max_distance is not None:
+                doc["max_distance"] = max_distance
+            if clear_distance:
+                doc.pop("max_distance", None)
+            if role is not None:
+                doc["role"] = role
+            doc["version"] = int(doc.get("version", 0)) + 1
+            await self._lists.replace_one({"_id": name}, doc)
+        return doc
+
+    async def record_hits(self, entry_ids: Iterable[str], sha256: str, at: float) -> None:
+        """One ``(entry, media)`` pair per match (a media matched twice is one pair), with its time."""
+        with translate_errors("record hash entry hits"):
+            for entry_id in entry_ids:
+                key = f"{entry_id}|{sha256}"
+                name = entry_id.rsplit("/", 2)[0]  # ids are <list>/<type>/<value>
+                doc = {"_id": key, "entry": entry_id, "list": name, "sha256": sha256, "at": at}
+                await self._hits.replace_one({"_id": key}, doc, upsert=True)
+
+    async def distinct_hits(self, entry_id: str, since: float) -> int:
+        """Distinct media the entry matched at or after ``since`` (epoch seconds)."""
+        with translate_errors("count hash entry hits"):
+            return int(await self._hits.count_documents({"entry": entry_id, "at": {"$gte": since}}))
+
+    async def quarantine(self, entry_id: str, reason: str, at: float) -> bool:
+        """Stop matching one entry until a reviewer releases it; False when it is gone or already held."""
+        with translate_errors("quarantine hash entry"):
+            doc = await self._entries.find_one({"_id": entry_id})
+            if doc is None or doc.get("quarantined"):
+                return False
+            doc.update(quarantined=True, quarantine_reason=reason, quarantined_ts=at)
+            await self._entries.replace_one({"_id": entry_id}, doc)
+            await self._bump(doc["list"], "quarantined", 1)
+        return True
+
+    async def release(self, entry_id: str) -> bool:
+        """A reviewer found the entry sound: it matches again (its hit window starts afresh)."""
+        with translate_errors("release hash entry"):
+            doc = await self._entries.find_one({"_id": entry_id})
+            if doc is None or not doc.get("quarantined"):
+                return False
+            for key in ("quarantined", "quarantine_reason", "quarantined_ts"):
+                doc.pop(key, None)
+            await self._entries.replace_one({"_id": entry_id}, doc)
+            await self._hits.delete_many({"entry": entry_id})
+            await self._bump(doc["list"], "quarantined", -1)
+        return True
+
+    async def quarantined(self, name: str | None = None) -> list[Doc]:
+        with translate_errors("read hash entries"):
+            flt: Doc = {"quarantined": True}
+            if name is not None:
+                flt["list"] = name
+            return await self._entries.find(flt).sort("_id", 1).to_list(None)
+
+    async def _bump(self, name: str, field: str, delta: int) -> None:
+        doc = await self._lists.find_one({"_id": name})
+        if doc is not None:
+            doc[field] = max(0, int(doc.get(field, 0)) + delta)
+            doc["version"] = int(doc.get("version", 0)) + 1
             await self._lists.replace_one({"_id": name}, doc)
