@@ -24,7 +24,7 @@ from crawler.investigate.serialize import jsonable
 from crawler.routes.table import RouteTable
 from crawler.takedowns.api import TakedownView, figures, latest_checks, parse_statuses, service
 from crawler.takedowns.models import OPEN_STATUSES, ItemStatus, Reason, RequestStatus, TakedownItem, TakedownRequest
-from crawler.takedowns.render import render_text
+from crawler.takedowns.render import render_text, report_language
 from crawler.takedowns.stats import WINDOWS, Durations, TakedownStats
 from crawler.tokens import Principal, Role
 
@@ -192,6 +192,7 @@ def register(routes: RouteTable) -> None:
             open=req.status in OPEN_STATUSES,
             items=[_item_row(i, last.get(i.item_id)) for i in req.items],
             report=render_text(req, request.app[SETTINGS].takedowns),
+            report_lang=report_language(request.app[SETTINGS].takedowns.language),
             can_send=who.role in SENDERS,
             history=history,
             sendings=[
