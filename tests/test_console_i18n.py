@@ -185,3 +185,63 @@ def test_every_message_id_a_template_uses_exists_in_both_catalogs() -> None:
         pass  # t comes from the request, never a global: a page without a reader cannot render
     else:
         raise AssertionError("templates must get t() per request")
+
+
+async def test_the_chosen_language_is_kept_with_the_session_before_accept_language(client: Client, world: World) -> None:
+    await sign_in(client, world.monitor)
+    page = await client.get("/console/alerts", headers={"Accept-Language": "ko-KR,ko;q=0.9"})
+    assert '<html lang="ko">' in await page.text(), "no choice yet: the browser's language"
+    await choose(client, "en")
+    html = await (await client.get("/console/alerts", headers={"Accept-Language": "ko-KR,ko;q=0.9"})).text()
+    assert '<html lang="en">' in html and ">Alerts</h1>" in html, "the person's choice wins"
+    await choose(client, "ko")
+    html = await (await client.get("/console/alerts")).text()
+    assert '<html lang="ko">' in html and ">경보</h1>" in html and 'aria-current="true">한국어' in html
+    csrf = CSRF.search(html)
+    assert csrf is not None
+    bad = await client.post("/console/language", data={"lang": "fr", "csrf_token": csrf.group(1)})
+    assert bad.status == 400
+    forged = await client.post("/console/language", data={"lang": "en"}, allow_redirects=False)
+    assert forged.status == 403, "a language change is a state change: CSRF-checked"
+    away = await client.post("/console/language", allow_redirects=False,
+                             data={"lang": "ko", "csrf_token": csrf.group(1), "next": "https://evil.example/"})  # fmt: skip
+    assert away.headers["Location"] == "/console/"
+
+
+async def test_the_sign_in_page_language_carries_into_the_session(client: Client, world: World) -> None:
+    form = await (await client.get("/console/login", params={"lang": "ko"})).text()
+    assert '<html lang="ko">' in form and "로그인" in form and 'name="lang" value="ko"' in form
+    csrf = CSRF.search(form)
+    assert csrf is not None
+    resp = await client.post("/console/login", allow_redirects=False,
+                             data={"token": "tgw_wrong", "csrf_token": csrf.group(1), "lang": "ko"})  # fmt: skip
+    assert resp.status == 401 and "유효하지 않은 토큰" in await resp.text()
+    form = await (await client.get("/console/login", params={"lang": "ko"})).text()
+    csrf = CSRF.search(form)
+    assert csrf is not None
+    resp = await client.post("/console/login", allow_redirects=False,
+                             data={"token": world.monitor, "csrf_token": csrf.group(1), "lang": "ko"})  # fmt: skip
+    assert resp.status == 303
+    html = await (await client.get("/console/alerts", headers={"Accept-Language": "en"})).text()
+    assert '<html lang="ko">' in html
+
+
+async def test_times_follow_the_zone_of_the_language_with_utc_on_hover(client: Client, world: World) -> None:
+    await sign_in(client, world.monitor)
+    await choose(client, "ko")
+    html = await (await client.get("/console/alerts?status=open")).text()
+    # the alert was raised 2024-05-01 12:00 UTC: 21:00 in Seoul
+    assert '<time datetime="2024-05-01T12:00:00Z" title="2024-05-01 12:00:00 UTC">2024. 5. 1. 오후 9:00:00' in html
+    await choose(client, "en")
+    html = await (await client.get("/console/alerts?status=open")).text()
+    assert '<time datetime="2024-05-01T12:00:00Z" title="2024-05-01 12:00:00 UTC">May 1, 2024, 12:00:00' in html
+
+
+async def test_numbers_follow_the_locale(store: Store, world: World) -> None:
+    from crawler.console.render import environment
+
+    page = environment().from_string("{{ 1234567|num }} {{ 0.5|num }} {{ none|num }} {{ 'x'|num }}")
+    assert page.render(lang="en", none=None) == "1,234,567 0.5 — x"
+    assert page.render(lang="ko", none=None) == "1,234,567 0.5 — x"
+    when = environment().from_string("{{ at|when }}")
+    assert when.render(lang="ko", tz="Asia/Seoul", at="") == "—", "an unknown time is shown, not left blank"
