@@ -69,18 +69,33 @@ async def build_world(store: Store, ingest: Ingest, data_dir: Path) -> World:
     alert = f"match/testlist/{case.sha}"
     await store["alerts"].delete_one({"_id": alert})  # the case's own alert has no match details
     await AlertRepo(store).raise_alert(
-        Alert(key=alert, kind=AlertKind.HASH_MATCH, sha256=case.sha,
-              summary=f"media {case.sha[:12]} matches list 'testlist' (md5, distance 0)",
-              details={"list": "testlist", "signal_type": "md5", "value": case.md5, "distance": 0,
-                       "label": "synthetic test entry 7", "message": "alpha_news/2"},
-              channels=["alpha_news", "beta_chat"], raised_at=T0)
-    )  # fmt: skip
+        Alert(
+            key=alert,
+            kind=AlertKind.HASH_MATCH,
+            sha256=case.sha,
+            summary=f"media {case.sha[:12]} matches list 'testlist' (md5, distance 0)",
+            details={
+                "list": "testlist",
+                "signal_type": "md5",
+                "value": case.md5,
+                "distance": 0,
+                "label": "synthetic test entry 7",
+                "message": "alpha_news/2",
+            },
+            channels=["alpha_news", "beta_chat"],
+            raised_at=T0,
+        )
+    )
     await DiscoveryService(store).add_tip("https://t.me/sample_room_one", source="hotline")
     admin = await token(store, Role.ADMIN, "boss")
     monitor = await token(store, Role.MONITOR, "mo")
     await AuthorizationRepo(store).add(
-        case_id="CASE-W", warrant_ref="W-1", approver="judge", scope=[channel_scope("alpha_news")],
-        accounts=["boss", "ana"], valid_until=time.time() + 3600,
-    )  # fmt: skip
+        case_id="CASE-W",
+        warrant_ref="W-1",
+        approver="judge",
+        scope=[channel_scope("alpha_news")],
+        accounts=["boss", "ana"],
+        valid_until=time.time() + 3600,
+    )
     await CaseMemberRepo(store).add("CASE-W", "ana", added_by="admin")
     return World(case=case, admin=admin, monitor=monitor, alert=alert)

@@ -104,16 +104,22 @@ async def choose(client: Client, lang: str) -> None:
     page = await client.get("/console/alerts")
     csrf = CSRF.search(await page.text())
     assert csrf is not None
-    resp = await client.post("/console/language", data={"lang": lang, "csrf_token": csrf.group(1),
-                                                        "next": "/console/alerts"}, allow_redirects=False)  # fmt: skip
+    resp = await client.post(
+        "/console/language",
+        data={"lang": lang, "csrf_token": csrf.group(1), "next": "/console/alerts"},
+        allow_redirects=False,
+    )
     assert resp.status == 303 and resp.headers["Location"] == "/console/alerts"
 
 
 async def create_takedown(client: Client, world: World) -> str:
     csrf = CSRF.search(await (await client.get("/console/alerts")).text())
     assert csrf is not None
-    resp = await client.post("/console/takedowns/create", allow_redirects=False,
-                             data={"alert": world.alert, "reason": "sexual_deepfake", "csrf_token": csrf.group(1)})  # fmt: skip
+    resp = await client.post(
+        "/console/takedowns/create",
+        allow_redirects=False,
+        data={"alert": world.alert, "reason": "sexual_deepfake", "csrf_token": csrf.group(1)},
+    )
     assert resp.status == 303
     return resp.headers["Location"].rsplit("/", 1)[1]
 
@@ -137,8 +143,9 @@ async def test_no_console_page_shows_english_to_a_korean_reader(client: Client, 
             (DUMP / (re.sub(r"[^a-z0-9]+", "_", path.lower()).strip("_")[:60] + ".html")).write_text(html)
     csrf = CSRF.search(await (await client.get("/console/alerts")).text())
     assert csrf is not None
-    reveal = await client.post(f"/console/media/{world.case.sha}/reveal",
-                               data={"csrf_token": csrf.group(1), "message": "alpha_news/2"})  # fmt: skip
+    reveal = await client.post(
+        f"/console/media/{world.case.sha}/reveal", data={"csrf_token": csrf.group(1), "message": "alpha_news/2"}
+    )
     assert reveal.status == 200
     hits = untranslated(visible(await reveal.text()), catalog)
     if hits:
@@ -187,7 +194,9 @@ def test_every_message_id_a_template_uses_exists_in_both_catalogs() -> None:
         raise AssertionError("templates must get t() per request")
 
 
-async def test_the_chosen_language_is_kept_with_the_session_before_accept_language(client: Client, world: World) -> None:
+async def test_the_chosen_language_is_kept_with_the_session_before_accept_language(
+    client: Client, world: World
+) -> None:
     await sign_in(client, world.monitor)
     page = await client.get("/console/alerts", headers={"Accept-Language": "ko-KR,ko;q=0.9"})
     assert '<html lang="ko">' in await page.text(), "no choice yet: the browser's language"
@@ -203,8 +212,11 @@ async def test_the_chosen_language_is_kept_with_the_session_before_accept_langua
     assert bad.status == 400
     forged = await client.post("/console/language", data={"lang": "en"}, allow_redirects=False)
     assert forged.status == 403, "a language change is a state change: CSRF-checked"
-    away = await client.post("/console/language", allow_redirects=False,
-                             data={"lang": "ko", "csrf_token": csrf.group(1), "next": "https://evil.example/"})  # fmt: skip
+    away = await client.post(
+        "/console/language",
+        allow_redirects=False,
+        data={"lang": "ko", "csrf_token": csrf.group(1), "next": "https://evil.example/"},
+    )
     assert away.headers["Location"] == "/console/"
 
 
@@ -213,14 +225,18 @@ async def test_the_sign_in_page_language_carries_into_the_session(client: Client
     assert '<html lang="ko">' in form and "로그인" in form and 'name="lang" value="ko"' in form
     csrf = CSRF.search(form)
     assert csrf is not None
-    resp = await client.post("/console/login", allow_redirects=False,
-                             data={"token": "tgw_wrong", "csrf_token": csrf.group(1), "lang": "ko"})  # fmt: skip
+    resp = await client.post(
+        "/console/login", allow_redirects=False, data={"token": "tgw_wrong", "csrf_token": csrf.group(1), "lang": "ko"}
+    )
     assert resp.status == 401 and "유효하지 않은 토큰" in await resp.text()
     form = await (await client.get("/console/login", params={"lang": "ko"})).text()
     csrf = CSRF.search(form)
     assert csrf is not None
-    resp = await client.post("/console/login", allow_redirects=False,
-                             data={"token": world.monitor, "csrf_token": csrf.group(1), "lang": "ko"})  # fmt: skip
+    resp = await client.post(
+        "/console/login",
+        allow_redirects=False,
+        data={"token": world.monitor, "csrf_token": csrf.group(1), "lang": "ko"},
+    )
     assert resp.status == 303
     html = await (await client.get("/console/alerts", headers={"Accept-Language": "en"})).text()
     assert '<html lang="ko">' in html

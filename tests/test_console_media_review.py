@@ -96,7 +96,9 @@ async def test_reveal_is_a_deliberate_audited_post(client: Client, store: Store,
     resp = await client.post(f"/console/media/{sha}/reveal", data={"message": "alpha_news/2"})
     assert resp.status == 403, "no CSRF token, no reveal"
     assert await store["audit"].find_one({"action": "media.reveal"}) is None
-    resp = await client.post(f"/console/media/{sha}/reveal", data={"message": "alpha_news/2", "csrf_token": csrf.group(1)})
+    resp = await client.post(
+        f"/console/media/{sha}/reveal", data={"message": "alpha_news/2", "csrf_token": csrf.group(1)}
+    )
     page = await resp.text()
     assert resp.status == 200 and resp.headers["Cache-Control"] == "no-store"
     assert f'src="/api/v1/media/{sha}/bytes"' in page

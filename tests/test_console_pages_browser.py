@@ -13,7 +13,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import pytest
 from aiohttp import web
 
 from crawler.api.app import build_app
@@ -26,7 +25,8 @@ from tests.test_console_i18n import english_only, untranslated
 
 #: form controls with no label, no aria-label and no aria-labelledby (hidden fields and buttons with text excepted)
 UNLABELLED = """() => [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
-  .filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label') && !el.getAttribute('aria-labelledby'))
+  .filter(el => !(el.labels && el.labels.length))
+  .filter(el => !el.getAttribute('aria-label') && !el.getAttribute('aria-labelledby'))
   .map(el => el.outerHTML.slice(0, 120))"""
 
 #: the lines a person reads, without documents shown verbatim (a report in the language it is sent in)
@@ -37,10 +37,15 @@ SHOWN_TEXT = """() => { const body = document.body.cloneNode(true);
 #: elements whose own text has a contrast ratio under 4.5:1 with the first opaque background behind it
 LOW_CONTRAST = """() => {
   const rgb = s => (s.match(/[\\d.]+/g) || []).map(Number);
-  const lum = ([r, g, b]) => { const c = [r, g, b].map(v => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
-    return 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2]; };
-  const background = el => { for (let e = el; e; e = e.parentElement) { const c = rgb(getComputedStyle(e).backgroundColor);
-    if (c.length >= 3 && (c.length < 4 || c[3] > 0.5)) return c; } return [255, 255, 255]; };
+  const channel = v => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+  const lum = ([r, g, b]) => 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b);
+  const background = el => {
+    for (let e = el; e; e = e.parentElement) {
+      const c = rgb(getComputedStyle(e).backgroundColor);
+      if (c.length >= 3 && (c.length < 4 || c[3] > 0.5)) return c;
+    }
+    return [255, 255, 255];
+  };
   const bad = [];
   for (const el of document.querySelectorAll('body *')) {
     const own = [...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim());
@@ -48,7 +53,8 @@ LOW_CONTRAST = """() => {
     if (!own || box.width === 0 || box.height === 0) continue;
     const fg = lum(rgb(getComputedStyle(el).color)), bg = lum(background(el));
     const ratio = (Math.max(fg, bg) + 0.05) / (Math.min(fg, bg) + 0.05);
-    if (ratio < 4.5) bad.push(el.tagName + '.' + el.className + ' ' + ratio.toFixed(2) + ' ' + el.textContent.trim().slice(0, 40));
+    const text = el.textContent.trim().slice(0, 40);
+    if (ratio < 4.5) bad.push(`${el.tagName}.${el.className} ${ratio.toFixed(2)} ${text}`);
   }
   return bad;
 }"""
@@ -77,10 +83,22 @@ async def test_every_page_in_both_languages_is_labelled_keyboard_usable_and_read
                     context = await browser.new_context(viewport={"width": 1200, "height": 900}, locale=lang)
                     page = await context.new_page()
                     errors: list[str] = []
-                    page.on("console", lambda msg, e=errors: e.append(msg.text)
-                            if msg.type == "error" and not msg.text.startswith("Failed to load resource") else None)
-                    page.on("response", lambda r, e=errors: e.append(f"{r.status} {r.url}")
-                            if r.status >= 400 and not r.url.endswith(("/favicon.ico", "/nope")) else None)
+                    page.on(
+                        "console",
+                        lambda msg, e=errors: (
+                            e.append(msg.text)
+                            if msg.type == "error" and not msg.text.startswith("Failed to load resource")
+                            else None
+                        ),
+                    )
+                    page.on(
+                        "response",
+                        lambda r, e=errors: (
+                            e.append(f"{r.status} {r.url}")
+                            if r.status >= 400 and not r.url.endswith(("/favicon.ico", "/nope"))
+                            else None
+                        ),
+                    )
                     out = ARTIFACTS / "pages" / lang
                     out.mkdir(parents=True, exist_ok=True)
                     await page.goto(f"{base}/console/login?lang={lang}")

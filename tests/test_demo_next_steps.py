@@ -34,14 +34,14 @@ def test_the_command_is_the_one_the_shell_can_run(tmp_path: Path) -> None:
 def test_the_demo_ends_with_commands_that_run(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("TGWATCH_")}
     env["PATH"] = "/usr/bin:/bin"  # a fresh shell: the venv is not on the PATH
-    proc = subprocess.run([str(TGWATCH), "demo", "--quick"], cwd=tmp_path, env=env, capture_output=True,
-                          text=True, timeout=300)  # fmt: skip
+    proc = subprocess.run(
+        [str(TGWATCH), "demo", "--quick"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     tail = proc.stdout.split("== next steps ==", 1)[1]
     commands = [line.split("  #", 1)[0].strip() for line in tail.splitlines() if line.startswith("  ")]
     assert commands[0].startswith(str(TGWATCH.resolve())) and commands[0].endswith("--channel tgwatch_demo")
     assert any(c.endswith("tokens create --name me --role monitor") for c in commands)
     assert "activate" in tail and "/console/" in tail
-    query = subprocess.run(shlex.split(commands[0]), cwd=tmp_path, env=env, capture_output=True, text=True,
-                           timeout=120)  # fmt: skip
+    query = subprocess.run(shlex.split(commands[0]), cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert query.returncode == 0 and "tgwatch_demo/2" in query.stdout, query.stderr[-2000:]

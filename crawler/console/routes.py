@@ -184,7 +184,8 @@ def _evidence_pages(routes: RouteTable) -> None:
     async def case_bundle(request: web.Request, who: Principal, base: dict[str, Any]) -> web.StreamResponse:
         case = request.query.get("case", "").strip()
         if not is_case_id(case):
-            return error_page(request, 400, gettext(request_language(request), "console.error.case_id", rule=CASE_ID_RULE), base)
+            message = gettext(request_language(request), "console.error.case_id", rule=CASE_ID_RULE)
+            return error_page(request, 400, message, base)
         # the API route builds, audits and streams the bundle; the session cookie authenticates it
         raise web.HTTPSeeOther(f"/api/v1/cases/{quote(case, safe='')}/bundle")
 
