@@ -261,3 +261,10 @@ async def test_numbers_follow_the_locale(store: Store, world: World) -> None:
     assert page.render(lang="ko", none=None) == "1,234,567 0.5 — x"
     when = environment().from_string("{{ at|when }}")
     assert when.render(lang="ko", tz="Asia/Seoul", at="") == "—", "an unknown time is shown, not left blank"
+
+
+def test_durations_are_in_the_readers_language() -> None:
+    from crawler.console.takedowns import human_seconds
+
+    assert human_seconds(93784) == "1d 2h" and human_seconds(93784, "ko") == "1일 2시간"
+    assert human_seconds(30, "ko") == "30초" and human_seconds(None, "ko") == "–"
