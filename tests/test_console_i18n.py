@@ -268,3 +268,18 @@ def test_durations_are_in_the_readers_language() -> None:
 
     assert human_seconds(93784) == "1d 2h" and human_seconds(93784, "ko") == "1일 2시간"
     assert human_seconds(30, "ko") == "30초" and human_seconds(None, "ko") == "–"
+
+
+def test_the_takedown_report_words_come_from_the_catalogs() -> None:
+    """The report template holds no words of its own; both catalogs hold all of them."""
+    from crawler.takedowns.render import REPORT_TEMPLATE, available_languages
+    from crawler.takedowns.render import TEMPLATES as REPORTS
+
+    source = (REPORTS / REPORT_TEMPLATE).read_text(encoding="utf-8")
+    literal = "".join(value for _, kind, value in environment().lex(source) if kind == "data")
+    assert set(re.findall(r"[A-Za-z]{2,}", literal)) <= {"Subject", "SHA", "MD"}
+    used = set(re.findall(r"""t\(["']([a-z_.]+)["']""", source)) | {"report.wrap_width"}
+    ids = i18n.msgids("report.")
+    assert used <= set(ids) and available_languages() == ["en", "ko"]
+    for msgid in ids:
+        assert i18n.translated("ko", msgid) and i18n.translated("en", msgid), msgid
