@@ -19,11 +19,10 @@ from crawler.api.app import build_app
 from crawler.api.modules import ALL_MODULES
 from crawler.console.media_review import PREVIEW_SIDE, blurred_thumbnail
 from crawler.ingest import Ingest
-from crawler.tokens import Role
 from storage.client import Store
 from tests.console_world import World, build_world
-from tests.test_console import CSRF, sign_in
-from tests.test_investigate_api import synthetic_png, token
+from tests.test_console import sign_in
+from tests.test_investigate_api import synthetic_png
 
 Client = TestClient[web.Request, web.Application]
 
@@ -57,60 +56,6 @@ def test_the_thumbnail_is_small_grey_and_blurred() -> None:
     assert edge_energy(thumb) < edge_energy(original) / 3, "detail is gone"
     tile = Image.open(io.BytesIO(blurred_thumbnail(b"\x00\x00\x00 not an image")))
     assert tile.mode == "L" and ImageStat.Stat(tile).stddev[0] == 0, "anything undecodable is a plain tile"
-
-
-async def test_preview_needs_a_grant_is_never_cached_and_is_audited(client: Client, store: Store, world: World) -> None:
-    sha = world.case.sha
-    mon = await token(store, Role.MONITOR, "mon2")
-    await sign_in(client, mon)
-    assert (await client.get(f"/console/media/{sha}/preview")).status == 403, "monitors are not investigators"
-    other = await token(store, Role.INVESTIGATOR, "eve")  # no case authorization names eve
-    await sign_in(client, other)
-    resp = await client.get(f"/console/media/{sha}/preview")
-    assert resp.status == 403 and "no-store" in resp.headers.get("Cache-Control", "")
-    refused = await store["audit"].find_one({"action": "media.preview.refused", "actor": "token:eve"})
-    assert refused is not None
-
-    inv = await token(store, Role.INVESTIGATOR, "ana")  # member of CASE-W, named on its authorization
-    await sign_in(client, inv)
-    resp = await client.get(f"/console/media/{sha}/preview")
-    body = await resp.read()
-    assert resp.status == 200 and resp.content_type == "image/jpeg"
-    assert resp.headers["Cache-Control"].startswith("no-store") and "private" in resp.headers["Cache-Control"]
-    assert body != world.case.image and Image.open(io.BytesIO(body)).mode == "L"
-    entry = await store["audit"].find_one({"action": "media.preview", "actor": "token:ana"})
-    assert entry is not None and entry["target"] == sha and entry["filter"] == {"case_id": "CASE-W"}
-    plain = list(Path(world.case.settings.data_dir).rglob("*"))
-    assert not [p for p in plain if p.is_file() and p.read_bytes() == body], "the thumbnail is never written"
-    message = await (await client.get("/console/messages/alpha_news/2")).text()
-    assert f'src="/console/media/{sha}/preview"' in message and f"/api/v1/media/{sha}/bytes" not in message
-
-
-async def test_reveal_is_a_deliberate_audited_post(client: Client, store: Store, world: World) -> None:
-    sha = world.case.sha
-    inv = await token(store, Role.INVESTIGATOR, "ana")
-    await sign_in(client, inv)
-    html = await (await client.get("/console/messages/alpha_news/2")).text()
-    csrf = CSRF.search(html)
-    assert csrf is not None
-    resp = await client.post(f"/console/media/{sha}/reveal", data={"message": "alpha_news/2"})
-    assert resp.status == 403, "no CSRF token, no reveal"
-    assert await store["audit"].find_one({"action": "media.reveal"}) is None
-    resp = await client.post(
-        f"/console/media/{sha}/reveal", data={"message": "alpha_news/2", "csrf_token": csrf.group(1)}
-    )
-    page = await resp.text()
-    assert resp.status == 200 and resp.headers["Cache-Control"] == "no-store"
-    assert f'src="/api/v1/media/{sha}/bytes"' in page
-    entry = await store["audit"].find_one({"action": "media.reveal", "actor": "token:ana"})
-    assert entry is not None and entry["via"] == "console" and entry["filter"] == {"message": "alpha_news/2"}
-    eve = await token(store, Role.INVESTIGATOR, "eve")
-    await sign_in(client, eve)
-    csrf = CSRF.search(await (await client.get("/console/search")).text())
-    assert csrf is not None
-    resp = await client.post(f"/console/media/{sha}/reveal", data={"csrf_token": csrf.group(1)})
-    assert resp.status == 404 and "/bytes" not in await resp.text()
-    assert await store["audit"].find_one({"action": "media.reveal.refused", "actor": "token:eve"}) is not None
 
 
 async def test_a_match_is_shown_beside_its_list_entry(client: Client, store: Store, world: World) -> None:
