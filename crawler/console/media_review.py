@@ -97,8 +97,7 @@ def register(routes: RouteTable) -> None:
             raise NotFound("no active case authorization covers this media for you")
         entry = await audit(request, who, "media.reveal", target=sha, via="console", filter={"message": message})
         doc = await MediaRepo(request.app[STORE]).get(sha) or {}
-        referer = request.headers.get("Referer", "")
-        back = safe_next(referer[referer.find("/console/") :] if "/console/" in referer else None)
+        back = safe_next(str(form.get("back", "")))  # the page the click came from (pages send no Referer)
         return render(
             request, "reveal.html", **base, sha=sha, at=entry.get("at"),
             video=str(doc.get("media_kind") or doc.get("kind") or "") in VIDEO_KINDS, back=back,

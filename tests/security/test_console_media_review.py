@@ -64,18 +64,21 @@ async def test_reveal_is_a_deliberate_audited_post(client: Client, store: Store,
     assert resp.status == 403, "no CSRF token, no reveal"
     assert await store["audit"].find_one({"action": "media.reveal"}) is None
     resp = await client.post(
-        f"/console/media/{sha}/reveal", data={"message": "alpha_news/2", "csrf_token": csrf.group(1)}
+        f"/console/media/{sha}/reveal",
+        data={"message": "alpha_news/2", "csrf_token": csrf.group(1), "back": "/console/messages/alpha_news/2"},
     )
     page = await resp.text()
     assert resp.status == 200 and resp.headers["Cache-Control"] == "no-store"
-    assert f'src="/api/v1/media/{sha}/bytes"' in page
+    assert f'src="/api/v1/media/{sha}/bytes"' in page and 'href="/console/messages/alpha_news/2"' in page
     entry = await store["audit"].find_one({"action": "media.reveal", "actor": "token:ana"})
     assert entry is not None and entry["via"] == "console" and entry["filter"] == {"message": "alpha_news/2"}
     eve = await token(store, Role.INVESTIGATOR, "eve")
     await sign_in(client, eve)
     csrf = CSRF.search(await (await client.get("/console/search")).text())
     assert csrf is not None
-    resp = await client.post(f"/console/media/{sha}/reveal", data={"csrf_token": csrf.group(1)})
+    resp = await client.post(
+        f"/console/media/{sha}/reveal", data={"csrf_token": csrf.group(1), "back": "https://x.example/"}
+    )
     assert resp.status == 404 and "/bytes" not in await resp.text()
     assert await store["audit"].find_one({"action": "media.reveal.refused", "actor": "token:eve"}) is not None
 
