@@ -32,6 +32,8 @@ ALLOWED_WORDS = {"tgwatch", "SHA", "MD", "English", "v"}
 #: names of formats and hashes: the same in both languages, so never "untranslated"
 TECHNICAL = {"MD5", "PDQ", "CSV", "JSON", "JSON Lines", "SHA-256", "GIF"}
 HUMAN_ATTRIBUTES = ("title", "alt", "placeholder", "aria-label")
+#: a table cell or a fact left empty: an unknown value is shown as "—", never as nothing
+BLANK = re.compile(r"<t[dh][^>]*>\s*</t[dh]>|<dd[^>]*>\s*</dd>")
 #: set TGWATCH_DUMP_PAGES=DIR to keep the Korean pages of the walk for a person to read
 DUMP = Path(os.environ["TGWATCH_DUMP_PAGES"]) if os.environ.get("TGWATCH_DUMP_PAGES") else None
 
@@ -137,6 +139,7 @@ async def test_no_console_page_shows_english_to_a_korean_reader(client: Client, 
         html = await resp.text()
         assert '<html lang="ko">' in html, path
         hits = untranslated(visible(html), catalog)
+        hits += [f"blank field: {blank}" for blank in BLANK.findall(html)]
         if hits:
             problems[path] = hits
         if DUMP:
