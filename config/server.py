@@ -35,3 +35,19 @@ class ConsoleSettings(BaseModel):
     session_idle_minutes: float = Field(30.0, gt=0)
     #: and after this many hours in any case
     session_max_hours: float = Field(12.0, gt=0)
+
+    #: the time zone console pages show times in, per page language (a UTC copy is on hover);
+    #: IANA names, e.g. ``{"ko": "Asia/Seoul", "en": "Europe/London"}``
+    timezones: dict[str, str] = Field(default_factory=lambda: {"ko": "Asia/Seoul", "en": "UTC"})
+
+    @field_validator("timezones")
+    @classmethod
+    def _zones(cls, value: dict[str, str]) -> dict[str, str]:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        for zone in value.values():
+            try:
+                ZoneInfo(zone)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(f"unknown time zone {zone!r} (an IANA name such as Asia/Seoul)") from None
+        return value

@@ -43,7 +43,7 @@ class EmailSenderSettings(BaseModel):
     addresses: dict[str, dict[str, str]] = Field(
         default_factory=lambda: {"telegram": {"abuse": "abuse@telegram.org", "copyright": "dmca@telegram.org"}}
     )
-    #: report language per platform (a template ``report.<lang>.txt.j2`` must exist); default ``language``
+    #: report language per platform (its catalog must hold the ``report.*`` words); default ``language``
     languages: dict[str, str] = Field(default_factory=dict)
     timeout: float = Field(30.0, gt=0)
 
@@ -100,7 +100,7 @@ class TakedownSettings(BaseModel):
 
     #: where drafted/auto requests are sent (none enabled: "sending" records a mark-sent)
     senders: SenderSettings = Field(default_factory=SenderSettings)
-    #: the default report language (``crawler/takedowns/templates/report.<lang>.txt.j2``)
+    #: the default report language (``report.*`` in ``foundation/locale/<lang>``)
     language: str = "en"
     #: attempts per sender and sending, and the first back-off between them (doubling)
     send_attempts: int = Field(3, ge=1, le=10)

@@ -7,8 +7,10 @@ semantics are visible. Later steps crawl the bundled offline sample site.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from crawler.ingest import Ingest, IngestResult
 from crawler.investigate.export import message_line
@@ -99,3 +101,43 @@ async def print_stored(store: Store, channel_key: str, echo: Callable[[str], Non
         line = message_line(doc)
         flags = ("edited " if line["edited"] else "") + ("DELETED" if line["deleted"] else "")
         echo(f"  {line['channel']}/{line['msg_id']} v{line['version']} {flags:<14} {line['text'][:70]}")
+
+
+def tgwatch_command(argv0: str, cwd: Path, on_path: str | None) -> str:
+    """How the person who ran the demo types ``tgwatch`` next: ``tgwatch`` only when their shell finds
+    this same program; else its path (``.venv/bin/tgwatch`` after ``make demo``), relative when short."""
+    program = Path(argv0)
+    if program.name != "tgwatch":
+        return f"{Path(sys.executable).name} -m crawler"
+    if on_path and Path(on_path).resolve() == program.resolve():
+        return "tgwatch"
+    try:
+        return str(program.resolve().relative_to(cwd.resolve()))
+    except ValueError:
+        return str(program.resolve())
+
+
+def next_steps(command: str, data_dir: Path, cwd: Path, channel: str = "korea_now") -> list[str]:
+    """The exact commands to run after the demo, the console sign-in included (README, "First steps")."""
+    default = (cwd / ".tgwatch").resolve()
+    tg = command if data_dir.resolve() == default else f"{command} --data-dir {data_dir}"
+    lines = ["", "== next steps =="]
+    if "/" in command:
+        venv = Path(command).parent
+        lines += [
+            f"tgwatch is installed in {venv}/, not on your PATH: type {command} as below,",
+            f"or run `. {venv}/activate` once in this shell and then plain `tgwatch`.",
+        ]
+    steps = [
+        (f"{tg} query messages --channel {channel}", "what the crawl stored"),
+        (f"{tg} db status", "the store and its collections"),
+        (f"{tg} tokens create --name me --role monitor", "prints a console token ONCE: copy it"),
+        (f"{tg} serve", "the API and the console; leave it running"),
+    ]
+    width = max(len(cmd) for cmd, _ in steps)
+    lines += [f"  {cmd:<{width}}  # {why}" for cmd, why in steps]
+    lines += [
+        "then open http://127.0.0.1:8080/console/ in a browser and paste the token to sign in",
+        "(--role investigator or admin to search messages and review media; 한국어 at the top right).",
+    ]
+    return lines

@@ -130,7 +130,7 @@ async def test_message_page_blurs_media_and_reveal_is_audited(client: Client, st
     inv = await token(store, Role.INVESTIGATOR, "ana")
     await sign_in(client, inv)
     html = await (await client.get("/console/messages/alpha_news/2")).text()
-    assert "no active case authorization" in html and 'class="sensitive"' not in html
+    assert "no active case authorization" in html and "/preview" not in html
     await AuthorizationRepo(store).add(
         case_id="CASE-7",
         warrant_ref="W-7",
@@ -140,11 +140,11 @@ async def test_message_page_blurs_media_and_reveal_is_audited(client: Client, st
         valid_until=time.time() + 3600,
     )
     html = await (await client.get("/console/messages/alpha_news/2")).text()
-    assert 'class="sensitive"' not in html, "named on the authorization but not a member of its case"
+    assert "/preview" not in html, "named on the authorization but not a member of its case"
     await CaseMemberRepo(store).add("CASE-7", "ana", added_by="admin")
     page = await client.get("/console/messages/alpha_news/2")
     html = await page.text()
-    assert f'src="/api/v1/media/{case.sha}/bytes"' in html and 'class="sensitive"' in html
+    assert f'src="/console/media/{case.sha}/preview"' in html and f"/api/v1/media/{case.sha}/bytes" not in html
     assert "No ledger entry names this message yet" in html and "Versions" in html
     csrf = re.search(r'<meta name="csrf-token" content="([0-9a-f]+)">', html)
     assert csrf is not None

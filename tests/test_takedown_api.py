@@ -333,7 +333,7 @@ async def test_console_create_from_an_alert_send_and_read(client: Client, store:
     aud = await token(store, Role.AUDITOR, "au")
     await sign_in(client, aud)
     html = await (await client.get("/console/takedowns/TD-000001")).text()
-    rows = re.findall(r"<tr><td>\d+</td><td>[^<]*</td><td>(\w+)</td><td>([^<]*)</td>", html)
+    rows = re.findall(r"<tr><td>\d+</td><td>(?:<time[^>]*>[^<]*</time>|[^<]*)</td><td>(\w+)</td><td>([^<]*)</td>", html)
     assert [a for a, _ in rows][:2] == ["create", "sent"] and ("sent", "token:mo") in rows
     assert (await client.get("/console/takedowns?status=sent")).status == 200
     assert (await client.get("/console/takedowns?status=bogus")).status == 400

@@ -33,6 +33,8 @@ from crawler.tokens import Principal
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 #: a cookie or token longer than this is not one we issued: refused without a lookup
 MAX_CREDENTIAL = 200
+#: request key: the page language the signed-in person chose (kept on the server-side session), if any
+SESSION_LANG = "tgwatch.session_lang"
 
 
 def parse_networks(values: list[str]) -> tuple[Network, ...]:
@@ -85,6 +87,8 @@ async def session_principal(request: web.Request) -> tuple[Principal, str] | Non
     if doc is None:
         return None
     who = await ctx.tokens.by_digest(str(doc["token"]))
+    if who is not None and isinstance(doc.get("lang"), str):
+        request[SESSION_LANG] = doc["lang"]
     return (who, session_id) if who is not None else None
 
 

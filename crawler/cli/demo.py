@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
+import sys
+from pathlib import Path
+
 import click
 
 from crawler.cli.app import AppContext, async_command, pass_app
-from crawler.demo import DEMO_CHANNEL, ingest_synthetic, print_stored
+from crawler.demo import DEMO_CHANNEL, ingest_synthetic, next_steps, print_stored, tgwatch_command
 from crawler.evidence.signing import generate_key
 from crawler.evidence.wiring import build_ledger
 from foundation.egress import allowing_private_hosts
@@ -37,11 +41,12 @@ async def demo_cmd(app: AppContext, quick: bool) -> None:
         key_name = await opened.ingest.resolve_channel(DEMO_CHANNEL)
         click.echo("stored:")
         await print_stored(opened.store, key_name or DEMO_CHANNEL.natural_key(), click.echo)
-        if quick:
-            return
-        from crawler import demo_site
+        if not quick:
+            from crawler import demo_site
 
-        await demo_site.run(settings, opened.store, opened.ingest, build_ledger(opened.store, settings), click.echo)
-    click.echo(
-        "done: `tgwatch query messages --channel korea_now`, `tgwatch db status`, `tgwatch serve` to look around"
-    )
+            ledger = build_ledger(opened.store, settings)
+            await demo_site.run(settings, opened.store, opened.ingest, ledger, click.echo)
+    command = tgwatch_command(sys.argv[0], Path.cwd(), shutil.which("tgwatch"))
+    channel = DEMO_CHANNEL.natural_key() if quick else "korea_now"
+    for line in next_steps(command, settings.data_dir, Path.cwd(), channel):
+        click.echo(line)

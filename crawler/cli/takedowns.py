@@ -98,7 +98,7 @@ async def create_cmd(
 @takedown_group.command("show")
 @click.argument("request_id")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "status"]), default="text", show_default=True)
-@click.option("--language", help="the text report's language (a report.<lang>.txt.j2 template; default: settings)")
+@click.option("--language", help="the text report's language (one with report.* in its catalog; default: settings)")
 @pass_app
 @async_command
 async def show_cmd(app: AppContext, request_id: str, fmt: str, language: str | None) -> None:

@@ -14,13 +14,14 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from crawler.api.auth import AUTH, SESSION_COOKIE, client_address
-from crawler.console.render import render
+from crawler.console.render import render, request_language
 from crawler.console.session import current, session_csrf
 from crawler.investigate.access import CSRF_FIELD, csrf_valid
 from crawler.investigate.pagination import BadQuery
 from crawler.routes.table import PRINCIPAL, RouteTable
 from crawler.tokens import Principal, Role
 from foundation.errors import NotAuthorized, NotFound, TgwatchError
+from foundation.i18n import gettext
 
 CONFLICT_KINDS = frozenset({"review_conflict", "takedown_conflict"})
 
@@ -51,17 +52,17 @@ def page(
                     request.app[AUTH].limiter.fail(client_address(request))
                 if method == "GET":
                     raise web.HTTPSeeOther("/console/login?" + urlencode({"next": request.path_qs}))
-                return error_page(request, 401, "Your session has ended; sign in again.")
+                return error_page(request, 401, gettext(request_language(request), "console.error.session_ended"))
             who, token = session
             base = {"who": who, "csrf": session_csrf(request, token)}
             if who.role not in roles:
-                return error_page(request, 403, f"The role {who.role.value!r} may not open this page.", base)
+                lang = request_language(request)
+                role = gettext(lang, f"console.role.{who.role.value}")
+                return error_page(request, 403, gettext(lang, "console.error.role", role=role), base)
             if method != "GET":
                 form = await request.post()
                 if not csrf_valid(request, token, str(form.get(CSRF_FIELD, ""))):
-                    return error_page(
-                        request, 403, "The form was not sent by this console (CSRF token missing or wrong).", base
-                    )
+                    return error_page(request, 403, gettext(request_language(request), "console.error.csrf"), base)
             request[PRINCIPAL] = who
             try:
                 return await handler(request, who, base)

@@ -1,22 +1,37 @@
 """Jinja2 rendering: one environment per app, autoescaping on, UTF-8 HTML responses.
 
 Every page gets ``t(msgid, **params)`` (the words in the reader's language, from the gettext
-catalogs of ``foundation/i18n.py``) and ``lang``; templates never hold bare English text.
+catalogs of ``foundation/i18n.py``), ``label(group, value)`` (a stored value such as a status, in
+words when the catalog has it), ``lang`` and ``tz``; templates never hold bare English text. The
+language is the one the person chose (kept on the server-side session), else the browser's
+``Accept-Language``, else English. Times are shown in the language's zone (``console.timezones``)
+with the UTC time on hover; numbers and dates follow the language's conventions (Babel/CLDR).
 """
 
 from __future__ import annotations
 
 import functools
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
+from zoneinfo import ZoneInfo
 
 import jinja2
 from aiohttp import web
+from babel.dates import format_datetime
+from babel.numbers import format_decimal
+from markupsafe import Markup, escape
 
-from foundation.i18n import LANGUAGES, gettext
+from crawler.api.app import SETTINGS
+from crawler.api.auth import SESSION_LANG
+from foundation.i18n import LANGUAGES, translated
 
 TEMPLATES = Path(__file__).parent / "templates"
+#: request key: a language asked for on a page that has no session yet (the sign-in page)
+LANG_CHOICE = "tgwatch.lang_choice"
+#: what an unknown time or number is shown as: a visible "no value", never an empty cell
+NOTHING = "—"
 
 
 @functools.cache
@@ -30,8 +45,49 @@ def environment() -> jinja2.Environment:
     )
     env.filters["qs"] = lambda params: urlencode({k: v for k, v in params.items() if v not in (None, "")})
     env.filters["short"] = lambda value, n=12: (str(value)[:n] + "…") if value and len(str(value)) > n else value
-    env.filters["when"] = lambda value: str(value).replace("T", " ").replace("Z", " UTC") if value else ""
+    env.filters["when"] = when
+    env.filters["num"] = num
     return env
+
+
+def as_datetime(value: object) -> datetime | None:
+    """A stored time (datetime, ISO string with or without ``Z``, epoch seconds) as an aware UTC datetime."""
+    if isinstance(value, datetime):
+        found = value
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        found = datetime.fromtimestamp(float(value), UTC)
+    elif isinstance(value, str) and value:
+        try:
+            found = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    else:
+        return None
+    return (found if found.tzinfo else found.replace(tzinfo=UTC)).astimezone(UTC)
+
+
+@jinja2.pass_context
+def when(context: Any, value: object) -> Markup | str:
+    """``<time>`` in the reader's zone and locale, with the UTC time as its title (shown on hover)."""
+    at = as_datetime(value)
+    if at is None:
+        return str(value) if value not in (None, "") else NOTHING
+    lang = context.get("lang", "en")
+    zone = context.get("tz", "UTC")
+    shown = format_datetime(at, format="medium", tzinfo=ZoneInfo(zone), locale=lang)
+    if zone != "UTC":
+        shown = f"{shown} ({format_datetime(at, 'zzzz', tzinfo=ZoneInfo(zone), locale=lang)})"
+    iso = at.isoformat().replace("+00:00", "Z")
+    utc = at.strftime("%Y-%m-%d %H:%M:%S UTC")
+    return Markup('<time datetime="{}" title="{}">{}</time>').format(iso, utc, shown)
+
+
+@jinja2.pass_context
+def num(context: Any, value: object) -> str:
+    """A count or measure in the reader's locale (``12,345``); anything else as it is."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value) if value not in (None, "") else NOTHING
+    return format_decimal(value, locale=context.get("lang", "en"))
 
 
 #: pages speak English unless the reader chose a language or the browser prefers one we have a catalog for
@@ -57,22 +113,42 @@ def page_language(header: str | None) -> str:
 
 
 def request_language(request: web.Request) -> str:
-    """The language of this request's pages."""
+    """The language of this request's pages: the session's choice, a sign-in page's choice, the browser's."""
+    for key in (SESSION_LANG, LANG_CHOICE):
+        chosen = request.get(key)
+        if isinstance(chosen, str) and chosen in LANGUAGES:
+            return chosen
     return page_language(request.headers.get("Accept-Language"))
 
 
+def page_zone(request: web.Request, lang: str) -> str:
+    zones = request.app[SETTINGS].console.timezones
+    return zones.get(lang) or zones.get(PAGE_DEFAULT_LANGUAGE) or "UTC"
+
+
 def translator(request: web.Request) -> dict[str, Any]:
-    """Template context: ``t(msgid, **params)`` in the request's language, and that language."""
+    """Template context: ``t``, ``label``, the request's language and its time zone."""
     lang = request_language(request)
 
-    def t(msgid: str, **params: object) -> str:
-        return gettext(lang, msgid, **params)
+    def t(msgid: str, **params: object) -> Markup:
+        # escaped text with escaped parameters, so a parameter may itself be markup (a <time>)
+        text = translated(lang, msgid) or translated("en", msgid) or msgid
+        return Markup(escape(text)).format(**params) if params else Markup(escape(text))
 
-    return {"t": t, "lang": lang}
+    def label(group: str, value: object) -> str:
+        """A stored value in words (``console.<group>.<value>``), or the value itself when it has none."""
+        msgid = f"console.{group}.{value}"
+        return translated(lang, msgid) or translated("en", msgid) or str(value)
+
+    here = request.path_qs if request.method == "GET" else "/console/"
+    query = {k: v for k, v in request.query.items() if k != "lang"}
+    switch = {code: request.path + "?" + urlencode({**query, "lang": code}) for code in LANGUAGES}
+    return {"t": t, "label": label, "lang": lang, "tz": page_zone(request, lang), "here": here, "switch": switch}
 
 
 def render(request: web.Request, template: str, http_status: int = 200, **context: Any) -> web.Response:
     html = environment().get_template(template).render(**{**translator(request), **context})
     response = web.Response(text=html, status=http_status, content_type="text/html", charset="utf-8")
     response.headers["Cache-Control"] = "no-store"
+    response.headers["Content-Language"] = request_language(request)
     return response

@@ -26,7 +26,7 @@ from crawler.notify.service import NotifyService
 from crawler.routes.table import RouteTable
 from crawler.takedowns.api import TakedownView, dispatcher, service
 from crawler.takedowns.models import Reason, RequestStatus, TakedownRequest
-from crawler.takedowns.render import render_text
+from crawler.takedowns.render import render_text, report_language
 from crawler.tokens import Principal, Role
 from storage.client import Doc
 from storage.repos.alerts import AlertRepo
@@ -51,7 +51,7 @@ def register(routes: RouteTable) -> None:
         await audit(request, who, "takedowns.review", result_count=len(rows), via="console")
         return render(
             request, "review.html", **base, drafts=rows, can_act=who.role in SENDERS,
-            reasons=REASON_CHOICES, limit=QUEUE_LIMIT,
+            reasons=REASON_CHOICES, limit=QUEUE_LIMIT, report_lang=report_language(settings.language),
         )  # fmt: skip
 
     @page(routes, "POST", "/console/takedowns/{id}/approve", SENDERS, "approve a draft and send it")

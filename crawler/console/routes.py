@@ -18,11 +18,11 @@ from urllib.parse import quote
 from aiohttp import web
 
 from crawler.api.app import STORE
-from crawler.api.auth import AUTH, client_address
+from crawler.api.auth import AUTH, SESSION_COOKIE, client_address
 from crawler.captures.graph import channel_neighbours
-from crawler.console import dashboard, review, takedowns
+from crawler.console import dashboard, media_review, review, takedowns
 from crawler.console.pages import error_page, page, safe_next
-from crawler.console.render import render, translator
+from crawler.console.render import LANG_CHOICE, render, request_language, translator
 from crawler.console.session import (
     end_session,
     login_csrf_valid,
@@ -50,6 +50,7 @@ from crawler.media.hygiene import list_row
 from crawler.routes.table import RouteTable
 from crawler.tokens import Principal, Role
 from foundation.case_ids import CASE_ID_RULE, is_case_id
+from foundation.i18n import LANGUAGES, gettext
 from storage.repos.alerts import AlertRepo
 from storage.repos.audience import AudienceRepo
 from storage.repos.hashlists import HashListRepo
@@ -72,6 +73,7 @@ def register(routes: RouteTable) -> None:
     review.register(routes)
     takedowns.register(routes)
     dashboard.register(routes)
+    media_review.register(routes)
 
 
 def _session_pages(routes: RouteTable) -> None:
@@ -94,6 +96,8 @@ def _session_pages(routes: RouteTable) -> None:
 
     @routes.add("GET", "/console/login", public=True, summary="console: sign-in form", tag="console")
     async def login_form(request: web.Request) -> web.StreamResponse:
+        if request.query.get("lang") in LANGUAGES:  # the language links of the sign-in page
+            request[LANG_CHOICE] = request.query["lang"]
         return _login_page(request, None, 200)
 
     @routes.add("POST", "/console/login", public=True, summary="console: sign in with a token", tag="console")
@@ -104,23 +108,27 @@ def _session_pages(routes: RouteTable) -> None:
         client = client_address(request)
         form = await request.post()
         token = str(form.get("token", "")).strip()
+        chosen = str(form.get("lang", ""))
+        if chosen in LANGUAGES:
+            request[LANG_CHOICE] = chosen
+        lang = request_language(request)
         problem: tuple[str, int] | None = None
         if not login_csrf_valid(request, str(form.get(CSRF_FIELD, ""))):
-            problem = ("The sign-in form expired; please try again.", 400)
+            problem = (gettext(lang, "console.login.expired"), 400)
         elif not token or len(token) > TOKEN_MAX:
-            problem = ("Enter the token you were given.", 400)
+            problem = (gettext(lang, "console.login.empty"), 400)
         elif await ctx.tokens.authenticate(token) is None:
-            problem = ("That token is not valid (unknown or revoked).", 401)
+            problem = (gettext(lang, "console.login.invalid"), 401)
         if problem is not None:
             wait = ctx.limiter.blocked(client)
             ctx.limiter.fail(client)
             if wait:
-                response = _login_page(request, f"Too many failed sign-ins; try again in {int(wait) + 1} seconds.", 429)
+                response = _login_page(request, gettext(lang, "console.login.too_many", seconds=int(wait) + 1), 429)
                 response.headers["Retry-After"] = str(int(wait) + 1)
                 return response
             return _login_page(request, *problem)
         response = web.HTTPSeeOther(safe_next(str(form.get("next", ""))))
-        await start_session(request, response, token)
+        await start_session(request, response, token, lang=chosen if chosen in LANGUAGES else None)
         response.del_cookie("tgwatch_login", path="/console")
         raise response
 
@@ -130,13 +138,22 @@ def _session_pages(routes: RouteTable) -> None:
         await end_session(request, response)
         raise response
 
+    @page(routes, "POST", "/console/language", frozenset(Role), "choose the console's language")
+    async def language(request: web.Request, who: Principal, base: dict[str, Any]) -> web.StreamResponse:
+        form = await request.post()
+        lang = str(form.get("lang", ""))
+        if lang not in LANGUAGES:
+            raise BadQuery(f"language must be one of {', '.join(LANGUAGES)}")
+        await request.app[AUTH].sessions.set_lang(request.cookies.get(SESSION_COOKIE, ""), lang)
+        raise web.HTTPSeeOther(safe_next(str(form.get("next", ""))))
+
     @page(routes, "GET", "/console/", frozenset(Role), "home")
     async def home(request: web.Request, who: Principal, base: dict[str, Any]) -> web.StreamResponse:
         if who.role in OPERATIONS:  # monitors, investigators, admins: the dashboard (issue 20)
             return await dashboard.home(request, who, base)
         if who.role in AUDITORS:
             raise web.HTTPSeeOther("/console/audit")
-        return error_page(request, 403, "This token is for the detection service, not the console.", base)
+        return error_page(request, 403, gettext(request_language(request), "console.error.detector"), base)
 
 
 def _login_page(request: web.Request, error: str | None, status: int) -> web.Response:
@@ -177,7 +194,8 @@ def _evidence_pages(routes: RouteTable) -> None:
     async def case_bundle(request: web.Request, who: Principal, base: dict[str, Any]) -> web.StreamResponse:
         case = request.query.get("case", "").strip()
         if not is_case_id(case):
-            return error_page(request, 400, f"A case id is required: {CASE_ID_RULE}.", base)
+            message = gettext(request_language(request), "console.error.case_id", rule=CASE_ID_RULE)
+            return error_page(request, 400, message, base)
         # the API route builds, audits and streams the bundle; the session cookie authenticates it
         raise web.HTTPSeeOther(f"/api/v1/cases/{quote(case, safe='')}/bundle")
 

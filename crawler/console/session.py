@@ -28,10 +28,13 @@ async def current(request: web.Request) -> tuple[Principal, str] | None:
     return await session_principal(request)
 
 
-async def start_session(request: web.Request, response: web.StreamResponse, token: str) -> None:
-    """Open a server-side session for a token already authenticated, and set its cookie."""
+async def start_session(
+    request: web.Request, response: web.StreamResponse, token: str, *, lang: str | None = None
+) -> None:
+    """Open a server-side session for a token already authenticated (with the language chosen on the
+    sign-in page, if any), and set its cookie."""
     ctx = request.app[AUTH]
-    session_id = await ctx.sessions.open(ctx.tokens.digest(token))
+    session_id = await ctx.sessions.open(ctx.tokens.digest(token), lang=lang)
     response.set_cookie(
         SESSION_COOKIE,
         session_id,

@@ -17,14 +17,14 @@ from aiohttp import web
 
 from crawler.api.app import SETTINGS
 from crawler.console.pages import page
-from crawler.console.render import render
+from crawler.console.render import render, request_language
 from crawler.investigate.access import audit
 from crawler.investigate.pagination import BadQuery
 from crawler.investigate.serialize import jsonable
 from crawler.routes.table import RouteTable
 from crawler.takedowns.api import TakedownView, figures, latest_checks, parse_statuses, service
 from crawler.takedowns.models import OPEN_STATUSES, ItemStatus, Reason, RequestStatus, TakedownItem, TakedownRequest
-from crawler.takedowns.render import render_text
+from crawler.takedowns.render import render_text, report_language
 from crawler.takedowns.stats import WINDOWS, Durations, TakedownStats
 from crawler.tokens import Principal, Role
 
@@ -39,15 +39,23 @@ HISTORY_SHOWN = {"kind", "action", "actor", "at", "seq", "logged_at", "request",
                  "cases", "subjects", "items"}  # fmt: skip
 
 
-def human_seconds(value: float | None) -> str:
-    """``93784`` → ``1d 2h``: figures for people, two units at most."""
+#: the units of a duration shown to people, per page language (``1d 2h``, ``1일 2시간``)
+DURATION_UNITS = {
+    "en": (("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)),
+    "ko": (("일", 86_400), ("시간", 3_600), ("분", 60), ("초", 1)),
+}
+
+
+def human_seconds(value: float | None, lang: str = "en") -> str:
+    """``93784`` → ``1d 2h`` (``1일 2시간``): figures for people, two units at most."""
     if value is None:
         return "–"
+    units = DURATION_UNITS.get(lang, DURATION_UNITS["en"])
     seconds = round(value)
     if seconds < 60:
-        return f"{seconds}s"
+        return f"{seconds}{units[-1][0]}"
     parts: list[str] = []
-    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)):
+    for unit, size in units:
         if seconds >= size:
             parts.append(f"{seconds // size}{unit}")
             seconds %= size
@@ -60,11 +68,11 @@ def percent(value: float | None) -> str:
     return "–" if value is None else f"{value * 100:.0f}%"
 
 
-def figures_view(stats: TakedownStats) -> dict[str, Any]:
-    """The figures as the list page shows them (strings ready to print)."""
+def figures_view(stats: TakedownStats, lang: str = "en") -> dict[str, Any]:
+    """The figures as the list page shows them (strings ready to print, durations in ``lang``)."""
 
     def durations(d: Durations) -> dict[str, str]:
-        return {"count": str(d.count), "median": human_seconds(d.median), "p90": human_seconds(d.p90)}
+        return {"count": str(d.count), "median": human_seconds(d.median, lang), "p90": human_seconds(d.p90, lang)}
 
     shares = []
     for name, _ in WINDOWS:
@@ -167,7 +175,7 @@ def register(routes: RouteTable) -> None:
             tab=tab,
             tabs=TABS,
             items=[_row(r) for r in reqs],
-            figures=figures_view(stats),
+            figures=figures_view(stats, request_language(request)),
             limit=LIST_LIMIT,
         )
 
@@ -192,6 +200,7 @@ def register(routes: RouteTable) -> None:
             open=req.status in OPEN_STATUSES,
             items=[_item_row(i, last.get(i.item_id)) for i in req.items],
             report=render_text(req, request.app[SETTINGS].takedowns),
+            report_lang=report_language(request.app[SETTINGS].takedowns.language),
             can_send=who.role in SENDERS,
             history=history,
             sendings=[

@@ -242,6 +242,13 @@ class InvestigateService:
                 sightings.append(
                     {"sha256": sha256, "channel": m["channel"], "msg_id": m["msg_id"], "message": m["_id"]}
                 )
+        # a sighting records when the item was first seen in a message (``seen_at``); the message
+        # itself knows when it was last seen by a crawl: both are shown, never an empty cell
+        by_key = {m["_id"]: m for m in messages}
+        for s in sightings:
+            msg = by_key.get(f"{s['channel']}/{s['msg_id']}") or {}
+            s["first_seen_at"] = s.get("seen_at") or msg.get("first_seen_at")
+            s["last_seen_at"] = msg.get("last_seen_at") or s["first_seen_at"]
         return {
             "sha256": sha256,
             "hashes": jsonable(

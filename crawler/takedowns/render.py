@@ -25,6 +25,7 @@ from config.takedowns import TakedownSettings
 from crawler.evidence.ledger import Ledger
 from crawler.investigate.serialize import jsonable
 from crawler.takedowns.models import TakedownItem, TakedownRequest
+from foundation import i18n
 
 SCHEMA = "tgwatch.takedown/1"
 #: prose lines of the text report are wrapped for e-mail (links and digests never are)
@@ -39,8 +40,9 @@ def _iso(value: datetime | None) -> str | None:
 if TYPE_CHECKING:
     import jinja2
 
-#: the report templates, one file per language: ``report.<lang>.txt.j2``
+#: the one report template; its words come from the gettext catalogs (``report.*`` ids)
 TEMPLATES = Path(__file__).parent / "templates"
+REPORT_TEMPLATE = "report.txt.j2"
 DEFAULT_LANGUAGE = "en"
 _LANGUAGE = re.compile(r"^[a-z]{2,3}(?:-[a-z0-9]{2,8})?$")
 
@@ -63,24 +65,41 @@ def _environment() -> jinja2.Environment:
 
 
 def available_languages() -> list[str]:
-    """Languages with a text report template (adding ``report.<lang>.txt.j2`` adds one)."""
-    return sorted(p.name.split(".")[1] for p in TEMPLATES.glob("report.*.txt.j2"))
+    """Languages whose catalog has the report's words (adding a catalog with ``report.*`` adds one)."""
+    return sorted(lang for lang in i18n.LANGUAGES if i18n.translated(lang, "report.subject"))
 
 
 def report_language(language: str | None) -> str:
-    """``language`` when a template exists for it, else English (a typo never stops a report)."""
+    """``language`` when its catalog has the report, else English (a typo never stops a report)."""
     lang = (language or "").strip().lower()
-    if _LANGUAGE.match(lang) and (TEMPLATES / f"report.{lang}.txt.j2").is_file():
+    if _LANGUAGE.match(lang) and lang in available_languages():
         return lang
     return DEFAULT_LANGUAGE
 
 
 def render_text(req: TakedownRequest, settings: TakedownSettings, *, language: str | None = None) -> str:
-    """The text report in ``language`` (default: ``settings.language``; English when there is no template)."""
+    """The text report in ``language`` (default: ``settings.language``; English when there is no catalog)."""
     lang = report_language(language or settings.language)
-    template = _environment().get_template(f"report.{lang}.txt.j2")
-    return template.render(
-        req=req, items=req.items, reporter_name=settings.reporter_name, reporter_contact=settings.reporter_contact
+
+    def t(msgid: str, **params: object) -> str:
+        return i18n.gettext(lang, msgid, **params)
+
+    def reason_label(value: str) -> str:
+        return i18n.translated(lang, f"report.reason.{value}") or value
+
+    width = t("report.wrap_width")
+    return (
+        _environment()
+        .get_template(REPORT_TEMPLATE)
+        .render(
+            req=req,
+            items=req.items,
+            reporter_name=settings.reporter_name,
+            reporter_contact=settings.reporter_contact,
+            t=t,
+            reason_label=reason_label,
+            wrap_width=int(width) if width.isdigit() else WRAP,
+        )
     )
 
 

@@ -160,7 +160,7 @@ class MediaRepo:
     async def sightings_of(self, sha256: str) -> list[Doc]:
         """Every sighting of one item, first seen first."""
         with translate_errors("read media"):
-            return await self._sightings.find({"sha256": sha256}).sort("first_seen_at", 1).to_list(None)
+            return await self._sightings.find({"sha256": sha256}).sort("seen_at", 1).to_list(None)
 
     async def with_md5(self, md5: str) -> list[str]:
         """Digests of the items with this MD5."""

@@ -27,11 +27,13 @@ class SessionRepo:
     def _key(self, session_id: str) -> str:
         return hmac.new(self._secret, f"session:{session_id}".encode(), hashlib.sha256).hexdigest()
 
-    async def open(self, token_digest: str, *, now: float | None = None) -> str:
+    async def open(self, token_digest: str, *, now: float | None = None, lang: str | None = None) -> str:
         """Start a session for the token with this stored digest; returns the id for the cookie."""
         session_id = secrets.token_urlsafe(32)
         at = time.time() if now is None else now
         doc: Doc = {"_id": self._key(session_id), "token": token_digest, "created": at, "seen": at}
+        if lang:
+            doc["lang"] = lang
         with translate_errors("open session"):
             await self._coll.insert_one(doc)
         return session_id
@@ -50,6 +52,12 @@ class SessionRepo:
             if at - float(doc["seen"]) > SEEN_RESOLUTION:
                 await self._coll.update_one({"_id": key}, {"$set": {"seen": at}})
         return doc
+
+    async def set_lang(self, session_id: str, lang: str) -> bool:
+        """Keep the console language a person chose with their session (a plain string: ``$set`` is safe)."""
+        with translate_errors("set session language"):
+            res = await self._coll.update_one({"_id": self._key(session_id)}, {"$set": {"lang": lang}})
+        return bool(res.matched_count)
 
     async def end(self, session_id: str) -> None:
         with translate_errors("end session"):
