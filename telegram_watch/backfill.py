@@ -128,9 +128,7 @@ class Backfill:
         if not resolved.ok:
             result.state = str(resolved.channel.state)
             return result
-        if resolved.ref.username is None and self.private_gate is not None:
-            # a chat without a public username is private: reading it needs a covering authorization
-            await self.private_gate(resolved.ref.natural_key(), [m.name for m in self.pool.candidates(None)])
+        await self.require_private_read(resolved)
         with_topics = await self.with_topics(resolved, result)  # a private forum's topics only past the gate
         if with_topics is not resolved:
             resolved = with_topics
@@ -162,6 +160,15 @@ class Backfill:
             complete=result.complete,
         )
         return result
+
+    async def require_private_read(self, resolved: Resolved) -> None:
+        """Refuse (``NotAuthorized`` from the gate) before anything of a private chat is read.
+
+        A chat without a public username is private: its history, topics, comments and stories are
+        read only under a covering authorization. Every path that reads a chat (``run``, the
+        watcher's start, stories) asks here first."""
+        if resolved.ok and resolved.ref.username is None and self.private_gate is not None:
+            await self.private_gate(resolved.ref.natural_key(), [m.name for m in self.pool.candidates(None)])
 
     async def catch_up(self, resolved: Resolved) -> BackfillResult:
         """Read everything newer than the checkpoint (after a disconnect, or on a new-message signal)."""
