@@ -106,3 +106,26 @@ async def test_a_private_forums_topics_are_not_read_before_the_authorization_gat
     assert refused == [f"id{room.id}"]
     assert world.calls[("agent1", "GetForumTopicsRequest")] == 0
     assert "Secret topic" not in await everything(store)
+
+
+async def test_comment_threads_are_walked_at_a_bounded_rate_and_none_is_starved(
+    world: FakeTelegram, pool: AccountPool, ingest: Ingest, store: Store
+) -> None:
+    """A channel with many commented posts: each run walks at most ``max_threads`` threads (the threads
+    already read do not count), and every thread is read within a few runs."""
+    ch = world.add_channel("Busy", username="busy_chan")
+    group = world.add_channel("Busy chat", megagroup=True, private=True, username=None)
+    X.link_discussion(ch, group)
+    dora = world.add_user("Dora", username="dora_d")
+    posts = [world.add_message(ch, f"post {i}") for i in range(8)]
+    for i, p in enumerate(posts):
+        X.add_comment(world, ch, p, f"comment under {i}", sender=dora)
+
+    walked = [(await Backfill(pool, ingest, max_threads=3).run("busy_chan")).threads for _ in range(4)]
+
+    assert walked == [3, 3, 2, 0]
+    assert world.calls[("alice", "GetDiscussionMessageRequest")] == 8
+    texts = {d["text"] for d in await store.db["messages"].find({"channel_key": f"id{group.id}"}).to_list(None)}
+    assert {f"comment under {i}" for i in range(8)} <= texts
+    cp = await ingest.checkpoint(f"mtproto:id{ch.id}")
+    assert cp is not None and not cp.extra.get("comments_pending")
