@@ -83,3 +83,27 @@ async def test_stories_of_a_private_chat_are_not_read_without_an_authorization(i
     assert gate.asked == [f"id{room.id}"]
     assert world.calls[("agent1", "GetPeerStoriesRequest")] == 0
     assert "private story caption" not in await everything(store)
+
+
+async def test_a_scheduled_mtproto_run_of_a_private_chat_needs_an_authorization(
+    ingest: Ingest, store: Store, tmp_path: Any
+) -> None:
+    from config.settings import Settings
+    from crawler.scheduling.runners import RunContext, run_mtproto
+    from crawler.scheduling.tasks import TaskSpec
+
+    world = FakeTelegram(seed="gate-sched")
+    room = world.add_channel("Private room", megagroup=True, private=True)
+    world.add_message(room, "scheduled secret line")
+    pool = await _member_pool(world, room)
+    settings = Settings(data_dir=tmp_path)
+    ctx = RunContext(settings=settings, store=store, ingest=ingest, account_pool=pool)
+    key = f"id{room.id}"
+    try:
+        outcome = await run_mtproto(ctx, TaskSpec(f"{key}/1", key, key, "mtproto", 1))
+    finally:
+        await pool.close()
+    assert outcome.errors == 1
+    assert world.calls[("agent1", "GetHistoryRequest")] == 0
+    dump = await everything(store)
+    assert "scheduled secret line" not in dump and "not_authorized" in dump
