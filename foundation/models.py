@@ -400,7 +400,7 @@ class Message(Record):
         Only what the author can change counts: text, media, poll question/options, location, link buttons.
         Views, forwards and fetch times change on every crawl and must not create versions.
         """
-        content = {
+        content: dict[str, Any] = {
             "text": self.text,
             "media": [m.identity() for m in self.media],
             "poll": [self.poll.question, [o.text for o in self.poll.options]] if self.poll else None,
