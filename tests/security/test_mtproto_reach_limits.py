@@ -129,3 +129,23 @@ async def test_comment_threads_are_walked_at_a_bounded_rate_and_none_is_starved(
     assert {f"comment under {i}" for i in range(8)} <= texts
     cp = await ingest.checkpoint(f"mtproto:id{ch.id}")
     assert cp is not None and not cp.extra.get("comments_pending")
+
+
+async def test_a_person_named_like_a_bot_leaves_no_trace_not_even_in_the_logs(
+    world: FakeTelegram, pool: AccountPool, ingest: Ingest, store: Store
+) -> None:
+    import io
+
+    from foundation import logs
+    from telegram_watch.bots import track_bots
+
+    world.add_user("Abbot", username="friar_abbot")  # a person whose username happens to end in "bot"
+    out = io.StringIO()
+    logs.configure("DEBUG", "json", out)
+    try:
+        tracked, left = await track_bots(pool, ingest, ["friar_abbot"])
+    finally:
+        logs.configure()
+    assert tracked == [] and left == []
+    assert "friar_abbot" not in out.getvalue()
+    assert "friar_abbot" not in await everything(store)
