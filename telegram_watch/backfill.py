@@ -423,7 +423,13 @@ class _Walk:
             if self.remaining is not None:
                 self.remaining -= len(page)
             if page:
-                offset_id = min(m.id for m in page)
+                lowest = min(m.id for m in page)
+                if offset_id and lowest >= offset_id and not ended:
+                    # a page below ``offset_id`` holding nothing below it: following it would never end
+                    raise SourceError(
+                        f"{self.feed.request} did not go down: asked below {offset_id}, got ids from {lowest}"
+                    )
+                offset_id = lowest
             yield page, ended
             if ended or self.stopped or not page:
                 return

@@ -149,3 +149,37 @@ async def test_a_person_named_like_a_bot_leaves_no_trace_not_even_in_the_logs(
     assert tracked == [] and left == []
     assert "friar_abbot" not in out.getvalue()
     assert "friar_abbot" not in await everything(store)
+
+
+async def test_a_reply_feed_that_never_goes_down_ends_with_a_recorded_error(
+    world: FakeTelegram, pool: AccountPool, ingest: Ingest, store: Store
+) -> None:
+    """A server (or a bug) answering every getReplies page with the same messages must not keep a run
+    asking forever: the walk stops with an error after the first page that does not go down."""
+    from datetime import UTC, datetime
+
+    from foundation.errors import SourceError
+    from telegram_watch.backfill import BackfillResult, Feed, _Walk
+
+    asked: list[int] = []
+    page = [
+        types.Message(id=i, peer_id=types.PeerChannel(777), date=datetime(2026, 1, 1, tzinfo=UTC), message=f"m{i}")
+        for i in range(200, 100, -1)
+    ]
+
+    async def same_page(client: Any, offset_id: int, floor: int, limit: int) -> list[Any]:
+        asked.append(offset_id)
+        if len(asked) > 20:
+            raise AssertionError("still asking: the walk does not end")
+        return page[:limit]
+
+    feed = Feed("mtproto:id777:comments:1", ChannelRef(tg_id=777), "id777", same_page, request="messages.getReplies")
+    walk = _Walk(
+        Backfill(pool, ingest), feed, BackfillResult(channel="id777", stream=feed.stream), limit=None, since=None
+    )
+    with pytest.raises(SourceError, match="did not go down"):
+        try:
+            await walk.top()
+        finally:
+            await walk.settle()
+    assert len(asked) == 2
