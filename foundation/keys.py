@@ -36,7 +36,10 @@ def load_or_create(configured: SecretStr | None, data_dir: Path, name: str) -> b
     if not path.exists():
         _create(path)
     if stat.S_IMODE(path.stat().st_mode) & 0o077:  # loosened by hand or a copy: only the owner may read it
-        path.chmod(0o600)
+        try:
+            path.chmod(0o600)
+        except PermissionError as exc:
+            raise ConfigError(f"{path} is readable by other users and is not ours to fix: chmod 600 it") from exc
     return decode_key(path.read_text().strip(), str(path))
 
 
