@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 
 def _utc(value: datetime) -> datetime:
@@ -153,6 +153,20 @@ class Reaction(Record):
     paid: bool = False
 
 
+#: hostile-data bounds: a message or bot stuffed with thousands of reactions, buttons or commands keeps
+#: this many (the raw capture keeps everything) and says so in a notice; Telegram's own limits are lower
+MAX_REACTIONS = 200
+MAX_BUTTON_ROWS = 100
+MAX_BUTTONS = 200
+MAX_BUTTON_TEXT = 1024
+MAX_BOT_COMMANDS = 200
+MAX_BOT_COMMAND_TEXT = 1024
+
+
+def _cut(value: object, limit: int) -> object:
+    return value[: limit - 1] + "…" if isinstance(value, str) and len(value) > limit else value
+
+
 class Button(Record):
     """One inline keyboard button under a message: what it says and, for a link button, where it goes.
 
@@ -163,6 +177,13 @@ class Button(Record):
     text: str
     url: str | None = None
     kind: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bounded(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("text"), str) and len(data["text"]) > MAX_BUTTON_TEXT:
+            data = {**data, "text": _cut(data["text"], MAX_BUTTON_TEXT)}
+        return data
 
 
 class RawCapture(Record):
@@ -258,6 +279,13 @@ class BotCommand(Record):
     command: str
     description: str = ""
 
+    @model_validator(mode="before")
+    @classmethod
+    def _bounded(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            data = {**data, **{k: _cut(data[k], MAX_BOT_COMMAND_TEXT) for k in ("command", "description") if k in data}}
+        return data
+
 
 class Channel(Record):
     """A snapshot of a channel's header as a source saw it at ``seen_at``."""
@@ -278,6 +306,14 @@ class Channel(Record):
     forum: bool = False
     topics: list[ForumTopic] = Field(default_factory=list)
     bot_commands: list[BotCommand] = Field(default_factory=list)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bounded(cls, data: Any) -> Any:
+        commands = data.get("bot_commands") if isinstance(data, dict) else None
+        if isinstance(commands, list) and len(commands) > MAX_BOT_COMMANDS:
+            data = {**data, "bot_commands": commands[:MAX_BOT_COMMANDS]}
+        return data
 
 
 class Message(Record):
@@ -321,6 +357,35 @@ class Message(Record):
     pinned: bool = False
     sender: Sender | None = None  # group messages: their author's public name (nothing else of members)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _bounded(cls, data: Any) -> Any:
+        """Hostile data stays bounded: past ``MAX_REACTIONS``/``MAX_BUTTONS`` the rest is left to the raw
+        capture, and a notice records how much was cut (so the cut is visible, never silent)."""
+        if not isinstance(data, dict):
+            return data
+        notices: list[str] = []
+        reactions = data.get("reactions")
+        if isinstance(reactions, list) and len(reactions) > MAX_REACTIONS:
+            notices.append(f"reactions: {len(reactions)} kinds, the first {MAX_REACTIONS} kept")
+            data = {**data, "reactions": reactions[:MAX_REACTIONS]}
+        rows = data.get("buttons")
+        if isinstance(rows, list) and all(isinstance(r, list) for r in rows):
+            total = sum(len(r) for r in rows)
+            if len(rows) > MAX_BUTTON_ROWS or total > MAX_BUTTONS:
+                kept: list[list[Any]] = []
+                room = MAX_BUTTONS
+                for row in rows[:MAX_BUTTON_ROWS]:
+                    if room <= 0:
+                        break
+                    kept.append(row[:room])
+                    room -= len(kept[-1])
+                notices.append(f"buttons: {total} in {len(rows)} rows, {MAX_BUTTONS - room} kept")
+                data = {**data, "buttons": kept}
+        if notices:
+            data = {**data, "notices": [*(data.get("notices") or []), *notices]}
+        return data
+
     @property
     def key(self) -> str:
         if self.channel_key is None:
@@ -332,16 +397,19 @@ class Message(Record):
     def content_hash(self) -> str:
         """The digest that decides whether a re-ingested message is a new version.
 
-        Only what the author can change counts: text, media, poll question/options, location.
+        Only what the author can change counts: text, media, poll question/options, location, link buttons.
         Views, forwards and fetch times change on every crawl and must not create versions.
         """
-        content = {
+        content: dict[str, Any] = {
             "text": self.text,
             "media": [m.identity() for m in self.media],
             "poll": [self.poll.question, [o.text for o in self.poll.options]] if self.poll else None,
             "location": self.location.model_dump(mode="json") if self.location else None,
             "service": self.service,
         }
+        links = [[b.text, b.url] for row in self.buttons for b in row if b.url]
+        if links:  # an edited link button (a new bot, a new payment page) is a new version; absent = old hashes
+            content["buttons"] = links
         blob = json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
         return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 

@@ -56,6 +56,10 @@ from telegram_watch.pool import AccountPool
 log = get_logger(__name__)
 
 PAGE_SIZE = 100  # the most one getHistory request returns
+#: comment threads walked per run at most: a channel with thousands of commented posts (or a hostile
+#: one inflating its reply counters) cannot turn one run into thousands of getReplies walks; the rest
+#: stay pending in the checkpoint, newest posts first, for the next runs
+MAX_THREADS_PER_RUN = 50
 BOTS_PENDING = "bots_pending"  # history checkpoint: bots named but not tracked yet (over a run's cap)
 
 
@@ -101,7 +105,9 @@ class Backfill:
         topics: bool = True,
         bots: bool = True,
         recent_posts: int = PAGE_SIZE,
+        max_threads: int = MAX_THREADS_PER_RUN,
     ) -> None:
+        self.max_threads = max_threads
         #: follow a channel's comments / a forum's topic list / the bots its messages point at
         self.comments = comments
         self.topics = topics
@@ -128,9 +134,7 @@ class Backfill:
         if not resolved.ok:
             result.state = str(resolved.channel.state)
             return result
-        if resolved.ref.username is None and self.private_gate is not None:
-            # a chat without a public username is private: reading it needs a covering authorization
-            await self.private_gate(resolved.ref.natural_key(), [m.name for m in self.pool.candidates(None)])
+        await self.require_private_read(resolved)
         with_topics = await self.with_topics(resolved, result)  # a private forum's topics only past the gate
         if with_topics is not resolved:
             resolved = with_topics
@@ -162,6 +166,15 @@ class Backfill:
             complete=result.complete,
         )
         return result
+
+    async def require_private_read(self, resolved: Resolved) -> None:
+        """Refuse (``NotAuthorized`` from the gate) before anything of a private chat is read.
+
+        A chat without a public username is private: its history, topics, comments and stories are
+        read only under a covering authorization. Every path that reads a chat (``run``, the
+        watcher's start, stories) asks here first."""
+        if resolved.ok and resolved.ref.username is None and self.private_gate is not None:
+            await self.private_gate(resolved.ref.natural_key(), [m.name for m in self.pool.candidates(None)])
 
     async def catch_up(self, resolved: Resolved) -> BackfillResult:
         """Read everything newer than the checkpoint (after a disconnect, or on a new-message signal)."""
@@ -242,10 +255,16 @@ class Backfill:
         todo = {**threads.commented_posts(recent)}
         for post, newest in stored_pending.items():
             todo[post] = max(int(newest), todo.get(post, 0))
-        for post in sorted(todo, key=int, reverse=True):
+        ordered = sorted(todo, key=int, reverse=True)
+        walked = 0
+        for i, post in enumerate(ordered):
             where = f"{resolved.ref.natural_key()}/{post}"
+            if walked >= self.max_threads:
+                await self._keep_pending(resolved, {p: todo[p] for p in ordered[i:] if p not in stored_pending})
+                log.warning("comment threads capped for this run", channel=result.channel, left=len(ordered) - i)
+                return
             try:
-                await self._thread(resolved, group_ref, int(post), todo[post], result)
+                walked += await self._thread(resolved, group_ref, int(post), todo[post], result)
             except RateLimited as exc:  # every account waits: the rest stay pending for the next run
                 await self.ingest.record_error(exc, run_id=self.run_id, record=where)
                 return
@@ -264,18 +283,28 @@ class Backfill:
                 cp = await self.ingest.checkpoint(resolved.stream) or cp
                 await self.ingest.submit([], checkpoint=threads.without_pending(cp, post), run_id=self.run_id)
 
+    async def _keep_pending(self, resolved: Resolved, posts: dict[str, int]) -> None:
+        """Note threads left unread by this run in the history checkpoint (read by later runs)."""
+        if not posts:
+            return
+        cp = await self.ingest.checkpoint(resolved.stream) or Checkpoint(stream=resolved.stream)
+        pending = {**(cp.extra.get(threads.PENDING) or {}), **posts}
+        kept = cp.model_copy(update={"extra": {**cp.extra, threads.PENDING: pending}})
+        await self.ingest.submit([], checkpoint=kept, run_id=self.run_id)
+
     async def _thread(
         self, resolved: Resolved, group_ref: ChannelRef, post_id: int, newest: int, result: BackfillResult
-    ) -> None:
+    ) -> bool:
+        """Walk one thread past its checkpoint; False when there was nothing new (no request sent)."""
         stream = threads.thread_stream(resolved.ref.tg_id, post_id)
         cp = await self.ingest.checkpoint(stream)
         if cp is not None and cp.walk_top is None and (cp.newest_id or 0) >= newest:
-            return  # nothing new under this post
+            return False  # nothing new under this post
         target = resolved.target
         if cp is None:  # first visit: the group's copy of the post, the root every comment answers
             roots = await self.pool.run(target.key, lambda c: threads.fetch_discussion_root(c, target, post_id))
             if not roots:
-                return
+                return True
             root_id = min(m.id for m in roots)
             records = convert_messages(
                 roots, group_ref, web_base=self.web_base, thread_root=root_id, request="messages.getDiscussionMessage"
@@ -301,6 +330,7 @@ class Backfill:
             result.comments += sub.fetched
             result.stored.add(sub.stored)
             result.bot_names.update(sub.bot_names)
+        return True
 
 
 def _header_records(requested: Target, resolved: Resolved) -> list[IngestRecord]:
@@ -393,7 +423,13 @@ class _Walk:
             if self.remaining is not None:
                 self.remaining -= len(page)
             if page:
-                offset_id = min(m.id for m in page)
+                lowest = min(m.id for m in page)
+                if offset_id and lowest >= offset_id and not ended:
+                    # a page below ``offset_id`` holding nothing below it: following it would never end
+                    raise SourceError(
+                        f"{self.feed.request} did not go down: asked below {offset_id}, got ids from {lowest}"
+                    )
+                offset_id = lowest
             yield page, ended
             if ended or self.stopped or not page:
                 return

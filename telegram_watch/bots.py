@@ -95,7 +95,7 @@ async def track_bots(
         try:
             bot = await pool.run(f"u:{name}", lambda c, n=name: fetch_bot(c, n))  # type: ignore[misc]
         except NotABot:
-            log.info("not a bot: nothing recorded", username=name)
+            log.info("a named bot is a person or a chat: nothing recorded, not even its name")
             continue
         except RateLimited as exc:
             await ingest.record_error(exc, run_id=run_id, record=f"bot:{name}")

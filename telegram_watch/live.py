@@ -25,7 +25,7 @@ from typing import Any
 from telethon import TelegramClient, events
 
 from foundation.contracts import IngestDoor
-from foundation.errors import TgwatchError
+from foundation.errors import NotAuthorized, TgwatchError
 from foundation.logs import get_logger
 from foundation.models import Deletion, Source, utcnow
 from telegram_watch.backfill import Backfill
@@ -67,7 +67,15 @@ class Watcher:
     async def start(self) -> None:
         """Resolve the channels, attach the handlers to one account's client, catch up once."""
         for target in self.targets:
-            resolved = await self.backfill.with_topics(await resolve(self.pool, target))
+            resolved = await resolve(self.pool, target)
+            try:  # a private chat is watched only under an authorization (the same gate as backfill)
+                await self.backfill.require_private_read(resolved)
+            except NotAuthorized as exc:
+                self.counts["errors"] += 1
+                log.warning("not watching private chat: no authorization", channel=target.key)
+                await self.ingest.record_error(exc, run_id=self.run_id, record=target.key)
+                continue
+            resolved = await self.backfill.with_topics(resolved)
             await self.ingest.submit([resolved.channel], run_id=self.run_id)
             if not resolved.ok or resolved.ref.tg_id is None:
                 log.warning("not watching unavailable channel", channel=target.key, state=str(resolved.channel.state))

@@ -25,6 +25,7 @@ import hashlib
 import os
 import re
 import tempfile
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,9 @@ from telegram_watch.pool import AccountPool
 log = get_logger(__name__)
 
 CHUNK = 128 * 1024
+#: a partial download untouched this long is given up (a media that failed for good, a retired
+#: account's work): its sealed file and lock go, so failures cannot fill the disk over months
+PART_MAX_AGE = 7 * 86_400.0
 _SAFE = re.compile(r"[^A-Za-z0-9]")
 
 
@@ -76,6 +80,7 @@ class MediaFetcher:
         self.max_bytes = max_bytes
         self._partial_dir = partial_dir
         self.attempts = attempts
+        self._swept = False
         #: where each download attempt started (bytes already on disk): for logs and tests
         self.resumed_from: list[int] = []
 
@@ -83,7 +88,11 @@ class MediaFetcher:
     def partial_dir(self) -> Path:
         if self._partial_dir is None:
             self._partial_dir = Path(tempfile.mkdtemp(prefix="tgwatch-downloads-"))
-        self._partial_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if not self._swept:
+            self._partial_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            self._partial_dir.chmod(0o700)  # partial media are nobody else's business, even sealed
+            self._swept = True
+            sweep_stale_parts(self._partial_dir, max_age=PART_MAX_AGE)
         return self._partial_dir
 
     def _channel(self, ref: MediaRef) -> str | None:
@@ -148,6 +157,7 @@ class MediaFetcher:
                 pending += chunk
                 if index * CHUNK + len(pending) > self.max_bytes:
                     out.truncate(0)
+                    sealed.discard()  # nothing of an over-cap file is kept, not even an empty part
                     raise TooLarge(f"media passed the {self.max_bytes}-byte cap while downloading")
                 while len(pending) >= CHUNK:
                     out.write(sealed.seal(index, bytes(pending[:CHUNK])))
@@ -178,6 +188,34 @@ class MediaFetcher:
         if fresh is None or fresh.locator is None or fresh.locator["id"] != loc["id"]:
             raise NotFound(f"{'story' if story_id is not None else 'message'} no longer holds this media")
         return {**loc, **fresh.locator, "msg_id": msg_id, "story_id": story_id}
+
+
+def sweep_stale_parts(directory: Path, *, max_age: float, now: float | None = None) -> list[Path]:
+    """Remove ``*.part`` and ``*.lock`` files not modified for ``max_age`` seconds; returns them.
+
+    A part being written is touched at every chunk, so only abandoned downloads are old; a lock held
+    by a live download is skipped (``flock``), never pulled from under it."""
+    now = time.time() if now is None else now
+    removed: list[Path] = []
+    for path in sorted([*directory.glob("*.part"), *directory.glob("*.lock")]):
+        try:
+            if path.is_symlink() or not path.is_file() or now - path.stat().st_mtime < max_age:
+                continue
+            if path.suffix == ".lock":
+                with path.open("a") as fh:
+                    try:
+                        fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    except BlockingIOError:
+                        continue
+                    path.unlink()
+            else:
+                path.unlink()
+            removed.append(path)
+        except OSError as exc:
+            log.warning("stale partial download not removed", file=path.name, error=str(exc))
+    if removed:
+        log.info("stale partial downloads removed", count=len(removed))
+    return removed
 
 
 def _size(path: Path) -> int:

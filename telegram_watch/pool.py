@@ -58,6 +58,8 @@ class Member:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     leased: bool = False
     leased_elsewhere_until: float = 0.0
+    #: when this pool's lease ends unless renewed (its clock): past it, the session is not used unrenewed
+    lease_until: float = 0.0
 
     @property
     def name(self) -> str:
@@ -123,11 +125,19 @@ class AccountPool:
 
     async def _ensure_lease(self, member: Member) -> None:
         """Hold ``member``'s session lease before its client connects (no store: nothing to share)."""
-        if self._store is None or member.leased:
+        if self._store is None:
             return
         now = self._clock()
+        if member.leased and now < member.lease_until:
+            return
+        # not held, or held but expired (a stalled process, a heartbeat that did not run): another
+        # process may hold it now, so the session is used again only once the lease is taken afresh
         doc = await self._store.repo.take_lease(member.name, self.holder, seconds=self.lease_seconds, now=now)
         if doc is None:
+            if member.leased:
+                log.error("account lease expired and taken elsewhere: disconnecting", account=member.name)
+                member.leased = False
+                await self._drop_client(member)
             current = await self._store.repo.get(member.name) or {}
             until = float(current.get("lease_until") or 0.0)
             retry = min(max(until - now, 0.0), self.lease_seconds / 3) or 1.0
@@ -136,6 +146,7 @@ class AccountPool:
             log.info("account leased by another process", account=member.name, retry_in=round(retry, 1))
             raise AccountLeased(f"account {member.name} is in use by another process", retry_after=retry)
         member.leased = True
+        member.lease_until = now + self.lease_seconds
         member.leased_elsewhere_until = 0.0
         if self._heartbeat is None or self._heartbeat.done():
             self._heartbeat = asyncio.create_task(self._renew_leases(), name="account-lease-heartbeat")
@@ -152,10 +163,9 @@ class AccountPool:
         for member in self.members:
             if not member.leased:
                 continue
+            now = self._clock()
             try:
-                doc = await self._store.repo.take_lease(
-                    member.name, self.holder, seconds=self.lease_seconds, now=self._clock()
-                )
+                doc = await self._store.repo.take_lease(member.name, self.holder, seconds=self.lease_seconds, now=now)
             except TgwatchError as exc:  # a store outage: keep the lease, it has a third left
                 log.warning("lease renewal failed", account=member.name, error=str(exc))
                 continue
@@ -163,6 +173,8 @@ class AccountPool:
                 log.error("account lease lost: disconnecting", account=member.name)
                 member.leased = False
                 await self._drop_client(member)
+            else:
+                member.lease_until = now + self.lease_seconds
 
     # --- clients --------------------------------------------------------------------------------
 

@@ -257,7 +257,10 @@ async def backfill_cmd(
             result = await runner.run(Target.parse(channel), limit=limit, since=since)
             status = "ok" if result.state == "ok" else result.state
             if stories and result.state == "ok":
-                reader = StoryReader(pool, tg.opened.ingest, run_id=run_id, web_base=app.settings.telegram_web_base)
+                reader = StoryReader(
+                    pool, tg.opened.ingest, run_id=run_id, web_base=app.settings.telegram_web_base,
+                    private_gate=private_gate,
+                )  # fmt: skip
                 story_result = await reader.read(Target.parse(channel))
                 click.echo(f"stories: new {story_result.new if story_result else 0}")
         finally:
@@ -287,11 +290,17 @@ async def watch_cmd(
     async with open_pool(app) as (tg, pool):
         runs = RunRepo(tg.opened.store)
         run_id = await runs.start(",".join(channels), "watch")
+        gate = Authorizations(build_ledger(tg.opened.store, app.settings))
+
+        async def private_gate(channel_key: str, accounts: list[str]) -> None:
+            await gate.require([channel_scope(channel_key)], accounts, action="read", target=channel_key, run_id=run_id)
+
         runner = Backfill(
             pool,
             tg.opened.ingest,
             run_id=run_id,
             web_base=app.settings.telegram_web_base,
+            private_gate=private_gate,
             comments=comments,
             topics=topics,
             bots=bots,
@@ -306,7 +315,10 @@ async def watch_cmd(
         )
         story_task = None
         if stories:
-            reader = StoryReader(pool, tg.opened.ingest, run_id=run_id, web_base=app.settings.telegram_web_base)
+            reader = StoryReader(
+                pool, tg.opened.ingest, run_id=run_id, web_base=app.settings.telegram_web_base,
+                private_gate=private_gate,
+            )  # fmt: skip
             story_task = asyncio.create_task(_read_stories(reader, channels, resync))
         try:
             await watcher.run(asyncio.Event())

@@ -191,6 +191,21 @@ async def _settle_preview(
     return outcome
 
 
+def _private_gate(ctx: RunContext, run_id: str | None) -> Any:
+    """The private-read gate of ``tgwatch backfill``: a scheduled private chat is read only under an
+    authorization naming it (else ``NotAuthorized``, recorded as the run's error)."""
+    from crawler.evidence.authorizations import Authorizations
+    from crawler.evidence.wiring import build_ledger
+    from storage.repos.authorizations import channel_scope
+
+    gate = Authorizations(build_ledger(ctx.store, ctx.settings))
+
+    async def private_gate(channel_key: str, accounts: list[str]) -> None:
+        await gate.require([channel_scope(channel_key)], accounts, action="read", target=channel_key, run_id=run_id)
+
+    return private_gate
+
+
 async def run_mtproto(ctx: RunContext, task: TaskSpec) -> RunOutcome:
     from foundation.errors import TgwatchError
     from telegram_watch.backfill import Backfill
@@ -213,7 +228,7 @@ async def run_mtproto(ctx: RunContext, task: TaskSpec) -> RunOutcome:
             seconds_before = int(pool.stats.get("flood_wait_seconds", 0))
             runner = Backfill(
                 pool, ctx.ingest, batch_size=ctx.settings.ingest.batch_size, run_id=run_id,
-                web_base=ctx.settings.telegram_web_base,
+                web_base=ctx.settings.telegram_web_base, private_gate=_private_gate(ctx, run_id),
             )  # fmt: skip
             try:
                 result = await runner.run(Target.parse(task.name))

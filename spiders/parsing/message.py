@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from typing import Any
-from urllib.parse import unquote, urljoin
+from urllib.parse import unquote, urljoin, urlsplit
 
 from foundation.models import Button, ChannelRef, ForwardInfo, MediaRef, Message, RawCapture, Reaction, Source
 from spiders.parsing.attachments import AttachmentHandlers
@@ -95,7 +95,7 @@ class MessageBuilder(AttachmentHandlers):
         post = el.get("data-post") or ""
         username, _, id_text = post.rpartition("/")
         if not post:  # markup from before ``data-post``: the id is only in the message's own links
-            username, id_text = _id_from_links(el)
+            username, id_text = _id_from_links(el, _page_username(page_url))
         self.username: str = username
         # Telegram numbers posts from 1: an id of 0 is a damaged or injected block, not a post
         self.msg_id = int(id_text) if id_text.isdigit() and int(id_text) > 0 else None
@@ -334,16 +334,30 @@ class MessageBuilder(AttachmentHandlers):
         self.fields.update(text=text, html=html, links=links, hashtags=hashtags, mentions=mentions)
 
 
-def _id_from_links(el: Any) -> tuple[str, str]:
-    """(username, id text) from the message's date link, else from the first link to a post of its own."""
+def _page_username(page_url: str) -> str:
+    """The channel a preview page is about: ``/s/NAME`` or ``/NAME/ID?embed=1`` (lower case), else ""."""
+    parts = [p for p in urlsplit(page_url).path.split("/") if p]
+    if parts and parts[0] == "s":
+        parts = parts[1:]
+    return parts[0].lower() if parts else ""
+
+
+def _id_from_links(el: Any, page_username: str) -> tuple[str, str]:
+    """(username, id text) from the message's date link, else from the first link to a post of its own.
+
+    "Its own": a link in the text is the author's to choose, so only one to a post of the page's own
+    channel may stand in for the date link; a link to another channel's post never names this message
+    (else one author could write a record into another channel's history)."""
     date = find_class(el, "tgme_widget_message_date")
-    candidates = [date] if date is not None else []
-    candidates.extend(a for a in el.iter("a") if "tgme_widget_message_reply" not in class_tokens(a))
-    for a in candidates:
+    candidates = [(date, True)] if date is not None else []
+    candidates.extend((a, False) for a in el.iter("a") if "tgme_widget_message_reply" not in class_tokens(a))
+    for a, own in candidates:
         href = a.get("href")
         msg_id = post_id_from_link(href)
         username = username_from_link(href)
-        if msg_id is not None and username and username != "c":  # t.me/c/ID/N names no public post
+        if msg_id is None or not username or username == "c":  # t.me/c/ID/N names no public post
+            continue
+        if own or (page_username and username.lower() == page_username):
             return username, str(msg_id)
     return "", ""
 

@@ -106,3 +106,80 @@ async def test_a_private_forums_topics_are_not_read_before_the_authorization_gat
     assert refused == [f"id{room.id}"]
     assert world.calls[("agent1", "GetForumTopicsRequest")] == 0
     assert "Secret topic" not in await everything(store)
+
+
+async def test_comment_threads_are_walked_at_a_bounded_rate_and_none_is_starved(
+    world: FakeTelegram, pool: AccountPool, ingest: Ingest, store: Store
+) -> None:
+    """A channel with many commented posts: each run walks at most ``max_threads`` threads (the threads
+    already read do not count), and every thread is read within a few runs."""
+    ch = world.add_channel("Busy", username="busy_chan")
+    group = world.add_channel("Busy chat", megagroup=True, private=True, username=None)
+    X.link_discussion(ch, group)
+    dora = world.add_user("Dora", username="dora_d")
+    posts = [world.add_message(ch, f"post {i}") for i in range(8)]
+    for i, p in enumerate(posts):
+        X.add_comment(world, ch, p, f"comment under {i}", sender=dora)
+
+    walked = [(await Backfill(pool, ingest, max_threads=3).run("busy_chan")).threads for _ in range(4)]
+
+    assert walked == [3, 3, 2, 0]
+    assert world.calls[("alice", "GetDiscussionMessageRequest")] == 8
+    texts = {d["text"] for d in await store.db["messages"].find({"channel_key": f"id{group.id}"}).to_list(None)}
+    assert {f"comment under {i}" for i in range(8)} <= texts
+    cp = await ingest.checkpoint(f"mtproto:id{ch.id}")
+    assert cp is not None and not cp.extra.get("comments_pending")
+
+
+async def test_a_person_named_like_a_bot_leaves_no_trace_not_even_in_the_logs(
+    world: FakeTelegram, pool: AccountPool, ingest: Ingest, store: Store
+) -> None:
+    import io
+
+    from foundation import logs
+    from telegram_watch.bots import track_bots
+
+    world.add_user("Abbot", username="friar_abbot")  # a person whose username happens to end in "bot"
+    out = io.StringIO()
+    logs.configure("DEBUG", "json", out)
+    try:
+        tracked, left = await track_bots(pool, ingest, ["friar_abbot"])
+    finally:
+        logs.configure()
+    assert tracked == [] and left == []
+    assert "friar_abbot" not in out.getvalue()
+    assert "friar_abbot" not in await everything(store)
+
+
+async def test_a_reply_feed_that_never_goes_down_ends_with_a_recorded_error(
+    world: FakeTelegram, pool: AccountPool, ingest: Ingest, store: Store
+) -> None:
+    """A server (or a bug) answering every getReplies page with the same messages must not keep a run
+    asking forever: the walk stops with an error after the first page that does not go down."""
+    from datetime import UTC, datetime
+
+    from foundation.errors import SourceError
+    from telegram_watch.backfill import BackfillResult, Feed, _Walk
+
+    asked: list[int] = []
+    page = [
+        types.Message(id=i, peer_id=types.PeerChannel(777), date=datetime(2026, 1, 1, tzinfo=UTC), message=f"m{i}")
+        for i in range(200, 100, -1)
+    ]
+
+    async def same_page(client: Any, offset_id: int, floor: int, limit: int) -> list[Any]:
+        asked.append(offset_id)
+        if len(asked) > 20:
+            raise AssertionError("still asking: the walk does not end")
+        return page[:limit]
+
+    feed = Feed("mtproto:id777:comments:1", ChannelRef(tg_id=777), "id777", same_page, request="messages.getReplies")
+    walk = _Walk(
+        Backfill(pool, ingest), feed, BackfillResult(channel="id777", stream=feed.stream), limit=None, since=None
+    )
+    with pytest.raises(SourceError, match="did not go down"):
+        try:
+            await walk.top()
+        finally:
+            await walk.settle()
+    assert len(asked) == 2
