@@ -53,6 +53,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 # itself remove this variable (tests/security/test_token_keys.py).
 TEST_TOKEN_KEY = "dGd3YXRjaC10ZXN0LW9ubHktdG9rZW4ta2V5LTMyYiE"
 os.environ.setdefault("TGWATCH_API__TOKEN_KEY", TEST_TOKEN_KEY)
+# Reading text in images (Tesseract, seconds per picture) is on by default; only the OCR tests
+# (tests/test_captures_ocr.py) need it, the hundreds of other media tests would just wait for it.
+os.environ.setdefault("TGWATCH_MEDIA__OCR", "false")
 
 # --- process hygiene (security #16): the run fails when a process it started outlives it --------
 from tests.process_hygiene import (  # noqa: E402

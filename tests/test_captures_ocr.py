@@ -95,7 +95,7 @@ def test_failures_are_recorded_not_raised(monkeypatch: pytest.MonkeyPatch) -> No
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return config.load(data_dir=tmp_path / "data", media={"hash_workers": 1, "ocr_timeout_seconds": 60},
+    return config.load(data_dir=tmp_path / "data", media={"hash_workers": 1, "ocr": True, "ocr_timeout_seconds": 60},
                        http=LOOPBACK_HTTP)  # fmt: skip
 
 
