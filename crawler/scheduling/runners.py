@@ -22,9 +22,9 @@ from crawler.scheduling.plan import TAKEDOWN_METHOD
 from crawler.scheduling.preview_switch import UNREACHABLE, PreviewOutcome, settle_preview_state
 from crawler.scheduling.tasks import TaskSpec
 from foundation import metrics
-from foundation.errors import TgwatchError
+from foundation.errors import RateLimited, TgwatchError
 from foundation.logs import get_logger
-from foundation.models import ChannelState
+from foundation.models import ChannelState, utcnow
 from storage.repos.runs import RunRepo
 
 if TYPE_CHECKING:
@@ -182,13 +182,86 @@ async def _settle_preview(
     """A previewless target moves to MTProto or is marked unreachable; a store hiccup here is logged,
     it does not undo a crawl whose pages are stored."""
     try:
-        outcome = await settle_preview_state(ctx.settings, ctx.store, task.target, state, reason, run_id)
+        outcome = await settle_preview_state(
+            ctx.settings, ctx.store, task.target, state, reason, run_id, probe=lambda: _mtproto_probe(ctx, task)
+        )
     except TgwatchError as exc:
         log.warning("preview state not settled", target=task.target, error=exc.message)
         return None
     if outcome is not None:
         log.info("web preview unavailable", target=task.target, action=outcome.action, reason=outcome.reason)
     return outcome
+
+
+async def _mtproto_probe(ctx: RunContext, task: TaskSpec) -> str | None:
+    """Can an account of the pool read the target? None when it can, else the MTProto error. A
+    previewless target is switched only when it can (one resolve: ``channels.getFullChannel``)."""
+    from telegram_watch.entities import Target, resolve
+
+    try:
+        resolved = await resolve(await ctx.pool(), Target.parse(task.name))
+    except TgwatchError as exc:
+        return f"MTProto cannot read it: {exc.message}"
+    if not resolved.ok:
+        why = resolved.channel.state_reason or "unavailable"
+        return f"MTProto cannot read it: {resolved.channel.state} ({why})"
+    return None
+
+
+async def _settle_mtproto_reach(
+    ctx: RunContext, task: TaskSpec, state: str, error: str | None, run_id: str | None
+) -> None:
+    """After an MTProto run: a target MTProto cannot read (the channel's state, or no account at all)
+    is marked unreachable with why, so ``targets list`` shows it; a readable one has its mark cleared."""
+    from storage.repos.targets import TargetRepo
+
+    mark: dict[str, Any] | None = None
+    if state != "ok" or error is not None:
+        reason = f"MTProto cannot read it: {error or state}"
+        mark = {"reason": reason, "state": state, "at": utcnow(), "run_id": run_id, "method": "mtproto"}
+    try:
+        await TargetRepo(ctx.store).mark_unreachable(task.target, mark)
+    except TgwatchError as exc:
+        log.warning("reach not recorded", target=task.target, error=exc.message)
+
+
+async def _track_bot_targets(ctx: RunContext, task: TaskSpec, bots: list[str]) -> int:
+    """Each bot the run tracked becomes a web target (source ``bot``): its scheduled runs read the
+    bot's t.me page, whose "N monthly users" lands on a channel snapshot every run."""
+    from storage.repos.targets import TargetRepo
+
+    repo = TargetRepo(ctx.store)
+    made = 0
+    for name in bots:
+        doc = {"_id": f"https://t.me/{name}", "kind": "username", "method": "web", "source": "bot",
+               "found_in": task.target, "created_at": utcnow(), "paused": False, "name": name}  # fmt: skip
+        stored = await repo.insert_new(doc)
+        made += int(stored is doc)  # insert_new hands back ``doc`` itself only when it was new
+    return made
+
+
+async def _read_stories(ctx: RunContext, pool: AccountPool, task: TaskSpec, run_id: str) -> int:
+    """The target's visible stories (``target_policy.mtproto_stories``); a failure is recorded, not raised."""
+    from storage.repos.errors import ErrorRepo
+    from telegram_watch.stories import StoryReader
+
+    reader = StoryReader(pool, ctx.ingest, run_id=run_id, web_base=ctx.settings.telegram_web_base)
+    try:
+        stories = await reader.stories(await _resolved(pool, task))
+        if stories:
+            await ctx.ingest.submit(stories, run_id=run_id)
+    except TgwatchError as exc:
+        if exc.kind == "store":
+            raise
+        await ErrorRepo(ctx.store).record(exc, run_id=run_id)
+        return 0
+    return len(stories)
+
+
+async def _resolved(pool: AccountPool, task: TaskSpec) -> Any:
+    from telegram_watch.entities import Target, resolve
+
+    return await resolve(pool, Target.parse(task.name))
 
 
 async def run_mtproto(ctx: RunContext, task: TaskSpec) -> RunOutcome:
@@ -215,14 +288,21 @@ async def run_mtproto(ctx: RunContext, task: TaskSpec) -> RunOutcome:
                 pool, ctx.ingest, batch_size=ctx.settings.ingest.batch_size, run_id=run_id,
                 web_base=ctx.settings.telegram_web_base,
             )  # fmt: skip
+            policy = ctx.settings.target_policy
             try:
                 result = await runner.run(Target.parse(task.name))
                 status = "ok" if result.state == "ok" else result.state
                 counts = {
                     "pages": result.batches, "messages": result.fetched, "new": result.stored.new,
-                    "updated": result.stored.updated,
+                    "updated": result.stored.updated, "comments": result.comments, "threads": result.threads,
+                    "topics": result.topics, "bots": len(result.bots),
                 }  # fmt: skip
+                if policy.track_bots and result.bots:
+                    counts["bot_targets"] = await _track_bot_targets(ctx, task, result.bots)
+                if policy.mtproto_stories and status == "ok":
+                    counts["stories"] = await _read_stories(ctx, pool, task, run_id)
                 await runs.add(run_id, **counts)
+                await _settle_mtproto_reach(ctx, task, result.state, None, run_id)
                 metrics.count_page("mtproto", result.batches)
                 metrics.count_messages("mtproto", result.stored.new, result.stored.updated)
             except TgwatchError as exc:  # source problems end the run, they do not fail the task
@@ -234,6 +314,8 @@ async def run_mtproto(ctx: RunContext, task: TaskSpec) -> RunOutcome:
                 await runs.error(run_id)
                 if exc.kind == "store":
                     raise
+                if not isinstance(exc, RateLimited):  # a flood wait passes; no account or a refusal does not
+                    await _settle_mtproto_reach(ctx, task, "failed", exc.message, run_id)
             floods = int(pool.stats.get("flood_waits", 0)) - floods_before
             if floods > 0:
                 metrics.FLOOD_WAITS.labels("mtproto").inc(floods)
