@@ -91,5 +91,6 @@ async def settle_preview_state(
         await targets.mark_unreachable(target, {"reason": reason, "state": state.value, "at": now, "run_id": run_id})
         outcome = PreviewOutcome("unreachable", reason)
     if run_id is not None:
-        await RunRepo(store).annotate(run_id, method_switch=outcome.as_doc())
+        status = {"status": UNREACHABLE} if outcome.action == UNREACHABLE else {}  # the run says so too
+        await RunRepo(store).annotate(run_id, method_switch=outcome.as_doc(), **status)
     return outcome
