@@ -3,7 +3,9 @@
 ``web`` is ``crawler.crawl_web.crawl_channel`` (spider → ingest → checkpoint → run record);
 ``mtproto`` is ``telegram_watch.backfill.Backfill`` over the account pool. Both record a ``runs``
 document (target, task, due, worker, start, end, pages, messages new/updated, media, errors) and
-count the Prometheus metrics. A cancelled crawl (shutdown, lost lease) is finished as
+count the Prometheus metrics; an MTProto run also counts comments, threads, topics and bots, turns the
+bots it tracked into web targets (their pages carry "monthly users") and says on the target when
+MTProto cannot read it. A cancelled crawl (shutdown, lost lease) is finished as
 ``abandoned``: checkpoints are written by ingest after every stored batch, so the next run resumes.
 """
 
