@@ -35,6 +35,7 @@ from storage.repos.targets import TargetRepo
 from telegram_watch.fake import extras as X
 from telegram_watch.fake.model import FakeUser
 from telegram_watch.fake.world import FakeTelegram
+from tests.test_scheduling_support import env_for, tgwatch
 from tests.test_tg_support import pool_over
 from tests.test_tme_spider import FAST, PROFILE
 
@@ -223,7 +224,7 @@ async def test_a_previewless_target_mtproto_cannot_read_is_unreachable_with_the_
 
 
 async def test_a_switched_target_whose_mtproto_read_fails_is_marked_unreachable(
-    store: Store, ingest: Ingest, site: NoPreviewSite, tmp_path: Path
+    store: Store, ingest: Ingest, site: NoPreviewSite, tmp_path: Path, embedded_uri: str
 ) -> None:
     """Readable at the switch, banned by the next run: the MTProto run says so on the target."""
     world = FakeTelegram(seed="reach-banned-later")
@@ -248,6 +249,15 @@ async def test_a_switched_target_whose_mtproto_read_fails_is_marked_unreachable(
     doc = await targets.get_key("https://t.me/soon_gone")
     assert doc is not None and doc["unreachable"]["reason"].startswith("MTProto cannot read it")
     assert doc["unreachable"]["run_id"] == mtproto_run["_id"]
+    env = env_for(embedded_uri, store.db.name, site.base_url, tmp_path)
+    proc = await asyncio.create_subprocess_exec(
+        *tgwatch("targets", "list"), env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 120)
+    assert proc.returncode == 0, err.decode()
+    (line,) = out.decode().splitlines()
+    assert line.startswith("https://t.me/soon_gone") and " mtproto " in line
+    assert "UNREACHABLE: MTProto cannot read it" in line
 
 
 async def test_scheduled_mtproto_runs_read_stories_only_when_set(
@@ -278,3 +288,20 @@ async def test_scheduled_mtproto_runs_read_stories_only_when_set(
     assert "stories" not in off["counts"] and await stories() == 0
     on = await one_run(settings_for(site.base_url, tmp_path, target_policy={"mtproto_stories": True}), SIX_HOURS)
     assert on["counts"]["stories"] == 1 and await stories() == 1
+
+
+async def test_a_web_worker_without_a_pool_reports_why_its_accounts_cannot_be_opened(
+    store: Store, ingest: Ingest, site: NoPreviewSite, tmp_path: Path
+) -> None:
+    """No pool in the process and stored sessions it cannot open (no secrets key): no switch, and why."""
+    await AccountRepo(store).add("acct", session_enc="sealed", phone_enc=None, user_id=1, proxy=None)
+    await TargetRepo(store).add("locked_out", method="web", every="6h", jitter="0s")
+    ctx = RunContext(settings_for(site.base_url, tmp_path), store, ingest, consumer="w", scrapy_overrides=FAST)
+    try:
+        await Scheduler(store, ctx).cycle()
+    finally:
+        await ctx.aclose()
+    assert ctx.account_pool is None  # the probe's pool was its own, not kept open by a web worker
+    doc = await TargetRepo(store).get_key("https://t.me/locked_out")
+    assert doc is not None and doc["method"] == "web"
+    assert "MTProto cannot read it: telegram.secrets_key is not set" in doc["unreachable"]["reason"]

@@ -65,20 +65,24 @@ class RunContext:
 
     async def pool(self) -> AccountPool:
         if self.account_pool is None:
-            from storage.repos.accounts import AccountRepo
-            from telegram_watch.accounts import Accounts
-            from telegram_watch.client import real_client_factory
-            from telegram_watch.crypto import SecretBox
-            from telegram_watch.pool import AccountPool
-
-            accounts = Accounts(AccountRepo(self.store), SecretBox.from_settings(self.settings))
-            self.account_pool = await AccountPool.load(
-                accounts,
-                real_client_factory(self.settings),
-                pacing=self.settings.telegram.request_pacing_seconds,
-                lease_seconds=self.settings.telegram.lease_seconds,
-            )
+            self.account_pool = await self.load_pool()
         return self.account_pool
+
+    async def load_pool(self) -> AccountPool:
+        """A new pool over the stored accounts (the caller closes it; ``pool`` keeps one for the process)."""
+        from storage.repos.accounts import AccountRepo
+        from telegram_watch.accounts import Accounts
+        from telegram_watch.client import real_client_factory
+        from telegram_watch.crypto import SecretBox
+        from telegram_watch.pool import AccountPool
+
+        accounts = Accounts(AccountRepo(self.store), SecretBox.from_settings(self.settings))
+        return await AccountPool.load(
+            accounts,
+            real_client_factory(self.settings),
+            pacing=self.settings.telegram.request_pacing_seconds,
+            lease_seconds=self.settings.telegram.lease_seconds,
+        )
 
     async def aclose(self) -> None:
         try:
@@ -200,8 +204,17 @@ async def _mtproto_probe(ctx: RunContext, task: TaskSpec) -> str | None:
     previewless target is switched only when it can (one resolve: ``channels.getFullChannel``)."""
     from telegram_watch.entities import Target, resolve
 
+    # a web worker has no pool of its own: it opens one for this read and closes it (giving the leases back)
+    pool = ctx.account_pool
     try:
-        resolved = await resolve(await ctx.pool(), Target.parse(task.name))
+        if pool is None:
+            pool = await ctx.load_pool()
+            try:
+                resolved = await resolve(pool, Target.parse(task.name))
+            finally:
+                await pool.close()
+        else:
+            resolved = await resolve(pool, Target.parse(task.name))
     except TgwatchError as exc:
         return f"MTProto cannot read it: {exc.message}"
     if not resolved.ok:
