@@ -31,7 +31,7 @@ from foundation.models import Deletion, Source, utcnow
 from telegram_watch.backfill import Backfill
 from telegram_watch.convert import convert_messages, peer_channel_id
 from telegram_watch.entities import Resolved, Target, input_peer, resolve
-from telegram_watch.pool import AccountPool, Member, NoAccount
+from telegram_watch.pool import AccountLeased, AccountPool, Member, NoAccount
 
 log = get_logger(__name__)
 
@@ -81,15 +81,27 @@ class Watcher:
                 log.warning("not watching unavailable channel", channel=target.key, state=str(resolved.channel.state))
                 continue
             self.watched[resolved.ref.tg_id] = resolved
-        candidates = self.pool.candidates(None)
-        if not candidates:
-            raise NoAccount("no usable Telegram account to receive live updates")
-        self.member = candidates[0]
-        self.client = await self.pool.client(self.member)
+        self.member, self.client = await self._receiving_account()
         self.client.add_event_handler(self._on_new, events.NewMessage())
         self.client.add_event_handler(self._on_edit, events.MessageEdited())
         self.client.add_event_handler(self._on_delete, events.MessageDeleted())
         await self.catch_up_all()
+
+    async def _receiving_account(self) -> tuple[Member, TelegramClient]:
+        """The first account free to receive updates: one whose session another process holds (its
+        lease) is passed over for the next, not a reason to stop watching."""
+        candidates = self.pool.candidates(None)
+        if not candidates:
+            raise NoAccount("no usable Telegram account to receive live updates")
+        leased: AccountLeased | None = None
+        for member in candidates:
+            try:
+                return member, await self.pool.client(member)
+            except AccountLeased as exc:
+                log.info("account leased elsewhere: trying the next", account=member.name)
+                leased = exc
+        assert leased is not None
+        raise leased  # every account is in use elsewhere: a wait, like a flood wait
 
     async def stop(self) -> None:
         if self.client is not None:

@@ -32,7 +32,10 @@ from storage.client import Store
 from storage.repos.accounts import AccountRepo
 from storage.repos.runs import RunRepo
 from storage.repos.targets import TargetRepo
+from telegram_watch.fake.world import FakeTelegram
+from telegram_watch.pool import AccountPool
 from tests.test_scheduling_support import env_for, tgwatch
+from tests.test_tg_support import pool_over
 from tests.test_tme_spider import FAST, PROFILE, render_page
 
 NO_POSTS = (
@@ -181,10 +184,16 @@ def _settings(base_url: str, tmp_path: Path, **more: object) -> Settings:
     )
 
 
-async def _run_quiet(store: Store, ingest: Ingest, settings: Settings) -> tuple[str, dict[str, object]]:
+async def _run_quiet(
+    store: Store, ingest: Ingest, settings: Settings, pool: AccountPool | None = None
+) -> tuple[str, dict[str, object]]:
     await TargetRepo(store).add("quiet", method="web", every="1h")
     task = TaskSpec("https://t.me/quiet/1", "https://t.me/quiet", "quiet", "web", 1)
-    outcome = await run_web(RunContext(settings, store, ingest, consumer="t", scrapy_overrides=FAST), task)
+    ctx = RunContext(settings, store, ingest, consumer="t", scrapy_overrides=FAST, account_pool=pool)
+    try:
+        outcome = await run_web(ctx, task)
+    finally:
+        await ctx.aclose()
     run = await RunRepo(store).get(str(outcome.run_id))
     assert run is not None
     return outcome.status, run
@@ -195,7 +204,9 @@ async def test_previewless_target_switches_to_mtproto_when_an_account_can_read_i
 ) -> None:
     await AccountRepo(store).add("acct1", session_enc="sealed-session", phone_enc=None, user_id=1, proxy=None)
     settings = _settings(site.base_url, tmp_path, telegram={"api_id": 1, "api_hash": "synthetic-hash"})
-    status, run = await _run_quiet(store, ingest, settings)
+    world = FakeTelegram(seed="quiet")
+    world.add_channel("Quiet", username="quiet")  # the account can read it: the switch is verified first
+    status, run = await _run_quiet(store, ingest, settings, pool_over(world, world.add_account("acct1")))
     assert status == "ok"
     doc = await TargetRepo(store).get_key("https://t.me/quiet")
     assert doc is not None and doc["method"] == "mtproto"

@@ -140,7 +140,8 @@ class Ledger:
         with translate_errors("take the ledger writer lease"):
             try:
                 return await self._writer.find_one_and_update(
-                    {"_id": WRITER_ID, "$or": [{"until": {"$lt": now}}, {"holder": self.holder}]},
+                    # not {"_id", "$or"}: the embedded server drops the _id from such an update filter
+                    {"$and": [{"_id": WRITER_ID}, {"$or": [{"until": {"$lt": now}}, {"holder": self.holder}]}]},
                     {"$set": {"holder": self.holder, "until": now + self.lease_seconds}},
                     upsert=True,
                     return_document=RETURN_AFTER,

@@ -7,7 +7,9 @@ account pool, and the answer changes the target, which the scheduler owns throug
 A preview is unavailable when the crawl ends in ``ChannelState.NO_PREVIEW``: ``t.me/s/NAME``
 redirects to the profile page (the owner turned the preview off, or t.me withholds "sensitive"
 content). The switch needs the policy on (default: on when the pool has accounts), an account the
-pool may use (state active) and the Telegram API credentials an account connects with. The switch is
+pool may use (state active), the Telegram API credentials an account connects with, and a read that
+works: the caller's ``probe`` resolves the target over MTProto first, and its error is the reason the
+target is marked unreachable instead. The switch is
 kept twice: in the target's ``method_changes`` history and on the run (``method_switch``). Otherwise
 the target is marked ``unreachable`` (reason, state, run) and the run's status says so, which
 raises a target-failure alert. A later run that reads the preview again clears the mark.
@@ -15,6 +17,7 @@ raises a target-failure alert. A later run that reads the preview again clears t
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -29,6 +32,8 @@ if TYPE_CHECKING:
 
 #: channel states that mean "the web preview cannot read this target, MTProto might"
 PREVIEWLESS = frozenset({ChannelState.NO_PREVIEW})
+#: reads the target once over MTProto: None when it can, else why not (the MTProto error)
+Probe = Callable[[], Awaitable[str | None]]
 #: the run status of a previewless target that no other method may read (a target-failure alert)
 UNREACHABLE = "unreachable"
 
@@ -62,6 +67,7 @@ async def settle_preview_state(
     state: ChannelState | None,
     state_reason: str | None,
     run_id: str | None,
+    probe: Probe | None = None,
 ) -> PreviewOutcome | None:
     """After a web run of ``target`` (its canonical link): switch, mark unreachable, or clear the mark."""
     targets = TargetRepo(store)
@@ -73,6 +79,8 @@ async def settle_preview_state(
     now = utcnow()
     seen = state_reason or f"the web preview is unavailable ({state.value})"
     why_not = await _why_not(settings, store)
+    if why_not is None and probe is not None:
+        why_not = await probe()
     if why_not is None:
         change = {"from": "web", "to": "mtproto", "at": now, "reason": seen, "state": state.value,
                   "run_id": run_id, "by": "target_policy.auto_mtproto"}  # fmt: skip
@@ -83,5 +91,6 @@ async def settle_preview_state(
         await targets.mark_unreachable(target, {"reason": reason, "state": state.value, "at": now, "run_id": run_id})
         outcome = PreviewOutcome("unreachable", reason)
     if run_id is not None:
-        await RunRepo(store).annotate(run_id, method_switch=outcome.as_doc())
+        status = {"status": UNREACHABLE} if outcome.action == UNREACHABLE else {}  # the run says so too
+        await RunRepo(store).annotate(run_id, method_switch=outcome.as_doc(), **status)
     return outcome

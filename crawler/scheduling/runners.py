@@ -3,7 +3,9 @@
 ``web`` is ``crawler.crawl_web.crawl_channel`` (spider → ingest → checkpoint → run record);
 ``mtproto`` is ``telegram_watch.backfill.Backfill`` over the account pool. Both record a ``runs``
 document (target, task, due, worker, start, end, pages, messages new/updated, media, errors) and
-count the Prometheus metrics. A cancelled crawl (shutdown, lost lease) is finished as
+count the Prometheus metrics; an MTProto run also counts comments, threads, topics and bots, turns the
+bots it tracked into web targets (their pages carry "monthly users") and says on the target when
+MTProto cannot read it. A cancelled crawl (shutdown, lost lease) is finished as
 ``abandoned``: checkpoints are written by ingest after every stored batch, so the next run resumes.
 """
 
@@ -22,9 +24,9 @@ from crawler.scheduling.plan import EXCHANGE_METHOD, TAKEDOWN_METHOD
 from crawler.scheduling.preview_switch import UNREACHABLE, PreviewOutcome, settle_preview_state
 from crawler.scheduling.tasks import TaskSpec
 from foundation import metrics
-from foundation.errors import TgwatchError
+from foundation.errors import RateLimited, TgwatchError
 from foundation.logs import get_logger
-from foundation.models import ChannelState
+from foundation.models import ChannelState, utcnow
 from storage.repos.runs import RunRepo
 
 if TYPE_CHECKING:
@@ -63,20 +65,24 @@ class RunContext:
 
     async def pool(self) -> AccountPool:
         if self.account_pool is None:
-            from storage.repos.accounts import AccountRepo
-            from telegram_watch.accounts import Accounts
-            from telegram_watch.client import real_client_factory
-            from telegram_watch.crypto import SecretBox
-            from telegram_watch.pool import AccountPool
-
-            accounts = Accounts(AccountRepo(self.store), SecretBox.from_settings(self.settings))
-            self.account_pool = await AccountPool.load(
-                accounts,
-                real_client_factory(self.settings),
-                pacing=self.settings.telegram.request_pacing_seconds,
-                lease_seconds=self.settings.telegram.lease_seconds,
-            )
+            self.account_pool = await self.load_pool()
         return self.account_pool
+
+    async def load_pool(self) -> AccountPool:
+        """A new pool over the stored accounts (the caller closes it; ``pool`` keeps one for the process)."""
+        from storage.repos.accounts import AccountRepo
+        from telegram_watch.accounts import Accounts
+        from telegram_watch.client import real_client_factory
+        from telegram_watch.crypto import SecretBox
+        from telegram_watch.pool import AccountPool
+
+        accounts = Accounts(AccountRepo(self.store), SecretBox.from_settings(self.settings))
+        return await AccountPool.load(
+            accounts,
+            real_client_factory(self.settings),
+            pacing=self.settings.telegram.request_pacing_seconds,
+            lease_seconds=self.settings.telegram.lease_seconds,
+        )
 
     async def aclose(self) -> None:
         try:
@@ -182,7 +188,9 @@ async def _settle_preview(
     """A previewless target moves to MTProto or is marked unreachable; a store hiccup here is logged,
     it does not undo a crawl whose pages are stored."""
     try:
-        outcome = await settle_preview_state(ctx.settings, ctx.store, task.target, state, reason, run_id)
+        outcome = await settle_preview_state(
+            ctx.settings, ctx.store, task.target, state, reason, run_id, probe=lambda: _mtproto_probe(ctx, task)
+        )
     except TgwatchError as exc:
         log.warning("preview state not settled", target=task.target, error=exc.message)
         return None
@@ -204,6 +212,80 @@ def _private_gate(ctx: RunContext, run_id: str | None) -> Any:
         await gate.require([channel_scope(channel_key)], accounts, action="read", target=channel_key, run_id=run_id)
 
     return private_gate
+
+
+async def _mtproto_probe(ctx: RunContext, task: TaskSpec) -> str | None:
+    """Can an account of the pool read the target? None when it can, else the MTProto error. A
+    previewless target is switched only when it can (one resolve: ``channels.getFullChannel``)."""
+    from telegram_watch.entities import Target, resolve
+
+    # a web worker has no pool of its own: it opens one for this read and closes it (giving the leases back)
+    pool = ctx.account_pool
+    try:
+        if pool is None:
+            pool = await ctx.load_pool()
+            try:
+                resolved = await resolve(pool, Target.parse(task.name))
+            finally:
+                await pool.close()
+        else:
+            resolved = await resolve(pool, Target.parse(task.name))
+    except TgwatchError as exc:
+        return f"MTProto cannot read it: {exc.message}"
+    if not resolved.ok:
+        why = resolved.channel.state_reason or "unavailable"
+        return f"MTProto cannot read it: {resolved.channel.state} ({why})"
+    return None
+
+
+async def _settle_mtproto_reach(
+    ctx: RunContext, task: TaskSpec, state: str, error: str | None, run_id: str | None
+) -> None:
+    """After an MTProto run: a target MTProto cannot read (the channel's state, or no account at all)
+    is marked unreachable with why, so ``targets list`` shows it; a readable one has its mark cleared."""
+    from storage.repos.targets import TargetRepo
+
+    mark: dict[str, Any] | None = None
+    if state != "ok" or error is not None:
+        reason = f"MTProto cannot read it: {error or state}"
+        mark = {"reason": reason, "state": state, "at": utcnow(), "run_id": run_id, "method": "mtproto"}
+    try:
+        await TargetRepo(ctx.store).mark_unreachable(task.target, mark)
+    except TgwatchError as exc:
+        log.warning("reach not recorded", target=task.target, error=exc.message)
+
+
+async def _track_bot_targets(ctx: RunContext, task: TaskSpec, bots: list[str]) -> int:
+    """Each bot the run tracked becomes a web target (source ``bot``): its scheduled runs read the
+    bot's t.me page, whose "N monthly users" lands on a channel snapshot every run."""
+    from storage.repos.targets import TargetRepo
+
+    repo = TargetRepo(ctx.store)
+    made = 0
+    for name in bots:
+        doc = {"_id": f"https://t.me/{name}", "kind": "username", "method": "web", "source": "bot",
+               "found_in": task.target, "created_at": utcnow(), "paused": False, "name": name}  # fmt: skip
+        stored = await repo.insert_new(doc)
+        made += int(stored is doc)  # insert_new hands back ``doc`` itself only when it was new
+    return made
+
+
+async def _read_stories(ctx: RunContext, pool: AccountPool, task: TaskSpec, run_id: str) -> int:
+    """The target's visible stories (``target_policy.mtproto_stories``); a failure is recorded, not raised."""
+    from storage.repos.errors import ErrorRepo
+    from telegram_watch.entities import Target
+    from telegram_watch.stories import StoryReader
+
+    gate = _private_gate(ctx, run_id)
+    reader = StoryReader(pool, ctx.ingest, run_id=run_id, web_base=ctx.settings.telegram_web_base, private_gate=gate)
+    try:  # ``read`` resolves, passes the private-read gate, then stores what is visible
+        stored = await reader.read(Target.parse(task.name))
+    except TgwatchError as exc:
+        if exc.kind == "store":
+            raise
+        await ErrorRepo(ctx.store).record(exc, run_id=run_id)
+        return 0
+    return 0 if stored is None else stored.new + stored.updated + stored.unchanged
 
 
 async def run_mtproto(ctx: RunContext, task: TaskSpec) -> RunOutcome:
@@ -230,14 +312,21 @@ async def run_mtproto(ctx: RunContext, task: TaskSpec) -> RunOutcome:
                 pool, ctx.ingest, batch_size=ctx.settings.ingest.batch_size, run_id=run_id,
                 web_base=ctx.settings.telegram_web_base, private_gate=_private_gate(ctx, run_id),
             )  # fmt: skip
+            policy = ctx.settings.target_policy
             try:
                 result = await runner.run(Target.parse(task.name))
                 status = "ok" if result.state == "ok" else result.state
                 counts = {
                     "pages": result.batches, "messages": result.fetched, "new": result.stored.new,
-                    "updated": result.stored.updated,
+                    "updated": result.stored.updated, "comments": result.comments, "threads": result.threads,
+                    "topics": result.topics, "bots": len(result.bots),
                 }  # fmt: skip
+                if policy.track_bots and result.bots:
+                    counts["bot_targets"] = await _track_bot_targets(ctx, task, result.bots)
+                if policy.mtproto_stories and status == "ok":
+                    counts["stories"] = await _read_stories(ctx, pool, task, run_id)
                 await runs.add(run_id, **counts)
+                await _settle_mtproto_reach(ctx, task, result.state, None, run_id)
                 metrics.count_page("mtproto", result.batches)
                 metrics.count_messages("mtproto", result.stored.new, result.stored.updated)
             except TgwatchError as exc:  # source problems end the run, they do not fail the task
@@ -249,6 +338,8 @@ async def run_mtproto(ctx: RunContext, task: TaskSpec) -> RunOutcome:
                 await runs.error(run_id)
                 if exc.kind == "store":
                     raise
+                if not isinstance(exc, RateLimited):  # a flood wait passes; no account or a refusal does not
+                    await _settle_mtproto_reach(ctx, task, "failed", exc.message, run_id)
             floods = int(pool.stats.get("flood_waits", 0)) - floods_before
             if floods > 0:
                 metrics.FLOOD_WAITS.labels("mtproto").inc(floods)

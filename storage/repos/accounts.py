@@ -117,7 +117,7 @@ class AccountRepo:
         free = [{"lease_holder": None}, {"lease_holder": holder}, {"lease_until": {"$lt": now}}]
         with translate_errors("lease account"):
             return await self._coll.find_one_and_update(
-                {"_id": name, "$or": free},
+                {"$and": [{"_id": name}, {"$or": free}]},  # not {"_id", "$or"}: the embedded server drops the _id
                 {"$set": {"lease_holder": holder, "lease_until": now + seconds, "lease_heartbeat": now}},
                 return_document=ReturnDocument.AFTER,
             )

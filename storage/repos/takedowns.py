@@ -45,7 +45,8 @@ class TakedownRepo:
         when the request does not exist). Epoch seconds and a string: safe under ``$set``."""
         with translate_errors("lock takedown request"):
             doc = await self._coll.find_one_and_update(
-                {"_id": request_id, "$or": [{"lock_until": None}, {"lock_until": {"$lt": now_ts}}]},
+                # not {"_id", "$or"}: the embedded server drops the _id from such an update filter
+                {"$and": [{"_id": request_id}, {"$or": [{"lock_until": None}, {"lock_until": {"$lt": now_ts}}]}]},
                 {"$set": {"lock": token, "lock_until": now_ts + seconds}},
                 {"_id": 1},
             )
