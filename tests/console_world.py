@@ -145,10 +145,16 @@ async def seed_dashboard(store: Store, case: Case) -> str:
             kind=AlertKind.WATCHLIST_MATCH,
             sha256=case.sha,
             summary=f"watchlist match awaiting human review (media {case.sha[:12]})",
-            details={"case": "CASE-W", "cases": ["CASE-W"], "persons": ["person-1"], "review": "human",
-                     "matches": [{"person": "person-1", "case": "CASE-W", "distance": 0.2}], "blurred": True},
+            details={
+                "case": "CASE-W",
+                "cases": ["CASE-W"],
+                "persons": ["person-1"],
+                "review": "human",
+                "matches": [{"person": "person-1", "case": "CASE-W", "distance": 0.2}],
+                "blurred": True,
+            },
             channels=["alpha_news"],
             raised_at=T0,
-        )  # fmt: skip
+        )
     )
     return watch

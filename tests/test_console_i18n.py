@@ -187,7 +187,8 @@ def test_every_message_id_a_template_uses_exists_in_both_catalogs() -> None:
     used: set[str] = set()
     for path in TEMPLATES.glob("*.html"):
         used |= set(re.findall(r"""\bt\(["']([a-z_.0-9]+)["']""", path.read_text(encoding="utf-8")))
-    # an id ending in "." or "_" is the prefix of a computed one (``t("console.x.kind_" ~ k)``): some id must start with it
+    # an id ending in "." or "_" is the prefix of a computed one (``t("console.x.kind_" ~ k)``):
+    # some id must start with it
     prefixes = {m for m in used if m.endswith((".", "_"))}
     missing = [m for m in used - prefixes if not (i18n.translated("ko", m) and i18n.translated("en", m))]
     missing += [p for p in prefixes if not i18n.msgids(p)]

@@ -7,7 +7,8 @@ cannot show it. The thumbnail is decoded from the encrypted quarantine in memory
 guarded as the hasher is), shrunk, turned grey and blurred, and answered ``no-store``; nothing is
 written to disk. Principals the case rules allow the bytes (``CaseAccess.media_grant``) get it, and
 a monitor gets it for media that raised a hash-list match or detection alert
-(``CaseAccess.triage_grant``: triage, never the reveal). Revealing is a POST carrying the session's CSRF token: it is audited (``media.reveal``) before
+(``CaseAccess.triage_grant``: triage, never the reveal). Revealing is a POST carrying the session's
+CSRF token: it is audited (``media.reveal``) before
 the page that shows the full item for that one view is rendered.
 """
 
