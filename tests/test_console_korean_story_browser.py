@@ -57,7 +57,9 @@ async def test_a_korean_monitor_follows_the_morning_story(store: Store, ingest: 
                 assert (await page.locator("main h1").first.inner_text()).strip() == ko("console.dashboard.title")
                 charts = page.locator("svg[role=img]")
                 assert await charts.count() >= 1
-                assert ko("console.dashboard.chart_alerts") in await charts.first.locator("title").inner_text()
+                names = await page.eval_on_selector_all("svg[role=img] > title", "els => els.map(e => e.textContent)")
+                charts_ko = {ko(f"console.dashboard.chart_{c}") for c in ("alerts", "volume", "removal")}
+                assert charts_ko & set(names), names
                 await page.screenshot(path=str(ARTIFACTS / "console-ko-dashboard.png"), full_page=True)
 
                 await page.goto(f"{base}/console/targets")
