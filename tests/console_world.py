@@ -121,10 +121,10 @@ async def build_world(store: Store, ingest: Ingest, data_dir: Path) -> World:
 
 async def seed_dashboard(store: Store, case: Case) -> str:
     """What the dashboard, growth, targets, accounts and hash-list pages show: an audience series,
-    a crawl target, an account, a synced hash list, a screenshot of a post and a case-scoped
-    watchlist match (of CASE-W). Returns the watchlist alert's key."""
+    neighbours of alpha_news, a crawl target, an account, a synced hash list, a screenshot of a
+    post and a case-scoped watchlist match (of CASE-W). Returns the watchlist alert's key."""
     audience = AudienceRepo(store)
-    for day, subscribers in enumerate((100, 130, 190)):
+    for day, subscribers in enumerate((160, 175, 190)):
         await audience.record(
             "alpha_news",
             source="web",
@@ -132,6 +132,10 @@ async def seed_dashboard(store: Store, case: Case) -> str:
             kind="channel",
             figures={"subscribers": subscribers},
         )
+    # neighbours on the channel page: a post of alpha_news that mentions another room and a bot
+    await store["messages"].update_one(
+        {"channel": "alpha_news", "msg_id": 4}, {"$set": {"mentions": ["beta_chat", "sample_bot"]}}
+    )
     await TargetRepo(store).add("alpha_news", method="web", every="1h")
     await AccountRepo(store).add("acct1", session_enc="x", phone_enc=None, user_id=None, proxy=None)
     await HashListRepo(store).save_sync(
