@@ -76,3 +76,30 @@ async def test_a_watchlist_match_never_opens_media_to_a_monitor(
     assert resp.status == 403 and "no-store" in resp.headers.get("Cache-Control", "")
     listed = await (await client.get("/console/alerts?status=&kind=watchlist_match")).text()
     assert "person-2" not in listed and f"/console/media/{sha}/preview" not in listed
+
+
+async def test_the_dashboard_counts_a_watchlist_match_for_its_case_only(
+    client: Client,  # noqa: F811
+    store: Store,
+    world: World,  # noqa: F811
+) -> None:
+    from foundation.models import utcnow
+
+    await AlertRepo(store).raise_alert(
+        Alert(
+            key=f"watchlist/{world.case.other_sha}/person-3",
+            kind=AlertKind.WATCHLIST_MATCH,
+            sha256=world.case.other_sha,
+            summary="watchlist match awaiting human review",
+            details={"case": "CASE-W", "cases": ["CASE-W"], "persons": ["person-3"], "review": "human"},
+            channels=["alpha_news"],
+            raised_at=utcnow(),
+        )
+    )
+    cell = 'id="fig-alerts-watchlist_match-today">'
+    await sign_in(client, world.monitor)
+    html = await (await client.get("/console/")).text()
+    assert cell + '<a href="/console/alerts?status=&amp;kind=watchlist_match">0</a>' in html, "not a monitor's case"
+    await sign_in(client, world.admin)
+    html = await (await client.get("/console/")).text()
+    assert cell + '<a href="/console/alerts?status=&amp;kind=watchlist_match">1</a>' in html
