@@ -301,7 +301,7 @@ def _operation_pages(routes: RouteTable) -> None:
             status=status,
             statuses=ALERT_STATUSES,
             kinds=ALERT_KINDS,
-            filters={"kind": kind, "day": day, "channel": channel},
+            filters={"kind": kind, "day": day, "channel": channel, "limit": request.query.get("limit")},
             next_cursor=pg.next_cursor(len(items)),
             takedown_reasons=REASON_CHOICES,
         )
