@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from crawler.discovery.service import DiscoveryService
@@ -17,10 +18,13 @@ from crawler.ingest import Ingest
 from crawler.tokens import Role
 from foundation.models import Alert, AlertKind
 from storage.client import Store
+from storage.repos.accounts import AccountRepo
 from storage.repos.alerts import AlertRepo
+from storage.repos.audience import AudienceRepo
 from storage.repos.authorizations import AuthorizationRepo, channel_scope
 from storage.repos.case_members import CaseMemberRepo
 from storage.repos.hashlists import HashListRepo
+from storage.repos.targets import TargetRepo
 from tests.test_investigate_api import T0, Case, load_case, token
 
 #: every console page a walk opens, as a path template over the world's values; ``{sha}``, ``{alert}``,
@@ -45,6 +49,17 @@ PAGES: list[str] = [
     "/console/takedowns/{request}",
     "/console/review",
     "/console/notify",
+    "/console/",
+    "/console/alerts?kind=watchlist_match&status=",
+    "/console/alerts?kind=hash_match&status=&day=2024-05-01&channel=alpha_news",
+    "/console/accounts",
+    "/console/channels",
+    "/console/channels?q=alpha&alerts=1&sort=growth",
+    "/console/growth",
+    "/console/growth?days=3650",
+    "/console/growth/alpha_news",
+    "/console/hashes",
+    "/console/targets",
     "/console/channels/nope",  # the error page (404)
 ]
 
@@ -55,11 +70,13 @@ class World:
     admin: str
     monitor: str
     alert: str
+    watch: str
 
     def paths(self, request_id: str) -> list[str]:
         from urllib.parse import quote
 
-        values = {"sha": self.case.sha, "alert": quote(self.alert, safe=""), "request": request_id}
+        values = {"sha": self.case.sha, "alert": quote(self.alert, safe=""), "request": request_id,
+                  "watch": quote(self.watch, safe="")}  # fmt: skip
         return [p.format(**values) for p in PAGES]
 
 
@@ -98,4 +115,50 @@ async def build_world(store: Store, ingest: Ingest, data_dir: Path) -> World:
         valid_until=time.time() + 3600,
     )
     await CaseMemberRepo(store).add("CASE-W", "ana", added_by="admin")
-    return World(case=case, admin=admin, monitor=monitor, alert=alert)
+    watch = await seed_dashboard(store, case)
+    return World(case=case, admin=admin, monitor=monitor, alert=alert, watch=watch)
+
+
+async def seed_dashboard(store: Store, case: Case) -> str:
+    """What the dashboard, growth, targets, accounts and hash-list pages show: an audience series,
+    neighbours of alpha_news, a crawl target, an account, a synced hash list, a screenshot of a
+    post and a case-scoped watchlist match (of CASE-W). Returns the watchlist alert's key."""
+    audience = AudienceRepo(store)
+    for day, subscribers in enumerate((160, 175, 190)):
+        await audience.record(
+            "alpha_news",
+            source="web",
+            at=datetime.fromtimestamp(time.time() - (3 - day) * 86_400, UTC),
+            kind="channel",
+            figures={"subscribers": subscribers},
+        )
+    # neighbours on the channel page: a post of alpha_news that mentions another room and a bot
+    await store["messages"].update_one(
+        {"channel": "alpha_news", "msg_id": 4}, {"$set": {"mentions": ["beta_chat", "sample_bot"]}}
+    )
+    await TargetRepo(store).add("alpha_news", method="web", every="1h")
+    await AccountRepo(store).add("acct1", session_enc="x", phone_enc=None, user_id=None, proxy=None)
+    await HashListRepo(store).save_sync(
+        "testlist", "csv", {"last_sync_ts": T0.timestamp(), "last_status": "ok", "checkpoint": "c1"}
+    )
+    await store["media"].update_one({"_id": case.other_sha}, {"$set": {"screenshot_of": "alpha_news/2"}})
+    watch = f"watchlist/{case.sha}/person-1"
+    await AlertRepo(store).raise_alert(
+        Alert(
+            key=watch,
+            kind=AlertKind.WATCHLIST_MATCH,
+            sha256=case.sha,
+            summary=f"watchlist match awaiting human review (media {case.sha[:12]})",
+            details={
+                "case": "CASE-W",
+                "cases": ["CASE-W"],
+                "persons": ["person-1"],
+                "review": "human",
+                "matches": [{"person": "person-1", "case": "CASE-W", "distance": 0.2}],
+                "blurred": True,
+            },
+            channels=["alpha_news"],
+            raised_at=T0,
+        )
+    )
+    return watch

@@ -66,12 +66,13 @@ async def test_a_match_is_shown_beside_its_list_entry(client: Client, store: Sto
     page = await (await client.get(link.group(1).replace("&amp;", "&"))).text()
     sighting, entry = page.split('<section class="entry"')
     assert "alpha_news/2" in sighting and "alpha_news, beta_chat" in sighting
-    assert "/preview" not in sighting, "a monitor has no media grant: metadata only"
+    # a monitor has no media grant: the blurred triage thumbnail of the alerted item, never the reveal
+    assert "/preview" in sighting and "/reveal" not in sighting
     assert "testlist" in entry and world.case.md5 in entry and "synthetic test entry 7" in entry
     assert re.search(r'class="distance-value">0<', entry) and "exact match" in entry
     await sign_in(client, world.admin)
     page = await (await client.get(link.group(1).replace("&amp;", "&"))).text()
-    assert f"/console/media/{world.case.sha}/preview" in page, "an admin named on the authorization sees the thumbnail"
+    assert f"/console/media/{world.case.sha}/reveal" in page, "an admin named on the authorization may reveal it"
     assert (await client.get("/console/match?alert=nope")).status == 404
     assert (await client.get("/console/match")).status == 400
 

@@ -200,8 +200,10 @@ async def home(request: web.Request, who: Principal, base: dict[str, Any]) -> we
     collected = await MessageRepo(store).collected_per_day(since, until)
     media = await MediaRepo(store).new_per_day(since, until)
     alerts = AlertRepo(store)
-    alerts_daily = await alerts.per_day(since, until)
-    kinds_today, kinds_week = await alerts.per_kind(window.today, until), await alerts.per_kind(since, until)
+    cases = await CaseAccess(store).cases_of(who)  # a case-bound alert is counted for its case only
+    alerts_daily = await alerts.per_day(since, until, cases=cases)
+    kinds_today = await alerts.per_kind(window.today, until, cases=cases)
+    kinds_week = await alerts.per_kind(since, until, cases=cases)
     rows, _ = await _target_health(store, _config(request))
     health = Counter(r["health"] for r in rows)
     detection = await WorkQueue(store, "detection_jobs").stats()

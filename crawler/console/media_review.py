@@ -5,8 +5,10 @@ Why the thumbnail is made on the server (after HMA's review UI): the browser nev
 real picture until a person asks for it, so a CSS filter that fails, a screenshot or a cached page
 cannot show it. The thumbnail is decoded from the encrypted quarantine in memory (Pillow, bomb
 guarded as the hasher is), shrunk, turned grey and blurred, and answered ``no-store``; nothing is
-written to disk. Only principals the case rules allow the bytes (``CaseAccess.media_grant``) get
-it. Revealing is a POST carrying the session's CSRF token: it is audited (``media.reveal``) before
+written to disk. Principals the case rules allow the bytes (``CaseAccess.media_grant``) get it, and
+a monitor gets it for media that raised a hash-list match or detection alert
+(``CaseAccess.triage_grant``: triage, never the reveal). Revealing is a POST carrying the session's
+CSRF token: it is audited (``media.reveal``) before
 the page that shows the full item for that one view is rendered.
 """
 
@@ -24,6 +26,7 @@ from crawler.console.pages import page, safe_next
 from crawler.console.render import as_datetime, render
 from crawler.detection.api import service as detection_service
 from crawler.detection.quarantine import QuarantineError
+from crawler.evidence.access import CaseAccess
 from crawler.hashing.images import ImageLimits, open_checked
 from crawler.investigate.access import audit, investigate, media_authorization
 from crawler.investigate.pagination import BadQuery
@@ -68,12 +71,13 @@ def blurred_thumbnail(raw: bytes) -> bytes:
 
 
 def register(routes: RouteTable) -> None:
-    @page(routes, "GET", "/console/media/{sha256}/preview", EVIDENCE, "a blurred greyscale thumbnail of a media item")
+    @page(routes, "GET", "/console/media/{sha256}/preview", OPERATIONS, "a blurred greyscale thumbnail of a media item")
     async def preview(request: web.Request, who: Principal, base: dict[str, Any]) -> web.StreamResponse:
         sha = sha_of(request)
         channels = await (await investigate(request, who, via="console")).media_channels(sha)
         grant = await media_authorization(request.app[STORE], who, sha, channels)
-        if grant is None:
+        triage = None if grant is not None else await CaseAccess(request.app[STORE]).triage_grant(who, sha, channels)
+        if grant is None and triage is None:
             await audit(request, who, "media.preview.refused", target=sha, via="console", result_count=0)
             raise web.HTTPForbidden(headers=NO_STORE)
         try:
@@ -81,8 +85,8 @@ def register(routes: RouteTable) -> None:
         except QuarantineError:
             raise web.HTTPNotFound(headers=NO_STORE) from None
         body = await asyncio.to_thread(blurred_thumbnail, raw)
-        await audit(request, who, "media.preview", target=sha, via="console", result_count=1,
-                    filter={"case_id": grant.get("case_id")})  # fmt: skip
+        why = {"case_id": grant.get("case_id")} if grant else {"triage_alert": (triage or {}).get("_id")}
+        await audit(request, who, "media.preview", target=sha, via="console", result_count=1, filter=why)
         return web.Response(body=body, content_type="image/jpeg", headers=NO_STORE)
 
     @page(routes, "POST", "/console/media/{sha256}/reveal", EVIDENCE, "reveal one media item (audited)")
@@ -115,14 +119,13 @@ def register(routes: RouteTable) -> None:
         details = alert.get("details") or {}
         entry = await _list_entry(request, details)
         sighting = await _sighting(request, sha, details)
-        allowed = False
-        if who.role in EVIDENCE:
-            channels = await (await investigate(request, who, via="console")).media_channels(sha)
-            allowed = await media_authorization(request.app[STORE], who, sha, channels) is not None
+        channels = await (await investigate(request, who, via="console")).media_channels(sha)
+        revealable = await media_authorization(request.app[STORE], who, sha, channels) is not None
+        triage = await CaseAccess(request.app[STORE]).triage_grant(who, sha, channels) is not None
         await audit(request, who, "alerts.match", target=key, result_count=1, via="console")
         return render(
             request, "match.html", **base, alert=jsonable({**alert, "key": key}), entry=entry, sighting=sighting,
-            allowed=allowed, can_open_media=who.role in EVIDENCE,
+            allowed=revealable or triage, reveal_ok=revealable, can_open_media=who.role in EVIDENCE,
         )  # fmt: skip
 
 

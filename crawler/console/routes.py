@@ -44,7 +44,7 @@ from crawler.investigate.access import (
     require_case,
 )
 from crawler.investigate.filters import SEARCH_PARAMS, MessageSearch
-from crawler.investigate.ops import ALERT_STATUSES
+from crawler.investigate.ops import ALERT_KINDS, ALERT_STATUSES
 from crawler.investigate.pagination import BadQuery, page_of
 from crawler.media.hygiene import list_row
 from crawler.routes.table import RouteTable
@@ -300,6 +300,8 @@ def _operation_pages(routes: RouteTable) -> None:
             items=items,
             status=status,
             statuses=ALERT_STATUSES,
+            kinds=ALERT_KINDS,
+            filters={"kind": kind, "day": day, "channel": channel, "limit": request.query.get("limit")},
             next_cursor=pg.next_cursor(len(items)),
             takedown_reasons=REASON_CHOICES,
         )

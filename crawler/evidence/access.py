@@ -13,6 +13,9 @@ The rules:
   it was seen in (``channel:<key>``) and lists the caller's token name in ``accounts``; for an
   investigator that authorization's case must also be one of theirs. Only investigators and admins
   ever receive bytes;
+- a **monitor** may see the blurred greyscale triage thumbnail (never the bytes, never the reveal)
+  of a media item that raised a hash-list match or detection alert, when every channel it was seen
+  in is readable to them (:meth:`CaseAccess.triage_grant`); watchlist matches stay with their case;
 - the text of a **case-restricted channel** (a private chat: see :meth:`CaseAccess.visible_channels`)
   is readable only by admins and by investigators who are members of a case whose authorization
   names the channel; for everyone else its messages, context, versions, media sightings and
@@ -26,6 +29,7 @@ from dataclasses import dataclass, field
 
 from crawler.tokens import Principal, Role
 from storage.client import Doc, Store
+from storage.repos.alerts import AlertRepo
 from storage.repos.authorizations import AuthorizationRepo, channel_scope
 from storage.repos.case_members import CaseMemberRepo
 from storage.repos.channels import ChannelRepo
@@ -33,6 +37,9 @@ from storage.repos.media import MediaRepo
 from storage.repos.messages import MessageRepo
 
 MEDIA_ROLES = frozenset({Role.INVESTIGATOR, Role.ADMIN})
+#: alert kinds whose media a monitor may triage as a blurred thumbnail (``watchlist_match`` is not one:
+#: a face-watchlist match is the case's alone)
+TRIAGE_KINDS = frozenset({"hash_match", "detection"})
 
 
 def media_scope(sha256: str) -> str:
@@ -127,6 +134,27 @@ class CaseAccess:
         for grant in grants:
             if mine is None or grant.get("case_id") in mine:
                 return grant
+        return None
+
+    async def triage_grant(self, who: Principal, sha256: str, channels: list[str] | None = None) -> Doc | None:
+        """The alert under which a monitor may see the blurred triage thumbnail of ``sha256``, or None.
+
+        Why: the console's morning triage is a monitor's job, and a blurred greyscale 160-pixel
+        thumbnail made in memory is designed for it; the bytes and the reveal stay with
+        :meth:`media_grant`. Only media that raised a hash-list match or a detection alert qualify,
+        and only when no channel the media was seen in is hidden from the monitor (a private chat
+        of a case is the case's).
+        """
+        if who.role is not Role.MONITOR:
+            return None
+        if channels is None:
+            channels = await self.media_channels(sha256)
+        view = await self.visible_channels(who)
+        if any(not view.may_read(c) for c in channels):
+            return None
+        for alert in await AlertRepo(self._store).for_media(sha256):
+            if alert.get("kind") in TRIAGE_KINDS:
+                return alert
         return None
 
     async def restricted_channels(self) -> dict[str, set[str]]:

@@ -145,13 +145,17 @@ class AlertRepo:
         return [s for s in found if isinstance(s, str)]
 
     # -- dashboard figures (crawler/console/dashboard.py) -------------------------------------------
-    async def per_day(self, since: datetime, until: datetime) -> dict[str, int]:
-        """Alerts raised per UTC day in [since, until)."""
-        return await daily.per_day(self._coll, "raised_at", since, until)
+    async def per_day(
+        self, since: datetime, until: datetime, *, cases: builtins.list[str] | None = None
+    ) -> dict[str, int]:
+        """Alerts raised per UTC day in [since, until); ``cases`` scopes case-bound kinds as lists do."""
+        return await daily.per_day(self._coll, "raised_at", since, until, case_scope(cases))
 
-    async def per_kind(self, since: datetime, until: datetime) -> dict[str, int]:
-        """Alerts raised in [since, until), by kind."""
-        return await daily.per_value(self._coll, "kind", "raised_at", since, until)
+    async def per_kind(
+        self, since: datetime, until: datetime, *, cases: builtins.list[str] | None = None
+    ) -> dict[str, int]:
+        """Alerts raised in [since, until), by kind; ``cases`` scopes case-bound kinds as lists do."""
+        return await daily.per_value(self._coll, "kind", "raised_at", since, until, case_scope(cases))
 
     async def open_channels(self, limit: int = 20_000) -> builtins.list[builtins.list[str]]:
         """The channel lists of open alerts (the channel list counts them per channel)."""

@@ -30,7 +30,8 @@ async def test_preview_needs_a_grant_is_never_cached_and_is_audited(
     sha = world.case.sha
     mon = await token(store, Role.MONITOR, "mon2")
     await sign_in(client, mon)
-    assert (await client.get(f"/console/media/{sha}/preview")).status == 403, "monitors are not investigators"
+    unalerted = world.case.other_sha  # a monitor's triage covers alerted media only (test_monitor_triage_preview)
+    assert (await client.get(f"/console/media/{unalerted}/preview")).status == 403, "monitors are not investigators"
     other = await token(store, Role.INVESTIGATOR, "eve")  # no case authorization names eve
     await sign_in(client, other)
     resp = await client.get(f"/console/media/{sha}/preview")
