@@ -9,6 +9,7 @@ if [ "$(id -u)" != 0 ]; then
     exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive
+apt-get update
 apt-get install -y --no-install-recommends \
     build-essential cmake pkg-config ffmpeg \
     libavcodec-dev libavformat-dev libavutil-dev libswscale-dev libavdevice-dev libavfilter-dev
