@@ -306,6 +306,7 @@ class Channel(Record):
     forum: bool = False
     topics: list[ForumTopic] = Field(default_factory=list)
     bot_commands: list[BotCommand] = Field(default_factory=list)
+    notices: list[str] = Field(default_factory=list)  # what was cut (e.g. a forum's topic list), never silently
 
     @model_validator(mode="before")
     @classmethod

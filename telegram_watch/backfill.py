@@ -60,6 +60,8 @@ PAGE_SIZE = 100  # the most one getHistory request returns
 #: one inflating its reply counters) cannot turn one run into thousands of getReplies walks; the rest
 #: stay pending in the checkpoint, newest posts first, for the next runs
 MAX_THREADS_PER_RUN = 50
+#: messages of one comment thread read per run at most: the rest next run, from the thread's checkpoint
+MAX_THREAD_MESSAGES = 2000
 BOTS_PENDING = "bots_pending"  # history checkpoint: bots named but not tracked yet (over a run's cap)
 
 
@@ -74,6 +76,8 @@ class BackfillResult:
     stored: IngestResult = field(default_factory=IngestResult)
     comments: int = 0  # comments fetched (every thread walked in this run)
     threads: int = 0  # comment threads walked
+    threads_cut: int = 0  # comment threads left unfinished at ``max_thread_messages`` (read on)
+    threads_dropped: int = 0  # commented posts given up from the pending list (over ``max_pending``)
     topics: int = 0  # forum topics listed
     bots: list[str] = field(default_factory=list)  # bots newly tracked
     bot_names: set[str] = field(default_factory=set)  # bots named in what was read
@@ -106,8 +110,14 @@ class Backfill:
         bots: bool = True,
         recent_posts: int = PAGE_SIZE,
         max_threads: int = MAX_THREADS_PER_RUN,
+        max_thread_messages: int = MAX_THREAD_MESSAGES,
+        max_pending: int = threads.MAX_PENDING,
+        max_topic_pages: int = threads.MAX_TOPIC_PAGES,
     ) -> None:
         self.max_threads = max_threads
+        self.max_thread_messages = max_thread_messages
+        self.max_pending = max_pending
+        self.max_topic_pages = max_topic_pages
         #: follow a channel's comments / a forum's topic list / the bots its messages point at
         self.comments = comments
         self.topics = topics
@@ -200,14 +210,22 @@ class Backfill:
         """A forum's topic list on its channel record (a failure is recorded; the history is still read)."""
         if not (resolved.ok and self.topics and resolved.channel.forum):
             return resolved
+        pages = self.max_topic_pages
         try:
-            topics = await self.pool.run(resolved.target.key, lambda c: threads.fetch_topics(c, resolved.target))
+            listed = await self.pool.run(
+                resolved.target.key, lambda c: threads.fetch_topics(c, resolved.target, max_pages=pages)
+            )
         except SourceError as exc:
             await self.ingest.record_error(exc, run_id=self.run_id, record=f"{resolved.ref.natural_key()}:topics")
             return resolved
         if result is not None:
-            result.topics = len(topics)
-        channel = resolved.channel.model_copy(update={"topics": topics})
+            result.topics = len(listed.topics)
+        update: dict[str, Any] = {"topics": listed.topics}
+        if not listed.ended:
+            notice = f"topics: the list did not end after {pages} pages; the first {len(listed.topics)} kept"
+            update["notices"] = [*resolved.channel.notices, notice]
+            log.warning("forum topic list cut", channel=str(resolved.ref.natural_key()), kept=len(listed.topics))
+        channel = resolved.channel.model_copy(update=update)
         return Resolved(resolved.target, resolved.ref, channel)
 
     async def _beyond_history(self, resolved: Resolved, result: BackfillResult) -> None:
@@ -260,11 +278,13 @@ class Backfill:
         for i, post in enumerate(ordered):
             where = f"{resolved.ref.natural_key()}/{post}"
             if walked >= self.max_threads:
-                await self._keep_pending(resolved, {p: todo[p] for p in ordered[i:] if p not in stored_pending})
+                left = {p: todo[p] for p in ordered[i:] if p not in stored_pending}
+                await self._keep_pending(resolved, left, result)
                 log.warning("comment threads capped for this run", channel=result.channel, left=len(ordered) - i)
                 return
             try:
-                walked += await self._thread(resolved, group_ref, int(post), todo[post], result)
+                state = await self._thread(resolved, group_ref, int(post), todo[post], result)
+                walked += state != IDLE
             except RateLimited as exc:  # every account waits: the rest stay pending for the next run
                 await self.ingest.record_error(exc, run_id=self.run_id, record=where)
                 return
@@ -274,37 +294,43 @@ class Backfill:
                 log.warning("comment thread not read", channel=result.channel, post=post, error=exc.message)
                 await self.ingest.record_error(exc, run_id=self.run_id, record=where)
                 if post not in stored_pending:  # keep it for the next run even when it was not noted yet
-                    cp = await self.ingest.checkpoint(resolved.stream) or cp
-                    pending = {**(cp.extra.get(threads.PENDING) or {}), post: todo[post]}
-                    kept = cp.model_copy(update={"extra": {**cp.extra, threads.PENDING: pending}})
-                    await self.ingest.submit([], checkpoint=kept, run_id=self.run_id)
+                    await self._keep_pending(resolved, {post: todo[post]}, result)
+                continue
+            if state == CUT:  # read on next run, from the thread's checkpoint
+                result.threads_cut += 1
+                if post not in stored_pending:
+                    await self._keep_pending(resolved, {post: todo[post]}, result)
                 continue
             if post in stored_pending:
                 cp = await self.ingest.checkpoint(resolved.stream) or cp
                 await self.ingest.submit([], checkpoint=threads.without_pending(cp, post), run_id=self.run_id)
 
-    async def _keep_pending(self, resolved: Resolved, posts: dict[str, int]) -> None:
+    async def _keep_pending(self, resolved: Resolved, posts: dict[str, int], result: BackfillResult) -> None:
         """Note threads left unread by this run in the history checkpoint (read by later runs)."""
         if not posts:
             return
         cp = await self.ingest.checkpoint(resolved.stream) or Checkpoint(stream=resolved.stream)
         pending = {**(cp.extra.get(threads.PENDING) or {}), **posts}
-        kept = cp.model_copy(update={"extra": {**cp.extra, threads.PENDING: pending}})
+        kept = threads.with_pending(cp, pending, limit=self.max_pending)
+        _count_dropped(result, cp, kept)
         await self.ingest.submit([], checkpoint=kept, run_id=self.run_id)
 
     async def _thread(
         self, resolved: Resolved, group_ref: ChannelRef, post_id: int, newest: int, result: BackfillResult
-    ) -> bool:
-        """Walk one thread past its checkpoint; False when there was nothing new (no request sent)."""
+    ) -> str:
+        """Walk one thread past its checkpoint, at most ``max_thread_messages`` of it.
+
+        ``IDLE`` when there was nothing new (no request sent), ``CUT`` when the limit stopped the walk
+        (the thread's checkpoint says where the next run goes on), ``DONE`` otherwise."""
         stream = threads.thread_stream(resolved.ref.tg_id, post_id)
         cp = await self.ingest.checkpoint(stream)
-        if cp is not None and cp.walk_top is None and (cp.newest_id or 0) >= newest:
-            return False  # nothing new under this post
+        if cp is not None and cp.walk_top is None and cp.complete and (cp.newest_id or 0) >= newest:
+            return IDLE  # nothing new under this post
         target = resolved.target
         if cp is None:  # first visit: the group's copy of the post, the root every comment answers
             roots = await self.pool.run(target.key, lambda c: threads.fetch_discussion_root(c, target, post_id))
             if not roots:
-                return True
+                return DONE
             root_id = min(m.id for m in roots)
             records = convert_messages(
                 roots, group_ref, web_base=self.web_base, thread_root=root_id, request="messages.getDiscussionMessage"
@@ -319,7 +345,7 @@ class Backfill:
 
         feed = Feed(stream, group_ref, target.key, fetch, thread_root=root, request="messages.getReplies")
         sub = BackfillResult(channel=group_ref.natural_key(), stream=stream)
-        walk = _Walk(self, feed, sub, limit=None, since=None)
+        walk = _Walk(self, feed, sub, limit=self.max_thread_messages, since=None)
         try:
             await walk.top()
             if not walk.stopped:
@@ -330,7 +356,21 @@ class Backfill:
             result.comments += sub.fetched
             result.stored.add(sub.stored)
             result.bot_names.update(sub.bot_names)
-        return True
+        if walk.stopped:
+            log.warning("comment thread cut for this run", channel=result.channel, post=post_id, read=sub.fetched)
+            return CUT
+        return DONE
+
+
+IDLE, DONE, CUT = "idle", "done", "cut"  # what ``Backfill._thread`` did with one thread
+
+
+def _count_dropped(result: BackfillResult, before: Checkpoint, after: Checkpoint) -> None:
+    """Count (and log) the commented posts a capped pending list gave up."""
+    lost = threads.dropped(after) - threads.dropped(before)
+    if lost > 0:
+        result.threads_dropped += lost
+        log.warning("pending comment threads capped", channel=result.channel, dropped=lost)
 
 
 def _header_records(requested: Target, resolved: Resolved) -> list[IngestRecord]:
@@ -449,7 +489,9 @@ class _Walk:
         )
         await self.settle()
         if feed.collect_threads:
-            checkpoint = threads.note_threads(checkpoint, msgs)
+            noted = threads.note_threads(checkpoint, msgs, limit=self.o.max_pending)
+            _count_dropped(self.result, checkpoint, noted)
+            checkpoint = noted
         if self.o.bots:
             self.result.bot_names.update(bots_named_in(records))
         self._cp = checkpoint

@@ -165,6 +165,11 @@ class CaseAccess:
         username on t.me, so such a channel stays public even when an authorization's scope names
         it; a chat without one is only readable as a member, which the private-read gate allows
         only under an authorization naming ``channel:<key>`` (``Backfill(private_gate=...)``).
+        The **discussion group of a public channel** (``ChannelRepo.public_discussions``) is not
+        case-restricted: Telegram shows a public channel's comments to any reader, and without an
+        authorization naming the group nothing but those comments can have been read from it (its
+        own history is behind the private-read gate). A group an authorization names stays
+        restricted to its cases, comments included.
         Authorizations count whether active, expired or revoked: what was collected under one
         belongs to its case (its capture entries name it), and a revocation stops collection, not
         the case's own review.
@@ -173,7 +178,10 @@ class CaseAccess:
         if not keys:
             return {}
         covering = await self.authorizations.cases_naming_channels(keys)
-        return {k: covering.get(k, set()) for k in keys}
+        # comments of a public channel are public: its discussion group is not a private chat,
+        # unless an authorization names the group (then it may hold what was read as a member)
+        public = await self.channels.public_discussions([k for k in keys if not covering.get(k)])
+        return {k: covering.get(k, set()) for k in keys if k not in public}
 
     async def visible_channels(self, who: Principal) -> ChannelView:
         """THE rule for reading collected text: which channels ``who`` may not read.

@@ -28,6 +28,12 @@ def _alias_ids(ref: ChannelRef) -> list[str]:
     return ids
 
 
+def _linked(doc: Doc) -> int | None:
+    """The chat a channel document's latest header links to (discussion group, or a group's channel)."""
+    value = (doc.get("latest") or {}).get("linked_chat_id")
+    return int(value) if value is not None else None
+
+
 class ChannelRepo:
     def __init__(self, store: Store) -> None:
         self._channels = store["channels"]
@@ -111,6 +117,33 @@ class ChannelRepo:
         """Channels never seen with a public username: private chats (see ``CaseAccess``)."""
         with translate_errors("list private channels"):
             return sorted([d["_id"] async for d in self._channels.find({"username": None}, {"_id": 1})])
+
+    async def public_discussions(self, keys: Sequence[str]) -> set[str]:
+        """The chats among ``keys`` that are the discussion group (comments) of a public channel.
+
+        Both records must name each other (``latest.linked_chat_id``): the broadcast channel, seen
+        with a public username, names the group as its discussion (what Telegram shows its readers),
+        and the group names the channel (the comments path records it when it reads the threads
+        through that channel). A group linked to a private channel, or to none, is not among them.
+        """
+        # whole ``latest`` documents, compared here: the embedded store answers dotted projections
+        # flat and matches a missing field with ``$ne: None``
+        with translate_errors("list discussion groups"):
+            groups = await self._channels.find({"_id": {"$in": list(keys)}}, {"tg_id": 1, "latest": 1}).to_list(None)
+            linked = {int(g["tg_id"]): g for g in groups if g.get("tg_id") is not None and _linked(g) is not None}
+            if not linked:
+                return set()
+            channels = await self._channels.find(
+                {"tg_id": {"$in": sorted({_linked(g) for g in linked.values()})}},
+                {"tg_id": 1, "username": 1, "latest": 1},
+            ).to_list(None)
+        out: set[str] = set()
+        for ch in channels:
+            group = linked.get(_linked(ch) or 0)
+            is_public_channel = bool(ch.get("username")) and (ch.get("latest") or {}).get("kind") == "channel"
+            if is_public_channel and group is not None and _linked(group) == ch.get("tg_id"):
+                out.add(str(group["_id"]))
+        return out
 
     # -- reads for the investigator API ----------------------------------------------------------
     async def page(self, *, skip: int = 0, limit: int, exclude: Sequence[str] = ()) -> builtins.list[Doc]:

@@ -183,3 +183,76 @@ async def test_a_reply_feed_that_never_goes_down_ends_with_a_recorded_error(
         finally:
             await walk.settle()
     assert len(asked) == 2
+
+
+async def test_the_pending_comment_threads_are_capped_and_the_drop_is_counted(
+    world: FakeTelegram, pool: AccountPool, ingest: Ingest
+) -> None:
+    """The pending threads live in one checkpoint document: past ``max_pending`` posts the newest are
+    kept and how many were given up is counted (on the checkpoint and in the run's result)."""
+    ch = world.add_channel("Loud", username="loud_chan")
+    group = world.add_channel("Loud chat", megagroup=True, private=True, username=None)
+    X.link_discussion(ch, group)
+    dora = world.add_user("Dora", username="dora_d")
+    posts = [world.add_message(ch, f"post {i}") for i in range(12)]
+    for p in posts:
+        X.add_comment(world, ch, p, f"on {p.id}", sender=dora)
+
+    result = await Backfill(pool, ingest, max_threads=0, max_pending=5, recent_posts=1).run("loud_chan")
+
+    cp = await ingest.checkpoint(f"mtproto:id{ch.id}")
+    assert cp is not None
+    pending = cp.extra["comments_pending"]
+    assert sorted(pending, key=int) == [str(p.id) for p in posts[-5:]]  # the newest posts
+    assert cp.extra["comments_dropped"] == 7 and result.threads_dropped == 7
+
+
+async def test_a_cut_forum_topic_list_says_so_on_the_channel_record(
+    world: FakeTelegram, pool: AccountPool, ingest: Ingest, store: Store
+) -> None:
+    forum = world.add_channel("Endless forum", username="endless_forum", megagroup=True)
+    for i in range(150):
+        X.add_topic(world, forum, f"topic {i}")
+
+    result = await Backfill(pool, ingest, max_topic_pages=1).run("endless_forum")
+
+    assert result.topics == 100
+    latest = (await store.db["channels"].find_one({"_id": f"id{forum.id}"}))["latest"]
+    assert len(latest["topics"]) == 100
+    assert latest["notices"] == ["topics: the list did not end after 1 pages; the first 100 kept"]
+    await Backfill(pool, ingest).run("endless_forum")  # the whole list: no notice any more
+    latest = (await store.db["channels"].find_one({"_id": f"id{forum.id}"}))["latest"]
+    assert len(latest["topics"]) == 150 and latest["notices"] == []
+
+
+async def test_one_thread_is_read_at_most_max_thread_messages_per_run_and_resumes(
+    world: FakeTelegram, pool: AccountPool, ingest: Ingest, store: Store
+) -> None:
+    """A post with a huge thread cannot hold a run: each run reads at most ``max_thread_messages`` of it,
+    keeps the post pending, and the next run goes on from the thread's checkpoint."""
+    ch = world.add_channel("Popular", username="popular_chan")
+    group = world.add_channel("Popular chat", megagroup=True, private=True, username=None)
+    X.link_discussion(ch, group)
+    dora = world.add_user("Dora", username="dora_d")
+    post = world.add_message(ch, "a popular post")
+    for i in range(250):
+        X.add_comment(world, ch, post, f"comment {i}", sender=dora)
+
+    def run() -> Backfill:
+        return Backfill(pool, ingest, batch_size=100, max_thread_messages=100)
+
+    read = []
+    for _ in range(4):
+        result = await run().run("popular_chan")
+        read.append((result.comments, result.threads_cut))
+        main_cp = await ingest.checkpoint(f"mtproto:id{ch.id}")
+        assert main_cp is not None
+        if result.threads_cut:
+            assert str(post.id) in main_cp.extra["comments_pending"]
+
+    assert read == [(100, 1), (100, 1), (50, 0), (0, 0)]  # nothing read twice, nothing skipped
+    stored = await store.db["messages"].find({"channel_key": f"id{group.id}"}).to_list(None)
+    assert len(stored) == 251  # the root and every comment
+    cp = await ingest.checkpoint(f"mtproto:id{ch.id}:comments:{post.id}")
+    assert cp is not None and cp.complete and cp.walk_top is None
+    assert not (await ingest.checkpoint(f"mtproto:id{ch.id}")).extra.get("comments_pending")
