@@ -1,0 +1,138 @@
+"""The exchange library's own requests pass the egress guard at connection time.
+
+The sync checks an exchange's base URL before the first request, but python-threatexchange then
+resolves the name again when it connects: a rebinding name (public for the check, private for the
+connection) would slip through. These tests call the exchanges' library clients directly, without
+the sync's pre-check, which is exactly where a rebinding name stands after passing it: ``localhost``
+(a name that resolves to 127.0.0.1) must be refused when connecting unless ``http.allow_private_hosts``
+names it; a named host's connection reaches the address that was checked; a redirect from an allowed
+host to a private address is refused at its own connection."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+import config
+from crawler.hashing.exchanges import (
+    Exchange,
+    Feedback,
+    NCMECExchange,
+    StopNCIIExchange,
+    ThreatExchangeExchange,
+)
+from crawler.media.exchange_sync import sync_exchange
+from foundation.errors import EgressDenied
+from storage.client import Store
+from tests.exchange_servers import (
+    FEEDBACK_KEY,
+    FETCH_KEY,
+    NCMEC,
+    NCMEC_PASSWORD,
+    NCMEC_USER,
+    SUBSCRIPTION_KEY,
+    TE_TOKEN,
+    StopNCII,
+    ThreatExchange,
+    serving,
+)
+
+
+def by_name(url: str) -> str:
+    """The loopback server's URL with the name ``localhost`` instead of its address."""
+    port = urlsplit(url).port
+    return f"http://localhost:{port}"
+
+
+def stopncii(base: str, allow: list[str]) -> Exchange:
+    settings = config.load(
+        http={"allow_private_hosts": allow},
+        exchanges={"stopncii": {"fetch_key": FETCH_KEY, "subscription_key": SUBSCRIPTION_KEY,
+                                "feedback_key": FEEDBACK_KEY, "base_url": base + "/v1"}},
+    )  # fmt: skip
+    return StopNCIIExchange(settings)
+
+
+def ncmec(base: str, allow: list[str]) -> Exchange:
+    settings = config.load(
+        http={"allow_private_hosts": allow},
+        exchanges={"ncmec": {"user": NCMEC_USER, "password": NCMEC_PASSWORD, "environment": "test_NGO",
+                             "base_url": base}},
+    )  # fmt: skip
+    return NCMECExchange(settings)
+
+
+def threatexchange(base: str, allow: list[str]) -> Exchange:
+    settings = config.load(
+        http={"allow_private_hosts": allow},
+        exchanges={"threatexchange": {"access_token": TE_TOKEN, "privacy_groups": [555], "base_url": base}},
+    )
+    return ThreatExchangeExchange(settings, 555)
+
+
+def first_page(exchange: Exchange) -> Any:
+    return next(iter(exchange.pages(None)), None)
+
+
+SERVERS: dict[str, tuple[Callable[[], Any], Callable[[str, list[str]], Exchange]]] = {
+    "stopncii": (StopNCII, stopncii),
+    "ncmec": (NCMEC, ncmec),
+    "threatexchange": (ThreatExchange, threatexchange),
+}
+
+
+def heard(server: Any) -> int:
+    return len(getattr(server, "fetches", None) or getattr(server, "requests", []))
+
+
+@pytest.mark.parametrize("name", sorted(SERVERS))
+async def test_a_name_mapped_to_a_private_address_is_refused_at_connection_time(name: str) -> None:
+    make_server, make_exchange = SERVERS[name]
+    server = make_server()
+    async with serving(server.app()) as url:
+        refused = make_exchange(by_name(url), [])
+        with pytest.raises(EgressDenied, match="localhost resolves to non-public address"):
+            await asyncio.to_thread(first_page, refused)
+        assert heard(server) == 0, "nothing reached the server"
+
+        allowed = make_exchange(by_name(url), ["localhost"])
+        await asyncio.to_thread(first_page, allowed)
+    assert heard(server) == 1, "a named host connects, to the address that was checked"
+
+
+async def test_feedback_requests_are_guarded_too() -> None:
+    server = StopNCII()
+    async with serving(server.app()) as url:
+        refused = stopncii(by_name(url), [])
+        item = Feedback("pdq", "a" * 64, "confirmed")
+        with pytest.raises(EgressDenied):
+            await asyncio.to_thread(refused.send_feedback, [item])
+    assert server.feedback == []
+
+
+async def test_a_redirect_to_a_private_address_is_refused_at_its_own_connection() -> None:
+    target, start = StopNCII(), StopNCII()
+    async with serving(target.app()) as private, serving(start.app()) as url:
+        start.redirect_to = private + "/v1/FetchHashes?startTimestamp=10"  # 127.0.0.1: not named
+        exchange = stopncii(by_name(url), ["localhost"])
+        with pytest.raises(EgressDenied, match="127.0.0.1"):
+            await asyncio.to_thread(first_page, exchange)
+    assert target.fetches == [], "the redirect hop never connected"
+
+
+async def test_the_sync_records_the_refusal_as_one_clear_error(store: Store, tmp_path: Path) -> None:
+    server = StopNCII()
+    async with serving(server.app()) as url:
+        settings = config.load(
+            data_dir=tmp_path / "d",
+            exchanges={"stopncii": {"fetch_key": FETCH_KEY, "subscription_key": SUBSCRIPTION_KEY,
+                                    "base_url": by_name(url) + "/v1"}},
+        )  # fmt: skip
+        result = await sync_exchange(store, settings, StopNCIIExchange(settings))
+    assert result.status == "error" and "refused" in (result.error or "") and "Traceback" not in (result.error or "")
+    assert server.fetches == []
