@@ -36,7 +36,7 @@ DEFAULT_TIMEOUT = 60.0
 
 def _guarded_new_conn(conn: HTTPConnection, policy: EgressPolicy) -> socket.socket:
     """Resolve once, check every answer, connect only to the checked addresses (first that answers)."""
-    host = conn._dns_host  # type: ignore[attr-defined]  # urllib3's name to resolve (no brackets)
+    host = conn._dns_host  # urllib3's name to resolve (no brackets)
     try:
         infos = socket.getaddrinfo(host, conn.port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
@@ -89,7 +89,7 @@ class GuardedAdapter(HTTPAdapter):
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
         super().init_poolmanager(*args, **kwargs)
-        self.poolmanager.pool_classes_by_scheme = _pool_classes(self.policy)  # type: ignore[assignment]
+        self.poolmanager.pool_classes_by_scheme = _pool_classes(self.policy)
 
     def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
         if kwargs.get("timeout") is None:
