@@ -136,3 +136,71 @@ async def test_the_sync_records_the_refusal_as_one_clear_error(store: Store, tmp
         result = await sync_exchange(store, settings, StopNCIIExchange(settings))
     assert result.status == "error" and "refused" in (result.error or "") and "Traceback" not in (result.error or "")
     assert server.fetches == []
+
+
+def _self_signed(directory: Path, name: str) -> tuple[Path, Path]:
+    """A throwaway certificate for ``name`` and its key (PEM files)."""
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
+        .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))  # fmt: skip
+    return cert_path, key_path
+
+
+def test_a_pinned_https_connection_still_verifies_the_certificate_against_the_host_name(tmp_path: Path) -> None:
+    import http.server
+    import ssl
+    import threading
+
+    import requests
+
+    from crawler.hashing.exchange_egress import guard_session
+    from foundation.egress import EgressPolicy
+
+    class Hello(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(self.headers["Host"].encode())
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    cert, key = _self_signed(tmp_path, "localhost")
+    server = http.server.HTTPServer(("127.0.0.1", 0), Hello)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    port = server.server_address[1]
+    try:
+        with guard_session(requests.Session(), EgressPolicy(frozenset({"localhost", "127.0.0.1"}))) as session:
+            answer = session.get(f"https://localhost:{port}/", verify=str(cert))
+            assert answer.status_code == 200 and answer.text == f"localhost:{port}"
+            # the same address by another name: the certificate does not name it, so TLS refuses
+            with pytest.raises(requests.exceptions.SSLError):
+                session.get(f"https://127.0.0.1:{port}/", verify=str(cert))
+        with guard_session(requests.Session(), EgressPolicy()) as session, pytest.raises(EgressDenied):
+            session.get(f"https://localhost:{port}/", verify=str(cert))
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
