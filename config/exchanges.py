@@ -36,6 +36,9 @@ class NCMECSettings(BaseModel):
     environment: str = "Industry"
     base_url: str | None = None  # unset: the environment's URL
     list: str = "ncmec"
+    #: the reason sent with a downvote (a rejected match): a GUID or a name from NCMEC's
+    #: ``/v2/feedback/<type>/reasons``; unset: the only reason offered (several: an error)
+    feedback_reason: str | None = None
 
     @property
     def configured(self) -> bool:

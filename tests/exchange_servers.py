@@ -3,8 +3,14 @@ real clients to talk to.
 
 - StopNCII (``https://api.stopncii.org/v1``): ``GET /FetchHashes?startTimestamp&pageSize&nextPageToken``
   and ``POST /SubmitFeedback``, both with ``x-functions-key`` and ``Ocp-Apim-Subscription-Key``;
-- NCMEC hash sharing v2: ``GET /v2/entries?from&to`` with HTTP basic auth, XML;
-- Meta ThreatExchange Graph API: ``GET /<privacy group>/threat_updates/?access_token&start_time&limit``.
+- NCMEC hash sharing v2: ``GET /v2/entries?from&to``, ``GET /v2/feedback/<FP>/reasons`` and
+  ``PUT /v2/entries/<member>/<entry>/<FP>/feedback`` (a ``feedbackSubmission`` XML body), with HTTP
+  basic auth, XML;
+- Meta ThreatExchange Graph API: ``GET /<privacy group>/threat_updates/?access_token&start_time&limit``
+  and ``POST /<descriptor id>/?access_token&reactions=…`` (or ``reactions_to_remove``), answering
+  ``{"success": true}``.
+
+The StopNCII server can also redirect its fetches (``redirect_to``), for the egress guard's hop test.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import parse_qsl
 from xml.sax.saxutils import escape
 
 from aiohttp import web
@@ -34,6 +41,7 @@ class StopNCII:
     fetches: list[dict[str, str]] = field(default_factory=list)
     feedback: list[dict[str, Any]] = field(default_factory=list)
     fail: int = 0  # answer this status to every FetchHashes when set
+    redirect_to: str | None = None  # answer every FetchHashes with a redirect there when set
 
     def put(self, signal_type: str, value: str, status: str = "Active", ts: int = 100, case: str = "C1") -> None:
         self.records = [r for r in self.records if (r["signalType"], r["hashValue"]) != (signal_type, value)]
@@ -55,6 +63,8 @@ class StopNCII:
             return web.json_response({"error": "unauthorised"}, status=401)
         if self.fail:
             return web.json_response({"error": "down"}, status=self.fail)
+        if self.redirect_to:
+            raise web.HTTPFound(self.redirect_to)
         self.fetches.append(dict(request.query))
         start = int(request.query["startTimestamp"])
         size = min(int(request.query.get("pageSize", "800")), self.page_size)
@@ -77,10 +87,15 @@ class StopNCII:
 
 @dataclass
 class NCMEC:
-    """Entries (``<image>``/``<video>`` or their ``<deleted…>`` tombstones) with their update time."""
+    """Entries (``<image>``/``<video>`` or their ``<deleted…>`` tombstones) with their update time;
+    feedback PUTs recorded as (path, XML body)."""
 
     entries: list[dict[str, Any]] = field(default_factory=list)
     requests: list[dict[str, str]] = field(default_factory=list)
+    #: downvote reasons per fingerprint type: GUID → name (served as ``<reason guid name type/>``, the
+    #: attributes the library's ``feedback_reasons`` reads)
+    reasons: dict[str, dict[str, str]] = field(default_factory=dict)
+    feedback: list[tuple[str, str]] = field(default_factory=list)
 
     def put(self, entry_id: str, kind: str, fingerprints: dict[str, str], ts: int, *, deleted: bool = False,
             member: int = 42, classification: str = "A1") -> None:  # fmt: skip
@@ -91,11 +106,38 @@ class NCMEC:
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_get("/v2/entries", self._entries)
+        app.router.add_get("/v2/feedback/{fp}/reasons", self._reasons)
+        app.router.add_put("/v2/entries/{member}/{entry}/{fp}/feedback", self._feedback)
         return app
 
-    async def _entries(self, request: web.Request) -> web.Response:
+    @staticmethod
+    def _authorised(request: web.Request) -> bool:
         expected = "Basic " + base64.b64encode(f"{NCMEC_USER}:{NCMEC_PASSWORD}".encode()).decode()
-        if request.headers.get("Authorization") != expected:
+        return request.headers.get("Authorization") == expected
+
+    async def _reasons(self, request: web.Request) -> web.Response:
+        if not self._authorised(request):
+            return web.Response(status=401)
+        items = "".join(
+            f'<reason guid="{g}" name="{escape(n)}" type="{request.match_info["fp"]}"/>'
+            for g, n in self.reasons.get(request.match_info["fp"], {}).items()
+        )
+        listed = f"<availableFeedbackReasons>{items}</availableFeedbackReasons>"
+        body = f'<feedbackReasons xmlns="{NCMEC_NS}">{listed}</feedbackReasons>'
+        return web.Response(text=body, content_type="application/xml")
+
+    async def _feedback(self, request: web.Request) -> web.Response:
+        if not self._authorised(request):
+            return web.Response(status=401)
+        info = request.match_info
+        known = {f"{e['member']}-{e['id']}" for e in self.entries if not e["deleted"]}
+        if f"{info['member']}-{info['entry']}" not in known:
+            return web.Response(status=404)
+        self.feedback.append((f"{info['member']}/{info['entry']}/{info['fp']}", await request.text()))
+        return web.Response(status=200)
+
+    async def _entries(self, request: web.Request) -> web.Response:
+        if not self._authorised(request):
             return web.Response(status=401)
         self.requests.append(dict(request.query))
         lo, hi = (_ts(request.query[k]) for k in ("from", "to"))
@@ -110,6 +152,9 @@ class NCMEC:
             parts.append(f'<{kind}s maxTimestamp="{newest}">{items}</{kind}s>')
         body = f'<queryResult xmlns="">{"".join(parts)}<paging></paging></queryResult>'
         return web.Response(text=body, content_type="application/xml")
+
+
+NCMEC_NS = "https://hashsharing.ncmec.org/hashsharing/v2"
 
 
 def _ts(text: str) -> int:
@@ -130,6 +175,8 @@ class ThreatExchange:
 
     updates: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     requests: list[dict[str, str]] = field(default_factory=list)
+    #: reaction POSTs: (descriptor id, query without the token, urlencoded body)
+    reactions: list[tuple[str, dict[str, str], dict[str, str]]] = field(default_factory=list)
 
     def put(self, group: int, ident: int, kind: str, indicator: str, ts: int, *, delete: bool = False,
             tags: tuple[str, ...] = ("ncii",)) -> None:  # fmt: skip
@@ -143,7 +190,20 @@ class ThreatExchange:
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_get("/{group}/threat_updates/", self._updates)
+        app.router.add_post("/{descriptor}/", self._react)
         return app
+
+    async def _react(self, request: web.Request) -> web.Response:
+        if request.query.get("access_token") != TE_TOKEN:
+            return web.json_response({"error": {"message": "bad token"}}, status=400)
+        descriptor = request.match_info["descriptor"]
+        known = {d["id"] for rows in self.updates.values() for u in rows for d in u["descriptors"]["data"]}
+        if descriptor not in known:
+            return web.json_response({"error": {"message": f"unknown object {descriptor}"}}, status=400)
+        query = {k: v for k, v in request.query.items() if k != "access_token"}
+        # the library POSTs the urlencoded parameters without a content type: parse the raw body
+        self.reactions.append((descriptor, query, dict(parse_qsl(await request.text()))))
+        return web.json_response({"success": True})
 
     async def _updates(self, request: web.Request) -> web.Response:
         if request.query.get("access_token") != TE_TOKEN:

@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import quote, quote_plus
 
 from config import Settings
-from crawler.hashing.exchanges import VERDICTS, Exchange, Feedback, Page, check_endpoint
+from crawler.hashing.exchanges import VERDICTS, Exchange, Feedback, FeedbackOutcome, Page, check_endpoint
 from crawler.media.retro import AlertHook, RetroResult, retro_match
 from foundation.logs import get_logger
 from storage.client import Store
@@ -28,6 +28,10 @@ from storage.repos.hashlists import HashListRepo
 from storage.repos.runs import RunRepo
 
 log = get_logger(__name__)
+
+
+class FeedbackFailed(Exception):
+    """The exchange refused some reviewers' verdicts (the run ends as ``error`` naming them)."""
 
 
 @dataclass
@@ -95,7 +99,12 @@ async def sync_exchange(
             await lists.save_sync(exchange.list_name, fmt, {"last_sync_ts": time.time(), "last_status": "ok"})
             if result.added:
                 result.retro = await retro_match(store, settings, exchange.list_name, trigger="sync", on_alert=on_alert)
-            result.feedback_sent = await send_feedback(store, exchange)
+            feedback = await send_feedback(store, exchange)
+            result.feedback_sent = len(feedback.sent)
+            if feedback.errors:  # the fetch is kept; the verdicts not delivered go again next sync
+                raise FeedbackFailed(
+                    f"{len(feedback.errors)} feedback item(s) refused: " + "; ".join(feedback.errors[:5])
+                )
         except Exception as exc:  # the exchange's HTTP, its records, the egress guard: one clear error
             result.status = run.status = "error"
             result.error = redact(f"{type(exc).__name__}: {exc}", settings)[:2000]
@@ -129,21 +138,28 @@ async def _apply(lists: HashListRepo, exchange: Exchange, page: Page, result: Sy
     await lists.save_sync(exchange.list_name, fmt, {"checkpoint": page.checkpoint})
 
 
-async def send_feedback(store: Store, exchange: Exchange) -> int:
-    """Each match on the exchange's list whose review changed since it was last reported: pending
-    review while unreviewed, then blocked (confirmed) or not blocked (rejected)."""
+async def send_feedback(store: Store, exchange: Exchange) -> FeedbackOutcome:
+    """Each match on the exchange's list whose review changed since it was last reported, with the
+    matched entry's exchange key (NCMEC entry, ThreatExchange descriptors): StopNCII hears pending
+    review / blocked / not blocked, NCMEC an upvote or downvote, ThreatExchange reactions. Each item
+    delivered is marked, so a verdict is sent once; one that failed is tried again next sync."""
     alerts = AlertRepo(store)
+    keys = await HashListRepo(store).exchange_keys(exchange.list_name)
     due: list[tuple[str, Feedback]] = []
     for doc in await alerts.matches_of_list(exchange.list_name):
         details = doc.get("details") or {}
         verdict = str(doc.get("review") or "unreviewed")
         if verdict not in VERDICTS or doc.get("feedback_sent") == verdict:
             continue
-        due.append((doc["_id"], Feedback(str(details.get("signal_type")), str(details.get("value")), verdict)))
+        kind, value = str(details.get("signal_type")), str(details.get("value"))
+        previous = doc.get("feedback_sent")
+        item = Feedback(kind, value, verdict, keys.get((kind, value)), str(previous) if previous else None)
+        due.append((doc["_id"], item))
     if not due:
-        return 0
-    sent = await asyncio.to_thread(exchange.send_feedback, [f for _, f in due])
-    if sent:
-        for key, item in due:
+        return FeedbackOutcome()
+    outcome = await asyncio.to_thread(exchange.send_feedback, [f for _, f in due])
+    delivered = {id(f) for f in outcome.sent}
+    for key, item in due:
+        if id(item) in delivered:
             await alerts.mark_feedback(key, item.verdict)
-    return sent
+    return outcome

@@ -19,6 +19,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
+from crawler.hashing import video
 from crawler.hashing.fetch import FetchLimits, fetch_media
 from crawler.hashing.images import ImageLimits, PdqHash
 from crawler.hashing.pool import HashOptions, MediaHashes, hash_media_sync
@@ -33,8 +34,9 @@ from storage.repos.hashlists import HashListRepo
 
 MATCHER: web.AppKey[Matcher] = web.AppKey("hma_matcher", Matcher)
 ROLES = {Role.INVESTIGATOR, Role.MONITOR}
-#: HMA's signal type names → tgwatch's (HMA's ``video_md5`` is any file's MD5 here)
-HMA_TYPES = {"pdq": "pdq", "video_md5": "md5", "md5": "md5", "sha256": "sha256"}
+#: HMA's signal type names → tgwatch's (HMA's ``video_md5`` is any file's MD5 here; ``vpdq`` is
+#: python-threatexchange's ``VPDQSignal``: a JSON list of ``"<pdq hex>,<quality>,<timestamp>"`` frames)
+HMA_TYPES = {"pdq": "pdq", "video_md5": "md5", "md5": "md5", "sha256": "sha256", "vpdq": "vpdq"}
 #: tgwatch's type → the name HMA clients know
 TO_HMA = {"pdq": "pdq", "md5": "video_md5", "sha256": "sha256", "vpdq": "vpdq"}
 TAG = "hma"
@@ -45,12 +47,14 @@ async def _start(app: web.Application) -> None:
 
 
 def _single(signal_type: str, value: str) -> MediaHashes:
-    """A medium that is known only by one signal (what a hash lookup queries)."""
+    """A medium that is known only by one signal (what a hash lookup queries): a vPDQ signal is a
+    video of those frames, matched by the vPDQ index with Meta's two-way rule as in the crawl."""
     pdq = PdqHash(value, 100) if signal_type == "pdq" else None
+    frames = tuple(video.frames_from_json(value)) if signal_type == "vpdq" else ()
     return MediaHashes(
         sha256=value if signal_type == "sha256" else "",
         md5=value if signal_type == "md5" else "",
-        size=0, mime=None, kind="image" if pdq else "other", pdq=pdq,
+        size=0, mime=None, kind="image" if pdq else "video" if frames else "other", pdq=pdq, video_frames=frames,
     )  # fmt: skip
 
 
@@ -106,6 +110,8 @@ async def _hashes_by_type(request: web.Request, data: bytes) -> dict[str, MediaH
     out: dict[str, MediaHashes] = {"video_md5": _single("md5", hashes.md5), "sha256": _single("sha256", hashes.sha256)}
     if hashes.pdq is not None:
         out["pdq"] = MediaHashes(sha256="", md5="", size=0, mime=None, kind="image", pdq=hashes.pdq)
+    if hashes.video_frames:
+        out["vpdq"] = MediaHashes(sha256="", md5="", size=0, mime=None, kind="video", video_frames=hashes.video_frames)
     return out
 
 
@@ -128,7 +134,8 @@ def register(routes: RouteTable) -> None:
     @routes.add(
         "GET", "/hma/m/raw_lookup", roles=ROLES, tag=TAG,
         summary="HMA: look up one hash; matching content ids (with distances when include_distance)",
-        query={"signal_type": "pdq | video_md5 | sha256", "signal": "the hash", "include_distance": "true|false"},
+        query={"signal_type": "pdq | video_md5 | sha256 | vpdq", "signal": "the hash (vpdq: JSON list of frames)",
+               "include_distance": "true|false"},
     )  # fmt: skip
     async def raw_lookup(request: web.Request) -> web.StreamResponse:
         kind, value = _signal(request)
@@ -146,7 +153,7 @@ def register(routes: RouteTable) -> None:
     @routes.add(
         "GET", "/hma/m/lookup", roles=ROLES, tag=TAG,
         summary="HMA: banks a hash matches, or (url=) banks per signal type of the media at a URL",
-        query={"signal_type": "pdq | video_md5 | sha256", "signal": "the hash", "url": "media URL (instead)"},
+        query={"signal_type": "pdq | video_md5 | sha256 | vpdq", "signal": "the hash", "url": "media URL (instead)"},
     )  # fmt: skip
     async def lookup_get(request: web.Request) -> web.StreamResponse:
         url = request.query.get("url")

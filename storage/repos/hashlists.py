@@ -284,3 +284,11 @@ class HashListRepo:
             doc[field] = max(0, int(doc.get(field, 0)) + delta)
             doc["version"] = int(doc.get("version", 0)) + 1
             await self._lists.replace_one({"_id": name}, doc)
+
+    async def exchange_keys(self, name: str) -> dict[tuple[str, str], str]:
+        """(signal type, value) → the exchange record key, for every entry of list ``name`` that has
+        one (quarantined ones too: feedback on their matches still goes back)."""
+        with translate_errors("read hash entries"):
+            fields = {"signal_type": 1, "value": 1, "exchange_key": 1}
+            docs = await self._entries.find({"list": name}, fields).to_list(None)
+        return {(d["signal_type"], d["value"]): str(d["exchange_key"]) for d in docs if d.get("exchange_key")}
