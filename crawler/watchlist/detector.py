@@ -42,6 +42,10 @@ class FacesDetector:
         async with self._lock:
             if not force and time.monotonic() - self._fetched_at < self._refresh:
                 return
+            # fail closed: whatever goes wrong (server unreachable, the watchlist turned off, a blob
+            # that does not open), the previous gallery is dropped first, so a person withdrawn
+            # meanwhile is never held in memory nor matched on a stale copy
+            self.gallery, self.threshold, self._fetched_at = Gallery(), 0.0, -1e18
             body = await self._client.get_json("/api/v1/watchlist/gallery")
             self.gallery = Gallery(
                 (p["person"], self._sealer.open(p["person"], base64.b64decode(p["sealed"]))) for p in body["persons"]

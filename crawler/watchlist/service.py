@@ -147,12 +147,13 @@ class WatchlistService:
         return await self.repo.list()
 
     async def sealed_gallery(self) -> builtins.list[dict[str, str]]:
-        """What the detector receives: reference, case and the *sealed* embeddings of each active
-        enrollment (it opens them with its own copy of the key)."""
+        """What the detector receives: reference and the *sealed* embeddings of each active
+        enrollment (it opens them with its own copy of the key). Not the case: the detector has no
+        use for it, and a detector token must not learn which case protects whom."""
         await self.expire()
         now = utcnow().timestamp()
         return [
-            {"person": str(d["_id"]), "case": str(d["case"]), "sealed": str(d[SEALED])}
+            {"person": str(d["_id"]), "sealed": str(d[SEALED])}
             for d in await self.repo.sealed_active()
             if d.get(SEALED) and float(d.get("expires_ts") or 0) > now
         ]

