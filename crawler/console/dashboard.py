@@ -200,8 +200,10 @@ async def home(request: web.Request, who: Principal, base: dict[str, Any]) -> we
     collected = await MessageRepo(store).collected_per_day(since, until)
     media = await MediaRepo(store).new_per_day(since, until)
     alerts = AlertRepo(store)
-    alerts_daily = await alerts.per_day(since, until)
-    kinds_today, kinds_week = await alerts.per_kind(window.today, until), await alerts.per_kind(since, until)
+    cases = await CaseAccess(store).cases_of(who)  # a watchlist match is counted for its case only
+    alerts_daily = await alerts.per_day(since, until, cases=cases)
+    kinds_today = await alerts.per_kind(window.today, until, cases=cases)
+    kinds_week = await alerts.per_kind(since, until, cases=cases)
     rows, _ = await _target_health(store, _config(request))
     health = Counter(r["health"] for r in rows)
     detection = await WorkQueue(store, "detection_jobs").stats()
@@ -380,7 +382,9 @@ def register(routes: RouteTable) -> None:
         store = request.app[STORE]
         service_ = await investigate(request, who, via="console")
         listed = await service_.channels(page_of({"limit": str(CHANNEL_LIMIT)}, {}, default_limit=CHANNEL_LIMIT))
-        open_alerts: Counter[str] = Counter(c for chans in await AlertRepo(store).open_channels() for c in set(chans))
+        cases = await CaseAccess(store).cases_of(who)  # a watchlist match is counted for its case only
+        open_lists = await AlertRepo(store).open_channels(cases=cases)
+        open_alerts: Counter[str] = Counter(c for chans in open_lists for c in set(chans))
         rows = _filter_channels(_channel_rows(listed, await _growth_by_entity(store, DAYS), open_alerts), request.query)
         flt = {k: request.query.get(k) for k in ("q", "state", "risk", "alerts", "growing", "sort")}
         await audit(request, who, "channels.list", filter=flt, result_count=len(rows), via="console")

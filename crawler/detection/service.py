@@ -250,8 +250,10 @@ class DetectionService:
             return
         if self._verdict_hook is not None:  # the evidence ledger records every verdict
             await self._verdict_hook(verdict, str(doc["_id"]))
-        # the media document is read by every reader of the channel: a watchlist verdict's matches
-        # (who, where) stay in ``verdicts`` and the case-scoped alert only
+        # the media document is read by every reader of the channel: a watchlist verdict (even its
+        # bare decision: "an enrolled person is in this") stays in ``verdicts`` and the case-scoped alert
+        if verdict.decision is Decision.WATCHLIST_MATCH:
+            return
         await self._media.record_verdict(
             verdict.sha256, verdict.detector, verdict.model_dump(mode="python", exclude={"matches"})
         )

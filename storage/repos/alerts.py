@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from foundation.models import Alert, utcnow
@@ -21,6 +21,10 @@ def case_scope(cases: list[str] | None) -> Doc:
     if cases is None:
         return {}
     return {"$or": [{"kind": {"$nin": list(CASE_SCOPED_KINDS)}}, {"details.cases": {"$in": list(cases)}}]}
+
+
+def _scope(cases: Sequence[str] | None) -> Doc | None:
+    return case_scope(None if cases is None else list(cases)) or None
 
 
 #: called with the key of every alert newly raised in this process (the notifier's wake-up)
@@ -145,16 +149,22 @@ class AlertRepo:
         return [s for s in found if isinstance(s, str)]
 
     # -- dashboard figures (crawler/console/dashboard.py) -------------------------------------------
-    async def per_day(self, since: datetime, until: datetime) -> dict[str, int]:
+    # ``cases`` as in :meth:`page`: a count is information too (a monitor must not learn that a
+    # channel or a day holds a watchlist match), so case-scoped kinds are counted for their cases only
+    # (the default, no case, leaves every case-scoped alert out)
+    async def per_day(self, since: datetime, until: datetime, *, cases: Sequence[str] | None = ()) -> dict[str, int]:
         """Alerts raised per UTC day in [since, until)."""
-        return await daily.per_day(self._coll, "raised_at", since, until)
+        return await daily.per_day(self._coll, "raised_at", since, until, _scope(cases))
 
-    async def per_kind(self, since: datetime, until: datetime) -> dict[str, int]:
+    async def per_kind(self, since: datetime, until: datetime, *, cases: Sequence[str] | None = ()) -> dict[str, int]:
         """Alerts raised in [since, until), by kind."""
-        return await daily.per_value(self._coll, "kind", "raised_at", since, until)
+        return await daily.per_value(self._coll, "kind", "raised_at", since, until, _scope(cases))
 
-    async def open_channels(self, limit: int = 20_000) -> builtins.list[builtins.list[str]]:
+    async def open_channels(
+        self, limit: int = 20_000, *, cases: Sequence[str] | None = ()
+    ) -> builtins.list[builtins.list[str]]:
         """The channel lists of open alerts (the channel list counts them per channel)."""
         with translate_errors("list alerts"):
-            docs = await self._coll.find({"status": "open"}, {"channels": 1}).limit(limit).to_list(None)
+            flt = {"status": "open", **(_scope(cases) or {})}
+            docs = await self._coll.find(flt, {"channels": 1}).limit(limit).to_list(None)
         return [[str(c) for c in d.get("channels") or []] for d in docs]

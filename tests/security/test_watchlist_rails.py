@@ -18,10 +18,10 @@ detection queue, the API server on loopback) and checks one rail:
 from __future__ import annotations
 
 import base64
+import hashlib
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import numpy as np
@@ -32,7 +32,7 @@ import config
 from config import Settings
 from crawler.api.app import build_app
 from crawler.api.modules import ALL_MODULES
-from crawler.detection.client import DetectionClient, DetectionApiError
+from crawler.detection.client import DetectionApiError, DetectionClient
 from crawler.detection.service import DetectionService, VerdictIn
 from crawler.evidence.ledger import Ledger
 from crawler.tokens import Role, TokenRepo, server_secret
@@ -54,7 +54,8 @@ PNG = base64.b64decode(
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return config.load(data_dir=tmp_path / "data", watchlist={"key": KEY}, detection={"detectors": ["default", "faces"]})
+    detectors = {"detectors": ["default", "faces"]}
+    return config.load(data_dir=tmp_path / "data", watchlist={"key": KEY}, detection=detectors)
 
 
 @pytest.fixture
@@ -139,3 +140,37 @@ async def test_a_detector_whose_refresh_fails_forgets_the_gallery(
         with pytest.raises((aiohttp.ClientError, DetectionApiError, OSError)):
             await detector.refresh(force=True)
         assert detector.gallery.persons == [] and len(detector.gallery) == 0
+
+
+async def test_the_media_view_never_tells_that_media_matched(store: Store, settings: Settings, api: TestServer) -> None:
+    await enroll(store, settings, "p-1", "C1")
+    svc, _ = detection(store, settings)
+    stored = PNG + b"\0"  # its media document exists before the verdict (it is then updated)
+    await store["media"].insert_one({"_id": hashlib.sha256(stored).hexdigest(), "size": len(stored), "verdicts": {}})
+    sha, sha2 = await matched(svc, PNG, "p-1"), await matched(svc, stored, "p-1")
+    tokens = TokenRepo(store, server_secret(settings))
+    outsider, _ = await tokens.create("inv-outsider", Role.INVESTIGATOR)  # a member of no case
+    async with aiohttp.ClientSession() as http:
+        for digest, status in ((sha, 404), (sha2, 200)):
+            url = str(api.make_url(f"/api/v1/media/{digest}"))
+            async with http.get(url, headers={"Authorization": f"Bearer {outsider}"}) as resp:
+                text = await resp.text()
+            assert resp.status == status, text
+            assert "watchlist" not in text and "p-1" not in text and "matches_hidden" not in text, text
+    media = await store["media"].find({}).to_list(None)
+    assert not any("watchlist" in repr(d) for d in media), "the media document never records a watchlist verdict"
+
+
+async def test_the_dashboard_counts_watchlist_matches_for_their_case_only(store: Store, settings: Settings) -> None:
+    await enroll(store, settings, "p-1", "C1")
+    svc, _ = detection(store, settings)
+    await matched(svc, PNG, "p-1")
+    alerts = AlertRepo(store)
+    since, until = utcnow() - timedelta(days=1), utcnow() + timedelta(days=1)
+    for outsider in ([], ["C2"]):
+        assert "watchlist_match" not in await alerts.per_kind(since, until, cases=outsider)
+        assert sum((await alerts.per_day(since, until, cases=outsider)).values()) == 0
+        assert await alerts.open_channels(cases=outsider) == []
+    assert (await alerts.per_kind(since, until, cases=["C1"]))["watchlist_match"] == 1
+    assert (await alerts.per_kind(since, until, cases=None))["watchlist_match"] == 1
+    assert "watchlist_match" not in await alerts.per_kind(since, until), "the default counts no case"
