@@ -26,6 +26,8 @@ from foundation.case_ids import validate_case_id
 from foundation.errors import MediaError, TgwatchError
 from foundation.models import utcnow
 from storage.client import Doc, Store
+from storage.repos.alerts import AlertRepo
+from storage.repos.verdicts import VerdictRepo
 from storage.repos.watchlist import SEALED, WatchlistRepo
 
 PERSON_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -171,6 +173,7 @@ class WatchlistService:
         if doc is None:
             raise UnknownPerson(f"no enrollment {person!r}")
         if doc.get("state") != "active":
+            await self._forget_matches(person, actor)  # a repeat finishes an interrupted withdrawal
             return {k: v for k, v in doc.items() if k != SEALED}
         ended: Doc = {k: v for k, v in doc.items() if k != SEALED}
         ended.update(
@@ -188,7 +191,14 @@ class WatchlistService:
         )
         ended["end_seq"] = seq
         await self.repo.replace(ended)
+        await self._forget_matches(person, actor)
         return ended
+
+    async def _forget_matches(self, person: str, actor: str) -> None:
+        """Every other copy of her matches: the review queue stops showing her (an alert left with
+        no match is closed) and the verdicts forget her; the ledger keeps its record as evidence."""
+        await AlertRepo(self.repo_store).withdraw_person(person, by=actor)
+        await VerdictRepo(self.repo_store).withdraw_person(person)
 
     async def expire(self) -> builtins.list[str]:
         """Withdraw every enrollment past its expiry; the references withdrawn."""

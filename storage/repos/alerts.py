@@ -86,6 +86,27 @@ class AlertRepo:
             await self._coll.replace_one({"_id": key}, {**doc, "status": status, "history": history})
         return True
 
+    async def withdraw_person(self, person: str, by: str) -> int:
+        """A consenting person withdrew (or her consent expired): her match records leave every
+        case-scoped alert naming her, and an alert left with no match is closed. How many changed.
+
+        Why: the review queue must stop showing her; the ledger keeps the record (evidence)."""
+        changed = 0
+        flt = {"kind": {"$in": list(CASE_SCOPED_KINDS)}, "details.persons": {"$in": [person]}}
+        with translate_errors("update alert"):
+            for doc in await self._coll.find(flt).to_list(None):
+                details = dict(doc.get("details") or {})
+                details["matches"] = [m for m in details.get("matches") or [] if m.get("person") != person]
+                details["persons"] = [p for p in details.get("persons") or [] if p != person]
+                details["withdrawn"] = sorted({*(details.get("withdrawn") or []), person})
+                new = {**doc, "details": details}
+                if not details["matches"] and doc.get("status") != "closed":
+                    entry = {"status": "closed", "by": by, "at": utcnow(), "reason": "consent withdrawn"}
+                    new.update(status="closed", history=[*doc.get("history", []), entry])
+                await self._coll.replace_one({"_id": doc["_id"]}, new)
+                changed += 1
+        return changed
+
     # -- the notification outbox: new alerts not yet turned into deliveries -----------------------
     async def _to_outbox(self, alert: Alert) -> None:
         """Queue a new alert for the notifier (after the alert itself: a crash in between loses the

@@ -50,3 +50,17 @@ class VerdictRepo:
         with translate_errors("read verdicts"):
             found = await self._coll.distinct("sha256", {"decision": decision})
         return sorted(s for s in found if isinstance(s, str))
+
+    async def withdraw_person(self, person: str) -> int:
+        """Remove a withdrawn person's match records from every verdict (the ledger keeps its own
+        copy as evidence); the verdict says how many were removed. How many verdicts changed."""
+        changed = 0
+        with translate_errors("update verdicts"):
+            for doc in await self._coll.find({"matches": {"$elemMatch": {"person": person}}}).to_list(None):
+                kept = [m for m in doc.get("matches") or [] if m.get("person") != person]
+                withdrawn = int(doc.get("matches_withdrawn") or 0) + len(doc["matches"]) - len(kept)
+                await self._coll.replace_one(
+                    {"_id": doc["_id"]}, {**doc, "matches": kept, "matches_withdrawn": withdrawn}
+                )
+                changed += 1
+        return changed

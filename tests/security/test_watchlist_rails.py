@@ -174,3 +174,27 @@ async def test_the_dashboard_counts_watchlist_matches_for_their_case_only(store:
     assert (await alerts.per_kind(since, until, cases=["C1"]))["watchlist_match"] == 1
     assert (await alerts.per_kind(since, until, cases=None))["watchlist_match"] == 1
     assert "watchlist_match" not in await alerts.per_kind(since, until), "the default counts no case"
+
+
+async def test_withdrawal_ends_her_matches_in_alerts_and_verdicts(store: Store, settings: Settings) -> None:
+    await enroll(store, settings, "p-1", "C1")
+    await enroll(store, settings, "p-2", "C2")
+    svc, watchlist = detection(store, settings)
+    alone = await matched(svc, PNG, "p-1")
+    sha = svc.quarantine.put(PNG + b"\1")  # one image showing both enrolled persons
+    await svc.enqueue(sha)
+    (job,) = await svc.claim("faces-1", detector="faces")
+    hits = [{"person": p, "distance": 0.2, "box": [1, 1, 50, 50]} for p in ("p-1", "p-2")]
+    await svc.ack(job.job_id, job.token, VerdictIn.model_validate({"decision": "watchlist_match", "matches": hits}))
+
+    await watchlist.withdraw("p-1", actor="cli:staff", reason="consent withdrawn")
+
+    alerts = {a["sha256"]: a for a in await AlertRepo(store).list(kind="watchlist_match", limit=100)}
+    assert alerts[alone]["status"] == "closed" and alerts[alone]["details"]["matches"] == []
+    assert alerts[alone]["history"][-1]["by"] == "cli:staff"
+    both = alerts[sha]
+    assert both["status"] == "open" and [m["person"] for m in both["details"]["matches"]] == ["p-2"]
+    assert both["details"]["persons"] == ["p-2"]
+    verdicts = await store["verdicts"].find({}).to_list(None)
+    assert not any(m.get("person") == "p-1" for v in verdicts for m in v.get("matches") or [])
+    assert sorted(v.get("matches_withdrawn", 0) for v in verdicts) == [1, 1]
