@@ -198,3 +198,43 @@ async def test_withdrawal_ends_her_matches_in_alerts_and_verdicts(store: Store, 
     verdicts = await store["verdicts"].find({}).to_list(None)
     assert not any(m.get("person") == "p-1" for v in verdicts for m in v.get("matches") or [])
     assert sorted(v.get("matches_withdrawn", 0) for v in verdicts) == [1, 1]
+
+
+def test_an_image_tiled_with_faces_costs_a_bounded_number_of_embeddings() -> None:
+    pytest.importorskip("dlib", reason="the faces extra is not installed: pip install 'tgwatch[faces]'")
+    from PIL import Image
+
+    from crawler.watchlist.faces import MAX_FACES, FaceModel
+    from tests.faces_support import ENROLLED, face_crop, jpeg, registry_face_photos
+
+    photos = registry_face_photos()
+    model = FaceModel()
+    (face,) = model.faces_in((photos / ENROLLED).read_bytes())
+    tile = face_crop(photos / ENROLLED, face.box, margin=0.3).resize((170, 200))
+    canvas = Image.new("RGB", (170 * 9, 200 * 7), (90, 120, 150))
+    for i in range(9 * 7):  # 63 faces (a few big ones among small ones: the big ones are kept)
+        canvas.paste(tile, ((i % 9) * 170, (i // 9) * 200))
+    found = model.faces_in(jpeg(canvas, 90))
+    assert len(found) == MAX_FACES < 63
+
+
+def test_a_video_too_large_is_refused_before_a_frame_is_decoded() -> None:
+    pytest.importorskip("dlib", reason="the faces extra is not installed: pip install 'tgwatch[faces]'")
+    import io
+
+    import av
+
+    from crawler.watchlist.faces import video_keyframes
+    from foundation.errors import Undecodable
+
+    buf = io.BytesIO()
+    with av.open(buf, mode="w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=1)
+        stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
+        for packet in stream.encode(av.VideoFrame.from_ndarray(np.zeros((240, 320, 3), np.uint8), format="rgb24")):
+            container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    assert len(video_keyframes(buf.getvalue())) == 1
+    with pytest.raises(Undecodable, match=r"^video of 320×240 exceeds"):
+        video_keyframes(buf.getvalue(), max_pixels=320 * 240 - 1)
