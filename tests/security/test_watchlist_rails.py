@@ -238,3 +238,27 @@ def test_a_video_too_large_is_refused_before_a_frame_is_decoded() -> None:
     assert len(video_keyframes(buf.getvalue())) == 1
     with pytest.raises(Undecodable, match=r"^video of 320×240 exceeds"):
         video_keyframes(buf.getvalue(), max_pixels=320 * 240 - 1)
+
+
+async def test_a_takedown_cannot_be_made_from_a_watchlist_alert_outside_its_case(store: Store, tmp_path: Path) -> None:
+    from aiohttp.test_utils import TestClient
+
+    from foundation.models import Alert, AlertKind
+    from storage.repos.takedowns import TakedownRepo
+    from tests.security.case_world import build_world
+
+    world = await build_world(store, tmp_path / "data")
+    monitor, _ = await TokenRepo(store, server_secret(config.load())).create("mon", Role.MONITOR)
+    alerts = AlertRepo(store)
+    for key, kind in ((f"watchlist/{world.sha}/p-1", AlertKind.WATCHLIST_MATCH), ("detection/x", AlertKind.DETECTION)):
+        details = {"case": "C1", "cases": ["C1"], "persons": ["p-1"]} if kind is AlertKind.WATCHLIST_MATCH else {}
+        alert = Alert(key=key, kind=kind, sha256=world.sha, summary="s", details=details, raised_at=utcnow())
+        await alerts.raise_alert(alert)
+    async with TestClient(TestServer(build_app(store, world.settings, ALL_MODULES))) as client:
+        headers = {"Authorization": f"Bearer {monitor}"}
+        body = {"alert": f"watchlist/{world.sha}/p-1", "channel": "case_chan", "reason": "sexual_deepfake"}
+        resp = await client.post("/api/v1/takedowns", json=body, headers=headers)
+        assert resp.status == 404, await resp.text()
+        assert await TakedownRepo(store).all() == [], "a watchlist match is not a monitor's to act on (nor to probe)"
+        resp = await client.post("/api/v1/takedowns", json={**body, "alert": "detection/x"}, headers=headers)
+        assert resp.status == 201, await resp.text()
