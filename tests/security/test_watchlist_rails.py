@@ -262,3 +262,26 @@ async def test_a_takedown_cannot_be_made_from_a_watchlist_alert_outside_its_case
         assert await TakedownRepo(store).all() == [], "a watchlist match is not a monitor's to act on (nor to probe)"
         resp = await client.post("/api/v1/takedowns", json={**body, "alert": "detection/x"}, headers=headers)
         assert resp.status == 201, await resp.text()
+
+
+async def test_a_rejected_watchlist_verdict_leaves_no_names_in_the_job_errors(
+    store: Store, settings: Settings, api: TestServer
+) -> None:
+    from crawler.detection.consumer import run_consumer
+
+    await enroll(store, settings, "p-secret-7", "C1")
+    svc, _ = detection(store, settings)
+    await svc.enqueue(svc.quarantine.put(PNG))
+
+    async def broken_faces_detector(path: Path, job: dict[str, object]) -> dict[str, object]:
+        bad = {"person": "p-secret-7", "distance": 0.4321, "frame": 0}  # no face box
+        return {"decision": "watchlist_match", "matches": [bad]}
+
+    token, _ = await TokenRepo(store, server_secret(settings)).create("faces-det", Role.DETECTOR)
+    async with DetectionClient(str(api.make_url("/")), token) as client:
+        stats = await run_consumer(client, broken_faces_detector, until_empty=True, detector_name="faces")
+    assert stats.nacked == 1
+    (job,) = await store["detection_jobs"].find({"payload.detector": "faces"}).to_list(None)
+    errors = repr(job.get("errors")) + repr(job.get("error"))
+    assert "matches.0.box" in errors, errors
+    assert "p-secret-7" not in errors and "0.4321" not in errors, errors
