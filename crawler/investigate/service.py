@@ -15,6 +15,7 @@ from crawler.investigate.pagination import Page
 from crawler.investigate.proofs import subject_proofs
 from crawler.investigate.serialize import jsonable, message_json, with_key
 from foundation.errors import NotAuthorized, NotFound
+from foundation.models import WATCHLIST_DETECTOR
 from storage.client import Doc, Store
 from storage.repos import MessageRepo
 from storage.repos.alerts import CASE_SCOPED_KINDS, AlertRepo
@@ -291,7 +292,11 @@ REVIEW_ONLY_DECISIONS = frozenset({"watchlist_match"})
 def _review_only(verdict: Any) -> bool:
     if not isinstance(verdict, dict):
         return False
-    return verdict.get("decision") in REVIEW_ONLY_DECISIONS or bool(verdict.get("matches"))
+    return (
+        verdict.get("decision") in REVIEW_ONLY_DECISIONS
+        or verdict.get("detector") == WATCHLIST_DETECTOR
+        or bool(verdict.get("matches"))
+    )
 
 
 def _without_review_only(doc: Doc) -> Doc:
@@ -299,4 +304,5 @@ def _without_review_only(doc: Doc) -> Doc:
     verdicts = doc.get("verdicts")
     if not isinstance(verdicts, dict):
         return doc
-    return {**doc, "verdicts": {k: v for k, v in verdicts.items() if not _review_only(v)}}
+    kept = {k: v for k, v in verdicts.items() if k != WATCHLIST_DETECTOR and not _review_only(v)}
+    return {**doc, "verdicts": kept}

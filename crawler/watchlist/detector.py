@@ -23,8 +23,9 @@ from crawler.watchlist.faces import MODEL_VERSION, FaceModel
 from crawler.watchlist.gallery import Gallery
 from crawler.watchlist.sealing import Sealer
 from foundation.errors import MediaError
+from foundation.models import WATCHLIST_DETECTOR
 
-DETECTOR_NAME = "faces"
+DETECTOR_NAME = WATCHLIST_DETECTOR
 
 
 class FacesDetector:

@@ -6,6 +6,8 @@ history of what each detector said stays whole.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from pymongo.errors import DuplicateKeyError
 
 from foundation.models import Verdict
@@ -45,10 +47,17 @@ class VerdictRepo:
         with translate_errors("read verdicts"):
             return await self._coll.find({"sha256": sha256}).sort("decided_at", -1).to_list(None)
 
-    async def digests_with(self, decision: str) -> list[str]:
-        """The media digests some detector decided ``decision`` about, sorted."""
+    async def digests_with(self, decision: str, *, exclude_detectors: Sequence[str] = ()) -> list[str]:
+        """The media digests some detector (not one of ``exclude_detectors``) decided ``decision``
+        about, sorted."""
+        flt: Doc = {"decision": decision}
         with translate_errors("read verdicts"):
-            found = await self._coll.distinct("sha256", {"decision": decision})
+            if exclude_detectors:
+                # a find, not ``distinct``: the embedded server's distinct ignores a ``$nin`` filter
+                flt["detector"] = {"$nin": list(exclude_detectors)}
+                found = list({d.get("sha256") async for d in self._coll.find(flt, {"sha256": 1})})
+            else:
+                found = await self._coll.distinct("sha256", flt)
         return sorted(s for s in found if isinstance(s, str))
 
     async def withdraw_person(self, person: str) -> int:

@@ -285,3 +285,26 @@ async def test_a_rejected_watchlist_verdict_leaves_no_names_in_the_job_errors(
     errors = repr(job.get("errors")) + repr(job.get("error"))
     assert "matches.0.box" in errors, errors
     assert "p-secret-7" not in errors and "0.4321" not in errors, errors
+
+
+async def test_the_faces_detectors_negatives_do_not_single_out_its_matches(
+    store: Store, settings: Settings, api: TestServer
+) -> None:
+    from crawler.investigate.filters import verdict_digests
+
+    await enroll(store, settings, "p-1", "C1")
+    svc, _ = detection(store, settings)
+    seen = PNG + b"\2"  # faces: negative (its media document exists: the verdict would be recorded on it)
+    await store["media"].insert_one({"_id": hashlib.sha256(seen).hexdigest(), "size": len(seen), "verdicts": {}})
+    negative = svc.quarantine.put(seen)
+    await svc.enqueue(negative)
+    (job,) = await svc.claim("faces-1", detector="faces")
+    await svc.ack(job.job_id, job.token, VerdictIn.model_validate({"decision": "negative"}))
+    await matched(svc, PNG, "p-1")
+    assert negative not in await verdict_digests(store, "negative"), "a search cannot tell the two apart"
+    outsider, _ = await TokenRepo(store, server_secret(settings)).create("inv-outsider", Role.INVESTIGATOR)
+    async with aiohttp.ClientSession() as http:
+        url = str(api.make_url(f"/api/v1/media/{negative}"))
+        async with http.get(url, headers={"Authorization": f"Bearer {outsider}"}) as resp:
+            body = await resp.json()
+    assert resp.status == 200 and body["verdicts"] == [] and "faces" not in body["media"]["verdicts"]
