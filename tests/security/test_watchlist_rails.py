@@ -308,3 +308,35 @@ async def test_the_faces_detectors_negatives_do_not_single_out_its_matches(
         async with http.get(url, headers={"Authorization": f"Bearer {outsider}"}) as resp:
             body = await resp.json()
     assert resp.status == 200 and body["verdicts"] == [] and "faces" not in body["media"]["verdicts"]
+
+
+def test_enroll_reads_a_photo_only_up_to_its_limit(tmp_path: Path) -> None:
+    """A pipe that never ends (or a device, or a huge file) is refused after the limit, not read whole."""
+    import os
+    import subprocess
+    import sys
+    import threading
+
+    fifo = tmp_path / "photo.jpg"
+    os.mkfifo(fifo)
+
+    def endless_writer() -> None:
+        fd = os.open(fifo, os.O_WRONLY)
+        try:
+            while True:
+                os.write(fd, b"\xff" * 4096)
+        except OSError:  # the reader went away
+            os.close(fd)
+
+    threading.Thread(target=endless_writer, daemon=True).start()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TGWATCH_")}
+    env.update(
+        TGWATCH_WATCHLIST__KEY=KEY, TGWATCH_DATA_DIR=str(tmp_path / "d"), TGWATCH_WATCHLIST__MAX_PHOTO_BYTES="4096"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "crawler", "watchlist", "enroll", "p-1", "--consent-ref", "DOC-1", "--case", "C1",
+         "--photo", str(fifo), "--expires", "2099-01-01"],
+        capture_output=True, text=True, env=env, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode != 0 and "larger than watchlist.max_photo_bytes (4096 bytes)" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr
