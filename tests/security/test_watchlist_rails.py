@@ -340,3 +340,28 @@ def test_enroll_reads_a_photo_only_up_to_its_limit(tmp_path: Path) -> None:
     )  # fmt: skip
     assert proc.returncode != 0 and "larger than watchlist.max_photo_bytes (4096 bytes)" in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+async def test_a_delivery_queued_for_a_watchlist_alert_is_never_sent(store: Store, tmp_path: Path) -> None:
+    from crawler.notify.dispatcher import DELIVERIES, Dispatcher
+    from crawler.notify.rules import NotifyRule
+    from foundation.models import AlertKind
+    from storage.repos.notify import NotifyRuleRepo
+    from storage.workqueue import WorkQueue
+    from tests.media_host import LOOPBACK_HTTP
+    from tests.notify_support import SECRET, alert, webhook_receiver
+
+    settings = config.load(data_dir=tmp_path, http=LOOPBACK_HTTP)
+    async with webhook_receiver() as hook:
+        rule = NotifyRule(name="ops", sink="webhook", target=hook.url, secret_env="HOOK_SECRET")
+        assert await NotifyRuleRepo(store).add(rule.to_doc())
+        match = alert(key="watchlist/x/p-1", kind=AlertKind.WATCHLIST_MATCH, case="C1", cases=["C1"], persons=["p-1"])
+        await AlertRepo(store).raise_alert(match)
+        # queued anyway (an older dispatcher, a hand-made job): the dispatcher still refuses to send it
+        await WorkQueue(store, DELIVERIES).enqueue("watchlist/x/p-1/ops", {"alert": "watchlist/x/p-1", "rule": "ops"})
+        dispatcher = Dispatcher(store, settings, env={"HOOK_SECRET": SECRET})
+        try:
+            counts = await dispatcher.drain()
+        finally:
+            await dispatcher.aclose()
+    assert hook.attempts == 0 and hook.received == [] and counts.get("sent", 0) == 0
