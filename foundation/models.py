@@ -491,6 +491,12 @@ class Decision(StrEnum):
     WATCHLIST_MATCH = "watchlist_match"
 
 
+#: the consent-based watchlist's detector (docs/watchlist.md). Its verdicts, a match or not, are
+#: review-only: shown in no media view, media document or verdict search, since a ``negative``
+#: next to a missing verdict would tell a reader which media matched an enrolled person
+WATCHLIST_DETECTOR = "faces"
+
+
 class Verdict(Record):
     """What a detector said about one media item. Never overwritten: a newer verdict supersedes."""
 

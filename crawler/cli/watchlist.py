@@ -69,12 +69,17 @@ async def watchlist_enroll(
     WatchlistService.check_request(person=person, consent_ref=consent_ref, case=case_id, expires_at=expires_at)
     if not photos:
         raise click.UsageError("give at least one --photo")
+    limit = app.settings.watchlist.max_photo_bytes
     data = []
     for path in photos:
-        try:
-            data.append(path.read_bytes())
+        try:  # at most one byte past the limit: a huge file, a device or a pipe is never read whole
+            with path.open("rb") as fh:
+                blob = fh.read(limit + 1)
         except OSError as exc:
             raise click.UsageError(f"cannot read --photo {path}: {exc.strerror}") from None
+        if len(blob) > limit:
+            raise click.UsageError(f"--photo {path} is larger than watchlist.max_photo_bytes ({limit} bytes)")
+        data.append(blob)
     model = FaceModel()
     async with opened(app) as ctx:
         doc = await WatchlistService(ctx.store, ctx.settings, ctx.ledger).enroll(

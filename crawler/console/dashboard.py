@@ -382,7 +382,9 @@ def register(routes: RouteTable) -> None:
         store = request.app[STORE]
         service_ = await investigate(request, who, via="console")
         listed = await service_.channels(page_of({"limit": str(CHANNEL_LIMIT)}, {}, default_limit=CHANNEL_LIMIT))
-        open_alerts: Counter[str] = Counter(c for chans in await AlertRepo(store).open_channels() for c in set(chans))
+        cases = await CaseAccess(store).cases_of(who)  # a watchlist match is counted for its case only
+        open_lists = await AlertRepo(store).open_channels(cases=cases)
+        open_alerts: Counter[str] = Counter(c for chans in open_lists for c in set(chans))
         rows = _filter_channels(_channel_rows(listed, await _growth_by_entity(store, DAYS), open_alerts), request.query)
         flt = {k: request.query.get(k) for k in ("q", "state", "risk", "alerts", "growing", "sort")}
         await audit(request, who, "channels.list", filter=flt, result_count=len(rows), via="console")

@@ -15,9 +15,10 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from crawler.api.app import SETTINGS
+from crawler.api.app import SETTINGS, STORE
 from crawler.console.pages import page
 from crawler.console.render import render, request_language
+from crawler.evidence.access import CaseAccess
 from crawler.investigate.access import audit
 from crawler.investigate.pagination import BadQuery
 from crawler.investigate.serialize import jsonable
@@ -154,7 +155,8 @@ def register(routes: RouteTable) -> None:
         except ValueError:
             raise BadQuery(f"reason must be one of {', '.join(r.value for r in Reason)}") from None
         case = _field(form, "case")
-        req = await service(request.app).create(reason=reason, actor=who.actor, alert=alert, case=case)
+        cases = await CaseAccess(request.app[STORE]).cases_of(who)  # a watchlist match: its case only
+        req = await service(request.app).create(reason=reason, actor=who.actor, alert=alert, case=case, cases=cases)
         raise web.HTTPSeeOther(f"/console/takedowns/{quote(req.id)}")
 
     @page(routes, "GET", "/console/takedowns", READERS, "takedown requests and removal figures")

@@ -139,9 +139,10 @@ async def _one(
         verdict = VerdictIn.model_validate(raw)
     except (DetectorFailed, ValidationError, DetectionApiError, OSError, ValueError) as exc:
         heartbeat.cancel()
-        log.warning("detector failed", job=job["job_id"], error=str(exc)[:300])
+        reason = failure_reason(exc)
+        log.warning("detector failed", job=job["job_id"], error=reason[:300])
         try:
-            await client.nack(job, str(exc)[:3000])
+            await client.nack(job, reason[:3000])
             stats.nacked += 1
         except DetectionApiError:
             stats.lost += 1
@@ -156,6 +157,18 @@ async def _one(
     except DetectionApiError as exc:
         log.warning("ack refused", job=job["job_id"], error=str(exc))
         stats.lost += 1
+
+
+def failure_reason(exc: BaseException) -> str:
+    """What a failed job records (its errors are read by monitors in the dead-letter list): a
+    rejected verdict is described by field and rule, never by its values (a watchlist verdict's
+    person references and distances must not leave the case-scoped alert)."""
+    if isinstance(exc, ValidationError):
+        return "invalid verdict: " + "; ".join(
+            f"{'.'.join(str(part) for part in error['loc']) or 'verdict'}: {error['msg']}"
+            for error in exc.errors(include_url=False, include_input=False)
+        )
+    return str(exc)
 
 
 async def _heartbeat(client: DetectionClient, job: dict[str, Any], lease_seconds: float) -> None:

@@ -20,7 +20,7 @@ from crawler.detection.signing import UrlSigner
 from foundation import keys
 from foundation.errors import TgwatchError
 from foundation.logs import get_logger
-from foundation.models import Alert, AlertKind, Decision, Verdict, utcnow
+from foundation.models import WATCHLIST_DETECTOR, Alert, AlertKind, Decision, Verdict, utcnow
 from storage.client import Store
 from storage.repos.alerts import AlertRepo
 from storage.repos.channels import ChannelRepo
@@ -250,8 +250,10 @@ class DetectionService:
             return
         if self._verdict_hook is not None:  # the evidence ledger records every verdict
             await self._verdict_hook(verdict, str(doc["_id"]))
-        # the media document is read by every reader of the channel: a watchlist verdict's matches
-        # (who, where) stay in ``verdicts`` and the case-scoped alert only
+        # the media document is read by every reader of the channel: a watchlist verdict (even its
+        # bare decision: "an enrolled person is in this") stays in ``verdicts`` and the case-scoped alert
+        if verdict.decision is Decision.WATCHLIST_MATCH or verdict.detector == WATCHLIST_DETECTOR:
+            return
         await self._media.record_verdict(
             verdict.sha256, verdict.detector, verdict.model_dump(mode="python", exclude={"matches"})
         )

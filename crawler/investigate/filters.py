@@ -22,7 +22,7 @@ from crawler.evidence.cases import Cases
 from crawler.evidence.ledger import Ledger
 from crawler.investigate.pagination import BadQuery
 from foundation.case_ids import CASE_ID_RULE, is_case_id
-from foundation.models import ChannelRef
+from foundation.models import WATCHLIST_DETECTOR, ChannelRef
 from storage.client import Doc, Store
 from storage.repos import ChannelRepo, MessageRepo
 from storage.repos.alerts import AlertRepo
@@ -183,7 +183,8 @@ async def matched_digests(store: Store) -> list[str]:
 
 
 async def verdict_digests(store: Store, decision: str) -> list[str]:
-    return await VerdictRepo(store).digests_with(decision)
+    # the watchlist detector's verdicts are review-only: its negatives would single out its matches
+    return await VerdictRepo(store).digests_with(decision, exclude_detectors=(WATCHLIST_DETECTOR,))
 
 
 async def md5_digests(store: Store, md5: str) -> list[str]:

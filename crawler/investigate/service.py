@@ -15,6 +15,7 @@ from crawler.investigate.pagination import Page
 from crawler.investigate.proofs import subject_proofs
 from crawler.investigate.serialize import jsonable, message_json, with_key
 from foundation.errors import NotAuthorized, NotFound
+from foundation.models import WATCHLIST_DETECTOR
 from storage.client import Doc, Store
 from storage.repos import MessageRepo
 from storage.repos.alerts import CASE_SCOPED_KINDS, AlertRepo
@@ -222,9 +223,10 @@ class InvestigateService:
         doc = await MediaRepo(self._store).get(sha256)
         sightings = await MediaRepo(self._store).sightings_of(sha256)
         # a watchlist match belongs to its case's review queue (/alerts, case-scoped), never to the
-        # media view every reader of the channel sees: its alert is left out, its verdict keeps no names
+        # media view every reader of the channel sees: its alert and its verdict are left out (even
+        # the bare decision would tell a monitor that an enrolled person is in this media)
         alerts = [a for a in await AlertRepo(self._store).for_media(sha256) if a.get("kind") not in CASE_SCOPED_KINDS]
-        verdicts = [_without_matches(v) for v in await VerdictRepo(self._store).of_media(sha256)]
+        verdicts = [v for v in await VerdictRepo(self._store).of_media(sha256) if not _review_only(v)]
         by_media = {"media": {"$elemMatch": {"sha256": sha256}}}
         messages = await self._messages.search(by_media, ORDER, limit=500, what="read media")
         if doc is None and not sightings and not messages:
@@ -254,7 +256,7 @@ class InvestigateService:
             "hashes": jsonable(
                 {k: v for k, v in (doc or {}).items() if k in {"md5", "pdq", "pdq_quality", "size", "mime"}}
             ),
-            "media": with_key(doc) if doc else None,
+            "media": with_key(_without_review_only(doc)) if doc else None,
             "sightings": [
                 jsonable({**{k: v for k, v in s.items() if k != "_id"}, "message": f"{s['channel']}/{s['msg_id']}"})
                 for s in sightings
@@ -290,8 +292,24 @@ def _channel_summary(doc: Doc) -> dict[str, Any]:
     )
 
 
-def _without_matches(verdict: Doc) -> Doc:
-    """A verdict as the media view shows it: a watchlist verdict's matches (who, where) removed."""
-    if not verdict.get("matches"):
-        return verdict
-    return {**{k: v for k, v in verdict.items() if k != "matches"}, "matches_hidden": len(verdict["matches"])}
+#: verdict decisions seen only in the case-scoped review queue, never in the media view
+REVIEW_ONLY_DECISIONS = frozenset({"watchlist_match"})
+
+
+def _review_only(verdict: Any) -> bool:
+    if not isinstance(verdict, dict):
+        return False
+    return (
+        verdict.get("decision") in REVIEW_ONLY_DECISIONS
+        or verdict.get("detector") == WATCHLIST_DETECTOR
+        or bool(verdict.get("matches"))
+    )
+
+
+def _without_review_only(doc: Doc) -> Doc:
+    """The media document without review-only verdicts in its ``verdicts`` map."""
+    verdicts = doc.get("verdicts")
+    if not isinstance(verdicts, dict):
+        return doc
+    kept = {k: v for k, v in verdicts.items() if k != WATCHLIST_DETECTOR and not _review_only(v)}
+    return {**doc, "verdicts": kept}

@@ -26,7 +26,7 @@ import aiohttp
 
 from config import Settings
 from crawler.notify.render import Outgoing, render_alert, render_digest
-from crawler.notify.rules import SEVERITIES, NotifyRule, notify_kind, severity_of
+from crawler.notify.rules import NEVER_NOTIFIED, SEVERITIES, NotifyRule, notify_kind, severity_of
 from crawler.notify.sinks import SessionFactory, Sink, SinkError, default_session
 from crawler.notify.sinks.email import EmailSink
 from crawler.notify.sinks.telegram_bot import TelegramBotSink
@@ -176,14 +176,19 @@ class Dispatcher:
             return
         items: list[Item] = []
         gone: list[Lease] = []
+        never: list[Lease] = []
         for lease in leases:
             alert = await self.alerts.get(str(lease.payload.get("alert")))
             if alert is None:
                 gone.append(lease)
+            elif str(alert.get("kind")) in NEVER_NOTIFIED:  # however it was queued: never sent
+                never.append(lease)
             else:
                 items.append((lease, alert))
         if gone:
             await self._skip(gone, name, "alert gone")
+        if never:
+            await self._skip(never, name, "never notified (case-scoped review only)")
         if not items:
             return
         now = self.clock()

@@ -364,9 +364,10 @@ def _writes(routes: RouteTable) -> None:
         require_csrf_for_cookie_auth(request, request.headers.get(CSRF_HEADER))
         body: TakedownIn = await json_body(request, TakedownIn)
         svc = service(request.app)
+        cases = await CaseAccess(request.app[STORE]).cases_of(principal(request))
         req = await svc.create(
             reason=body.reason, actor=principal(request).actor, alert=body.alert, messages=body.messages,
-            channel=body.channel, case=body.case, note=body.note,
+            channel=body.channel, case=body.case, note=body.note, cases=cases,
         )  # fmt: skip
         return json_response(await detail_json(svc, req), status=201)
 

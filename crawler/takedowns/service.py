@@ -44,7 +44,7 @@ from foundation.errors import NotFound, StoreError, TgwatchError
 from foundation.logs import get_logger
 from foundation.models import Alert, AlertKind, from_mongo_dt, utcnow
 from storage.client import Store
-from storage.repos.alerts import AlertRepo
+from storage.repos.alerts import CASE_SCOPED_KINDS, AlertRepo
 from storage.repos.media import MediaRepo
 from storage.repos.takedowns import TakedownRepo
 
@@ -138,10 +138,13 @@ class TakedownService:
         case: str | None = None,
         note: str | None = None,
         policy: str | None = None,
+        cases: Sequence[str] | None = None,
     ) -> TakedownRequest:
         """One request for the items named by an alert, by message references and/or a channel.
 
-        ``policy`` says a list's takedown policy drafted it (``draft``/``auto``), not a person."""
+        ``policy`` says a list's takedown policy drafted it (``draft``/``auto``), not a person.
+        ``cases`` are the caller's (``CaseAccess.cases_of``; None: every case): a case-scoped alert
+        (a watchlist match) of another case does not exist for them, as in the alert list."""
         if case is not None:
             validate_case_id(case)
         now = self.clock()
@@ -150,7 +153,7 @@ class TakedownService:
         alerts: list[str] = []
         if alert is not None:
             doc = await self._alerts.get(alert)
-            if doc is None:
+            if doc is None or not _alert_visible(doc, cases):
                 raise NotFound(f"no alert {alert!r}")
             alerts.append(alert)
             raised = from_mongo_dt(doc.get("raised_at"))  # only this: the stored alert may carry more fields
@@ -672,3 +675,9 @@ def _all_removed_at(req: TakedownRequest) -> datetime | None:
 
 
 __all__ = ["Conflict", "RecheckSummary", "RequestStatus", "TakedownService"]
+
+
+def _alert_visible(doc: Mapping[str, Any], cases: Sequence[str] | None) -> bool:
+    if cases is None or doc.get("kind") not in CASE_SCOPED_KINDS:
+        return True
+    return bool(set((doc.get("details") or {}).get("cases") or []) & set(cases))

@@ -23,8 +23,9 @@ from crawler.watchlist.faces import MODEL_VERSION, FaceModel
 from crawler.watchlist.gallery import Gallery
 from crawler.watchlist.sealing import Sealer
 from foundation.errors import MediaError
+from foundation.models import WATCHLIST_DETECTOR
 
-DETECTOR_NAME = "faces"
+DETECTOR_NAME = WATCHLIST_DETECTOR
 
 
 class FacesDetector:
@@ -42,6 +43,10 @@ class FacesDetector:
         async with self._lock:
             if not force and time.monotonic() - self._fetched_at < self._refresh:
                 return
+            # fail closed: whatever goes wrong (server unreachable, the watchlist turned off, a blob
+            # that does not open), the previous gallery is dropped first, so a person withdrawn
+            # meanwhile is never held in memory nor matched on a stale copy
+            self.gallery, self.threshold, self._fetched_at = Gallery(), 0.0, -1e18
             body = await self._client.get_json("/api/v1/watchlist/gallery")
             self.gallery = Gallery(
                 (p["person"], self._sealer.open(p["person"], base64.b64decode(p["sealed"]))) for p in body["persons"]

@@ -27,6 +27,9 @@ EMBEDDING_DIM = 128
 SMALL_IMAGE_SIDE = 800
 #: keyframes of a video that are looked at (evenly over what decodes), and the pixel cap per frame
 MAX_KEYFRAMES = 12
+#: faces embedded per media item (the largest first): each costs ~0.09 s of CPU, so an image tiled
+#: with hundreds of faces must not hold the detector for minutes; a verdict carries at most 100 matches
+MAX_FACES = 48
 
 Embedding = npt.NDArray[np.float32]
 
@@ -68,12 +71,14 @@ class FaceModel:
         self._shape = dlib.shape_predictor(str(base / "shape_predictor_5_face_landmarks.dat"))
         self._embedder = dlib.face_recognition_model_v1(str(base / "dlib_face_recognition_resnet_model_v1.dat"))
 
-    def faces(self, rgb: npt.NDArray[np.uint8], *, frame: int | None = None) -> list[Face]:
-        """Every frontal face in an RGB array, each with its 128-d embedding."""
+    def faces(self, rgb: npt.NDArray[np.uint8], *, frame: int | None = None, limit: int = MAX_FACES) -> list[Face]:
+        """The frontal faces in an RGB array (at most ``limit``, the largest first), each with its
+        128-d embedding."""
         rgb = np.ascontiguousarray(rgb[:, :, :3], dtype=np.uint8)
         upsample = 1 if max(rgb.shape[:2]) <= SMALL_IMAGE_SIDE else 0
         found: list[Face] = []
-        for rect in self._detector(rgb, upsample):
+        rects = sorted(self._detector(rgb, upsample), key=lambda r: -int(r.width()) * int(r.height()))
+        for rect in rects[: max(limit, 0)]:
             shape = self._shape(rgb, rect)
             vec = np.asarray(self._embedder.compute_face_descriptor(rgb, shape, 0), dtype=np.float32)
             box = (
@@ -96,7 +101,7 @@ class FaceModel:
         if mime in VIDEO_MIMES:
             out: list[Face] = []
             for index, rgb in enumerate(video_keyframes(data)):
-                out += self.faces(rgb, frame=index)
+                out += self.faces(rgb, frame=index, limit=MAX_FACES - len(out))
             return out
         return []
 
@@ -128,6 +133,11 @@ def video_keyframes(
         if not container.streams.video:
             return []
         stream = container.streams.video[0]
+        declared = int(stream.codec_context.width or 0) * int(stream.codec_context.height or 0)
+        if declared > max_pixels:  # refuse before the decoder allocates a frame of that size
+            raise Undecodable(
+                f"video of {stream.codec_context.width}×{stream.codec_context.height} exceeds the pixel cap"
+            )
         stream.codec_context.skip_frame = "NONKEY"
         for frame in container.decode(stream):
             if frame.width * frame.height > max_pixels:

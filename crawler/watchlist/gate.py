@@ -12,10 +12,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from crawler.watchlist.detector import DETECTOR_NAME
 from crawler.watchlist.service import WatchlistService
+from foundation.errors import TgwatchError
 from foundation.models import Alert, AlertKind, Decision, Verdict
 from storage.repos.alerts import AlertRepo
 from storage.repos.media import MediaRepo
+
+
+class NotAWatchlistJob(TgwatchError):
+    """A ``watchlist_match`` posted on another detector's job (e.g. a classifier's token naming a
+    person): refused, so only the faces detector's jobs can ever raise a watchlist alert."""
+
+    kind = "not_a_watchlist_job"
 
 
 class WatchlistReview:
@@ -27,6 +36,10 @@ class WatchlistReview:
         self._media = MediaRepo(service.repo_store)
 
     async def confirm(self, verdict: Verdict) -> Verdict:
+        if verdict.detector != DETECTOR_NAME:
+            raise NotAWatchlistJob(
+                f"a watchlist_match is accepted only on a {DETECTOR_NAME!r} job, not on a {verdict.detector!r} job"
+            )
         kept: list[dict[str, Any]] = []
         for match in verdict.matches:
             doc = await self.service.active(str(match.get("person")))

@@ -26,6 +26,8 @@ from foundation.case_ids import validate_case_id
 from foundation.errors import MediaError, TgwatchError
 from foundation.models import utcnow
 from storage.client import Doc, Store
+from storage.repos.alerts import AlertRepo
+from storage.repos.verdicts import VerdictRepo
 from storage.repos.watchlist import SEALED, WatchlistRepo
 
 PERSON_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -147,12 +149,13 @@ class WatchlistService:
         return await self.repo.list()
 
     async def sealed_gallery(self) -> builtins.list[dict[str, str]]:
-        """What the detector receives: reference, case and the *sealed* embeddings of each active
-        enrollment (it opens them with its own copy of the key)."""
+        """What the detector receives: reference and the *sealed* embeddings of each active
+        enrollment (it opens them with its own copy of the key). Not the case: the detector has no
+        use for it, and a detector token must not learn which case protects whom."""
         await self.expire()
         now = utcnow().timestamp()
         return [
-            {"person": str(d["_id"]), "case": str(d["case"]), "sealed": str(d[SEALED])}
+            {"person": str(d["_id"]), "sealed": str(d[SEALED])}
             for d in await self.repo.sealed_active()
             if d.get(SEALED) and float(d.get("expires_ts") or 0) > now
         ]
@@ -170,6 +173,7 @@ class WatchlistService:
         if doc is None:
             raise UnknownPerson(f"no enrollment {person!r}")
         if doc.get("state") != "active":
+            await self._forget_matches(person, actor)  # a repeat finishes an interrupted withdrawal
             return {k: v for k, v in doc.items() if k != SEALED}
         ended: Doc = {k: v for k, v in doc.items() if k != SEALED}
         ended.update(
@@ -187,7 +191,14 @@ class WatchlistService:
         )
         ended["end_seq"] = seq
         await self.repo.replace(ended)
+        await self._forget_matches(person, actor)
         return ended
+
+    async def _forget_matches(self, person: str, actor: str) -> None:
+        """Every other copy of her matches: the review queue stops showing her (an alert left with
+        no match is closed) and the verdicts forget her; the ledger keeps its record as evidence."""
+        await AlertRepo(self.repo_store).withdraw_person(person, by=actor)
+        await VerdictRepo(self.repo_store).withdraw_person(person)
 
     async def expire(self) -> builtins.list[str]:
         """Withdraw every enrollment past its expiry; the references withdrawn."""

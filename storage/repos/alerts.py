@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from foundation.models import Alert, utcnow
@@ -21,6 +21,10 @@ def case_scope(cases: list[str] | None) -> Doc:
     if cases is None:
         return {}
     return {"$or": [{"kind": {"$nin": list(CASE_SCOPED_KINDS)}}, {"details.cases": {"$in": list(cases)}}]}
+
+
+def _scope(cases: Sequence[str] | None) -> Doc | None:
+    return case_scope(None if cases is None else list(cases)) or None
 
 
 #: called with the key of every alert newly raised in this process (the notifier's wake-up)
@@ -81,6 +85,27 @@ class AlertRepo:
             history = [*doc.get("history", []), {"status": status, "by": by, "at": utcnow()}]
             await self._coll.replace_one({"_id": key}, {**doc, "status": status, "history": history})
         return True
+
+    async def withdraw_person(self, person: str, by: str) -> int:
+        """A consenting person withdrew (or her consent expired): her match records leave every
+        case-scoped alert naming her, and an alert left with no match is closed. How many changed.
+
+        Why: the review queue must stop showing her; the ledger keeps the record (evidence)."""
+        changed = 0
+        flt = {"kind": {"$in": list(CASE_SCOPED_KINDS)}, "details.persons": {"$in": [person]}}
+        with translate_errors("update alert"):
+            for doc in await self._coll.find(flt).to_list(None):
+                details = dict(doc.get("details") or {})
+                details["matches"] = [m for m in details.get("matches") or [] if m.get("person") != person]
+                details["persons"] = [p for p in details.get("persons") or [] if p != person]
+                details["withdrawn"] = sorted({*(details.get("withdrawn") or []), person})
+                new = {**doc, "details": details}
+                if not details["matches"] and doc.get("status") != "closed":
+                    entry = {"status": "closed", "by": by, "at": utcnow(), "reason": "consent withdrawn"}
+                    new.update(status="closed", history=[*doc.get("history", []), entry])
+                await self._coll.replace_one({"_id": doc["_id"]}, new)
+                changed += 1
+        return changed
 
     # -- the notification outbox: new alerts not yet turned into deliveries -----------------------
     async def _to_outbox(self, alert: Alert) -> None:
@@ -145,22 +170,24 @@ class AlertRepo:
         return [s for s in found if isinstance(s, str)]
 
     # -- dashboard figures (crawler/console/dashboard.py) -------------------------------------------
-    async def per_day(
-        self, since: datetime, until: datetime, *, cases: builtins.list[str] | None = None
-    ) -> dict[str, int]:
-        """Alerts raised per UTC day in [since, until); ``cases`` scopes case-bound kinds as lists do."""
-        return await daily.per_day(self._coll, "raised_at", since, until, case_scope(cases))
+    # ``cases`` as in :meth:`page`: a count is information too (a monitor must not learn that a
+    # channel or a day holds a watchlist match), so case-scoped kinds are counted for their cases only
+    # (the default, no case, leaves every case-scoped alert out)
+    async def per_day(self, since: datetime, until: datetime, *, cases: Sequence[str] | None = ()) -> dict[str, int]:
+        """Alerts raised per UTC day in [since, until)."""
+        return await daily.per_day(self._coll, "raised_at", since, until, _scope(cases))
 
-    async def per_kind(
-        self, since: datetime, until: datetime, *, cases: builtins.list[str] | None = None
-    ) -> dict[str, int]:
-        """Alerts raised in [since, until), by kind; ``cases`` scopes case-bound kinds as lists do."""
-        return await daily.per_value(self._coll, "kind", "raised_at", since, until, case_scope(cases))
+    async def per_kind(self, since: datetime, until: datetime, *, cases: Sequence[str] | None = ()) -> dict[str, int]:
+        """Alerts raised in [since, until), by kind."""
+        return await daily.per_value(self._coll, "kind", "raised_at", since, until, _scope(cases))
 
-    async def open_channels(self, limit: int = 20_000) -> builtins.list[builtins.list[str]]:
+    async def open_channels(
+        self, limit: int = 20_000, *, cases: Sequence[str] | None = ()
+    ) -> builtins.list[builtins.list[str]]:
         """The channel lists of open alerts (the channel list counts them per channel)."""
         with translate_errors("list alerts"):
-            docs = await self._coll.find({"status": "open"}, {"channels": 1}).limit(limit).to_list(None)
+            flt = {"status": "open", **(_scope(cases) or {})}
+            docs = await self._coll.find(flt, {"channels": 1}).limit(limit).to_list(None)
         return [[str(c) for c in d.get("channels") or []] for d in docs]
 
     # -- reviewers' verdicts on hash matches (list precision, exchange feedback) ------------------

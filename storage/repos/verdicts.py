@@ -6,6 +6,8 @@ history of what each detector said stays whole.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from pymongo.errors import DuplicateKeyError
 
 from foundation.models import Verdict
@@ -45,8 +47,29 @@ class VerdictRepo:
         with translate_errors("read verdicts"):
             return await self._coll.find({"sha256": sha256}).sort("decided_at", -1).to_list(None)
 
-    async def digests_with(self, decision: str) -> list[str]:
-        """The media digests some detector decided ``decision`` about, sorted."""
+    async def digests_with(self, decision: str, *, exclude_detectors: Sequence[str] = ()) -> list[str]:
+        """The media digests some detector (not one of ``exclude_detectors``) decided ``decision``
+        about, sorted."""
+        flt: Doc = {"decision": decision}
         with translate_errors("read verdicts"):
-            found = await self._coll.distinct("sha256", {"decision": decision})
+            if exclude_detectors:
+                # a find, not ``distinct``: the embedded server's distinct ignores a ``$nin`` filter
+                flt["detector"] = {"$nin": list(exclude_detectors)}
+                found = list({d.get("sha256") async for d in self._coll.find(flt, {"sha256": 1})})
+            else:
+                found = await self._coll.distinct("sha256", flt)
         return sorted(s for s in found if isinstance(s, str))
+
+    async def withdraw_person(self, person: str) -> int:
+        """Remove a withdrawn person's match records from every verdict (the ledger keeps its own
+        copy as evidence); the verdict says how many were removed. How many verdicts changed."""
+        changed = 0
+        with translate_errors("update verdicts"):
+            for doc in await self._coll.find({"matches": {"$elemMatch": {"person": person}}}).to_list(None):
+                kept = [m for m in doc.get("matches") or [] if m.get("person") != person]
+                withdrawn = int(doc.get("matches_withdrawn") or 0) + len(doc["matches"]) - len(kept)
+                await self._coll.replace_one(
+                    {"_id": doc["_id"]}, {**doc, "matches": kept, "matches_withdrawn": withdrawn}
+                )
+                changed += 1
+        return changed

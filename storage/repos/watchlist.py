@@ -42,9 +42,9 @@ class WatchlistRepo:
             return await self._coll.find(flt, {SEALED: 0}).sort("_id", 1).to_list(None)
 
     async def sealed_active(self) -> builtins.list[Doc]:
-        """Active enrollments with their sealed embeddings (``_id``, ``case``, ``sealed`` only)."""
+        """Active enrollments with their sealed embeddings (``_id``, ``sealed``, ``expires_ts`` only)."""
         with translate_errors("read watchlist gallery"):
-            cursor = self._coll.find({"state": "active"}, {"_id": 1, "case": 1, SEALED: 1, "expires_ts": 1})
+            cursor = self._coll.find({"state": "active"}, {"_id": 1, SEALED: 1, "expires_ts": 1})
             return await cursor.to_list(None)
 
     async def raw(self, ref: str) -> Doc | None:
