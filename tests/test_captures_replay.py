@@ -183,3 +183,55 @@ async def test_pywb_replays_every_capture_of_a_case_bundle_byte_for_byte(
     missing = posts[0][1].rsplit("/", 1)[0] + "/999999"
     status, _ = get(f"{base}/fromwarc/{posts[0][2]}id_/{missing}")
     assert status == 404
+
+
+def synthetic_png() -> bytes:
+    """A tiny valid PNG made here (2×1 grey pixels)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", 2, 1, 8, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"\x00\x80\x80"))
+        + chunk(b"IEND", b"")
+    )
+
+
+def test_pywb_serves_a_screenshot_and_two_posts_of_one_page_apart(pywb: Path, wayback: tuple[Path, str]) -> None:
+    """Two bubbles cut from one fetch and that page's header: three records, three URIs, one request;
+    a screenshot replays as the PNG it is, with its type."""
+    from datetime import UTC, datetime
+
+    from crawler.captures.warc import Screenshot, WebCapture, write_warc
+
+    at = datetime(2026, 3, 1, 12, 0, 5, tzinfo=UTC)
+    page = "https://t.me/s/korea_now?before=12"
+    parts = [(b"<div class=header>korea_now</div>", None), ("<div>첫 글</div>".encode(), "https://t.me/korea_now/10"),
+             (b"<div>second post</div>", "https://t.me/korea_now/11")]  # fmt: skip
+    caps = [WebCapture(url=page, fetched_at=at, sha256=hashlib.sha256(b).hexdigest(), content=b, post=post)
+            for b, post in parts]  # fmt: skip
+    png = synthetic_png()
+    shot = Screenshot(
+        url="https://t.me/korea_now/10?embed=1", taken_at=at, sha256=hashlib.sha256(png).hexdigest(), png=png
+    )
+    warc = write_warc(caps, [shot])
+    kinds = Counter(r.rec_type for r in ArchiveIterator(io.BytesIO(warc)))
+    assert kinds["request"] == 1 and kinds["response"] == 1 and kinds["resource"] == 3
+
+    root, base = wayback
+    (root / "s.warc.gz").write_bytes(warc)
+    for args in (["init", "s"], ["add", "s", "s.warc.gz"]):
+        run = subprocess.run([str(pywb / "wb-manager"), *args], cwd=root, capture_output=True, text=True, timeout=120)
+        assert run.returncode == 0, run.stderr
+    wait_up(base)
+    want = {page: parts[0][0], "urn:tgwatch:post:https://t.me/korea_now/10": parts[1][0],
+            "urn:tgwatch:post:https://t.me/korea_now/11": parts[2][0], shot.url: png}  # fmt: skip
+    for uri, body in want.items():
+        assert get(f"{base}/s/20260301120005id_/{uri}") == (200, body), uri
+    with urllib.request.urlopen(f"{base}/s/20260301120005id_/{shot.url}", timeout=30) as reply:  # loopback pywb only
+        assert reply.headers["Content-Type"] == "image/png"
