@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-dev
 BENCH_STAMP := $(VENV)/.installed-bench
 PYTEST_WORKERS ?= 2
 
-.PHONY: demo test lint format bench clean system-deps
+.PHONY: demo test lint format bench clean system-deps replay-deps
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -41,11 +41,19 @@ system-deps:
 	@if [ "$$(id -u)" != 0 ] || $(PY) -c "import vpdq" 2>/dev/null; then true; \
 	else sh scripts/install-vpdq.sh $(PY) || echo "vpdq could not be built: the vPDQ compatibility check will skip"; fi
 
-test: lint system-deps
+test: lint system-deps replay-deps
 	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist loadgroup -p no:cacheprovider $(PYTEST_ARGS)
 
 bench: $(BENCH_STAMP)
 	$(PY) bench/run_all.py
 
+# pywb in its own venv (its pins would downgrade tgwatch's werkzeug and cryptography): the replay
+# test opens case bundles' web archives with it, and skips when it could not be installed
+REPLAY_VENV ?= .venv-replay
+replay-deps: $(REPLAY_VENV)/.installed
+$(REPLAY_VENV)/.installed: scripts/replay-requirements.txt
+	@($(PYTHON) -m venv $(REPLAY_VENV) && $(REPLAY_VENV)/bin/pip install -q -r scripts/replay-requirements.txt \
+	  && touch $@) || echo "pywb could not be installed: the replay test will skip"
+
 clean:
-	rm -rf $(VENV) .tgwatch .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(REPLAY_VENV) .tgwatch .mypy_cache .ruff_cache .pytest_cache

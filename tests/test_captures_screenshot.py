@@ -120,8 +120,13 @@ async def test_a_post_screenshot_is_taken_stored_recorded_and_bundled(
         assert zf.read(f"captures/media/{sha}") == png
         with zipfile.ZipFile(io.BytesIO(zf.read(vb.WEB_ARCHIVE))) as inner:
             warc = inner.read("archive/data.warc.gz")
-    resources = [r for r in ArchiveIterator(io.BytesIO(warc), check_digests="raise") if r.rec_type == "resource"]
-    assert len(resources) == 1  # (the iterator reads each record as it goes)
+    resources = [
+        (r.rec_headers.get_header("Content-Type"), r.rec_headers.get_header("WARC-Target-URI"))
+        for r in ArchiveIterator(io.BytesIO(warc), check_digests="raise")  # (reads each record as it goes)
+        if r.rec_type == "resource"
+    ]
+    assert [uri for kind, uri in resources if kind == "image/png"] == [shots[0]["url"]]  # the screenshot
+    assert all(uri.startswith("urn:tgwatch:post:") for kind, uri in resources if kind != "image/png")  # the post
 
     auditor = tmp_path / "auditor.zip"
     await exporter.export("C-SHOT", auditor, actor="officer", role="auditor")

@@ -97,12 +97,20 @@ async def test_cli_warc_round_trips_and_matches_the_ledger(
     assert run.returncode == 0, run.stderr
     records = read_warc(out.read_bytes())
     ledger_raw = await ledger_captures(ledger)
-    responses = [r for r in records if r[0] == "response"]
-    assert len(responses) == len([r for r in records if r[0] == "request"]) >= len(ledger_raw) > 0
-    for _, uri, date, payload in responses:
+    stored = [r for r in records if r[0] in ("response", "resource")]
+    requests = {(uri, date) for kind, uri, date, _ in records if kind == "request"}
+    assert len(stored) >= len(ledger_raw) > 0 and len(requests) == len([r for r in records if r[0] == "request"])
+    posts = [r for r in stored if r[0] == "resource"]
+    assert posts and len({(uri, date) for _, uri, date, _ in posts}) == len(posts)  # one URI per post and time
+    for kind, uri, date, payload in stored:
         entry = ledger_raw[hashlib.sha256(payload).hexdigest()]  # every payload is a ledger digest
-        assert uri == entry["source_url"] and uri.startswith(site.base_url)
+        if kind == "resource":  # a message bubble: the post's own URN, cut from the page that was fetched
+            assert uri == f"urn:tgwatch:post:{entry['permalink']}" and entry["item"] == "message"
+        else:
+            assert uri == entry["source_url"] and uri.startswith(site.base_url)
+        assert (str(entry["source_url"]), date) in requests  # the GET it came from
         assert date == stamp(entry["captured_at"])
+    responses = stored
     assert any("안녕" in p.decode() or max(p.decode()) >= "\uac00" for *_, p in responses)
 
 
@@ -127,13 +135,13 @@ async def test_case_bundle_carries_a_wacz_that_verifies_and_a_gap_report(
     assert manifest["web_archive"]["sha256"] == hashlib.sha256(wacz).hexdigest()
     assert [c["channel"] for c in gaps["channels"]] == ["korea_now"] and gaps["channels"][0]["held"] > 0
     with zipfile.ZipFile(io.BytesIO(wacz)) as inner:
-        assert {"archive/data.warc.gz", "indexes/index.cdxj", "pages/pages.jsonl", "datapackage.json"} <= set(
+        assert {"archive/data.warc.gz", "indexes/index.cdx", "pages/pages.jsonl", "datapackage.json"} <= set(
             inner.namelist()
         )
         package = json.loads(inner.read("datapackage.json"))
         for res in package["resources"]:
             assert res["hash"] == "sha256:" + hashlib.sha256(inner.read(res["path"])).hexdigest()
-        index = inner.read("indexes/index.cdxj").decode().splitlines()
+        index = inner.read("indexes/index.cdx").decode().splitlines()
         warc = inner.read("archive/data.warc.gz")
     assert index == sorted(index) and all(" {" in line for line in index)
     first = json.loads(index[0].split(" ", 2)[2])

@@ -4,24 +4,33 @@ Why these records look the way they do:
 
 - tgwatch keeps, for every page it parsed, the exact HTML it relied on (a message bubble, a channel
   header, or a whole page) with its SHA-256, its URL and its fetch time; the ledger's ``capture``
-  entries hold the same digest, URL and time. Each becomes a ``request`` record (the GET that was
-  sent) and a ``response`` record whose payload is exactly those stored bytes, dated with the
-  fetch time, with ``WARC-Payload-Digest: sha256:<base32>`` — the ledger's digest in WARC's usual
-  encoding — so a reader checks a record against the ledger with nothing but the record. The
-  response's HTTP headers are written by tgwatch (``200``, ``text/html; charset=utf-8``, the
-  payload's length): the original headers were not kept, and ``Tgwatch-Capture: stored-html`` says
-  the payload is the HTML kept from that fetch, often one part of the page (a message bubble, the
-  header). Several parts of one page share its URL and time, so a replay tool shows one of them
-  for that URL; the bundle's ``captures/`` hold every one.
+  entries hold the same digest, URL and time. Each fetch becomes one ``request`` record (the GET
+  that was sent, for the page URL). The stored bytes become a record whose payload is exactly them,
+  dated with the fetch time, ``WARC-Concurrent-To`` that request, with
+  ``WARC-Payload-Digest: sha256:<base32>`` — the ledger's digest in WARC's usual encoding — so a
+  reader checks a record against the ledger with nothing but the record.
+- A message bubble (the capture names the post's permalink) is a ``resource`` record for
+  ``urn:tgwatch:post:<permalink>`` (``Tgwatch-Source-URL`` gives the page it was cut from): one
+  distinct URI per post that replay tools resolve (pywb: ``/COLL/<timestamp>id_/urn:tgwatch:post:…``),
+  without pretending Telegram served those bytes at the permalink (it serves another page there).
+  A fragment (``page#msg-ID``) would be as truthful, but replay tools drop fragments when they look
+  a URL up, so every bubble of a page would again share one key. Same convention as the
+  ``urn:text:``/``urn:view:`` records of Browsertrix.
+- Anything else (a channel header, a whole page) is a ``response`` record for the page URL. Its
+  HTTP headers are written by tgwatch (``200``, ``text/html; charset=utf-8``, the payload's length):
+  the original headers were not kept, and ``Tgwatch-Capture: stored-html`` says the payload is the
+  HTML kept from that fetch, often one part of the page (the header).
 - Screenshots are ``resource`` records (``image/png``) for the post's widget URL, with the
   screenshot's SHA-256 as their payload digest.
 
 WACZ: the ``wacz`` package (0.6) pulls in ``frictionless`` and its tree (dozens of packages) to
 write a zip of four known files, so the layout of WACZ 1.1.1 is written here instead:
-``archive/data.warc.gz`` (stored, not compressed again), ``indexes/index.cdxj`` (sorted CDXJ with
-each record's offset and length, computed with warcio's ``ArchiveIterator``), ``pages/pages.jsonl``,
-``datapackage.json`` (the SHA-256 and size of each file) and ``datapackage-digest.json``.
-ReplayWeb.page and pywb open it.
+``archive/data.warc.gz`` (stored, not compressed again), ``indexes/index.cdx`` (sorted CDXJ lines
+with each record's offset and length, computed with warcio's ``ArchiveIterator``; named ``.cdx`` as
+py-wacz names it, because pywb's ``wb-manager add --unpack-wacz`` takes only ``*.cdx``),
+``pages/pages.jsonl``, ``datapackage.json`` (the SHA-256 and size of each file) and
+``datapackage-digest.json``. pywb opens it and replays every record byte for byte
+(``tests/test_captures_replay.py``); ReplayWeb.page reads the same layout but is not run here.
 """
 
 from __future__ import annotations
@@ -44,6 +53,8 @@ from warcio.warcwriter import WARCWriter
 SOFTWARE = "tgwatch (warcio)"
 WACZ_VERSION = "1.1.1"
 WARC_NAME = "data.warc.gz"
+POST_URN = "urn:tgwatch:post:"
+INDEX_NAME = "indexes/index.cdx"
 
 
 @dataclass(frozen=True)
@@ -56,6 +67,13 @@ class WebCapture:
     content: bytes
     seq: int | None = None
     title: str = ""
+    #: the post's permalink when the bytes are one message's bubble cut from the page at ``url``
+    post: str | None = None
+
+    @property
+    def record_url(self) -> str:
+        """Where the record is replayed: the page URL, or ``urn:tgwatch:post:<permalink>`` for a bubble."""
+        return f"{POST_URN}{self.post}" if self.post else self.url
 
 
 @dataclass(frozen=True)
@@ -88,6 +106,12 @@ def is_web_url(url: object) -> bool:
     return isinstance(url, str) and urlsplit(url).scheme in ("http", "https") and bool(urlsplit(url).hostname)
 
 
+def post_of(payload: dict[str, Any]) -> str | None:
+    """The permalink of the post a message ``capture`` entry's HTML is the bubble of, else None."""
+    link = payload.get("permalink")
+    return str(link) if payload.get("item") == "message" and is_web_url(link) else None
+
+
 def _warc_date(at: datetime) -> str:
     return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -98,37 +122,35 @@ def write_warc(captures: Iterable[WebCapture], screenshots: Iterable[Screenshot]
     writer = WARCWriter(out, gzip=True, warc_version="WARC/1.1")
     info = {"software": SOFTWARE, "format": "WARC File Format 1.1", "description": "tgwatch captures"}
     writer.write_record(writer.create_warcinfo_record(WARC_NAME, info))
+    requests: dict[tuple[str, datetime], str] = {}  # one request record per fetch (URL, time)
     for cap in captures:
         date = _warc_date(cap.fetched_at)
-        parts = urlsplit(cap.url)
-        request_headers = StatusAndHeaders(
-            f"GET {parts.path or '/'}{'?' + parts.query if parts.query else ''} HTTP/1.1",
-            [("Host", parts.netloc), ("User-Agent", "tgwatch")],
-            is_http_request=True,
-        )
-        response_headers = [
-            ("Content-Type", "text/html; charset=utf-8"),
-            ("Content-Length", str(len(cap.content))),
-            ("Tgwatch-Capture", "stored-html"),  # the HTML kept from this fetch (the page or a part of it)
-        ]
-        extra = {"WARC-Date": date, "WARC-Payload-Digest": sha256_label(cap.sha256)}
+        request_id = requests.get((cap.url, cap.fetched_at))
+        if request_id is None:
+            request_id = _write_request(writer, cap.url, date)
+            requests[(cap.url, cap.fetched_at)] = request_id
+        extra = {"WARC-Date": date, "WARC-Payload-Digest": sha256_label(cap.sha256), "WARC-Concurrent-To": request_id}
         if cap.seq is not None:
             extra["Tgwatch-Ledger-Seq"] = str(cap.seq)
-        response = writer.create_warc_record(
-            cap.url,
-            "response",
-            payload=io.BytesIO(cap.content),
-            length=len(cap.content),
-            http_headers=StatusAndHeaders("200 OK", response_headers, protocol="HTTP/1.1"),
-            warc_headers_dict=extra,
-        )
-        request = writer.create_warc_record(
-            cap.url, "request", payload=io.BytesIO(b""), length=0, http_headers=request_headers,
-            warc_headers_dict={"WARC-Date": date},
-        )  # fmt: skip
-        request.rec_headers.add_header("WARC-Concurrent-To", response.rec_headers.get_header("WARC-Record-ID"))
-        writer.write_record(request)
-        writer.write_record(response)
+        if cap.post:
+            extra["Tgwatch-Source-URL"] = cap.url
+            extra["Tgwatch-Capture"] = "stored-html; one message cut from the page at Tgwatch-Source-URL"
+            record = writer.create_warc_record(
+                cap.record_url, "resource", payload=io.BytesIO(cap.content), length=len(cap.content),
+                warc_content_type="text/html; charset=utf-8", warc_headers_dict=extra,
+            )  # fmt: skip
+        else:
+            response_headers = [
+                ("Content-Type", "text/html; charset=utf-8"),
+                ("Content-Length", str(len(cap.content))),
+                ("Tgwatch-Capture", "stored-html"),  # the HTML kept from this fetch (the page or a part of it)
+            ]
+            record = writer.create_warc_record(
+                cap.url, "response", payload=io.BytesIO(cap.content), length=len(cap.content),
+                http_headers=StatusAndHeaders("200 OK", response_headers, protocol="HTTP/1.1"),
+                warc_headers_dict=extra,
+            )  # fmt: skip
+        writer.write_record(record)
     for shot in screenshots:
         extra = {"WARC-Date": _warc_date(shot.taken_at), "WARC-Payload-Digest": sha256_label(shot.sha256)}
         if shot.seq is not None:
@@ -141,14 +163,33 @@ def write_warc(captures: Iterable[WebCapture], screenshots: Iterable[Screenshot]
     return out.getvalue()
 
 
+def _write_request(writer: WARCWriter, url: str, date: str) -> str:
+    """The GET tgwatch sent for ``url``; returns its record id."""
+    parts = urlsplit(url)
+    request_headers = StatusAndHeaders(
+        f"GET {parts.path or '/'}{'?' + parts.query if parts.query else ''} HTTP/1.1",
+        [("Host", parts.netloc), ("User-Agent", "tgwatch")],
+        is_http_request=True,
+    )
+    request = writer.create_warc_record(
+        url, "request", payload=io.BytesIO(b""), length=0, http_headers=request_headers,
+        warc_headers_dict={"WARC-Date": date},
+    )  # fmt: skip
+    writer.write_record(request)
+    return str(request.rec_headers.get_header("WARC-Record-ID"))
+
+
 def surt(url: str) -> str:
-    """The SURT form CDXJ indexes sort by (``com,example)/path?query``)."""
+    """The SURT form CDXJ indexes sort by (``com,example)/path?query``); a ``urn:`` as it is, lower case
+    (what pywb's index keys hold)."""
+    if url.startswith("urn:"):
+        return url.lower()
     parts = urlsplit(url)
     host = (parts.hostname or "").lower()
     if host.startswith("www."):
         host = host[4:]
     labels = host.split(".")
-    if not all(label.isdigit() for label in labels) and ":" not in host:  # IP literals are not reversed
+    if ":" not in host:  # an IPv4 literal is reversed too, as pywb (surt) and ReplayWeb.page key it
         labels.reverse()
     port = f":{parts.port}" if parts.port and parts.port not in (80, 443) else ""
     query = f"?{parts.query}" if parts.query else ""
@@ -185,7 +226,7 @@ def write_wacz(warc: bytes, pages: Iterable[dict[str, Any]], *, title: str, crea
     page_lines += [json.dumps(p, ensure_ascii=False) for p in pages]
     files: list[tuple[str, bytes, int]] = [
         (f"archive/{WARC_NAME}", warc, zipfile.ZIP_STORED),
-        ("indexes/index.cdxj", ("\n".join(cdxj_lines(warc)) + "\n").encode(), zipfile.ZIP_DEFLATED),
+        (INDEX_NAME, ("\n".join(cdxj_lines(warc)) + "\n").encode(), zipfile.ZIP_DEFLATED),
         ("pages/pages.jsonl", ("\n".join(page_lines) + "\n").encode("utf-8"), zipfile.ZIP_DEFLATED),
     ]
     package = {
@@ -212,9 +253,11 @@ def write_wacz(warc: bytes, pages: Iterable[dict[str, Any]], *, title: str, crea
 
 
 def pages_of(captures: Iterable[WebCapture], screenshots: Iterable[Screenshot] = ()) -> list[dict[str, Any]]:
-    """One page entry per distinct URL (its first fetch), for ``pages/pages.jsonl``."""
+    """One page entry per distinct URL (its first fetch), for ``pages/pages.jsonl``: the web URLs
+    that replay (page and header captures, screenshots); posts' ``urn:`` records are left out, a
+    page list is for web pages."""
     seen: dict[str, dict[str, Any]] = {}
-    for url, at, title in [(c.url, c.fetched_at, c.title) for c in captures] + [
+    for url, at, title in [(c.url, c.fetched_at, c.title) for c in captures if not c.post] + [
         (s.url, s.taken_at, "screenshot") for s in screenshots
     ]:
         ts = at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -138,7 +138,7 @@ async def _ledger_web_captures(store: Store, app: AppContext, keys: list[str]) -
     """The ledger's web capture entries (URL, fetch time, raw digest) with the bytes they digest."""
     import hashlib
 
-    from crawler.captures.warc import WebCapture, is_web_url
+    from crawler.captures.warc import WebCapture, is_web_url, post_of
     from crawler.evidence.capture import RecordStore
     from storage.repos.messages import MessageRepo
 
@@ -162,7 +162,8 @@ async def _ledger_web_captures(store: Store, app: AppContext, keys: list[str]) -
             continue
         fetched = datetime.fromisoformat(str(payload.get("captured_at")))
         captures.append(WebCapture(url=str(url), fetched_at=fetched, sha256=sha, content=data, seq=int(doc["seq"]),
-                                   title=str(payload.get("message") or payload.get("channel") or "")))  # fmt: skip
+                                   title=str(payload.get("message") or payload.get("channel") or ""),
+                                   post=post_of(payload)))  # fmt: skip
     return captures
 
 

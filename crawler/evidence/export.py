@@ -46,7 +46,7 @@ from typing import Any, Protocol
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from crawler.captures.gaps import gap_report
-from crawler.captures.warc import Screenshot, WebCapture, is_web_url, pages_of, write_wacz, write_warc
+from crawler.captures.warc import Screenshot, WebCapture, is_web_url, pages_of, post_of, write_wacz, write_warc
 from crawler.evidence import verify_bundle
 from crawler.evidence.access import BundleContent, CaseAccess, bundle_content
 from crawler.evidence.capture import RecordStore
@@ -91,7 +91,7 @@ def _archive(
         if fetched is not None:
             title = str(payload.get("message") or payload.get("channel") or "")
             web.append(WebCapture(url=str(payload["source_url"]), fetched_at=fetched, sha256=sha, content=data,
-                                  seq=seq, title=title))  # fmt: skip
+                                  seq=seq, title=title, post=post_of(payload)))  # fmt: skip
 
 
 class MediaSource(Protocol):

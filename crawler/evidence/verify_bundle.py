@@ -38,7 +38,7 @@ Bundle layout (a zip archive; every name is a relative POSIX path inside the zip
 ``records/…``, ``captures/…``
     Records (JSON) and raw captures / media, each listed in the manifest.
 ``web/archive.wacz`` (optional; the manifest's ``"web_archive": {"path", "sha256", "records"}``)
-    A WACZ 1.1.1 web archive (``archive/*.warc.gz``, ``indexes/index.cdxj``, ``pages/pages.jsonl``,
+    A WACZ 1.1.1 web archive (``archive/*.warc.gz``, ``indexes/index.cdx``, ``pages/pages.jsonl``,
     ``datapackage.json``) of the bundled web captures and screenshots, for replay tools
     (ReplayWeb.page, pywb). Each response/resource record's ``WARC-Payload-Digest`` is
     ``sha256:<base32>`` of its payload, the digest a bundled ledger entry records.
