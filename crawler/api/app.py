@@ -147,7 +147,8 @@ def openapi(routes: RouteTable, title: str = "tgwatch API") -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     schemas: dict[str, Any] = {}
     for route in routes.routes:
-        if not route.path.startswith("/api/") and route.path not in {"/healthz", "/readyz"}:
+        # the HMA-compatible lookup (crawler/media/hma_api.py) keeps HMA's /hma paths: documented too
+        if not route.path.startswith(("/api/", "/hma/")) and route.path not in {"/healthz", "/readyz"}:
             continue
         op: dict[str, Any] = {
             "summary": route.summary,
