@@ -151,12 +151,7 @@ class Backfill:
             result.stored.add(await self.ingest.submit([resolved.channel], run_id=self.run_id))
         walk = _Walk(self, self._history(resolved), result, limit=limit, since=since)
         try:
-            try:
-                await walk.top()
-                if not walk.stopped:
-                    await walk.down()
-            finally:
-                await walk.settle()
+            await walk.whole()
             await self._beyond_history(resolved, result)
         except (TelegramDenied, TelegramNotFound) as exc:
             # readable at resolve time, not any more (kicked, channel banned …): record the state
@@ -347,11 +342,8 @@ class Backfill:
         sub = BackfillResult(channel=group_ref.natural_key(), stream=stream)
         walk = _Walk(self, feed, sub, limit=self.max_thread_messages, since=None)
         try:
-            await walk.top()
-            if not walk.stopped:
-                await walk.down()
+            await walk.whole()
         finally:
-            await walk.settle()
             result.threads += 1
             result.comments += sub.fetched
             result.stored.add(sub.stored)
@@ -432,6 +424,16 @@ class _Walk:
         self.stopped = False
         self._cp: Checkpoint | None = None
         self._inflight: asyncio.Task[None] | None = None
+
+    async def whole(self) -> None:
+        """The newest messages first, then down the history unless the budget stopped it; the last
+        batch is always stored and checkpointed, also when a request failed."""
+        try:
+            await self.top()
+            if not self.stopped:
+                await self.down()
+        finally:
+            await self.settle()
 
     async def _checkpoint(self) -> Checkpoint:
         """The checkpoint as it will be once the batch in flight is stored (this walk is its only writer)."""

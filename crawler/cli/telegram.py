@@ -20,14 +20,14 @@ import click
 
 from crawler.cli.app import AppContext, Opened, async_command, pass_app
 from crawler.evidence.authorizations import Authorizations
-from crawler.evidence.wiring import build_ledger
+from crawler.evidence.wiring import build_ledger, private_read_gate
 from crawler.pipeline import open_pipeline
 from foundation.errors import NotAuthorized, TgwatchError
 from foundation.keys import load_or_create
 from foundation.models import Source
 from storage.client import open_store
 from storage.repos.accounts import AccountRepo
-from storage.repos.authorizations import AuthorizationRepo, channel_scope
+from storage.repos.authorizations import AuthorizationRepo
 from storage.repos.runs import RunRepo
 from telegram_watch.accounts import Accounts, SessionInUse, check_account, import_session, login_interactive, summary
 from telegram_watch.backfill import Backfill
@@ -236,10 +236,7 @@ async def backfill_cmd(
     async with open_pool(app) as (tg, pool):
         runs = RunRepo(tg.opened.store)
         run_id = await runs.start(channel, "backfill")
-        gate = Authorizations(build_ledger(tg.opened.store, app.settings))
-
-        async def private_gate(channel_key: str, accounts: list[str]) -> None:
-            await gate.require([channel_scope(channel_key)], accounts, action="read", target=channel_key, run_id=run_id)
+        private_gate = private_read_gate(tg.opened.store, app.settings, run_id)
 
         runner = Backfill(
             pool,
@@ -290,10 +287,7 @@ async def watch_cmd(
     async with open_pool(app) as (tg, pool):
         runs = RunRepo(tg.opened.store)
         run_id = await runs.start(",".join(channels), "watch")
-        gate = Authorizations(build_ledger(tg.opened.store, app.settings))
-
-        async def private_gate(channel_key: str, accounts: list[str]) -> None:
-            await gate.require([channel_scope(channel_key)], accounts, action="read", target=channel_key, run_id=run_id)
+        private_gate = private_read_gate(tg.opened.store, app.settings, run_id)
 
         runner = Backfill(
             pool,

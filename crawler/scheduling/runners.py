@@ -202,16 +202,9 @@ async def _settle_preview(
 def _private_gate(ctx: RunContext, run_id: str | None) -> Any:
     """The private-read gate of ``tgwatch backfill``: a scheduled private chat is read only under an
     authorization naming it (else ``NotAuthorized``, recorded as the run's error)."""
-    from crawler.evidence.authorizations import Authorizations
-    from crawler.evidence.wiring import build_ledger
-    from storage.repos.authorizations import channel_scope
+    from crawler.evidence.wiring import private_read_gate
 
-    gate = Authorizations(build_ledger(ctx.store, ctx.settings))
-
-    async def private_gate(channel_key: str, accounts: list[str]) -> None:
-        await gate.require([channel_scope(channel_key)], accounts, action="read", target=channel_key, run_id=run_id)
-
-    return private_gate
+    return private_read_gate(ctx.store, ctx.settings, run_id)
 
 
 async def _mtproto_probe(ctx: RunContext, task: TaskSpec) -> str | None:
