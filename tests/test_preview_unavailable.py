@@ -34,6 +34,7 @@ from storage.repos.runs import RunRepo
 from storage.repos.targets import TargetRepo
 from telegram_watch.fake.world import FakeTelegram
 from telegram_watch.pool import AccountPool
+from tests.loopback_site import serve_tme
 from tests.test_scheduling_support import env_for, tgwatch
 from tests.test_tg_support import pool_over
 from tests.test_tme_spider import FAST, PROFILE, render_page
@@ -79,19 +80,9 @@ class Site:
 @pytest.fixture
 async def site() -> AsyncIterator[Site]:
     fixture = Site()
-    app = web.Application()
-    app.router.add_get("/s/{name}", fixture.preview)
-    app.router.add_get("/{name}", fixture.profile)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
-    await runner.setup()
-    tcp = web.TCPSite(runner, "127.0.0.1", 0)
-    await tcp.start()
-    host, port = runner.addresses[0][:2]
-    fixture.base_url = f"http://{host}:{port}"
-    try:
+    async with serve_tme(fixture.preview, fixture.profile) as base_url:
+        fixture.base_url = base_url
         yield fixture
-    finally:
-        await runner.cleanup()
 
 
 def _closed_port_url() -> str:

@@ -28,6 +28,7 @@ from foundation.models import ChannelState, Checkpoint
 from spiders.middlewares import retry_after_seconds
 from spiders.tme_channel import STOP, TOP, CrawlMode, Walker, resolve_username
 from storage.client import Store
+from tests.loopback_site import serve_tme
 
 PAGE = 5
 T0 = datetime(2025, 3, 1, tzinfo=UTC)
@@ -128,19 +129,9 @@ class FixtureSite:
 @pytest.fixture
 async def site() -> AsyncIterator[FixtureSite]:
     fixture = FixtureSite(ids=list(range(1, 23)))
-    app = web.Application()
-    app.router.add_get("/s/{name}", fixture.preview)
-    app.router.add_get("/{name}", fixture.profile)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
-    await runner.setup()
-    tcp = web.TCPSite(runner, "127.0.0.1", 0)
-    await tcp.start()
-    host, port = runner.addresses[0][:2]
-    fixture.base_url = f"http://{host}:{port}"
-    try:
+    async with serve_tme(fixture.preview, fixture.profile) as base_url:
+        fixture.base_url = base_url
         yield fixture
-    finally:
-        await runner.cleanup()
 
 
 async def _crawl(
