@@ -34,7 +34,7 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 #: a cookie or token longer than this is not one we issued: refused without a lookup
 MAX_CREDENTIAL = 200
 #: request key: the page language the signed-in person chose (kept on the server-side session), if any
-SESSION_LANG = "tgwatch.session_lang"
+SESSION_LANG = web.RequestKey("tgwatch.session_lang", str)
 
 
 def parse_networks(values: list[str]) -> tuple[Network, ...]:

@@ -29,7 +29,7 @@ from foundation.i18n import LANGUAGES, translated
 
 TEMPLATES = Path(__file__).parent / "templates"
 #: request key: a language asked for on a page that has no session yet (the sign-in page)
-LANG_CHOICE = "tgwatch.lang_choice"
+LANG_CHOICE = web.RequestKey("tgwatch.lang_choice", str)
 #: what an unknown time or number is shown as: a visible "no value", never an empty cell
 NOTHING = "—"
 
