@@ -41,7 +41,7 @@ def batch_commit_handler(data_dir: Path, journal_mode: str) -> Any:
     from neosqlite.options import JournalMode
     from nx_27017.handler import NeoSQLiteHandler
 
-    class BatchCommitHandler(NeoSQLiteHandler):  # type: ignore[misc]
+    class BatchCommitHandler(NeoSQLiteHandler):
         def handle_insert(self, msg: dict[str, Any]) -> tuple[int, dict[str, Any]]:
             body = _body(msg)
             if body is None or "autocommit" in body or "startTransaction" in body:
