@@ -49,6 +49,33 @@ def test_every_document_of_one_insert_command_is_written_inside_one_transaction(
     assert stored == {"warm-up", *(f"d{i}" for i in range(20))}
 
 
+def test_every_statement_of_one_update_command_is_applied_inside_one_transaction(tmp_path: Path) -> None:
+    handler = batch_commit_handler(tmp_path, "WAL")
+    _insert(handler, "things", [{"_id": f"d{i}", "n": i} for i in range(10)], 1)
+    conn = handler.get_database("tgw").db
+    writes_in_transaction: list[bool] = []
+
+    def on_statement(sql: str) -> None:
+        if sql.lstrip().upper().startswith(("UPDATE", "INSERT")):
+            writes_in_transaction.append(conn.in_transaction)
+
+    conn.set_trace_callback(on_statement)
+    updates = [{"q": {"_id": f"d{i}"}, "u": {"_id": f"d{i}", "n": i * 10}, "upsert": True} for i in range(12)]
+    msg = {
+        "request_id": 2,
+        "sections": [("body", {"update": "things", "$db": "tgw", "ordered": False}), ("payload", {"updates": updates})],
+    }
+    _, reply = handler.handle_command(msg)
+    conn.set_trace_callback(None)
+
+    assert reply["ok"] == 1 and reply["n"] == 12 and reply["nModified"] == 10
+    assert [u["_id"] for u in reply["upserted"]] == ["d10", "d11"]
+    assert len(writes_in_transaction) >= 12 and all(writes_in_transaction)
+    assert not conn.in_transaction
+    docs = {d["_id"]: d["n"] for d in handler.get_database("tgw")["things"].find({})}
+    assert docs == {f"d{i}": i * 10 for i in range(12)}
+
+
 def test_a_duplicate_id_fails_alone_and_the_rest_of_the_command_is_committed(tmp_path: Path) -> None:
     handler = batch_commit_handler(tmp_path, "WAL")
     _insert(handler, "things", [{"_id": "d5", "n": "old"}], 1)
