@@ -36,7 +36,7 @@ from telethon import TelegramClient
 from telethon.tl import types
 
 from foundation.contracts import IngestDoor, IngestRecord, IngestResult
-from foundation.errors import RateLimited, SourceError
+from foundation.errors import NotAuthorized, RateLimited, SourceError
 from foundation.logs import get_logger
 from foundation.models import ChannelRef, ChannelState, Checkpoint, utcnow
 from telegram_watch import threads
@@ -178,8 +178,8 @@ class Backfill:
         A chat without a public username is private: its history, topics, comments and stories are
         read only under a covering authorization. Every path that reads a chat (``run``, the
         watcher's start, stories) asks here first."""
-        if resolved.ok and resolved.ref.username is None and self.private_gate is not None:
-            await self.private_gate(resolved.ref.natural_key(), [m.name for m in self.pool.candidates(None)])
+        if resolved.ok and resolved.ref.username is None:
+            await ask_private_gate(self.private_gate, resolved, self.pool)
 
     async def catch_up(self, resolved: Resolved) -> BackfillResult:
         """Read everything newer than the checkpoint (after a disconnect, or on a new-message signal)."""
@@ -402,6 +402,15 @@ def history_feed(resolved: Resolved, *, collect_threads: bool = False) -> Feed:
         return await fetch_page(client, resolved.target, offset_id=offset_id, floor=floor, limit=limit)
 
     return Feed(resolved.stream, resolved.ref, resolved.target.key, fetch, collect_threads=collect_threads)
+
+
+async def ask_private_gate(gate: PrivateGate | None, resolved: Resolved, pool: AccountPool) -> None:
+    """Ask ``gate`` before a private chat is read; without a gate the read is refused (fail closed):
+    a reader built without one may read public chats only."""
+    key = resolved.ref.natural_key()
+    if gate is None:
+        raise NotAuthorized(f"{key} is a private chat and this reader has no authorization gate")
+    await gate(key, [m.name for m in pool.candidates(None)])
 
 
 class _Walk:

@@ -18,7 +18,7 @@ from telethon.tl import functions, types
 from foundation.contracts import IngestDoor, IngestResult
 from foundation.logs import get_logger
 from foundation.models import ChannelRef, Message, Source, utcnow
-from telegram_watch.backfill import PrivateGate
+from telegram_watch.backfill import PrivateGate, ask_private_gate
 from telegram_watch.convert import DEFAULT_WEB_BASE, document_ref, photo_ref, raw_capture, text_features
 from telegram_watch.entities import Resolved, Target, input_peer, resolve
 from telegram_watch.pool import AccountPool
@@ -118,8 +118,8 @@ class StoryReader:
         resolved = await resolve(self.pool, tgt)
         if not resolved.ok:
             return None
-        if resolved.ref.username is None and self.private_gate is not None:
-            await self.private_gate(resolved.ref.natural_key(), [m.name for m in self.pool.candidates(None)])
+        if resolved.ref.username is None:
+            await ask_private_gate(self.private_gate, resolved, self.pool)
         found = await self.stories(resolved)
         log.info("stories read", channel=str(resolved.ref.natural_key()), stories=len(found))
         return await self.ingest.submit([resolved.channel, *found], run_id=self.run_id)

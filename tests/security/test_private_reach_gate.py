@@ -107,3 +107,22 @@ async def test_a_scheduled_mtproto_run_of_a_private_chat_needs_an_authorization(
     assert world.calls[("agent1", "GetHistoryRequest")] == 0
     dump = await everything(store)
     assert "scheduled secret line" not in dump and "not_authorized" in dump
+
+
+async def test_a_reader_built_without_a_gate_refuses_private_chats(ingest: Ingest, store: Store) -> None:
+    """Fail closed: a ``Backfill``, ``Watcher`` or ``StoryReader`` built without a gate (a bench, a
+    future command that forgets it) may read public chats only."""
+    world = FakeTelegram(seed="gate-none")
+    room = world.add_channel("Private channel", private=True)
+    world.add_message(room, "ungated private line")
+    add_story(world, room, "ungated story caption")
+    pool = await _member_pool(world, room)
+    try:
+        with pytest.raises(NotAuthorized):
+            await Backfill(pool, ingest).run(f"id{room.id}")
+        with pytest.raises(NotAuthorized):
+            await StoryReader(pool, ingest).read(f"id{room.id}")
+    finally:
+        await pool.close()
+    dump = await everything(store)
+    assert "ungated private line" not in dump and "ungated story caption" not in dump
