@@ -11,7 +11,10 @@ from __future__ import annotations
 import importlib.util
 import re
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -40,6 +43,29 @@ CHROMIUM_ARGS = [
     "--no-first-run",
 ]
 
+
+@asynccontextmanager
+async def console_in_chromium(app: web.Application) -> AsyncIterator[tuple[str, Any]]:
+    """Serve ``app`` on loopback and open Debian's Chromium (headless, no background traffic); yield
+    the console's base URL and the browser, and close both however the test ends."""
+    from playwright.async_api import async_playwright
+
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    try:
+        async with async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            try:
+                yield f"http://{host}:{port}", browser
+            finally:
+                await browser.close()
+    finally:
+        await runner.cleanup()
+
+
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian chromium not installed (scripts/install-browser.sh)"),
@@ -52,7 +78,6 @@ pytestmark = [
 async def test_investigator_signs_in_searches_and_reveals_an_image(
     store: Store, ingest: Ingest, tmp_path: Path
 ) -> None:
-    from playwright.async_api import async_playwright
 
     from crawler.discovery.service import DiscoveryService
 
@@ -75,75 +100,62 @@ async def test_investigator_signs_in_searches_and_reveals_an_image(
     )
     # investigators see media only within the cases they belong to (issue 16)
     await CaseMembers(build_ledger(store, case.settings)).add("CASE-B", "ana", actor="cli:admin")
-    runner = web.AppRunner(build_app(store, case.settings, ALL_MODULES), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    base = f"http://{host}:{port}"
-    try:
-        async with async_playwright() as pw:
-            browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-            try:
-                page = await browser.new_page(viewport={"width": 1200, "height": 1000})
-                errors: list[str] = []
-                page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
-                await page.goto(f"{base}/console/search")
-                assert "/console/login" in page.url
-                await page.fill("#token", inv)
-                await page.click("button[type=submit]")
-                await page.wait_for_url(f"{base}/console/search")
+    async with console_in_chromium(build_app(store, case.settings, ALL_MODULES)) as (base, browser):
+        page = await browser.new_page(viewport={"width": 1200, "height": 1000})
+        errors: list[str] = []
+        page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+        await page.goto(f"{base}/console/search")
+        assert "/console/login" in page.url
+        await page.fill("#token", inv)
+        await page.click("button[type=submit]")
+        await page.wait_for_url(f"{base}/console/search")
 
-                await page.fill("input[name=sha256]", case.sha)
-                await page.click("form.search button[type=submit]")
-                await page.wait_for_selector("ol.messages li.message")
-                keys = await page.locator("ol.messages li.message .meta a").all_inner_texts()
-                assert sorted(keys) == ["alpha_news/2", "beta_chat/7"]
+        await page.fill("input[name=sha256]", case.sha)
+        await page.click("form.search button[type=submit]")
+        await page.wait_for_selector("ol.messages li.message")
+        keys = await page.locator("ol.messages li.message .meta a").all_inner_texts()
+        assert sorted(keys) == ["alpha_news/2", "beta_chat/7"]
 
-                await page.click("text=alpha_news/2")
-                await page.wait_for_url(f"{base}/console/messages/alpha_news/2")
-                # the server sends a small blurred greyscale thumbnail; the picture itself only after a click
-                image = page.locator("article.focus img.preview")
-                await image.wait_for()
-                assert await image.evaluate("el => el.complete && el.naturalWidth") == 96
-                assert "/preview" in (await image.get_attribute("src") or "")
-                await page.click("article.focus form.reveal button[type=submit]")
-                await page.wait_for_url(re.compile(r".*/console/media/[0-9a-f]{64}/reveal$"))
-                full = page.locator("figure.revealed img")
-                await full.wait_for()
-                assert await full.evaluate("el => el.complete && el.naturalWidth") == 96
-                ARTIFACTS.mkdir(exist_ok=True)
-                await page.screenshot(path=str(ARTIFACTS / "console.png"), full_page=True)
-                assert not [e for e in errors if "Content Security Policy" in e], errors
+        await page.click("text=alpha_news/2")
+        await page.wait_for_url(f"{base}/console/messages/alpha_news/2")
+        # the server sends a small blurred greyscale thumbnail; the picture itself only after a click
+        image = page.locator("article.focus img.preview")
+        await image.wait_for()
+        assert await image.evaluate("el => el.complete && el.naturalWidth") == 96
+        assert "/preview" in (await image.get_attribute("src") or "")
+        await page.click("article.focus form.reveal button[type=submit]")
+        await page.wait_for_url(re.compile(r".*/console/media/[0-9a-f]{64}/reveal$"))
+        full = page.locator("figure.revealed img")
+        await full.wait_for()
+        assert await full.evaluate("el => el.complete && el.naturalWidth") == 96
+        ARTIFACTS.mkdir(exist_ok=True)
+        await page.screenshot(path=str(ARTIFACTS / "console.png"), full_page=True)
+        assert not [e for e in errors if "Content Security Policy" in e], errors
 
-                await page.click("form.signout button[type=submit]")
-                await page.wait_for_url(f"{base}/console/login")
-                await page.goto(f"{base}/console/candidates")
-                await page.fill("#token", mon)
-                await page.click("button[type=submit]")
-                await page.wait_for_url(f"{base}/console/candidates")
-                row = page.locator("table.candidates tr", has_text="https://t.me/sample_room_one")
-                await row.locator("button[value=approve]").click()
-                await page.wait_for_url(f"{base}/console/candidates")
-                await page.goto(f"{base}/console/candidates?status=approved")
-                assert "https://t.me/sample_room_one" in await page.locator("table.candidates").inner_text()
+        await page.click("form.signout button[type=submit]")
+        await page.wait_for_url(f"{base}/console/login")
+        await page.goto(f"{base}/console/candidates")
+        await page.fill("#token", mon)
+        await page.click("button[type=submit]")
+        await page.wait_for_url(f"{base}/console/candidates")
+        row = page.locator("table.candidates tr", has_text="https://t.me/sample_room_one")
+        await row.locator("button[value=approve]").click()
+        await page.wait_for_url(f"{base}/console/candidates")
+        await page.goto(f"{base}/console/candidates?status=approved")
+        assert "https://t.me/sample_room_one" in await page.locator("table.candidates").inner_text()
 
-                # one step from an alert to a takedown request, then marked sent
-                await page.goto(f"{base}/console/alerts")
-                alert_row = page.locator("tr", has_text="matches list 'test-list'")
-                await alert_row.locator("select[name=reason]").select_option("sexual_deepfake")
-                await alert_row.locator("button", has_text="Create takedown").click()
-                await page.wait_for_url(re.compile(r".*/console/takedowns/TD-\d+$"))
-                report = await page.locator("pre.report").inner_text()
-                assert "https://t.me/alpha_news/2" in report and "Sexual deepfake" in report
-                await page.fill("form.sent input[name=via]", "email:abuse@telegram.org")
-                await page.click("form.sent button[type=submit]")
-                await page.wait_for_selector("text=via email:abuse@telegram.org")
-                await page.screenshot(path=str(ARTIFACTS / "console-takedown.png"), full_page=True)
-            finally:
-                await browser.close()
-    finally:
-        await runner.cleanup()
+        # one step from an alert to a takedown request, then marked sent
+        await page.goto(f"{base}/console/alerts")
+        alert_row = page.locator("tr", has_text="matches list 'test-list'")
+        await alert_row.locator("select[name=reason]").select_option("sexual_deepfake")
+        await alert_row.locator("button", has_text="Create takedown").click()
+        await page.wait_for_url(re.compile(r".*/console/takedowns/TD-\d+$"))
+        report = await page.locator("pre.report").inner_text()
+        assert "https://t.me/alpha_news/2" in report and "Sexual deepfake" in report
+        await page.fill("form.sent input[name=via]", "email:abuse@telegram.org")
+        await page.click("form.sent button[type=submit]")
+        await page.wait_for_selector("text=via email:abuse@telegram.org")
+        await page.screenshot(path=str(ARTIFACTS / "console-takedown.png"), full_page=True)
     candidate = await store["candidates"].find_one({"_id": "https://t.me/sample_room_one"})
     assert candidate is not None and candidate["status"] == "approved" and candidate["review"]["by"] == "token:mo"
     entry = await store["audit"].find_one({"action": "media.reveal", "actor": "token:ana"})

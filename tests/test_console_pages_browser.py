@@ -13,14 +13,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from aiohttp import web
-
 from crawler.api.app import build_app
 from crawler.api.modules import ALL_MODULES
 from crawler.ingest import Ingest
 from storage.client import Store
 from tests.console_world import build_world
-from tests.test_console_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, pytestmark  # noqa: F401
+from tests.test_console_browser import ARTIFACTS, console_in_chromium, pytestmark  # noqa: F401
 from tests.test_console_i18n import english_only, untranslated
 
 #: form controls with no label, no aria-label and no aria-labelledby (hidden fields and buttons with text excepted)
@@ -63,93 +61,79 @@ LOW_CONTRAST = """() => {
 async def test_every_page_in_both_languages_is_labelled_keyboard_usable_and_readable(
     store: Store, ingest: Ingest, tmp_path: Path
 ) -> None:
-    from playwright.async_api import async_playwright
 
     world = await build_world(store, ingest, tmp_path)
-    runner = web.AppRunner(build_app(store, world.case.settings, ALL_MODULES), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    base = f"http://{host}:{port}"
     catalog = english_only()
     problems: list[str] = []
     shots = 0
-    try:
-        async with async_playwright() as pw:
-            browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-            try:
-                for lang in ("ko", "en"):
-                    context = await browser.new_context(viewport={"width": 1200, "height": 900}, locale=lang)
-                    page = await context.new_page()
-                    errors: list[str] = []
-                    page.on(
-                        "console",
-                        lambda msg, e=errors: (
-                            e.append(msg.text)
-                            if msg.type == "error" and not msg.text.startswith("Failed to load resource")
-                            else None
-                        ),
-                    )
-                    page.on(
-                        "response",
-                        lambda r, e=errors: (
-                            e.append(f"{r.status} {r.url}")
-                            if r.status >= 400 and not r.url.endswith(("/favicon.ico", "/nope"))
-                            else None
-                        ),
-                    )
-                    out = ARTIFACTS / "pages" / lang
-                    out.mkdir(parents=True, exist_ok=True)
-                    await page.goto(f"{base}/console/login?lang={lang}")
-                    await page.screenshot(path=str(out / "login.png"), full_page=True)
-                    problems += [f"{lang} login: unlabelled {u}" for u in await page.evaluate(UNLABELLED)]
-                    await page.fill("#token", world.admin)
-                    await page.keyboard.press("Enter")
-                    await page.wait_for_url(f"{base}/console/")  # signing in lands on the dashboard
-                    assert await page.get_attribute("html", "lang") == lang
-                    # the monitor's flow first: a takedown drafted from the alerts page, in this language
-                    await page.goto(f"{base}/console/alerts")
-                    row = page.locator("tr", has=page.locator("a.match-link"))
-                    await row.locator("select[name=reason]").select_option("sexual_deepfake")
-                    await row.locator("button.create-takedown").click()
-                    await page.wait_for_url(re.compile(r".*/console/takedowns/TD-\d+$"))
-                    request_id = page.url.rsplit("/", 1)[1]
-                    for path in world.paths(request_id):
-                        await page.goto(base + path)
-                        await page.wait_for_load_state("load")
-                        name = re.sub(r"[^a-z0-9]+", "_", path.lower()).strip("_")[:80] or "home"
-                        await page.screenshot(path=str(out / f"{name}.png"), full_page=True)
-                        shots += 1
-                        problems += [f"{lang} {path}: unlabelled {u}" for u in await page.evaluate(UNLABELLED)]
-                        problems += [f"{lang} {path}: contrast {c}" for c in await page.evaluate(LOW_CONTRAST)]
-                        if lang == "ko":
-                            texts = await page.evaluate(SHOWN_TEXT)
-                            problems += [f"ko {path}: {h}" for h in untranslated(texts, catalog)]
-                        # keyboard: the first Tab lands on the skip link, which takes focus to the content
-                        await page.keyboard.press("Tab")
-                        first = await page.evaluate("() => document.activeElement.className")
-                        if first != "skip":
-                            problems.append(f"{lang} {path}: first Tab focused {first!r}, not the skip link")
-                        await page.keyboard.press("Enter")
-                        if await page.evaluate("() => document.activeElement.id") != "main":
-                            problems.append(f"{lang} {path}: the skip link did not move focus to the content")
-                    # the safe review, by keyboard alone: Tab to Reveal on the match page and press Enter
-                    await page.goto(f"{base}/console/match?alert={world.alert.replace('/', '%2F')}")
-                    thumb = page.locator("img.preview")
-                    assert await thumb.evaluate("el => el.complete && el.naturalWidth") > 0
-                    await page.focus("form.reveal button")
-                    await page.keyboard.press("Enter")
-                    await page.wait_for_url(re.compile(r".*/reveal$"))
-                    await page.screenshot(path=str(out / "reveal.png"), full_page=True)
-                    shots += 1
-                    assert await page.locator("figure.revealed img").evaluate("el => el.naturalWidth") == 96
-                    problems += [f"{lang}: browser error {e}" for e in errors]
-                    await context.close()
-            finally:
-                await browser.close()
-    finally:
-        await runner.cleanup()
+    async with console_in_chromium(build_app(store, world.case.settings, ALL_MODULES)) as (base, browser):
+        for lang in ("ko", "en"):
+            context = await browser.new_context(viewport={"width": 1200, "height": 900}, locale=lang)
+            page = await context.new_page()
+            errors: list[str] = []
+            page.on(
+                "console",
+                lambda msg, e=errors: (
+                    e.append(msg.text)
+                    if msg.type == "error" and not msg.text.startswith("Failed to load resource")
+                    else None
+                ),
+            )
+            page.on(
+                "response",
+                lambda r, e=errors: (
+                    e.append(f"{r.status} {r.url}")
+                    if r.status >= 400 and not r.url.endswith(("/favicon.ico", "/nope"))
+                    else None
+                ),
+            )
+            out = ARTIFACTS / "pages" / lang
+            out.mkdir(parents=True, exist_ok=True)
+            await page.goto(f"{base}/console/login?lang={lang}")
+            await page.screenshot(path=str(out / "login.png"), full_page=True)
+            problems += [f"{lang} login: unlabelled {u}" for u in await page.evaluate(UNLABELLED)]
+            await page.fill("#token", world.admin)
+            await page.keyboard.press("Enter")
+            await page.wait_for_url(f"{base}/console/")  # signing in lands on the dashboard
+            assert await page.get_attribute("html", "lang") == lang
+            # the monitor's flow first: a takedown drafted from the alerts page, in this language
+            await page.goto(f"{base}/console/alerts")
+            row = page.locator("tr", has=page.locator("a.match-link"))
+            await row.locator("select[name=reason]").select_option("sexual_deepfake")
+            await row.locator("button.create-takedown").click()
+            await page.wait_for_url(re.compile(r".*/console/takedowns/TD-\d+$"))
+            request_id = page.url.rsplit("/", 1)[1]
+            for path in world.paths(request_id):
+                await page.goto(base + path)
+                await page.wait_for_load_state("load")
+                name = re.sub(r"[^a-z0-9]+", "_", path.lower()).strip("_")[:80] or "home"
+                await page.screenshot(path=str(out / f"{name}.png"), full_page=True)
+                shots += 1
+                problems += [f"{lang} {path}: unlabelled {u}" for u in await page.evaluate(UNLABELLED)]
+                problems += [f"{lang} {path}: contrast {c}" for c in await page.evaluate(LOW_CONTRAST)]
+                if lang == "ko":
+                    texts = await page.evaluate(SHOWN_TEXT)
+                    problems += [f"ko {path}: {h}" for h in untranslated(texts, catalog)]
+                # keyboard: the first Tab lands on the skip link, which takes focus to the content
+                await page.keyboard.press("Tab")
+                first = await page.evaluate("() => document.activeElement.className")
+                if first != "skip":
+                    problems.append(f"{lang} {path}: first Tab focused {first!r}, not the skip link")
+                await page.keyboard.press("Enter")
+                if await page.evaluate("() => document.activeElement.id") != "main":
+                    problems.append(f"{lang} {path}: the skip link did not move focus to the content")
+            # the safe review, by keyboard alone: Tab to Reveal on the match page and press Enter
+            await page.goto(f"{base}/console/match?alert={world.alert.replace('/', '%2F')}")
+            thumb = page.locator("img.preview")
+            assert await thumb.evaluate("el => el.complete && el.naturalWidth") > 0
+            await page.focus("form.reveal button")
+            await page.keyboard.press("Enter")
+            await page.wait_for_url(re.compile(r".*/reveal$"))
+            await page.screenshot(path=str(out / "reveal.png"), full_page=True)
+            shots += 1
+            assert await page.locator("figure.revealed img").evaluate("el => el.naturalWidth") == 96
+            problems += [f"{lang}: browser error {e}" for e in errors]
+            await context.close()
     assert shots == 2 * (len(world.paths("x")) + 1)
     assert not problems, "\n".join(problems)
     reveals = [e async for e in store["audit"].find({"action": "media.reveal", "actor": "token:boss"})]

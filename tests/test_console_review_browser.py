@@ -11,8 +11,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from aiohttp import web
-
 import config
 from crawler.api.app import build_app
 from crawler.api.modules import ALL_MODULES
@@ -29,7 +27,7 @@ from storage.repos.hashlists import HashListRepo
 from storage.repos.notify import NotifyRuleRepo
 from tests.media_host import LOOPBACK_HTTP
 from tests.notify_support import SECRET, Clock, webhook_receiver
-from tests.test_console_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, pytestmark  # noqa: F401  (same marks)
+from tests.test_console_browser import ARTIFACTS, console_in_chromium, pytestmark  # noqa: F401  (same marks)
 from tests.test_investigate_api import token
 from tests.test_takedown_api import OTHER, SHA, World, world  # noqa: F401  (fixture)
 
@@ -57,7 +55,6 @@ async def _drafts(store: Store, world: World) -> list[str]:  # noqa: F811
 
 
 async def test_monitor_reviews_drafts_and_sees_notifications(store: Store, world: World, tmp_path: Path) -> None:  # noqa: F811
-    from playwright.async_api import async_playwright
 
     first, second = await _drafts(store, world)
     notify_settings = config.load(data_dir=tmp_path, http=LOOPBACK_HTTP)
@@ -70,57 +67,44 @@ async def test_monitor_reviews_drafts_and_sees_notifications(store: Store, world
         finally:
             await dispatcher.aclose()
     mon = await token(store, Role.MONITOR, "mo")
-    runner = web.AppRunner(build_app(store, world.settings, ALL_MODULES), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    base = f"http://{host}:{port}"
-    try:
-        async with async_playwright() as pw:
-            browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-            try:
-                page = await browser.new_page(viewport={"width": 1400, "height": 1200})
-                await page.goto(f"{base}/console/review")
-                assert "/console/login" in page.url
-                await page.fill("#token", mon)
-                await page.click("button[type=submit]")
-                await page.wait_for_url(f"{base}/console/review")
+    async with console_in_chromium(build_app(store, world.settings, ALL_MODULES)) as (base, browser):
+        page = await browser.new_page(viewport={"width": 1400, "height": 1200})
+        await page.goto(f"{base}/console/review")
+        assert "/console/login" in page.url
+        await page.fill("#token", mon)
+        await page.click("button[type=submit]")
+        await page.wait_for_url(f"{base}/console/review")
 
-                draft = page.locator(f"#draft-{first}")
-                await draft.wait_for()
-                assert await draft.locator("td.list").first.inner_text() == LIST
-                assert await draft.locator("td.distance").first.inner_text() == "12.0"
-                assert "https://t.me/room_one/1" in await draft.locator("table.items").inner_text()
-                assert f"Removal request {first}" in await draft.locator("pre.report").inner_text()
-                assert await page.locator("section.draft img").count() == 0, "digests only, never an image"
-                ARTIFACTS.mkdir(exist_ok=True)
-                await page.screenshot(path=str(ARTIFACTS / "console-review.png"), full_page=True)
+        draft = page.locator(f"#draft-{first}")
+        await draft.wait_for()
+        assert await draft.locator("td.list").first.inner_text() == LIST
+        assert await draft.locator("td.distance").first.inner_text() == "12.0"
+        assert "https://t.me/room_one/1" in await draft.locator("table.items").inner_text()
+        assert f"Removal request {first}" in await draft.locator("pre.report").inner_text()
+        assert await page.locator("section.draft img").count() == 0, "digests only, never an image"
+        ARTIFACTS.mkdir(exist_ok=True)
+        await page.screenshot(path=str(ARTIFACTS / "console-review.png"), full_page=True)
 
-                await draft.locator("form.approve button[type=submit]").click()  # one click
-                await page.wait_for_url(f"{base}/console/takedowns/{first}")
-                await page.wait_for_selector(f"text={NO_SENDER_VIA}")
-                await page.screenshot(path=str(ARTIFACTS / "console-review-sent.png"), full_page=True)
+        await draft.locator("form.approve button[type=submit]").click()  # one click
+        await page.wait_for_url(f"{base}/console/takedowns/{first}")
+        await page.wait_for_selector(f"text={NO_SENDER_VIA}")
+        await page.screenshot(path=str(ARTIFACTS / "console-review-sent.png"), full_page=True)
 
-                await page.goto(f"{base}/console/review")
-                other = page.locator(f"#draft-{second}")
-                assert await other.locator("td.distance").first.inner_text() == "0.0"
-                await other.locator("form.reject input[name=why]").fill("not the reported picture")
-                await other.locator("form.reject button[type=submit]").click()
-                await page.wait_for_url(f"{base}/console/review")
-                await page.wait_for_selector("p.empty")
+        await page.goto(f"{base}/console/review")
+        other = page.locator(f"#draft-{second}")
+        assert await other.locator("td.distance").first.inner_text() == "0.0"
+        await other.locator("form.reject input[name=why]").fill("not the reported picture")
+        await other.locator("form.reject button[type=submit]").click()
+        await page.wait_for_url(f"{base}/console/review")
+        await page.wait_for_selector("p.empty")
 
-                await page.click("header nav a[href='/console/notify']")
-                await page.wait_for_url(f"{base}/console/notify")
-                assert "ops-hook" in await page.locator("table.rules").inner_text()
-                log = page.locator("table.log tr.outcome-sent", has_text="ops-hook")
-                assert await log.count() >= 1
-                assert SECRET not in await page.content()
-                await page.screenshot(path=str(ARTIFACTS / "console-notify.png"), full_page=True)
-            finally:
-                await browser.close()
-    finally:
-        await runner.cleanup()
+        await page.click("header nav a[href='/console/notify']")
+        await page.wait_for_url(f"{base}/console/notify")
+        assert "ops-hook" in await page.locator("table.rules").inner_text()
+        log = page.locator("table.log tr.outcome-sent", has_text="ops-hook")
+        assert await log.count() >= 1
+        assert SECRET not in await page.content()
+        await page.screenshot(path=str(ARTIFACTS / "console-notify.png"), full_page=True)
     docs = {d["_id"]: d async for d in store["takedowns"].find({})}
     assert docs[first]["status"] == "sent" and docs[first]["approved_by"] == "token:mo"
     assert docs[second]["status"] == "rejected" and docs[second]["reject_reason"] == "not the reported picture"
