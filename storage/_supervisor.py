@@ -21,15 +21,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ctypes
-import ctypes.util
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from types import FrameType
@@ -37,6 +34,7 @@ from typing import IO, Any
 
 import structlog
 
+from foundation.child_processes import die_with_parent
 from storage._embedded_state import (
     Layout,
     ServerState,
@@ -53,7 +51,6 @@ POLL_SECONDS = 0.5
 TICK_SECONDS = 0.05
 STOP_GRACE_SECONDS = 5.0
 LOG_ROTATE_BYTES = 16 * 2**20  # nx-27017 logs every connection; keep one previous file
-PR_SET_PDEATHSIG = 1
 #: ``--executable`` value meaning "nx-27017's handler on a unix socket, run by this Python"
 BUILTIN_SERVER = "builtin:nx_27017_unix"
 
@@ -62,26 +59,6 @@ log = structlog.get_logger(__name__)
 
 class StartFailed(Exception):
     """nx-27017 could not be brought to answer ``ping``."""
-
-
-def _pdeathsig_preexec(parent: int) -> Callable[[], None] | None:
-    """A preexec_fn that makes the child die with SIGKILL when its parent dies (Linux only).
-
-    ``prctl`` is looked up here, in the parent, so the forked child only makes the call.
-    """
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        prctl = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-
-    def preexec() -> None:
-        prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        if os.getppid() != parent:  # the parent died before prctl took effect
-            os._exit(1)
-
-    return preexec
 
 
 def rotate(path: Path) -> None:
@@ -161,7 +138,7 @@ class Supervisor:
                     stdout=server_log,
                     stderr=subprocess.STDOUT,
                     cwd=self.layout.control_dir,
-                    preexec_fn=_pdeathsig_preexec(self.pid),
+                    preexec_fn=die_with_parent(signal.SIGKILL),
                 )
             except OSError as exc:
                 raise StartFailed(f"cannot run {self.executable}: {exc}") from exc
