@@ -145,11 +145,11 @@ class StopNCIIExchange:
         extra = {}
         if cfg.feedback_key is not None:
             extra[api.StopNCIIEndpoint.SubmitFeedback] = cfg.feedback_key.get_secret_value()
-        policy = EgressPolicy.from_settings(settings)
+        policy, proxy = EgressPolicy.from_settings(settings), settings.http.proxy
 
         class _Guarded(api.StopNCIIAPI):
             def _get_session(self, endpoint: api.StopNCIIEndpoint) -> Any:
-                return guard_session(super()._get_session(endpoint), policy)
+                return guard_session(super()._get_session(endpoint), policy, proxy=proxy)
 
         self._client = _Guarded(
             cfg.subscription_key.get_secret_value(),
@@ -221,7 +221,7 @@ class NCMECExchange:
         self.base_url = (cfg.base_url or environment.value).rstrip("/")
         self._environment = environment
         self._feedback_reason = cfg.feedback_reason
-        base_url, policy = self.base_url, EgressPolicy.from_settings(settings)
+        base_url, policy, proxy = self.base_url, EgressPolicy.from_settings(settings), settings.http.proxy
 
         class _Client(hash_api.NCMECHashAPI):
             def __init__(self, username: str, password: str, environment: hash_api.NCMECEnvironment) -> None:
@@ -229,7 +229,7 @@ class NCMECExchange:
                 self._base_url = base_url  # the library takes only its fixed environment URLs
 
             def _get_session(self) -> Any:
-                return guard_session(super()._get_session(), policy)
+                return guard_session(super()._get_session(), policy, proxy=proxy)
 
         class _API(ncmec_api.NCMECSignalExchangeAPI):
             def get_client(self, environment: hash_api.NCMECEnvironment) -> hash_api.NCMECHashAPI:
@@ -326,11 +326,11 @@ class ThreatExchangeExchange:
             )
         self.list_name = f"{cfg.list_prefix}{privacy_group}"
         self.base_url = (cfg.base_url or ThreatExchangeAPI._TE_BASE_URL).rstrip("/")
-        policy = EgressPolicy.from_settings(settings)
+        policy, proxy = EgressPolicy.from_settings(settings), settings.http.proxy
 
         class _Client(ThreatExchangeAPI):
             def _get_session(self) -> Any:
-                return guard_session(super()._get_session(), policy)
+                return guard_session(super()._get_session(), policy, proxy=proxy)
 
             def get_json_from_url(self, url: Any, params: Any = None, *, json_obj_hook: Any = None) -> Any:
                 # the library calls the module-level requests.get here (no session, no guard)
