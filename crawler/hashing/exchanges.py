@@ -85,6 +85,8 @@ class Feedback:
     #: comma-separated ids of the other members' descriptors of the indicator
     key: str | None = None
     previous: str | None = None  # the verdict last sent for this match (None: nothing yet)
+    #: the key ``previous`` went to (None: not known, a match reported before keys were recorded)
+    previous_key: str | None = None
 
 
 @dataclass
@@ -364,17 +366,26 @@ class ThreatExchangeExchange:
     def send_feedback(self, items: Sequence[Feedback]) -> FeedbackOutcome:
         """Reactions on the other members' descriptors of the matched indicator: ``SAW_THIS_TOO``
         for a match, then ``HELPFUL`` (confirmed) or ``NOT_HELPFUL`` (rejected); a changed verdict
-        first removes the reaction sent before."""
+        first removes the reaction sent before.
+
+        The descriptors are those the latest sync saw for the indicator (``item.key``), so one that
+        arrived after the verdict was first sent hears it too; a descriptor that already heard this
+        verdict (``previous_key``) is not told again."""
         out = FeedbackOutcome()
         for item in items:
             reaction = _TE_REACTIONS.get(item.verdict)
-            descriptors = [d for d in (item.key or "").split(",") if d]
+            descriptors = _ids(item.key)
             if reaction is None or not descriptors:
                 continue
+            known = _ids(item.previous_key) if item.previous_key is not None else None
+            told = set(known or ()) if item.previous == item.verdict else set()
             stale = _TE_REACTIONS[item.previous] if item.previous in ("confirmed", "rejected") else None
+            had_stale = set(descriptors if known is None else known)  # unknown: as before, all of them
             try:
                 for descriptor in descriptors:
-                    if stale and stale != reaction:
+                    if descriptor in told:
+                        continue
+                    if stale and stale != reaction and descriptor in had_stale:
                         _te_ok(self._client.remove_reaction_from_threat_descriptor(descriptor, stale))
                     _te_ok(self._client.react_to_threat_descriptor(descriptor, reaction))
             except Exception as exc:
@@ -382,6 +393,10 @@ class ThreatExchangeExchange:
                 continue
             out.sent.append(item)
         return out
+
+
+def _ids(key: str | None) -> list[str]:
+    return [d for d in (key or "").split(",") if d]
 
 
 _TE_REACTIONS = {"unreviewed": "SAW_THIS_TOO", "confirmed": "HELPFUL", "rejected": "NOT_HELPFUL"}
