@@ -9,6 +9,13 @@ must not turn the crawler into the attacker's proxy (SSRF). The rule:
   aggregator start URLs, the proxy, ``http.allow_private_hosts``) may be anything;
 * every other host must resolve to public addresses only, all of them (``address_is_public``).
 
+Proxies: the only proxy tgwatch uses is ``http.proxy`` (an explicit setting); ``HTTP_PROXY``,
+``HTTPS_PROXY``, ``ALL_PROXY`` and ``NO_PROXY`` from the environment are ignored by every client
+(requests ``trust_env`` off, aiohttp ``trust_env`` off, Scrapy's proxy meta set explicitly). A proxy
+resolves and connects to the target itself, so the connection-time checks below never see the
+target's address; before a request is handed to the configured proxy, the adapters check the target
+URL and resolve its host here (``check_before_proxy``): a refused host never reaches the proxy.
+
 The adapters apply the rule where requests leave: ``spiders.egress.EgressMiddleware`` for Scrapy
 (every request, every redirect hop, since redirects re-enter the downloader middlewares) and
 ``foundation.egress_http`` for aiohttp (a resolver that refuses non-public answers, so the connection
@@ -23,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -173,6 +180,22 @@ class EgressPolicy:
         self.check_addresses(target.host, addresses, url=target.url)
         return addresses
 
+    def check_before_proxy(self, url: str) -> Target:
+        """The check a request gets before it is handed to a proxy (blocking: for ``requests``).
+
+        The proxy resolves the target itself, so this lookup is the only one tgwatch sees: the URL
+        is checked, then the host resolved and every address checked, as for a direct request. A
+        name that answers the proxy differently (DNS rebinding at the proxy) is not covered."""
+        target = self.check_url(url)
+        if target.allowed or _literal(target.host) is not None:
+            return target
+        try:
+            infos = socket.getaddrinfo(target.host, target.port, type=socket.SOCK_STREAM)
+        except (OSError, UnicodeError) as exc:
+            raise SourceError(f"DNS lookup failed for {target.host}: {exc}", url=url) from exc
+        self.check_addresses(target.host, sorted({str(info[4][0]) for info in infos}), url=url)
+        return target
+
 
 async def resolve(host: str, port: int, *, url: str | None = None) -> list[str]:
     """All addresses ``host`` resolves to (the system resolver, as the downloaders use it)."""
@@ -182,6 +205,16 @@ async def resolve(host: str, port: int, *, url: str | None = None) -> list[str]:
     except (OSError, UnicodeError) as exc:
         raise SourceError(f"DNS lookup failed for {host}: {exc}", url=url) from exc
     return sorted({str(info[4][0]) for info in infos})
+
+
+#: where other HTTP clients find a proxy; tgwatch reads none of them (only ``http.proxy``)
+ENVIRONMENT_PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
+
+
+def environment_proxy_variables(environ: Mapping[str, str]) -> list[str]:
+    """The proxy variables set in ``environ`` (any case): tgwatch ignores them, and says so once."""
+    wanted = set(ENVIRONMENT_PROXY_VARIABLES)
+    return sorted(name for name, value in environ.items() if name.upper() in wanted and value.strip())
 
 
 def check_base_url(url: str) -> str:

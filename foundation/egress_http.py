@@ -47,16 +47,26 @@ def guarded_session(policy: EgressPolicy, **kwargs: Any) -> aiohttp.ClientSessio
 
     The resolver covers names; every request (each redirect hop aiohttp follows, too) also has its
     URL checked before it leaves, because aiohttp never asks a resolver about an address literal
-    (a webhook target ``http://127.0.0.2/`` reached an unnamed internal host)."""
+    (a webhook target ``http://127.0.0.2/`` reached an unnamed internal host).
+
+    Proxies: only ``proxy=`` (the caller passes ``http.proxy``); the environment's ``HTTP_PROXY``
+    and friends are never read (``trust_env`` is refused). Through a proxy the resolver sees only
+    the proxy's name, so each request's target host is resolved and checked before it is handed to
+    the proxy (``EgressPolicy.check_resolved``)."""
+    if kwargs.pop("trust_env", False):
+        raise ValueError("guarded sessions never take proxies from the environment: pass proxy= (http.proxy)")
+    proxied = bool(kwargs.get("proxy"))
 
     async def check(session: aiohttp.ClientSession, context: Any, params: aiohttp.TraceRequestStartParams) -> None:
-        policy.check_url(str(params.url))
+        target = policy.check_url(str(params.url))
+        if proxied:
+            await policy.check_resolved(target)
 
     trace = aiohttp.TraceConfig()
     trace.on_request_start.append(check)
     connector = aiohttp.TCPConnector(resolver=GuardedResolver(policy))
     traces = [*(kwargs.pop("trace_configs", None) or []), trace]
-    return aiohttp.ClientSession(connector=connector, trace_configs=traces, **kwargs)
+    return aiohttp.ClientSession(connector=connector, trace_configs=traces, trust_env=False, **kwargs)
 
 
 @asynccontextmanager

@@ -113,17 +113,19 @@ class BackoffRetryMiddleware(RetryMiddleware):
 
 
 class ProxyMiddleware:
-    """Send every request through ``TGWATCH_PROXY`` (``http://user:pass@host:port``); off when unset."""
+    """Send every request through ``TGWATCH_PROXY`` (``http.proxy``: ``http://user:pass@host:port``)
+    or directly — never through a proxy from the environment.
 
-    def __init__(self, proxy: str) -> None:
-        self.proxy = proxy
+    Scrapy's ``HttpProxyMiddleware`` (750) reads ``HTTP_PROXY``/``HTTPS_PROXY``/``NO_PROXY`` for any
+    request without a ``proxy`` meta key; setting the key on every request (``None``: no proxy) keeps
+    the environment out, so the configured proxy is the only one (docs/security.md, egress)."""
+
+    def __init__(self, proxy: str | None) -> None:
+        self.proxy = proxy or None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
-        proxy = crawler.settings.get("TGWATCH_PROXY")
-        if not proxy:
-            raise NotConfigured("no proxy configured")
-        return cls(str(proxy))
+        return cls(crawler.settings.get("TGWATCH_PROXY") or None)
 
     def process_request(self, request: Request) -> Any:
         request.meta.setdefault("proxy", self.proxy)

@@ -187,6 +187,14 @@ class ThreatExchange:
                      "should_delete": delete, "descriptors": {"data": [descriptor]}})  # fmt: skip
         self.updates[group] = rows
 
+    def add_descriptor(self, group: int, ident: int, descriptor: int, ts: int, *, owner: str = "888") -> None:
+        """Another member's descriptor on an indicator already served, in a new update at ``ts``
+        (the update carries all the indicator's descriptors, as the Graph API's does)."""
+        [row] = [u for u in self.updates[group] if u["id"] == str(ident)]
+        row["descriptors"]["data"].append({"id": str(descriptor), "owner": {"id": owner}, "status": "MALICIOUS",
+                                           "tags": ["ncii"], "reactions": []})  # fmt: skip
+        row["last_updated"] = ts
+
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_get("/{group}/threat_updates/", self._updates)

@@ -111,3 +111,71 @@ async def test_threatexchange_hears_reactions_on_the_descriptors_of_matched_indi
     assert [(d, q) for d, q, _ in server.reactions[4:]] == [
         ("10", {"reactions_to_remove": "HELPFUL"}), ("10", {"reactions": "NOT_HELPFUL"})]  # fmt: skip
     assert TE_TOKEN not in repr(server.reactions), "the token travels as access_token only"
+
+
+async def test_threatexchange_reactions_reach_descriptors_fetched_by_later_syncs(
+    store: Store, tmp_path: Path, media_server: tuple[MediaServer, str]
+) -> None:
+    media, base = media_server
+    a, _ = two_media(media, base)
+    server = ThreatExchange()
+    server.put(555, 1, "HASH_PDQ", pdq_of(a), ts=1000)  # descriptor 10 (member 777)
+    sha_a = hashlib.sha256(a).hexdigest()
+    async with serving(server.app()) as url:
+        cfg = {"access_token": TE_TOKEN, "privacy_groups": [555], "base_url": url}
+        settings = exchange_settings(tmp_path / "d", threatexchange=cfg)
+        await crawl(store, settings, [msg(1, base + "a.png")])
+        first = await sync_exchange(store, settings, ThreatExchangeExchange(settings, 555))
+        assert first.status == "ok" and [d for d, _, _ in server.reactions] == ["10"], first.error
+
+        await AlertRepo(store).set_review(f"match/te-555/{sha_a}", "confirmed", "rev")
+        server.add_descriptor(555, 1, 11, ts=2000)  # member 888 describes the same indicator later
+        second = await sync_exchange(store, settings, ThreatExchangeExchange(settings, 555))
+        assert second.status == "ok" and second.feedback_sent == 1, second.error
+        assert sorted((d, q) for d, q, _ in server.reactions[1:]) == [
+            ("10", {"reactions": "HELPFUL"}), ("11", {"reactions": "HELPFUL"})]  # fmt: skip
+
+        unchanged = await sync_exchange(store, settings, ThreatExchangeExchange(settings, 555))
+        assert unchanged.feedback_sent == 0 and len(server.reactions) == 3
+
+        # a descriptor that arrives after the verdict was sent hears it; the others are not told again
+        server.add_descriptor(555, 1, 12, ts=3000, owner="999")
+        later = await sync_exchange(store, settings, ThreatExchangeExchange(settings, 555))
+        assert later.status == "ok" and later.feedback_sent == 1, later.error
+        assert [(d, q) for d, q, _ in server.reactions[3:]] == [("12", {"reactions": "HELPFUL"})]
+
+        await AlertRepo(store).set_review(f"match/te-555/{sha_a}", "rejected", "rev2")
+        changed = await sync_exchange(store, settings, ThreatExchangeExchange(settings, 555))
+    assert changed.status == "ok" and changed.feedback_sent == 1
+    assert sorted((d, q["reactions_to_remove"] if "reactions_to_remove" in q else q["reactions"])
+                  for d, q, _ in server.reactions[4:]) == [
+        ("10", "HELPFUL"), ("10", "NOT_HELPFUL"), ("11", "HELPFUL"), ("11", "NOT_HELPFUL"),
+        ("12", "HELPFUL"), ("12", "NOT_HELPFUL")]  # fmt: skip
+
+
+async def test_a_match_reported_before_keys_were_recorded_is_sent_once_more_to_every_descriptor(
+    store: Store, tmp_path: Path, media_server: tuple[MediaServer, str]
+) -> None:
+    media, base = media_server
+    a, _ = two_media(media, base)
+    server = ThreatExchange()
+    server.put(555, 1, "HASH_PDQ", pdq_of(a), ts=1000)
+    sha_a = hashlib.sha256(a).hexdigest()
+    async with serving(server.app()) as url:
+        cfg = {"access_token": TE_TOKEN, "privacy_groups": [555], "base_url": url}
+        settings = exchange_settings(tmp_path / "d", threatexchange=cfg)
+        await crawl(store, settings, [msg(1, base + "a.png")])
+        first = await sync_exchange(store, settings, ThreatExchangeExchange(settings, 555))
+        await AlertRepo(store).set_review(f"match/te-555/{sha_a}", "confirmed", "rev")
+        second = await sync_exchange(store, settings, ThreatExchangeExchange(settings, 555))
+        assert (first.feedback_sent, second.feedback_sent) == (1, 1), second.error
+        assert [(d, q["reactions"]) for d, q, _ in server.reactions] == [("10", "SAW_THIS_TOO"), ("10", "HELPFUL")]
+        # an alert as an older tgwatch left it: the verdict sent, the descriptors it went to unknown
+        await store.db["alerts"].update_one({"_id": f"match/te-555/{sha_a}"}, {"$unset": {"feedback_key": ""}})
+        server.add_descriptor(555, 1, 11, ts=2000)
+        again = await sync_exchange(store, settings, ThreatExchangeExchange(settings, 555))
+        assert again.feedback_sent == 1 and len(server.reactions) == 4, again.error
+        assert sorted((d, q) for d, q, _ in server.reactions[2:]) == [
+            ("10", {"reactions": "HELPFUL"}), ("11", {"reactions": "HELPFUL"})]  # fmt: skip
+        settled = await sync_exchange(store, settings, ThreatExchangeExchange(settings, 555))
+    assert settled.feedback_sent == 0 and len(server.reactions) == 4

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
@@ -17,6 +18,7 @@ import config
 from config import Settings
 from crawler.tokens import cli_actor as cli_actor  # the one CLI actor form, for the command modules
 from foundation import logs
+from foundation.egress import environment_proxy_variables
 from foundation.errors import TgwatchError
 from storage.private import make_private_dir, secure_tree
 
@@ -47,6 +49,7 @@ class AppContext:
             self._settings = config.load(self.config_path, **self.overrides)
             logs.configure(self._settings.log_level, self._settings.log_format)
             _make_data_dir_private(self._settings.data_dir)
+            _warn_environment_proxies(self._settings)
         return self._settings
 
     @asynccontextmanager
@@ -64,6 +67,17 @@ class AppContext:
             open_pipeline(store, self.settings, fetchers=fetchers) as ingest,
         ):
             yield Opened(store=store, ingest=ingest)
+
+
+def _warn_environment_proxies(settings: Settings) -> None:
+    """tgwatch sends through ``http.proxy`` only; a proxy variable in the environment is ignored,
+    and an operator who expected it to apply is told once (foundation/egress.py)."""
+    ignored = environment_proxy_variables(os.environ)
+    if ignored:
+        logs.get_logger(__name__).warning(
+            "environment_proxy_ignored", variables=ignored, configured_proxy=bool(settings.http.proxy),
+            hint="tgwatch uses only http.proxy (TGWATCH_HTTP__PROXY); see docs/security.md, egress",
+        )  # fmt: skip
 
 
 def _make_data_dir_private(data_dir: Path) -> None:

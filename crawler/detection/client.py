@@ -29,7 +29,7 @@ class DetectionClient:
         self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> DetectionClient:
-        self._session = aiohttp.ClientSession(headers=self._headers, timeout=self._timeout)
+        self._session = aiohttp.ClientSession(headers=self._headers, timeout=self._timeout, trust_env=False)
         return self
 
     async def __aexit__(

@@ -59,7 +59,7 @@ class TsaClient:
             check_base_url(self.url)
             request = TimestampRequestBuilder().data(data).nonce(nonce=True).cert_request(cert_request=True).build()
             async with (
-                aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout)) as session,
+                aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout), trust_env=False) as session,
                 session.post(
                     self.url,
                     data=request.as_bytes(),

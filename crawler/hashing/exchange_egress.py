@@ -12,7 +12,12 @@ exactly the addresses that were checked. TLS still verifies the certificate agai
 ``http://`` and ``https://`` as well as for the base URL, so a redirect to another host is checked
 at its own connection. A refusal is ``EgressDenied``, which urllib3 does not retry.
 
-Not covered: a proxy taken from the environment (``HTTPS_PROXY``) resolves names itself.
+Proxies: the session never reads the environment (``trust_env`` off: ``HTTPS_PROXY``,
+``ALL_PROXY``, ``NO_PROXY`` and ``.netrc`` are ignored) and the adapter sends through exactly the
+configured ``http.proxy`` or directly, whatever proxies a caller passes. A proxy resolves the target
+itself, so before a request is handed to it the adapter checks the URL and resolves and checks the
+target host (``EgressPolicy.check_before_proxy``): a refused host never reaches the proxy. Residual:
+a name that answers the proxy differently than it answered us (rebinding at the proxy).
 """
 
 from __future__ import annotations
@@ -82,9 +87,12 @@ class GuardedAdapter(HTTPAdapter):
     """``requests``' adapter with the egress guard at connection time, and a default timeout (as
     the library's ``TimeoutHTTPAdapter``)."""
 
-    def __init__(self, policy: EgressPolicy, *, timeout: float | None = DEFAULT_TIMEOUT, **kwargs: Any) -> None:
+    def __init__(
+        self, policy: EgressPolicy, *, timeout: float | None = DEFAULT_TIMEOUT, proxy: str | None = None, **kwargs: Any
+    ) -> None:
         self.policy = policy
         self.timeout = timeout
+        self.proxy = proxy or None
         super().__init__(**kwargs)
 
     def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
@@ -94,15 +102,22 @@ class GuardedAdapter(HTTPAdapter):
     def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self.timeout
+        # the configured proxy or none: never the environment's, nor one a caller slipped in
+        kwargs["proxies"] = {"http": self.proxy, "https": self.proxy} if self.proxy else {}
+        if self.proxy:
+            self.policy.check_before_proxy(request.url or "")
         return super().send(request, *args, **kwargs)
 
 
-def guard_session(session: requests.Session, policy: EgressPolicy) -> requests.Session:
+def guard_session(session: requests.Session, policy: EgressPolicy, *, proxy: str | None = None) -> requests.Session:
     """``session`` with every mounted adapter (the library's, and the defaults for ``http://`` and
-    ``https://``) replaced by a :class:`GuardedAdapter` keeping its retries and timeout."""
+    ``https://``) replaced by a :class:`GuardedAdapter` keeping its retries and timeout, sending
+    through ``proxy`` (``http.proxy``) or directly, and never reading proxies from the environment."""
+    session.trust_env = False
+    session.proxies = {}
     for prefix, old in list(session.adapters.items()):
         timeout = getattr(old, "timeout", None) or DEFAULT_TIMEOUT
         retries = getattr(old, "max_retries", 0)
         old.close()
-        session.mount(prefix, GuardedAdapter(policy, timeout=timeout, max_retries=retries))
+        session.mount(prefix, GuardedAdapter(policy, timeout=timeout, max_retries=retries, proxy=proxy))
     return session

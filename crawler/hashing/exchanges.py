@@ -85,6 +85,8 @@ class Feedback:
     #: comma-separated ids of the other members' descriptors of the indicator
     key: str | None = None
     previous: str | None = None  # the verdict last sent for this match (None: nothing yet)
+    #: the key ``previous`` went to (None: not known, a match reported before keys were recorded)
+    previous_key: str | None = None
 
 
 @dataclass
@@ -145,11 +147,11 @@ class StopNCIIExchange:
         extra = {}
         if cfg.feedback_key is not None:
             extra[api.StopNCIIEndpoint.SubmitFeedback] = cfg.feedback_key.get_secret_value()
-        policy = EgressPolicy.from_settings(settings)
+        policy, proxy = EgressPolicy.from_settings(settings), settings.http.proxy
 
         class _Guarded(api.StopNCIIAPI):
             def _get_session(self, endpoint: api.StopNCIIEndpoint) -> Any:
-                return guard_session(super()._get_session(endpoint), policy)
+                return guard_session(super()._get_session(endpoint), policy, proxy=proxy)
 
         self._client = _Guarded(
             cfg.subscription_key.get_secret_value(),
@@ -221,7 +223,7 @@ class NCMECExchange:
         self.base_url = (cfg.base_url or environment.value).rstrip("/")
         self._environment = environment
         self._feedback_reason = cfg.feedback_reason
-        base_url, policy = self.base_url, EgressPolicy.from_settings(settings)
+        base_url, policy, proxy = self.base_url, EgressPolicy.from_settings(settings), settings.http.proxy
 
         class _Client(hash_api.NCMECHashAPI):
             def __init__(self, username: str, password: str, environment: hash_api.NCMECEnvironment) -> None:
@@ -229,7 +231,7 @@ class NCMECExchange:
                 self._base_url = base_url  # the library takes only its fixed environment URLs
 
             def _get_session(self) -> Any:
-                return guard_session(super()._get_session(), policy)
+                return guard_session(super()._get_session(), policy, proxy=proxy)
 
         class _API(ncmec_api.NCMECSignalExchangeAPI):
             def get_client(self, environment: hash_api.NCMECEnvironment) -> hash_api.NCMECHashAPI:
@@ -326,11 +328,11 @@ class ThreatExchangeExchange:
             )
         self.list_name = f"{cfg.list_prefix}{privacy_group}"
         self.base_url = (cfg.base_url or ThreatExchangeAPI._TE_BASE_URL).rstrip("/")
-        policy = EgressPolicy.from_settings(settings)
+        policy, proxy = EgressPolicy.from_settings(settings), settings.http.proxy
 
         class _Client(ThreatExchangeAPI):
             def _get_session(self) -> Any:
-                return guard_session(super()._get_session(), policy)
+                return guard_session(super()._get_session(), policy, proxy=proxy)
 
             def get_json_from_url(self, url: Any, params: Any = None, *, json_obj_hook: Any = None) -> Any:
                 # the library calls the module-level requests.get here (no session, no guard)
@@ -364,17 +366,26 @@ class ThreatExchangeExchange:
     def send_feedback(self, items: Sequence[Feedback]) -> FeedbackOutcome:
         """Reactions on the other members' descriptors of the matched indicator: ``SAW_THIS_TOO``
         for a match, then ``HELPFUL`` (confirmed) or ``NOT_HELPFUL`` (rejected); a changed verdict
-        first removes the reaction sent before."""
+        first removes the reaction sent before.
+
+        The descriptors are those the latest sync saw for the indicator (``item.key``), so one that
+        arrived after the verdict was first sent hears it too; a descriptor that already heard this
+        verdict (``previous_key``) is not told again."""
         out = FeedbackOutcome()
         for item in items:
             reaction = _TE_REACTIONS.get(item.verdict)
-            descriptors = [d for d in (item.key or "").split(",") if d]
+            descriptors = _ids(item.key)
             if reaction is None or not descriptors:
                 continue
+            known = _ids(item.previous_key) if item.previous_key is not None else None
+            told = set(known or ()) if item.previous == item.verdict else set()
             stale = _TE_REACTIONS[item.previous] if item.previous in ("confirmed", "rejected") else None
+            had_stale = set(descriptors if known is None else known)  # unknown: as before, all of them
             try:
                 for descriptor in descriptors:
-                    if stale and stale != reaction:
+                    if descriptor in told:
+                        continue
+                    if stale and stale != reaction and descriptor in had_stale:
                         _te_ok(self._client.remove_reaction_from_threat_descriptor(descriptor, stale))
                     _te_ok(self._client.react_to_threat_descriptor(descriptor, reaction))
             except Exception as exc:
@@ -382,6 +393,10 @@ class ThreatExchangeExchange:
                 continue
             out.sent.append(item)
         return out
+
+
+def _ids(key: str | None) -> list[str]:
+    return [d for d in (key or "").split(",") if d]
 
 
 _TE_REACTIONS = {"unreviewed": "SAW_THIS_TOO", "confirmed": "HELPFUL", "rejected": "NOT_HELPFUL"}

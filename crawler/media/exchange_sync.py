@@ -139,27 +139,34 @@ async def _apply(lists: HashListRepo, exchange: Exchange, page: Page, result: Sy
 
 
 async def send_feedback(store: Store, exchange: Exchange) -> FeedbackOutcome:
-    """Each match on the exchange's list whose review changed since it was last reported, with the
-    matched entry's exchange key (NCMEC entry, ThreatExchange descriptors): StopNCII hears pending
-    review / blocked / not blocked, NCMEC an upvote or downvote, ThreatExchange reactions. Each item
-    delivered is marked, so a verdict is sent once; one that failed is tried again next sync."""
+    """Each match on the exchange's list whose review, or whose entry's exchange key, changed since
+    it was last reported: StopNCII hears pending review / blocked / not blocked, NCMEC an upvote or
+    downvote on the entry, ThreatExchange reactions on the indicator's descriptors — those the
+    latest sync saw, so a descriptor fetched after the verdict was sent hears it too. Each item
+    delivered is marked with its verdict and key, so nothing is sent twice; one that failed is tried
+    again next sync. A match reported before keys were recorded is sent once more to every
+    descriptor (reactions are idempotent)."""
     alerts = AlertRepo(store)
     keys = await HashListRepo(store).exchange_keys(exchange.list_name)
     due: list[tuple[str, Feedback]] = []
     for doc in await alerts.matches_of_list(exchange.list_name):
         details = doc.get("details") or {}
         verdict = str(doc.get("review") or "unreviewed")
-        if verdict not in VERDICTS or doc.get("feedback_sent") == verdict:
-            continue
         kind, value = str(details.get("signal_type")), str(details.get("value"))
-        previous = doc.get("feedback_sent")
-        item = Feedback(kind, value, verdict, keys.get((kind, value)), str(previous) if previous else None)
+        key = keys.get((kind, value))
+        previous = str(doc["feedback_sent"]) if doc.get("feedback_sent") else None
+        previous_key = str(doc["feedback_key"]) if doc.get("feedback_key") else None
+        recorded = "feedback_key" in doc  # False: reported before keys were recorded
+        unchanged = previous_key == key if recorded else key is None
+        if verdict not in VERDICTS or (previous == verdict and unchanged):
+            continue
+        item = Feedback(kind, value, verdict, key, previous, previous_key if recorded else None)
         due.append((doc["_id"], item))
     if not due:
         return FeedbackOutcome()
     outcome = await asyncio.to_thread(exchange.send_feedback, [f for _, f in due])
     delivered = {id(f) for f in outcome.sent}
-    for key, item in due:
+    for doc_id, item in due:
         if id(item) in delivered:
-            await alerts.mark_feedback(key, item.verdict)
+            await alerts.mark_feedback(doc_id, item.verdict, item.key)
     return outcome

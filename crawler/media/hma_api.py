@@ -29,6 +29,7 @@ from crawler.routes.context import AUDIT, SETTINGS, STORE, json_response, proble
 from crawler.routes.table import RouteTable, principal
 from crawler.tokens import Role
 from foundation.egress import EgressPolicy
+from foundation.egress_http import guarded_session
 from foundation.errors import TgwatchError
 from storage.repos.hashlists import HashListRepo
 
@@ -120,9 +121,10 @@ async def _fetch(request: web.Request, url: str) -> bytes:
     settings = request.app[SETTINGS]
     limits = FetchLimits(max_bytes=settings.limits.max_media_bytes, total_timeout=settings.limits.media_fetch_timeout,
                          max_redirects=settings.limits.max_redirects)  # fmt: skip
-    try:
-        async with aiohttp.ClientSession() as session:
-            fetched = await fetch_media(session, url, limits, policy=EgressPolicy.from_settings(settings))
+    policy = EgressPolicy.from_settings(settings)
+    try:  # like the crawl's media fetcher: the configured proxy (never the environment's), guarded
+        async with guarded_session(policy, proxy=settings.http.proxy) as session:
+            fetched = await fetch_media(session, url, limits, policy=policy)
     except TgwatchError as exc:
         raise _bad(f"could not fetch url: {exc}") from None
     return fetched.data

@@ -219,9 +219,11 @@ class AlertRepo:
             docs = await self._coll.find({"kind": "hash_match"}).to_list(None)
         return [d for d in docs if (d.get("details") or {}).get("list") == name]
 
-    async def mark_feedback(self, key: str, verdict: str) -> None:
-        """The verdict last sent to the list's exchange for this match (sent again only when it changes)."""
+    async def mark_feedback(self, key: str, verdict: str, exchange_key: str | None = None) -> None:
+        """The verdict last sent to the list's exchange for this match, and the exchange record key it
+        went to (sent again when either changes: a ThreatExchange descriptor added later)."""
         with translate_errors("update alert"):
             doc = await self._coll.find_one({"_id": key})
             if doc is not None:
-                await self._coll.replace_one({"_id": key}, {**doc, "feedback_sent": verdict})
+                sent = {"feedback_sent": verdict, "feedback_key": exchange_key}
+                await self._coll.replace_one({"_id": key}, {**doc, **sent})

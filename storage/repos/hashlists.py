@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from pymongo import InsertOne
+from pymongo import InsertOne, UpdateOne
 from pymongo.errors import BulkWriteError
 
 from foundation.models import utcnow
@@ -35,7 +35,9 @@ class HashListRepo:
         Each new entry carries its import ``batch`` (the list's counter, 1, 2, …) and ``added_at``: the
         retroactive matcher's watermark (``retro_batch``) says which batches it has already matched.
         ``exchange_keys`` names the exchange record each (signal type, value) came from, so a
-        record the exchange later deletes (an NCMEC tombstone) removes exactly its entries.
+        record the exchange later deletes (an NCMEC tombstone) removes exactly its entries. An entry
+        already stored takes the newer key: the exchange's latest record is what feedback goes to
+        (a ThreatExchange indicator's descriptors, including those added after the first sync).
         """
         with translate_errors("read hash list"):
             before = await self._lists.find_one({"_id": name}, {"batch": 1})
@@ -85,6 +87,14 @@ class HashListRepo:
         for d in docs:
             if d["_id"] in inserted_ids:
                 added[d["signal_type"]] = added.get(d["signal_type"], 0) + 1
+        rekeyed = [
+            UpdateOne({"_id": d["_id"], "exchange_key": {"$ne": d["exchange_key"]}},
+                      {"$set": {"exchange_key": d["exchange_key"]}})
+            for d in docs if d["_id"] not in inserted_ids and d.get("exchange_key") is not None
+        ]  # fmt: skip
+        if rekeyed:
+            with translate_errors("update hash entries' exchange keys"):
+                await self._entries.bulk_write(rekeyed, ordered=False)
 
     async def lists(self) -> list[Doc]:
         with translate_errors("list hash lists"):
