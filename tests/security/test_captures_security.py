@@ -10,11 +10,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 
 import crawler.evidence.verify_bundle as vb
-from crawler.captures.screenshot import shoot
+from crawler.captures.screenshot import find_browser, shoot
 from crawler.captures.warc import WebCapture, pages_of, write_wacz, write_warc
 from foundation.egress import EgressPolicy
+from tests.recording_proxy import proxying
 
 
 @pytest.mark.parametrize(
@@ -60,3 +63,22 @@ def test_broken_or_forged_web_archives_fail_cleanly(tmp_path: Path) -> None:
     cut = write_wacz(write_warc([cap])[:-20], [], title="t")
     reason = check(archive(tmp_path, cut), entries)
     assert reason != "ok"
+
+
+@pytest.mark.skipif(find_browser() is None, reason="no Chromium on this machine (scripts/install-browser.sh)")
+async def test_the_browser_ignores_a_proxy_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Chromium reads ``http_proxy`` itself; through a proxy its host-resolver fence would not hold (the
+    proxy resolves the names), so the browser is told to use none (``--no-proxy-server``)."""
+
+    async def post(_: web.Request) -> web.Response:
+        return web.Response(text="<h1>post 7</h1>", content_type="text/html")
+
+    app = web.Application()
+    app.router.add_get("/post", post)
+    async with TestServer(app, host="127.0.0.1") as server, proxying() as (proxy, proxy_url):
+        for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY"):
+            monkeypatch.setenv(name, proxy_url)
+        monkeypatch.setenv("no_proxy", "<-loopback>")  # Chromium would otherwise never proxy loopback
+        shot = await shoot(str(server.make_url("/post")), EgressPolicy(frozenset({"127.0.0.1"})), seconds=60)
+    assert shot.png is not None, shot.unavailable
+    assert proxy.asked == []
