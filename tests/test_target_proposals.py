@@ -152,3 +152,59 @@ async def test_a_crawl_proposes_the_bot_and_the_cli_reviews_it(store: Store, emb
     assert [(e["target"], e["actor"].startswith("cli:"), e["via"]) for e in entries] == [
         ("https://t.me/vault_dl_bot", True, "cli")
     ]
+
+
+async def test_the_console_lists_proposals_in_both_languages_and_reviews_them_with_csrf(
+    store: Store, tmp_path: Path
+) -> None:
+    from aiohttp.test_utils import TestClient, TestServer
+
+    import config
+    from crawler.api.app import build_app
+    from crawler.api.modules import ALL_MODULES
+    from crawler.tokens import Role
+    from storage.repos.targets import bot_proposal
+    from tests.test_console import CSRF, sign_in
+    from tests.test_investigate_api import token
+
+    repo = TargetRepo(store)
+    for name, button in (("vault_dl_bot", "Full video"), ("helper_bot", None)):
+        doc = bot_proposal(name, by="discovery", found_in="leaks", message="leaks/7", how="button",
+                           button_text=button)  # fmt: skip
+        assert await repo.propose(doc)
+    app = build_app(store, config.load(data_dir=tmp_path), ALL_MODULES)
+    async with TestClient(TestServer(app)) as client:
+        await sign_in(client, await token(store, Role.INVESTIGATOR, "ana"))
+        resp = await client.post("/console/targets/review", data={"name": "vault_dl_bot", "action": "approve"})
+        assert resp.status == 403  # not a manager
+        await sign_in(client, await token(store, Role.MONITOR, "mo"))
+        html = await (await client.get("/console/targets")).text()
+        assert "Proposed targets" in html and "https://t.me/vault_dl_bot" in html and "Full video" in html
+        assert "leaks/7" in html and 'value="approve"' in html and 'value="reject"' in html
+        await client.post("/console/language", data={"lang": "ko", "csrf_token": CSRF.search(html).group(1)})
+        korean = await (await client.get("/console/targets")).text()
+        assert (
+            "제안된 수집 대상" in korean and "승인" in korean and "거부" in korean and "Proposed targets" not in korean
+        )
+        resp = await client.post("/console/targets/review", data={"name": "vault_dl_bot", "action": "approve"},
+                                 allow_redirects=False)  # fmt: skip
+        assert resp.status == 403 and (await repo.get_key("https://t.me/vault_dl_bot") or {})["status"] == "proposed"
+        csrf = CSRF.search(korean).group(1)
+        approve = {"name": "vault_dl_bot", "action": "approve", "csrf_token": csrf}
+        resp = await client.post("/console/targets/review", data=approve, allow_redirects=False)
+        assert resp.status == 303
+        resp = await client.post("/console/targets/review", data={"name": "helper_bot", "action": "reject",
+                                                                  "reason": "support bot", "csrf_token": csrf},
+                                 allow_redirects=False)  # fmt: skip
+        assert resp.status == 303
+        resp = await client.post("/console/targets/review", data={"name": "helper_bot", "action": "maybe",
+                                                                  "csrf_token": csrf})  # fmt: skip
+        assert resp.status == 400
+        after = await (await client.get("/console/targets")).text()
+    assert [d["_id"] for d in await repo.list()] == ["https://t.me/vault_dl_bot"]
+    assert "https://t.me/vault_dl_bot" in after and "https://t.me/helper_bot" not in after
+    trail = await store["audit"].find({"action": {"$in": ["targets.approve", "targets.reject"]}}).to_list(None)
+    assert sorted((e["action"], e["target"], e["actor"], e["via"]) for e in trail) == [
+        ("targets.approve", "https://t.me/vault_dl_bot", "token:mo", "console"),
+        ("targets.reject", "https://t.me/helper_bot", "token:mo", "console"),
+    ]
