@@ -208,3 +208,27 @@ async def test_the_console_lists_proposals_in_both_languages_and_reviews_them_wi
         ("targets.approve", "https://t.me/vault_dl_bot", "token:mo", "console"),
         ("targets.reject", "https://t.me/helper_bot", "token:mo", "console"),
     ]
+
+
+async def test_bots_named_to_tgwatch_bot_are_proposed_not_made_targets(store: Store, ingest: Ingest) -> None:
+    """``tgwatch bot`` records the bots (MTProto, fake Telegram) and proposes each, as the command does."""
+    from telegram_watch.bots import track_bots
+    from telegram_watch.fake import extras as X
+    from telegram_watch.fake.world import FakeTelegram
+    from tests.test_tg_support import pool_over
+
+    world = FakeTelegram(seed="bot-command")
+    X.add_bot(world, "Vault", "vault_dl_bot", description="Sends the files")
+    world.add_user("Abbot", username="friar_abbot")  # a person with a "…bot" name: recorded nowhere
+    pool = pool_over(world, world.add_account("alice"))
+    try:
+        tracked, _ = await track_bots(pool, ingest, ["vault_dl_bot", "friar_abbot"], refresh=True, limit=2)
+    finally:
+        await pool.close()
+    made = await manage.propose_named_bots(store, [str(b.ref.username) for b in tracked], by="bot_command",
+                                           actor=ACTOR)  # fmt: skip
+    assert made == ["https://t.me/vault_dl_bot"]
+    (doc,) = await manage.proposed_targets(store)
+    assert (doc["status"], doc["proposed"]["by"], doc["proposed"]["actor"]) == ("proposed", "bot_command", "cli:tester")
+    assert await TargetRepo(store).list() == []
+    assert await manage.propose_named_bots(store, ["vault_dl_bot"], by="bot_command", actor=ACTOR) == []  # once
