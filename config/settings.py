@@ -124,8 +124,8 @@ class TargetPolicySettings(BaseModel):
     #: a target whose web preview is unavailable (no preview, redirect to the profile, "sensitive")
     #: switches to MTProto when an account can read it; None = on when the account pool has accounts
     auto_mtproto: bool | None = None
-    #: a bot a scheduled MTProto run tracks (named in a button or link) becomes a web target of its own,
-    #: so every run of it records the "monthly users" of its t.me page on a channel snapshot
+    #: a bot named in a stored message's button, link or mention becomes a *proposed* web target; once a
+    #: monitor or admin approves it, every run of it records the "monthly users" of its t.me page
     track_bots: bool = True
     #: scheduled MTProto runs also read the target's visible stories (``stories.getPeerStories``)
     mtproto_stories: bool = False

@@ -99,7 +99,7 @@ async def open_pipeline(
             )
         hook = await stack.enter_async_context(policy_hook(store, settings, ledger, reporter=takedown_reporter))
         extra += [
-            SnowballStage(DiscoveryService(store, settings.discovery)),
+            SnowballStage(DiscoveryService(store, settings.discovery), propose_bots=settings.target_policy.track_bots),
             CaptureStage(ledger, worker=settings.evidence.worker_name),
             ReuploadStage(TakedownService(store, ledger, settings.takedowns), settings.matching),
             PolicyStage(hook),

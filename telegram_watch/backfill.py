@@ -192,14 +192,41 @@ class Backfill:
         await self._beyond_history(resolved, result)
         return result
 
+    async def catch_up_thread(
+        self, resolved: Resolved, group_ref: ChannelRef, post_id: int, newest: int
+    ) -> BackfillResult:
+        """Read one comment thread past its checkpoint (a live comment's signal), then its bots.
+
+        The same walk as a run's (``_thread``: its checkpoint, ``max_thread_messages``); a thread cut
+        or failed stays in the history checkpoint's pending list, so the next catch-up reads it."""
+        result = BackfillResult(channel=str(resolved.ref.natural_key()), stream=resolved.stream)
+        post = str(post_id)
+        try:
+            state = await self._thread(resolved, group_ref, post_id, newest, result)
+        except (TelegramDenied, TelegramNotFound, RateLimited, SourceError) as exc:
+            await self.ingest.record_error(exc, run_id=self.run_id, record=f"{resolved.ref.natural_key()}/{post}")
+            if not isinstance(exc, TelegramNotFound):
+                await self.keep_pending(resolved, {post: newest}, result)
+            return result
+        if state == CUT:
+            result.threads_cut += 1
+            await self.keep_pending(resolved, {post: newest}, result)
+        else:
+            cp = await self.ingest.checkpoint(resolved.stream)
+            if cp is not None and post in (cp.extra.get(threads.PENDING) or {}):
+                await self.ingest.submit([], checkpoint=threads.without_pending(cp, post), run_id=self.run_id)
+        if self.bots:
+            await self._bots(resolved, result)
+        return result
+
     # --- beyond the history: comments, topics, bots -------------------------------------------
 
-    def _follows_comments(self, resolved: Resolved) -> bool:
+    def follows_comments(self, resolved: Resolved) -> bool:
         ch = resolved.channel
         return self.comments and ch.kind == "channel" and ch.linked_chat_id is not None
 
     def _history(self, resolved: Resolved) -> Feed:
-        return history_feed(resolved, collect_threads=self._follows_comments(resolved))
+        return history_feed(resolved, collect_threads=self.follows_comments(resolved))
 
     async def with_topics(self, resolved: Resolved, result: BackfillResult | None = None) -> Resolved:
         """A forum's topic list on its channel record (a failure is recorded; the history is still read)."""
@@ -224,7 +251,7 @@ class Backfill:
         return Resolved(resolved.target, resolved.ref, channel)
 
     async def _beyond_history(self, resolved: Resolved, result: BackfillResult) -> None:
-        if self._follows_comments(resolved):
+        if self.follows_comments(resolved):
             await self._comments(resolved, result)
         if self.bots:
             await self._bots(resolved, result)
@@ -274,7 +301,7 @@ class Backfill:
             where = f"{resolved.ref.natural_key()}/{post}"
             if walked >= self.max_threads:
                 left = {p: todo[p] for p in ordered[i:] if p not in stored_pending}
-                await self._keep_pending(resolved, left, result)
+                await self.keep_pending(resolved, left, result)
                 log.warning("comment threads capped for this run", channel=result.channel, left=len(ordered) - i)
                 return
             try:
@@ -289,19 +316,19 @@ class Backfill:
                 log.warning("comment thread not read", channel=result.channel, post=post, error=exc.message)
                 await self.ingest.record_error(exc, run_id=self.run_id, record=where)
                 if post not in stored_pending:  # keep it for the next run even when it was not noted yet
-                    await self._keep_pending(resolved, {post: todo[post]}, result)
+                    await self.keep_pending(resolved, {post: todo[post]}, result)
                 continue
             if state == CUT:  # read on next run, from the thread's checkpoint
                 result.threads_cut += 1
                 if post not in stored_pending:
-                    await self._keep_pending(resolved, {post: todo[post]}, result)
+                    await self.keep_pending(resolved, {post: todo[post]}, result)
                 continue
             if post in stored_pending:
                 cp = await self.ingest.checkpoint(resolved.stream) or cp
                 await self.ingest.submit([], checkpoint=threads.without_pending(cp, post), run_id=self.run_id)
 
-    async def _keep_pending(self, resolved: Resolved, posts: dict[str, int], result: BackfillResult) -> None:
-        """Note threads left unread by this run in the history checkpoint (read by later runs)."""
+    async def keep_pending(self, resolved: Resolved, posts: dict[str, int], result: BackfillResult) -> None:
+        """Note threads left unread in the history checkpoint (read by later runs and catch-ups)."""
         if not posts:
             return
         cp = await self.ingest.checkpoint(resolved.stream) or Checkpoint(stream=resolved.stream)

@@ -1,7 +1,8 @@
 """Issue #19's "Done when", end to end through the scheduler: targets without a web preview are switched
 to MTProto by a scheduled web run, then followed by the scheduler's MTProto runs with their comments and
-forum topics; a bot named in a post's button is tracked, becomes a web target of its own, and each of
-its runs records its "monthly users" on a channel snapshot (the series the growth chart is drawn from).
+forum topics; a bot named in a post's button is tracked and proposed as a web target of its own (the
+snowball stage of ingest, as ``open_pipeline`` installs it), crawled only once approved, and each of its
+runs records its "monthly users" on a channel snapshot (the series the growth chart is drawn from).
 
 Real parts only: a loopback aiohttp t.me look-alike (synthetic pages: every ``/s/NAME`` redirects to
 the profile page, which is how t.me answers for a channel without a preview), the real spider and
@@ -23,7 +24,11 @@ from aiohttp import web
 
 from config import Settings
 from config.targets import TargetsConfig
+from crawler.audit import AuditLog
+from crawler.discovery.service import DiscoveryService
+from crawler.discovery.snowball import SnowballStage
 from crawler.ingest import Ingest
+from crawler.scheduling import manage
 from crawler.scheduling.daemon import Daemon
 from crawler.scheduling.runners import RunContext
 from crawler.scheduling.worker import Worker
@@ -132,6 +137,7 @@ async def test_a_previewless_channel_and_forum_are_followed_over_mtproto_and_a_b
     for name in ("leaks_chan", "swap_forum"):
         await targets.add(name, method="web", every="6h", jitter="0s")
 
+    ingest.add_stage(SnowballStage(DiscoveryService(store)), after="persist")  # as ``open_pipeline`` does
     ctx = RunContext(settings_for(site.base_url, tmp_path), store, ingest, consumer="w", scrapy_overrides=FAST)
     ctx.account_pool = pool_over(world, alice)
     scheduler = Scheduler(store, ctx)
@@ -150,7 +156,7 @@ async def test_a_previewless_channel_and_forum_are_followed_over_mtproto_and_a_b
         _, chan_run = await runs_of(store, "https://t.me/leaks_chan")
         assert (chan_run["method"], chan_run["status"]) == ("mtproto", "ok")
         counts = chan_run["counts"]
-        assert (counts["comments"], counts["threads"], counts["bots"], counts["bot_targets"]) == (2, 2, 1, 1)
+        assert (counts["comments"], counts["threads"], counts["bots"]) == (2, 2, 1)
         _, forum_run = await runs_of(store, "https://t.me/swap_forum")
         assert (forum_run["method"], forum_run["status"], forum_run["counts"]["topics"]) == ("mtproto", "ok", 1)
 
@@ -173,9 +179,15 @@ async def test_a_previewless_channel_and_forum_are_followed_over_mtproto_and_a_b
         assert (await ChannelRepo(store).get(bot_key))["latest"]["kind"] == "bot"
         bot_target = await targets.get_key("https://t.me/vault_dl_bot")
         assert bot_target is not None
-        assert (bot_target["method"], bot_target["source"], bot_target["found_in"]) == (
-            "web", "bot", "https://t.me/leaks_chan",
+        assert (bot_target["method"], bot_target["source"], bot_target["status"], bot_target["found_in"]) == (
+            "web", "bot", "proposed", chan_key,
         )  # fmt: skip
+        assert bot_target["proposed"]["message"] == f"{chan_key}/{posts[1].id}"
+        assert bot_target["proposed"]["button_text"] == "Full video"
+        await scheduler.cycle(SIX_HOURS)  # proposed: not crawled
+        assert await runs_of(store, "https://t.me/vault_dl_bot") == []
+        await manage.review_target(store, AuditLog(store), manage.Actor("cli:t", "cli", "cli"), "vault_dl_bot",
+                                   approve=True)  # fmt: skip
 
         # 3. each scheduled run of the bot records its monthly users on a snapshot of the same channel
         await scheduler.cycle(SIX_HOURS)

@@ -118,6 +118,7 @@ async def targets_list(app: AppContext, as_json: bool) -> None:
     async with app.open() as opened:
         docs = {str(d["_id"]): d for d in await TargetRepo(opened.store).list()}
         schedules = build_schedules(_load_config(app), docs.values())
+        waiting = len(await manage.proposed_targets(opened.store))
     for s in schedules:
         notes = _target_notes(docs.get(s.target, {}))
         if as_json:
@@ -131,6 +132,8 @@ async def targets_list(app: AppContext, as_json: bool) -> None:
                 change = notes["method_switch"]
                 line += f"  switched {change.get('from')}->{change.get('to')}: {change.get('reason')}"
             click.echo(line)
+    if waiting and not as_json:
+        click.echo(f"{waiting} proposed targets wait for review: tgwatch targets proposed")
 
 
 def _target_notes(doc: dict[str, Any]) -> dict[str, Any]:
@@ -176,6 +179,60 @@ async def targets_pause(app: AppContext, name: str, resume: bool) -> None:
         except NotFound as exc:
             raise click.ClickException(exc.message) from exc
     click.echo(f"{'resumed' if resume else 'paused'} {key}")
+
+
+@targets_group.command("proposed")
+@click.option("--rejected", is_flag=True, help="also list the rejected proposals")
+@click.option("--json", "as_json", is_flag=True)
+@pass_app
+@async_command
+async def targets_proposed(app: AppContext, rejected: bool, as_json: bool) -> None:
+    """Targets proposed for review (bots found in buttons, links and mentions, or named to
+    ``tgwatch bot``) with where they were found; none is crawled before it is approved."""
+    async with app.open() as opened:
+        docs = await manage.proposed_targets(opened.store, rejected=rejected)
+    for doc in docs:
+        if as_json:
+            click.echo(_dumps(doc))
+            continue
+        found = doc.get("proposed") or {}
+        where = found.get("message") or doc.get("found_in") or "-"
+        how = found.get("how") or found.get("by") or "-"
+        button = f"  button {found['button_text']!r}" if found.get("button_text") else ""
+        click.echo(f"{doc['_id']:<40} {doc.get('status'):<9} {found.get('by', '-'):<12} {how:<8} {where}{button}")
+    if not docs and not as_json:
+        click.echo("no proposed targets")
+
+
+@targets_group.command("approve")
+@click.argument("name")
+@pass_app
+@async_command
+async def targets_approve(app: AppContext, name: str) -> None:
+    """Approve a proposed target: it is crawled on its schedule from now on."""
+    async with app.open() as opened:
+        try:
+            doc = await manage.review_target(opened.store, _audit(app, opened.store), _actor(), name, approve=True)
+        except (NotFound, ConfigError) as exc:
+            raise click.ClickException(exc.message) from exc
+    click.echo(f"approved {doc['_id']}")
+
+
+@targets_group.command("reject")
+@click.argument("name")
+@click.option("--reason", help="why (kept with the decision)")
+@pass_app
+@async_command
+async def targets_reject(app: AppContext, name: str, reason: str | None) -> None:
+    """Reject a proposed target: it is not crawled and never proposed again."""
+    async with app.open() as opened:
+        try:
+            doc = await manage.review_target(
+                opened.store, _audit(app, opened.store), _actor(), name, approve=False, reason=reason
+            )
+        except (NotFound, ConfigError) as exc:
+            raise click.ClickException(exc.message) from exc
+    click.echo(f"rejected {doc['_id']}")
 
 
 # --- schedule / run-now ---------------------------------------------------------------------------

@@ -381,15 +381,27 @@ async def invite_join(app: AppContext, link: str, account: str | None) -> None:
 @pass_app
 @async_command
 async def bot_cmd(app: AppContext, names: tuple[str, ...]) -> None:
-    """Record bots (name, description, commands) by username or t.me link; refreshes known ones."""
+    """Record bots (name, description, commands) by username or t.me link; refreshes known ones.
+
+    Each bot recorded is proposed as a crawl target (see ``tgwatch targets proposed``)."""
     from telegram_watch.bots import bot_username
 
     usernames = [bot_username(n if "/" in n else f"t.me/{n.lstrip('@')}") or n.lstrip("@").lower() for n in names]
+    from crawler.cli.app import cli_actor
+    from crawler.scheduling import manage
+
     async with open_pool(app) as (tg, pool):
         tracked, _ = await track_bots(pool, tg.opened.ingest, usernames, refresh=True, limit=len(usernames))
+        # one path for every bot: a proposed target, crawled once a monitor or admin approves it
+        proposed = await manage.propose_named_bots(
+            tg.opened.store, [str(b.ref.username) for b in tracked], by="bot_command",
+            actor=manage.Actor(cli_actor(), "cli", "cli"),
+        )  # fmt: skip
     found = {str(b.ref.username) for b in tracked}
     for bot in tracked:
         click.echo(f"{bot.ref.username}: {bot.title} ({len(bot.bot_commands)} commands)")
+    for key in proposed:
+        click.echo(f"{key}: proposed as a target (tgwatch targets approve {key})")
     for name in usernames:
         if name not in found:
             click.echo(f"{name}: not recorded (not a bot, or not found)", err=True)

@@ -442,11 +442,13 @@ def register(routes: RouteTable) -> None:
         config = _config(request)
         rows, _ = await _target_health(request.app[STORE], config)
         shown = _target_rows(rows, request.query)
+        proposals = await manage.proposed_targets(request.app[STORE])
         return render(
             request,
             "targets.html",
             **base,
             items=shown,
+            proposals=proposals,
             groups=sorted(config.groups),
             health=request.query.get("health") or "",
             group=request.query.get("group") or "",
@@ -491,6 +493,18 @@ def register(routes: RouteTable) -> None:
             request.app[STORE], _config(request), audit_log(request), _actor(who), _name(form)
         )
         raise web.HTTPSeeOther("/console/targets?" + urlencode({"queued": created.value}))
+
+    @page(routes, "POST", "/console/targets/review", MANAGERS, "approve or reject a proposed target")
+    async def target_review(request: web.Request, who: Principal, base: dict[str, Any]) -> web.StreamResponse:
+        form = await request.post()
+        action = str(form.get("action", ""))
+        if action not in ("approve", "reject"):
+            raise BadQuery("action must be approve or reject")
+        await manage.review_target(
+            request.app[STORE], audit_log(request), _actor(who), _name(form), approve=action == "approve",
+            reason=_optional(form, "reason"),
+        )  # fmt: skip
+        raise web.HTTPSeeOther("/console/targets")
 
     @page(routes, "POST", "/console/targets/remove", MANAGERS, "remove a crawl target")
     async def target_remove(request: web.Request, who: Principal, base: dict[str, Any]) -> web.StreamResponse:

@@ -7,6 +7,14 @@ its own candidate (a channel staff added directly, a seed, has depth 0). Limits 
 ``DiscoverySettings``: deeper than ``max_depth`` is not followed, at most ``max_links_per_message``
 per message and ``max_new_per_batch`` new candidates per batch; what a limit cut is counted in
 ``SnowballStage.stats`` and logged, never silently lost from the messages themselves.
+
+Bots. A bot named in a button (a deep link ``t.me/NAMEbot?start=…``), a link or a mention is also
+*proposed* as a web target (``storage.repos.targets.bot_proposal``: which channel, message and button
+named it), whatever source stored the message (web crawls, scheduled MTProto runs, a manual
+backfill, the live watcher): a monitor or admin approves or rejects it (``tgwatch targets
+approve|reject``, the console's targets page). A bot that is a target already, or was proposed or
+rejected before, is left alone; at most ``MAX_PROPOSALS_PER_RUN`` per run (per batch without a run)
+are proposed, the rest are counted and recorded as a ``bot_proposals_capped`` error.
 """
 
 from __future__ import annotations
@@ -23,10 +31,13 @@ from foundation.links import TgLink
 from foundation.logs import get_logger
 from foundation.models import Message
 from storage.repos.media import MediaRepo
+from storage.repos.targets import MAX_PROPOSALS_PER_RUN, TargetRepo, bot_proposal
 
 log = get_logger(__name__)
 
 _NUMERIC_MENTION = re.compile(r"id\d+")  # MTProto mentions of users without a username
+_BOT_NAME = re.compile(r"[a-z][a-z0-9_]{1,30}bot")  # bot usernames end in "bot" (Telegram's rule)
+_RUNS_KEPT = 1000  # per-run proposal counts kept (a long-lived pipeline sees many runs)
 
 
 @dataclass
@@ -38,6 +49,8 @@ class SnowballStats:
     skipped_volume: int = 0
     skipped_per_message: int = 0
     skipped_targets: int = 0
+    bots_proposed: int = 0
+    bots_capped: int = 0
     by_batch: list[dict[str, int]] = field(default_factory=list)
 
 
@@ -96,10 +109,12 @@ class SnowballStage:
     name = "snowball"
     essential = False
 
-    def __init__(self, service: DiscoveryService) -> None:
+    def __init__(self, service: DiscoveryService, *, propose_bots: bool = True) -> None:
         self.service = service
+        self.propose_bots = propose_bots  # ``target_policy.track_bots``
         self.settings = service.settings
         self.stats = SnowballStats()
+        self._proposed_in_run: dict[str, int] = {}
 
     async def _source_depths(self, messages: list[Message]) -> dict[str, int]:
         """channel key → depth, from the candidate of the channel's own link (none: a seed, depth 0)."""
@@ -118,6 +133,8 @@ class SnowballStage:
         )  # text read in the messages' pictures (OCR) counts as context for scoring
         limits = self.settings
         stats = Counter[str]()
+        if self.propose_bots:
+            await self._propose_bots(batch, messages, stats)
         planned: list[Sighting] = []
         for msg in messages:
             stats["messages"] += 1
@@ -164,6 +181,43 @@ class SnowballStage:
             stats["new"] += result.new
             stats["sightings"] += len(kept)
         self._account(stats)
+
+    async def _propose_bots(self, batch: Batch, messages: list[Message], stats: Counter[str]) -> None:
+        """Bots named in these messages become proposed targets (first sighting's provenance)."""
+        found: dict[str, tuple[Message, TgLink, str]] = {}
+        for msg in messages:
+            for room, how in message_rooms(msg):
+                name = (room.username or "").lower()
+                if _BOT_NAME.fullmatch(name) and room.canonical not in found:
+                    found[room.canonical] = (msg, room, how)
+        if not found:
+            return
+        repo = TargetRepo(self.service.store)
+        known = await repo.existing(list(found))
+        fresh = [link for link in found if link not in known]
+        run = batch.run_id or ""
+        room_left = MAX_PROPOSALS_PER_RUN - self._proposed_in_run.get(run, 0) if run else MAX_PROPOSALS_PER_RUN
+        for link in fresh[: max(room_left, 0)]:
+            msg, room, how = found[link]
+            button = _button_context(msg, room, how)
+            doc = bot_proposal(
+                str(room.username), by="discovery", run_id=batch.run_id, found_in=msg.channel_key, message=msg.key,
+                how=how, button_text=button.get("button_text"), url=button.get("button_url"), permalink=msg.permalink,
+            )  # fmt: skip
+            if await repo.propose(doc):
+                stats["bots_proposed"] += 1
+        if run:
+            if len(self._proposed_in_run) >= _RUNS_KEPT and run not in self._proposed_in_run:
+                self._proposed_in_run.clear()
+            self._proposed_in_run[run] = self._proposed_in_run.get(run, 0) + min(len(fresh), max(room_left, 0))
+        left = fresh[max(room_left, 0) :]
+        if left:
+            stats["bots_capped"] += len(left)
+            batch.record_error(
+                {"kind": "bot_proposals_capped", "message": f"{len(left)} bots over the cap of "
+                 f"{MAX_PROPOSALS_PER_RUN} proposals per run were not proposed", "sample": left[:20]},
+                record=messages[0].channel_key,
+            )  # fmt: skip
 
     def _account(self, stats: Counter[str]) -> None:
         for name, value in stats.items():

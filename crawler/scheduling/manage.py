@@ -1,4 +1,5 @@
-"""Changing crawl targets: add, pause, resume, remove, run now. One implementation for the CLI and the console.
+"""Changing crawl targets: add, pause, resume, remove, run now, and the review of proposed targets
+(approve, reject). One implementation for the CLI and the console.
 
 Why one module: ``tgwatch targets ...`` and the console's targets page must apply the same rules
 (a configured target is paused through a database overlay, a group must exist, an invite needs
@@ -18,8 +19,9 @@ from crawler.audit import AuditLog
 from crawler.scheduling.plan import Schedule, build_schedules
 from crawler.scheduling.tasks import CrawlTasks, Created
 from foundation.errors import ConfigError, NotFound
+from foundation.models import utcnow
 from storage.client import Doc, Store
-from storage.repos.targets import TargetRepo, canonical_target
+from storage.repos.targets import PROPOSED, REJECTED, TargetRepo, bot_proposal, canonical_target
 
 #: priority of a task created by "run now": ahead of every scheduled crawl
 RUN_NOW_PRIORITY = 1_000
@@ -140,3 +142,41 @@ async def enqueue_now(store: Store, config: TargetsConfig, audit: AuditLog, acto
     created = await CrawlTasks(store).create(now_schedule, due, priority=RUN_NOW_PRIORITY)
     await _audit(audit, actor, "targets.run_now", key, queued=created.value)
     return created
+
+
+# --- proposed targets (bots): one path, reviewed -----------------------------------------------------
+
+
+async def proposed_targets(store: Store, *, rejected: bool = False) -> list[Doc]:
+    """Targets waiting for review (with ``rejected``, the refused ones too), oldest first."""
+    return await TargetRepo(store).proposals((PROPOSED, REJECTED) if rejected else (PROPOSED,))
+
+
+async def propose_named_bots(store: Store, names: list[str], *, by: str, actor: Actor) -> list[str]:
+    """Bots named to ``tgwatch bot`` (already resolved as bots) become proposed targets; returns
+    the ones newly proposed (a target or an earlier proposal of the same bot is left as it is)."""
+    repo = TargetRepo(store)
+    made = []
+    for name in names:
+        doc = bot_proposal(name, by=by)
+        doc["proposed"]["actor"] = actor.name
+        if await repo.propose(doc):
+            made.append(doc["_id"])
+    return made
+
+
+async def review_target(
+    store: Store, audit: AuditLog, actor: Actor, name: str, *, approve: bool, reason: str | None = None
+) -> Doc:
+    """Approve (crawled from now on) or reject a proposed target; audited as ``targets.approve`` or
+    ``targets.reject`` with where the target was found."""
+    key, _ = canonical_target(name)
+    decision: Doc = {"decision": "approved" if approve else "rejected", "by": actor.name, "role": actor.role,
+                     "via": actor.via, "at": utcnow()}  # fmt: skip
+    if reason:
+        decision["reason"] = reason[:500]
+    doc = await TargetRepo(store).review(key, approve=approve, decision=decision)
+    found = doc.get("proposed") or {}
+    await _audit(audit, actor, "targets.approve" if approve else "targets.reject", key, found_in=doc.get("found_in"),
+                 message=found.get("message"), proposed_by=found.get("by"), reason=decision.get("reason"))  # fmt: skip
+    return doc

@@ -3,9 +3,9 @@
 ``web`` is ``crawler.crawl_web.crawl_channel`` (spider → ingest → checkpoint → run record);
 ``mtproto`` is ``telegram_watch.backfill.Backfill`` over the account pool. Both record a ``runs``
 document (target, task, due, worker, start, end, pages, messages new/updated, media, errors) and
-count the Prometheus metrics; an MTProto run also counts comments, threads, topics and bots, turns the
-bots it tracked into web targets (their pages carry "monthly users") and says on the target when
-MTProto cannot read it. A cancelled crawl (shutdown, lost lease) is finished as
+count the Prometheus metrics; an MTProto run also counts comments, threads, topics and bots (the bots
+named in what it stored are proposed as web targets by ingest's snowball stage, for review) and says on
+the target when MTProto cannot read it. A cancelled crawl (shutdown, lost lease) is finished as
 ``abandoned``: checkpoints are written by ingest after every stored batch, so the next run resumes.
 """
 
@@ -248,21 +248,6 @@ async def _settle_mtproto_reach(
         log.warning("reach not recorded", target=task.target, error=exc.message)
 
 
-async def _track_bot_targets(ctx: RunContext, task: TaskSpec, bots: list[str]) -> int:
-    """Each bot the run tracked becomes a web target (source ``bot``): its scheduled runs read the
-    bot's t.me page, whose "N monthly users" lands on a channel snapshot every run."""
-    from storage.repos.targets import TargetRepo
-
-    repo = TargetRepo(ctx.store)
-    made = 0
-    for name in bots:
-        doc = {"_id": f"https://t.me/{name}", "kind": "username", "method": "web", "source": "bot",
-               "found_in": task.target, "created_at": utcnow(), "paused": False, "name": name}  # fmt: skip
-        stored = await repo.insert_new(doc)
-        made += int(stored is doc)  # insert_new hands back ``doc`` itself only when it was new
-    return made
-
-
 async def _read_stories(ctx: RunContext, pool: AccountPool, task: TaskSpec, run_id: str) -> int:
     """The target's visible stories (``target_policy.mtproto_stories``); a failure is recorded, not raised."""
     from storage.repos.errors import ErrorRepo
@@ -314,8 +299,6 @@ async def run_mtproto(ctx: RunContext, task: TaskSpec) -> RunOutcome:
                     "updated": result.stored.updated, "comments": result.comments, "threads": result.threads,
                     "topics": result.topics, "bots": len(result.bots),
                 }  # fmt: skip
-                if policy.track_bots and result.bots:
-                    counts["bot_targets"] = await _track_bot_targets(ctx, task, result.bots)
                 if policy.mtproto_stories and status == "ok":
                     counts["stories"] = await _read_stories(ctx, pool, task, run_id)
                 await runs.add(run_id, **counts)

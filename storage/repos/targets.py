@@ -9,6 +9,12 @@ why it lives in ``storage`` (a feature may not import the scheduler). Document s
      method_changes?: [{from, to, at, reason, state, run_id, by}],   # switches tgwatch made itself
      unreachable?: {reason, state, at, run_id}}                      # no usable method, and why
 
+A *proposed* target (``status: "proposed"``, a bot found in a button, link or mention, or named to
+``tgwatch bot``) is not crawled until a monitor or admin approves it; a rejected one
+(``status: "rejected"``) stays, so the same bot is never proposed again. ``proposed`` holds the
+provenance (by, run, channel, message, button) and ``review`` the decision (by, at, decision, reason).
+``list`` returns the targets that are crawled; ``proposals`` the others.
+
 Schedule fields are optional: a target without them takes its group's, then the default group's.
 Documents holding a datetime are written whole (insert/replace): the embedded server turns a
 ``$set`` datetime into a string; ``paused`` is a plain bool and may be ``$set``.
@@ -19,7 +25,7 @@ from __future__ import annotations
 import builtins
 from typing import Any
 
-from foundation.errors import ConfigError
+from foundation.errors import ConfigError, NotFound
 from foundation.links import LinkKind, normalize
 from foundation.models import utcnow
 from storage.client import Doc, Store, translate_errors
@@ -27,6 +33,46 @@ from storage.owners import insert_once
 
 COLLECTION = "targets"
 SCHEDULE_FIELDS = ("every", "cron", "jitter", "group", "priority")
+PROPOSED = "proposed"
+REJECTED = "rejected"
+#: statuses of a target that is not crawled: waiting for review, or refused
+REVIEW_STATES = (PROPOSED, REJECTED)
+#: bots proposed per run at most (per batch without a run): a channel stuffing its buttons with bot
+#: links cannot flood the review list; the rest are counted and recorded (``bot_proposals_capped``)
+MAX_PROPOSALS_PER_RUN = 20
+
+
+def bot_proposal(
+    name: str,
+    *,
+    by: str,
+    run_id: str | None = None,
+    found_in: str | None = None,
+    message: str | None = None,
+    how: str | None = None,
+    button_text: str | None = None,
+    url: str | None = None,
+    permalink: str | None = None,
+) -> Doc:
+    """The document of a bot proposed as a web target (its t.me page carries "monthly users").
+
+    ``by`` names the path that found it (``discovery``, ``bot_command`` …), ``found_in`` the channel
+    key and ``message`` the message key where it was named, ``how`` button/link/mention."""
+    at = utcnow()
+    provenance: Doc = {"by": by, "run_id": run_id, "at": at, "channel": found_in, "message": message, "how": how,
+                       "button_text": button_text, "url": url, "permalink": permalink}  # fmt: skip
+    return {
+        "_id": f"https://t.me/{name.lower()}",
+        "kind": "username",
+        "method": "web",
+        "source": "bot",
+        "status": PROPOSED,
+        "paused": False,
+        "name": name.lower(),
+        "created_at": at,
+        "found_in": found_in,
+        "proposed": {k: v for k, v in provenance.items() if v is not None},
+    }
 
 
 def canonical_target(name: str) -> tuple[str, str]:
@@ -79,8 +125,42 @@ class TargetRepo:
             return await self._coll.find_one({"_id": key})
 
     async def list(self) -> list[Doc]:
+        """The targets that are crawled (proposed and rejected ones are not: see ``proposals``)."""
         with translate_errors("list targets"):
-            return await self._coll.find().sort("_id", 1).to_list(None)
+            docs = await self._coll.find().sort("_id", 1).to_list(None)
+        return [d for d in docs if d.get("status") not in REVIEW_STATES]
+
+    async def proposals(self, statuses: tuple[str, ...] = (PROPOSED,)) -> builtins.list[Doc]:
+        """Targets waiting for review (or, with ``REJECTED`` in ``statuses``, refused), oldest first."""
+        with translate_errors("list proposed targets"):
+            docs = await self._coll.find({"status": {"$in": list(statuses)}}).to_list(None)
+        return sorted(docs, key=lambda d: (str(d.get("created_at") or ""), str(d["_id"])))
+
+    async def propose(self, doc: Doc) -> bool:
+        """Insert a proposed target (``doc`` complete, ``status: proposed``); False when its key is a
+        target already, whatever its status (a rejected bot is never proposed again)."""
+        assert doc.get("status") == PROPOSED
+        return await insert_once(self._coll, doc, "propose target")
+
+    async def review(self, key: str, *, approve: bool, decision: Doc) -> Doc:
+        """Approve (the target is crawled from now on) or reject a proposed target; a rejected one may
+        still be approved later. Raises ``NotFound``/``ConfigError``; read + replace guarded by status."""
+        with translate_errors("review target"):
+            doc = await self._coll.find_one({"_id": key})
+            if doc is None:
+                raise NotFound(f"no target {key}")
+            status = doc.get("status")
+            allowed = REVIEW_STATES if approve else (PROPOSED,)
+            if status not in allowed:
+                raise ConfigError(f"{key} is not a {' or '.join(allowed)} target (status {status or 'active'})")
+            new = {k: v for k, v in doc.items() if k != "status"}
+            if not approve:
+                new["status"] = REJECTED
+            new["review"] = decision
+            res = await self._coll.replace_one({"_id": key, "status": status}, new)
+        if not res.matched_count:
+            raise ConfigError(f"{key} was reviewed meanwhile")
+        return new
 
     async def remove(self, name: str) -> bool:
         key, _ = canonical_target(name)

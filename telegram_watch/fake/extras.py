@@ -169,6 +169,28 @@ def add_comment(
     return m
 
 
+def post_comment(
+    world: FakeTelegram,
+    channel: FakeChannel,
+    post: FakeMessage,
+    text: str,
+    *,
+    sender: FakeUser,
+    reply_to: int | None = None,
+) -> FakeMessage:
+    """A comment posted *now*: pushed live to the discussion group's connected members (and the
+    group's copy of the post too, when this is the post's first comment and the copy is new)."""
+    fresh = extra(post).discussion is None
+    root = discussion_root(world, channel, post)
+    group = world.channels[channel.linked_chat_id or 0]
+    if fresh:
+        world.announce(group, root)
+    m = world.add_message(group, text, sender=sender, reply_to=reply_to)
+    extra(m).thread_root = root.id
+    world.announce(group, m)
+    return m
+
+
 def add_topic(world: FakeTelegram, group: FakeChannel, title: str, *, creator: FakeUser | None = None) -> FakeTopic:
     """Open a topic in a forum supergroup (its creation service message's id is the topic id)."""
     if not group.megagroup:

@@ -343,9 +343,14 @@ class FakeTelegram:
     def post(self, channel: FakeChannel, text: str = "", **kwargs: Any) -> FakeMessage:
         """A new message appears now: UpdateNewChannelMessage to connected members."""
         m = self.add_message(channel, text, **kwargs)
+        self.announce(channel, m)
+        return m
+
+    def announce(self, channel: FakeChannel, m: FakeMessage) -> None:
+        """Push a message already in the history as new (``post`` is add + announce; builders that
+        decorate a message first, e.g. a live comment in ``extras``, announce it afterwards)."""
         ev = self._record(channel, "new", 1, msg_id=m.id)
         self._fan_out(channel, lambda: types.UpdateNewChannelMessage(tl.message(channel, m), ev.pts, 1))
-        return m
 
     def edit(self, channel: FakeChannel, msg_id: int, text: str, *, entities: list[Any] | None = None) -> FakeMessage:
         """Edit a message now: UpdateEditChannelMessage with the new text and edit_date."""
