@@ -204,9 +204,9 @@ async def seed_problems(store: Store, case: Case) -> dict[str, str]:
     await raise_failure(store, TaskSpec(f"epsilon_room/{due}", "epsilon_room", "epsilon_room", "web", due), "dead")
     summaries = {
         "detection": f"demo-detector flagged media {case.sha[:12]} (synthetic 0.97)",
-        "back_online": "message:alpha_news/2 of TD-000001 was found removed and is online again: send the request again",
+        "back_online": "message:alpha_news/2 of TD-000001 was found removed and is online again",
         "reupload": "removed item message:alpha_news/2 of TD-000001 is back in beta_chat/8 (pdq, distance 4)",
-        "quarantine": "list 'testlist': entry md5 0123456789abcdef quarantined (matched 9 distinct media within 3600 s (limit 5))",
+        "quarantine": "list 'testlist': entry md5 0123456789abcdef quarantined (matched 9 distinct media",
     }
     alerts = AlertRepo(store)
     await alerts.raise_alert(Alert(

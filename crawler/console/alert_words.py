@@ -54,15 +54,15 @@ def _reupload(t: Words, label: Label, a: Mapping[str, Any], d: Mapping[str, Any]
     if d.get("cause") == "back_online" and d.get("item") and d.get("request"):
         return t("console.alert_summary.back_online", item=d["item"], request=d["request"])
     if d.get("original") and d.get("request") and d.get("message"):
-        return t("console.alert_summary.reupload", original=d["original"], request=d["request"],
-                 message=d["message"], signal=d.get("signal", "—"), distance=_number(d.get("distance", "—")))  # fmt: skip
+        return t("console.alert_summary.reupload", original=d["original"], request=d["request"], message=d["message"],
+                 signal=d.get("signal", "—"), distance=_number(d.get("distance", "—")))  # fmt: skip
     return None
 
 
 def _crawl_failure(t: Words, label: Label, a: Mapping[str, Any], d: Mapping[str, Any]) -> Markup | None:
     if not d.get("target"):
         return None
-    msgid = "console.alert_summary.crawl_failure_dead" if d.get("status") == "dead" else "console.alert_summary.crawl_failure"
+    msgid = "console.alert_summary." + ("crawl_failure_dead" if d.get("status") == "dead" else "crawl_failure")
     return t(msgid, target=d.get("name") or d["target"])
 
 

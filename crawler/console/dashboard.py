@@ -436,7 +436,9 @@ def register(routes: RouteTable) -> None:
         entity = request.match_info["entity"].lower()[:NAME_MAX]
         if not (await CaseAccess(request.app[STORE]).visible_channels(who)).may_read(entity):
             await audit(request, who, "channel.refused", target=entity, result_count=0, via="console")
-            raise NotAuthorized("this private chat belongs to a case you are not a member of", code="access.private_chat")
+            raise NotAuthorized(
+                "this private chat belongs to a case you are not a member of", code="access.private_chat"
+            )
         points = await AudienceRepo(request.app[STORE]).series(entity)
         await audit(request, who, "growth.get", target=entity, result_count=len(points), via="console")
         t = translator(request)["t"]

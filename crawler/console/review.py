@@ -18,7 +18,7 @@ from aiohttp import web
 from crawler.api.app import SETTINGS, STORE
 from crawler.console.pages import page
 from crawler.console.render import render
-from crawler.console.takedowns import FIELD_MAX, READERS, REASON_CHOICES, SENDERS, _field, _request_id
+from crawler.console.takedowns import FIELD_MAX, READERS, REASON_CHOICES, REASON_VALUES, SENDERS, _field, _request_id
 from crawler.investigate.access import audit
 from crawler.investigate.pagination import BadQuery
 from crawler.investigate.serialize import jsonable
@@ -89,8 +89,8 @@ def register(routes: RouteTable) -> None:
         try:
             reason = Reason(reason_raw) if reason_raw else None
         except ValueError:
-            raise BadQuery(f"reason must be one of {', '.join(r.value for r in Reason)}", code="query.bad_choice",
-                               params={"field": "reason", "choices": ", ".join(r.value for r in Reason)}) from None  # fmt: skip
+            raise BadQuery(f"reason must be one of {REASON_VALUES}", code="query.bad_choice",
+                           params={"field": "reason", "choices": REASON_VALUES}) from None  # fmt: skip
         remove = [str(v) for v in form.getall("remove_item", [])]
         if any(len(v) > FIELD_MAX for v in remove):
             raise BadQuery("not an item id", code="takedowns.bad_item_id")

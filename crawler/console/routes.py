@@ -326,8 +326,9 @@ def _operation_pages(routes: RouteTable) -> None:
         try:
             statuses = [CandidateStatus(status)] if status else [CandidateStatus.TRIAGED, CandidateStatus.NEW]
         except ValueError:
-            raise BadQuery("status must be new, triaged, approved or rejected", code="query.bad_choice",
-                           params={"field": "status", "choices": "new, triaged, approved, rejected"}) from None  # fmt: skip
+            choices = "new, triaged, approved, rejected"
+            raise BadQuery(f"status must be one of {choices}", code="query.bad_choice",
+                           params={"field": "status", "choices": choices}) from None  # fmt: skip
         docs = await DiscoveryService(request.app[STORE]).list(statuses=statuses, limit=200)
         await audit(request, who, "candidates.list", filter={"status": status}, result_count=len(docs), via="console")
         items = [summary_line(d) for d in docs]

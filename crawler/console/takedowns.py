@@ -143,6 +143,8 @@ def _request_id(raw: str) -> str:
 
 #: what the alerts page's "Create takedown" form offers (value, label)
 REASON_CHOICES = [(r.value, r.label) for r in Reason]
+#: the reasons a form may name, as an error message lists them
+REASON_VALUES = ", ".join(r.value for r in Reason)
 
 
 def register(routes: RouteTable) -> None:
@@ -154,8 +156,8 @@ def register(routes: RouteTable) -> None:
         try:
             reason = Reason(reason_raw or "")
         except ValueError:
-            raise BadQuery(f"reason must be one of {', '.join(r.value for r in Reason)}", code="query.bad_choice",
-                           params={"field": "reason", "choices": ", ".join(r.value for r in Reason)}) from None  # fmt: skip
+            raise BadQuery(f"reason must be one of {REASON_VALUES}", code="query.bad_choice",
+                           params={"field": "reason", "choices": REASON_VALUES}) from None  # fmt: skip
         case = _field(form, "case")
         cases = await CaseAccess(request.app[STORE]).cases_of(who)  # a watchlist match: its case only
         req = await service(request.app).create(reason=reason, actor=who.actor, alert=alert, case=case, cases=cases)

@@ -88,7 +88,8 @@ class MessageSearch:
             raise BadQuery("since must be before until", code="query.since_after_until")
         case = _blank(query.get("case"))
         if case is not None and not is_case_id(case):
-            raise BadQuery(f"case must be a case id ({CASE_ID_RULE})", code="query.bad_case_id", params={"rule": CASE_ID_RULE})
+            raise BadQuery(f"case must be a case id ({CASE_ID_RULE})", code="query.bad_case_id",
+                           params={"rule": CASE_ID_RULE})  # fmt: skip
         channel = _blank(query.get("channel"))
         if channel is not None:
             channel = channel.rstrip("/").rsplit("/", 1)[-1].lstrip("@").lower()

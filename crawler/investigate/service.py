@@ -89,7 +89,9 @@ class InvestigateService:
             return
         if self._refused is not None:
             await self._refused(channel)
-        raise NotAuthorized("this channel is a private chat of a case you are not a member of", code="access.private_chat")
+        raise NotAuthorized(
+            "this channel is a private chat of a case you are not a member of", code="access.private_chat"
+        )
 
     # -- channels ----------------------------------------------------------------------------
     async def channels(self, page: Page) -> list[dict[str, Any]]:

@@ -118,7 +118,9 @@ class TakedownView:
         if await self.may_see(req):
             return
         await audit(self._request, self._who, "case.refused", target=req.case, via=self._via, result_count=0)
-        raise NotAuthorized(f"you are not a member of case {req.case}", code="access.not_member", params={"case": req.case})
+        raise NotAuthorized(
+            f"you are not a member of case {req.case}", code="access.not_member", params={"case": req.case}
+        )
 
     async def recent(
         self, svc: TakedownService, *, statuses: list[str] | None, before_ts: float | None, limit: int

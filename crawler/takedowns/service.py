@@ -109,7 +109,8 @@ class TakedownService:
     async def get(self, request_id: str) -> TakedownRequest:
         doc = await self.repo.get(request_id.strip().upper())
         if doc is None:
-            raise NotFound(f"no takedown request {request_id!r}", code="takedowns.unknown", params={"id": request_id[:40]})
+            raise NotFound(f"no takedown request {request_id!r}", code="takedowns.unknown",
+                           params={"id": request_id[:40]})  # fmt: skip
         return TakedownRequest.from_doc(doc)
 
     async def recent(
@@ -290,8 +291,11 @@ class TakedownService:
         async def change(req: TakedownRequest) -> tuple[TakedownRequest, list[dict[str, Any]]]:
             _must_be_unsent(req, "approve")
             if req.approved_at is not None:  # two clicks at once must not send twice
-                raise Conflict(f"{req.id} was already approved by {req.approved_by}; use `takedown send` to retry",
-                               code="takedowns.already_approved", params={"id": req.id, "by": req.approved_by})  # fmt: skip
+                raise Conflict(
+                    f"{req.id} was already approved by {req.approved_by}; use `takedown send` to retry",
+                    code="takedowns.already_approved",
+                    params={"id": req.id, "by": req.approved_by},
+                )
             now = self.clock()
             new = req.model_copy(update={"approved_at": now, "approved_by": actor})
             return new, [self._entry(req, "approved", actor, at=now, subjects=[])]
@@ -343,7 +347,9 @@ class TakedownService:
                                    params={"id": req.id, "item": unknown[0][:100]})  # fmt: skip
                 kept = [i for i in req.items if i.item_id not in set(remove_items)]
                 if not kept:
-                    raise InvalidChange("a request needs at least one item (reject it instead)", code="takedowns.last_item")
+                    raise InvalidChange(
+                        "a request needs at least one item (reject it instead)", code="takedowns.last_item"
+                    )
                 update["items"] = kept
                 changes["removed_items"] = list(remove_items)
             if not update:
