@@ -37,6 +37,8 @@ HUMAN_ATTRIBUTES = ("title", "alt", "placeholder", "aria-label")
 BLANK = re.compile(r"<t[dh][^>]*>\s*</t[dh]>|<dd[^>]*>\s*</dd>")
 #: stored values a page must show in words (``label(...)``), never as they are stored
 RAW_VALUES = {*ALERT_KINDS, "no_preview", "not_found"}
+#: words code writes into what a page shows (a ledger entry's status, its kind): shown in words, never as they are
+CODE_ENGLISH = ("awaiting signed head", "· takedown ·")
 #: set TGWATCH_DUMP_PAGES=DIR to keep the Korean pages of the walk for a person to read
 DUMP = Path(os.environ["TGWATCH_DUMP_PAGES"]) if os.environ.get("TGWATCH_DUMP_PAGES") else None
 
@@ -144,6 +146,7 @@ async def test_no_console_page_shows_english_to_a_korean_reader(client: Client, 
         hits = untranslated(visible(html), catalog)
         hits += [f"blank field: {blank}" for blank in BLANK.findall(html)]
         hits += [f"stored value shown raw: {chunk}" for chunk in visible(html) if chunk in RAW_VALUES]
+        hits += [f"English of the code: {chunk}" for chunk in visible(html) for w in CODE_ENGLISH if w in chunk]
         if hits:
             problems[path] = hits
         if DUMP:
@@ -368,7 +371,7 @@ async def test_errors_and_alerts_of_every_kind_read_korean(client: Client, world
     assert "rate limited, retry after 30s</code>" in targets, "the recorded text is kept, folded away"
     assert "gamma_room" in targets and "찾을 수 없음" in targets, "a gone channel's run status in words"
     alerts = await (await client.get("/console/alerts?status=")).text()
-    for words in ("demo-detector이(가) 미디어", "(synthetic 0.97)", "다시 올라왔습니다", "beta_chat/8에 다시 올라옴",
+    for words in ("demo-detector이(가) 미디어", "(synthetic 점수 0.97)", "다시 올라왔습니다", "beta_chat/8에 다시 올라옴",
                   "gamma_room 수집 실패", "epsilon_room 수집이 모든 재시도 후에도 실패",
                   "수집 대상 delta_room: 찾을 수 없음", "사람의 검토를 기다리는 감시 목록 일치",
                   "서로 다른 미디어 9건과 일치"):  # fmt: skip

@@ -151,7 +151,7 @@ async def _draft_row(req: TakedownRequest, alerts: AlertRepo, report: str) -> di
         "policy": req.policy or "",
         "created_at": jsonable(req.created_at),
         "approved_by": req.approved_by or "",
-        "failures": [f"{f.channel}: {f.error}" for f in req.failures],
+        "failures": [{"channel": f.channel, "at": f.at, "error": f.error} for f in req.failures],
         "matches": matches,
         "items": [
             {
