@@ -26,6 +26,7 @@ from foundation import i18n
 from storage.client import Store
 from tests.console_world import PROBLEM_PAGES, World, build_world, seed_problems
 from tests.test_console import CSRF, sign_in
+from tests.test_investigate_api import T0
 
 Client = TestClient[web.Request, web.Application]
 #: Latin words a template may hold as they are: names, formats and the English switch label
@@ -369,10 +370,10 @@ async def test_errors_and_alerts_of_every_kind_read_korean(client: Client, world
     targets = await (await client.get("/console/targets?health=failing")).text()
     assert "출처가 요청 속도를 제한했습니다" in targets, "the run's error kind, in words"
     assert "rate limited, retry after 30s</code>" in targets, "the recorded text is kept, folded away"
-    assert "gamma_room" in targets and "찾을 수 없음" in targets, "a gone channel's run status in words"
+    assert "delta_room" in targets and "찾을 수 없음" in targets, "a gone channel's run status in words"
     alerts = await (await client.get("/console/alerts?status=")).text()
-    for words in ("demo-detector이(가) 미디어", "(synthetic 점수 0.97)", "다시 올라왔습니다", "beta_chat/8에 다시 올라옴",
-                  "gamma_room 수집 실패", "epsilon_room 수집이 모든 재시도 후에도 실패",
+    for words in ("demo-detector이(가) 미디어", "(synthetic 점수 0.97)", "다시 올라왔습니다",
+                  "beta_chat/8에 다시 올라옴", "gamma_room 수집 실패", "epsilon_room 수집이 모든 재시도 후에도 실패",
                   "수집 대상 delta_room: 찾을 수 없음", "사람의 검토를 기다리는 감시 목록 일치",
                   "서로 다른 미디어 9건과 일치"):  # fmt: skip
         assert words in alerts, words
@@ -449,3 +450,32 @@ def test_console_raise_sites_carry_a_code() -> None:
             if "code=" not in call.split("raise ", 1)[0]:
                 bare.append(f"{path.name}:{source[: match.start()].count(chr(10)) + 1}")
     assert not bare, bare
+
+
+async def test_delivery_and_sending_failures_read_korean(client: Client, world: World, store: Store) -> None:
+    """A notification's failure or hold and a takedown's failed sending: words of their kind in Korean,
+    the English text the sink or sender gave kept verbatim (folded)."""
+    from crawler.takedowns.api import service
+    from storage.repos.notify import NotifyLogRepo
+
+    log = NotifyLogRepo(store)
+    for outcome, error in (("failed", "HTTP 502 from the webhook"), ("held", "rate limit: next window in 30s")):
+        await log.record({"rule": "hotline", "sink": "webhook", "kind": "alert", "outcome": outcome, "attempt": 1,
+                          "alerts": [world.alert], "error": error, "at_ts": T0.timestamp(), "at": T0})  # fmt: skip
+    await sign_in(client, world.admin)
+    request_id = await create_takedown(client, world)
+    await service(client.server.app).record_failure(
+        request_id, actor="token:boss", channel="email", attempt=1, error="SMTP 550 mailbox unavailable", sha256=None
+    )
+    await choose(client, "ko")
+    catalog = english_only()
+    english = ["HTTP 502 from the webhook", "rate limit: next window", "SMTP 550 mailbox unavailable"]
+    notify = await (await client.get("/console/notify")).text()
+    assert not korean_problems(notify, catalog, english)
+    assert "알림을 전달하지 못했습니다. 다시 시도합니다." in notify and "규칙의 전송 한도로 보류되었습니다" in notify
+    assert "HTTP 502 from the webhook</code>" in notify, "the sink's words are kept, folded"
+    assert "경보 1건" in notify, "what was sent, in words"
+    review = await (await client.get("/console/review")).text()
+    assert not korean_problems(review, catalog, english)
+    assert request_id in review, "the draft awaits review, with its failed sending"
+    assert "email(으)로 보내기 실패" in review and "SMTP 550 mailbox unavailable</code>" in review
