@@ -162,3 +162,84 @@ async def seed_dashboard(store: Store, case: Case) -> str:
         )
     )
     return watch
+
+
+#: pages that show errors and alerts of every kind once ``seed_problems`` ran (the Korean walk reads them)
+PROBLEM_PAGES: list[str] = [
+    "/console/targets",
+    "/console/targets?health=failing",
+    "/console/runs",
+    "/console/alerts?status=",
+    "/console/alerts?status=&kind=detection",
+    "/console/alerts?status=&kind=reupload",
+    "/console/media/{sha}",
+    "/console/hashes",
+    "/console/",
+]
+
+
+async def seed_problems(store: Store, case: Case) -> dict[str, str]:
+    """What goes wrong, as code records it: a target whose newest run failed on a rate limit, one
+    whose channel is gone, alerts of every kind (their stored English summaries, as the raisers write
+    them) and a hash entry held for review. Returns the English texts stored, by what they are:
+    none of them may be shown as is to a Korean reader."""
+    from crawler.scheduling.failures import raise_failure
+    from crawler.scheduling.tasks import TaskSpec
+    from foundation.errors import RateLimited
+    from storage.repos.errors import ErrorRepo
+    from storage.repos.runs import RunRepo
+
+    runs, errors, targets = RunRepo(store), ErrorRepo(store), TargetRepo(store)
+    limited = (await targets.add("gamma_room", method="web", every="1h"))["_id"]
+    gone = (await targets.add("delta_room", method="web", every="6h"))["_id"]
+    run_id = await runs.start(limited, "web_channel")
+    rate = RateLimited(retry_after=30, url="https://t.me/s/gamma_room")
+    await errors.record(rate, run_id=run_id)
+    await runs.add(run_id, pages=2, new=5)
+    await runs.finish(run_id, "failed")
+    await runs.finish(await runs.start(gone, "backfill"), "not_found")
+    due = int(T0.timestamp())
+    await raise_failure(store, TaskSpec(f"{limited}/{due}", limited, "gamma_room", "web", due), "failed")
+    await raise_failure(store, TaskSpec(f"{gone}/{due}", gone, "delta_room", "web", due), "not_found")
+    await raise_failure(store, TaskSpec(f"epsilon_room/{due}", "epsilon_room", "epsilon_room", "web", due), "dead")
+    summaries = {
+        "detection": f"demo-detector flagged media {case.sha[:12]} (synthetic 0.97)",
+        "back_online": "message:alpha_news/2 of TD-000001 was found removed and is online again",
+        "reupload": "removed item message:alpha_news/2 of TD-000001 is back in beta_chat/8 (pdq, distance 4)",
+        "quarantine": "list 'testlist': entry md5 0123456789abcdef quarantined (matched 9 distinct media",
+    }
+    alerts = AlertRepo(store)
+    await alerts.raise_alert(Alert(
+        key=f"detection/{case.sha}/demo-detector", kind=AlertKind.DETECTION, sha256=case.sha,
+        summary=summaries["detection"], details={"labels": {"synthetic": 0.97}, "detector_version": "1"},
+        channels=["alpha_news"], raised_at=T0,
+    ))  # fmt: skip
+    await alerts.raise_alert(Alert(
+        key="back-online/TD-000001/message:alpha_news/2/1", kind=AlertKind.REUPLOAD, summary=summaries["back_online"],
+        details={"request": "TD-000001", "item": "message:alpha_news/2", "cause": "back_online"},
+        channels=["alpha_news"], raised_at=T0,
+    ))  # fmt: skip
+    await alerts.raise_alert(Alert(
+        key="reupload/TD-000001/beta_chat/8", kind=AlertKind.REUPLOAD, sha256=case.other_sha,
+        summary=summaries["reupload"], details={"request": "TD-000001", "original": "message:alpha_news/2",
+        "message": "beta_chat/8", "signal": "pdq", "distance": 4}, channels=["beta_chat"], raised_at=T0,
+    ))  # fmt: skip
+    await alerts.raise_alert(Alert(
+        key="quarantine/testlist/md5/0123456789abcdef", kind=AlertKind.HASH_LIST_QUARANTINE,
+        summary=summaries["quarantine"], details={"list": "testlist", "signal_type": "md5",
+        "value": "0123456789abcdef0123456789abcdef", "entry": "testlist/md5/0123456789abcdef", "distinct_media": 9,
+        "reason": "matched 9 distinct media within 3600 s (limit 5)"}, channels=[], raised_at=T0,
+    ))  # fmt: skip
+    lists = HashListRepo(store)
+    held = await store["hash_entries"].find_one({"list": "testlist"})  # the world's one list entry
+    assert held is not None
+    await lists.quarantine(str(held["_id"]), "matched 9 distinct media within 3600 s (limit 5)", T0.timestamp())
+    summaries |= {
+        "crawl_failure": "crawl of gamma_room failed",
+        "crawl_failure_dead": "crawl of epsilon_room failed after every attempt",
+        "target_failure": "target delta_room is not found",
+        "watchlist": "watchlist match awaiting human review",
+        "hash_match": "matches list 'testlist'",
+        "run_error": "rate limited, retry after 30s",
+    }
+    return summaries

@@ -23,7 +23,8 @@ from config.targets import TargetsConfig
 from crawler.api.app import SETTINGS, STORE
 from crawler.console import charts
 from crawler.console.pages import page
-from crawler.console.render import render, translator
+from crawler.console.render import render, request_language, translator
+from crawler.console.takedowns import human_seconds
 from crawler.evidence.access import CaseAccess
 from crawler.growth import KINDS, Growth, growth_of, ranking
 from crawler.investigate.access import audit, audit_log, investigate
@@ -40,6 +41,7 @@ from storage.client import Doc, Store
 from storage.repos.accounts import AccountRepo
 from storage.repos.alerts import AlertRepo
 from storage.repos.audience import FIGURES, AudienceRepo
+from storage.repos.errors import ErrorRepo
 from storage.repos.media import MediaRepo
 from storage.repos.messages import MessageRepo
 from storage.repos.runs import RunRepo
@@ -73,7 +75,8 @@ def day_range(day: str | None) -> tuple[datetime | None, datetime | None]:
     try:
         start = datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC)
     except ValueError:
-        raise BadQuery(f"day must be a date as YYYY-MM-DD, got {day[:40]!r}") from None
+        raise BadQuery(f"day must be a date as YYYY-MM-DD, got {day[:40]!r}", code="query.bad_day",
+                       params={"value": day[:40]}) from None  # fmt: skip
     return start, start + timedelta(days=1)
 
 
@@ -157,14 +160,21 @@ def removal_by_age(requests: list[TakedownRequest], now: datetime) -> list[tuple
     return [(label, removed, whole) for label, (removed, whole) in out.items()]
 
 
-async def _target_health(store: Store, config: TargetsConfig) -> tuple[list[dict[str, Any]], dict[str, Doc]]:
-    """Each target with its newest run and health: ``ok``, ``failing`` or ``never`` (no run yet)."""
+async def _target_health(
+    store: Store, config: TargetsConfig, *, errors: bool = False
+) -> tuple[list[dict[str, Any]], dict[str, Doc]]:
+    """Each target with its newest run and health: ``ok``, ``failing`` or ``never`` (no run yet);
+    with ``errors``, a failing run's newest recorded error (``{kind, message}``) as ``error``."""
     latest = await RunRepo(store).latest_per_target()
+    recorded = ErrorRepo(store)
     rows = []
     for s in await manage.schedules(store, config):
         run = latest.get(s.target)
         health = "never" if run is None else ("ok" if run.get("status") in HEALTHY else "failing")
-        rows.append({"schedule": s, "run": run, "health": health, "group": s.group or "default"})
+        error = None
+        if errors and run is not None and health == "failing":
+            error = next(iter(await recorded.recent(1, run_id=str(run["_id"]))), None)
+        rows.append({"schedule": s, "run": run, "health": health, "group": s.group or "default", "error": error})
     return rows, latest
 
 
@@ -329,7 +339,7 @@ def _filter_channels(rows: list[dict[str, Any]], query: Any) -> list[dict[str, A
     try:
         min_risk = float(query.get("risk") or 0)
     except ValueError:
-        raise BadQuery("risk must be a number") from None
+        raise BadQuery("risk must be a number", code="query.bad_risk") from None
     out = [
         r
         for r in rows
@@ -341,7 +351,8 @@ def _filter_channels(rows: list[dict[str, Any]], query: Any) -> list[dict[str, A
     ]
     order = query.get("sort") or "risk"
     if order not in ("risk", "growth", "name", "alerts"):
-        raise BadQuery("sort must be risk, growth, name or alerts")
+        raise BadQuery("sort must be risk, growth, name or alerts", code="query.bad_choice",
+                       params={"field": "sort", "choices": "risk, growth, name, alerts"})  # fmt: skip
     keys = {
         "risk": lambda r: (-(r.get("risk_score") or 0), r["key"]),
         "growth": lambda r: (-(r["growth"] or 0), r["key"]),
@@ -357,14 +368,15 @@ def _filter_channels(rows: list[dict[str, Any]], query: Any) -> list[dict[str, A
 def _target_rows(rows: list[dict[str, Any]], query: Any) -> list[dict[str, Any]]:
     health, group = query.get("health") or None, query.get("group") or None
     if health is not None and health not in ("ok", "failing", "never"):
-        raise BadQuery("health must be ok, failing or never")
+        raise BadQuery("health must be ok, failing or never", code="query.bad_choice",
+                       params={"field": "health", "choices": "ok, failing, never"})  # fmt: skip
     return [r for r in rows if (health is None or r["health"] == health) and (group is None or r["group"] == group)]
 
 
 def _name(form: Any) -> str:
     name = str(form.get("name", "")).strip()
     if not name or len(name) > NAME_MAX:
-        raise BadQuery("a target name (username, @name or t.me link) is required")
+        raise BadQuery("a target name (username, @name or t.me link) is required", code="targets.name_required")
     canonical_target(name)  # a ConfigError (400) names what is wrong with it
     return name
 
@@ -372,7 +384,8 @@ def _name(form: Any) -> str:
 def _optional(form: Any, field: str) -> str | None:
     value = str(form.get(field, "")).strip()
     if len(value) > 100:
-        raise BadQuery(f"{field} is longer than 100 characters")
+        raise BadQuery(f"{field} is longer than 100 characters", code="form.too_long",
+                       params={"field": field, "max": 100})  # fmt: skip
     return value or None
 
 
@@ -402,13 +415,14 @@ def register(routes: RouteTable) -> None:
     async def growing(request: web.Request, who: Principal, base: dict[str, Any]) -> web.StreamResponse:
         kind = request.query.get("kind") or None
         if kind is not None and kind not in KINDS:
-            raise BadQuery(f"kind must be one of {', '.join(KINDS)}")
+            raise BadQuery(f"kind must be one of {', '.join(KINDS)}", code="query.bad_choice",
+                           params={"field": "kind", "choices": ", ".join(KINDS)})  # fmt: skip
         try:
             days = int(request.query.get("days") or DAYS)
         except ValueError:
-            raise BadQuery("days must be a whole number") from None
+            raise BadQuery("days must be a whole number", code="query.days_range", params={"max": 3650}) from None
         if not 1 <= days <= 3650:
-            raise BadQuery("days must be 1..3650")
+            raise BadQuery("days must be 1..3650", code="query.days_range", params={"max": 3650})
         view = await CaseAccess(request.app[STORE]).visible_channels(who)
         points = await AudienceRepo(request.app[STORE]).since(time.time() - days * 86_400)
         ranked = ranking([p for p in points if view.may_read(str(p["entity"]))], kind=kind, limit=100)
@@ -422,7 +436,9 @@ def register(routes: RouteTable) -> None:
         entity = request.match_info["entity"].lower()[:NAME_MAX]
         if not (await CaseAccess(request.app[STORE]).visible_channels(who)).may_read(entity):
             await audit(request, who, "channel.refused", target=entity, result_count=0, via="console")
-            raise NotAuthorized("this private chat belongs to a case you are not a member of")
+            raise NotAuthorized(
+                "this private chat belongs to a case you are not a member of", code="access.private_chat"
+            )
         points = await AudienceRepo(request.app[STORE]).series(entity)
         await audit(request, who, "growth.get", target=entity, result_count=len(points), via="console")
         t = translator(request)["t"]
@@ -440,7 +456,7 @@ def register(routes: RouteTable) -> None:
     @page(routes, "GET", "/console/targets", MANAGERS, "crawl targets: add, pause, resume, run now, remove")
     async def targets(request: web.Request, who: Principal, base: dict[str, Any]) -> web.StreamResponse:
         config = _config(request)
-        rows, _ = await _target_health(request.app[STORE], config)
+        rows, _ = await _target_health(request.app[STORE], config, errors=True)
         shown = _target_rows(rows, request.query)
         proposals = await manage.proposed_targets(request.app[STORE])
         return render(
@@ -449,6 +465,7 @@ def register(routes: RouteTable) -> None:
             **base,
             items=shown,
             proposals=proposals,
+            duration=lambda seconds: human_seconds(seconds, request_language(request)),
             groups=sorted(config.groups),
             health=request.query.get("health") or "",
             group=request.query.get("group") or "",
@@ -459,7 +476,7 @@ def register(routes: RouteTable) -> None:
         form = await request.post()
         priority = _optional(form, "priority")
         if priority is not None and not priority.lstrip("-").isdigit():
-            raise BadQuery("priority must be a whole number")
+            raise BadQuery("priority must be a whole number", code="targets.bad_priority", params={"value": priority})
         await manage.add_target(
             request.app[STORE],
             _config(request),
@@ -480,7 +497,7 @@ def register(routes: RouteTable) -> None:
         form = await request.post()
         action = str(form.get("action", ""))
         if action not in ("pause", "resume"):
-            raise BadQuery("action must be pause or resume")
+            raise BadQuery("action must be pause or resume", code="form.bad_action")
         await manage.set_paused(
             request.app[STORE], _config(request), audit_log(request), _actor(who), _name(form), paused=action == "pause"
         )

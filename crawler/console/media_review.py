@@ -50,7 +50,8 @@ NO_STORE = {"Cache-Control": "no-store, private, max-age=0", "Pragma": "no-cache
 def sha_of(request: web.Request) -> str:
     sha = request.match_info["sha256"].lower()
     if len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
-        raise BadQuery("sha256 must be 64 hexadecimal characters")
+        raise BadQuery("sha256 must be 64 hexadecimal characters", code="query.bad_hex",
+                       params={"field": "sha256", "length": 64})  # fmt: skip
     return sha
 
 
@@ -98,7 +99,7 @@ def register(routes: RouteTable) -> None:
         grant = await media_authorization(request.app[STORE], who, sha, channels)
         if grant is None:
             await audit(request, who, "media.reveal.refused", target=sha, via="console", result_count=0)
-            raise NotFound("no active case authorization covers this media for you")
+            raise NotFound("no active case authorization covers this media for you", code="access.no_media_grant")
         entry = await audit(request, who, "media.reveal", target=sha, via="console", filter={"message": message})
         doc = await MediaRepo(request.app[STORE]).get(sha) or {}
         back = safe_next(str(form.get("back", "")))  # the page the click came from (pages send no Referer)
@@ -111,10 +112,10 @@ def register(routes: RouteTable) -> None:
     async def match(request: web.Request, who: Principal, base: dict[str, Any]) -> web.StreamResponse:
         key = request.query.get("alert", "")
         if not key or len(key) > 300:
-            raise BadQuery("an alert key is required")
+            raise BadQuery("an alert key is required", code="form.required", params={"field": "alert"})
         alert = await AlertRepo(request.app[STORE]).get(key)
         if alert is None or alert.get("kind") != "hash_match" or not alert.get("sha256"):
-            raise NotFound(f"no hash-list match alert {key}")
+            raise NotFound(f"no hash-list match alert {key}", code="alerts.no_match_alert", params={"key": key})
         sha = str(alert["sha256"])
         details = alert.get("details") or {}
         entry = await _list_entry(request, details)

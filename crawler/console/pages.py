@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from crawler.api.auth import AUTH, SESSION_COOKIE, client_address
+from crawler.console.problems import describe
 from crawler.console.render import render, request_language
 from crawler.console.session import current, session_csrf
 from crawler.investigate.access import CSRF_FIELD, csrf_valid
@@ -35,9 +36,17 @@ def safe_next(value: str | None) -> str:
     return "/console/"
 
 
-def error_page(request: web.Request, status: int, message: str, base: dict[str, Any] | None = None) -> web.Response:
+def error_page(
+    request: web.Request, status: int, message: str, base: dict[str, Any] | None = None, detail: str | None = None
+) -> web.Response:
+    """The error page: ``message`` in the reader's language, ``detail`` the recorded English text (folded)."""
     context = base or {"who": None, "csrf": ""}
-    return render(request, "error.html", status, status=status, message=message, **context)
+    return render(request, "error.html", status, status=status, message=message, detail=detail, **context)
+
+
+def problem_page(request: web.Request, status: int, exc: TgwatchError, base: dict[str, Any]) -> web.Response:
+    problem = describe(exc, request_language(request))
+    return error_page(request, status, problem.text, base, problem.detail)
 
 
 def page(
@@ -67,13 +76,13 @@ def page(
             try:
                 return await handler(request, who, base)
             except BadQuery as exc:
-                return error_page(request, 400, exc.message, base)
+                return problem_page(request, 400, exc, base)
             except NotFound as exc:
-                return error_page(request, 404, exc.message, base)
+                return problem_page(request, 404, exc, base)
             except NotAuthorized as exc:  # e.g. a case this investigator is not a member of
-                return error_page(request, 403, exc.message, base)
+                return problem_page(request, 403, exc, base)
             except TgwatchError as exc:  # e.g. a review conflict, a missing authorization
-                return error_page(request, 409 if exc.kind in CONFLICT_KINDS else 400, exc.message, base)
+                return problem_page(request, 409 if exc.kind in CONFLICT_KINDS else 400, exc, base)
 
         wrapped.__name__ = f"console_{handler.__name__}"
         return handler

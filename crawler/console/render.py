@@ -25,6 +25,8 @@ from markupsafe import Markup, escape
 
 from crawler.api.app import SETTINGS
 from crawler.api.auth import SESSION_LANG
+from crawler.console.alert_words import alert_summary
+from crawler.console.problems import Problem, stored
 from foundation.i18n import LANGUAGES, translated
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -143,7 +145,16 @@ def translator(request: web.Request) -> dict[str, Any]:
     here = request.path_qs if request.method == "GET" else "/console/"
     query = {k: v for k, v in request.query.items() if k != "lang"}
     switch = {code: request.path + "?" + urlencode({**query, "lang": code}) for code in LANGUAGES}
-    return {"t": t, "label": label, "lang": lang, "tz": page_zone(request, lang), "here": here, "switch": switch}
+    def summary(alert: dict[str, Any]) -> Markup | str:
+        """An alert's summary in the reader's language (``crawler.console.alert_words``)."""
+        return alert_summary(t, label, alert)
+
+    def problem(error: dict[str, Any] | None) -> Problem | None:
+        """A recorded error (a run's) in the reader's language, with its English text as the detail."""
+        return stored(error, lang)
+
+    return {"t": t, "label": label, "summary": summary, "problem": problem, "lang": lang,
+            "tz": page_zone(request, lang), "here": here, "switch": switch}  # fmt: skip
 
 
 def render(request: web.Request, template: str, http_status: int = 200, **context: Any) -> web.Response:

@@ -18,7 +18,7 @@ from aiohttp import web
 from crawler.api.app import SETTINGS, STORE
 from crawler.console.pages import page
 from crawler.console.render import render
-from crawler.console.takedowns import FIELD_MAX, READERS, REASON_CHOICES, SENDERS, _field, _request_id
+from crawler.console.takedowns import FIELD_MAX, READERS, REASON_CHOICES, REASON_VALUES, SENDERS, _field, _request_id
 from crawler.investigate.access import audit
 from crawler.investigate.pagination import BadQuery
 from crawler.investigate.serialize import jsonable
@@ -69,9 +69,10 @@ def register(routes: RouteTable) -> None:
         request_id = _request_id(request.match_info["id"])
         why = str(form.get("why", "")).strip()
         if not why:
-            raise BadQuery("say why the draft is rejected")
+            raise BadQuery("say why the draft is rejected", code="takedowns.reject_reason_required")
         if len(why) > REJECT_MAX:
-            raise BadQuery(f"the reason is longer than {REJECT_MAX} characters")
+            raise BadQuery(f"the reason is longer than {REJECT_MAX} characters", code="form.too_long",
+                           params={"field": "reason", "max": REJECT_MAX})  # fmt: skip
         await service(request.app).reject(request_id, reason=why, actor=who.actor)
         await audit(request, who, "takedowns.reject", target=request_id, via="console")
         raise web.HTTPSeeOther("/console/review")
@@ -82,15 +83,17 @@ def register(routes: RouteTable) -> None:
         request_id = _request_id(request.match_info["id"])
         note = str(form.get("note", "")).strip() if "note" in form else None
         if note is not None and len(note) > NOTE_MAX:
-            raise BadQuery(f"note is longer than {NOTE_MAX} characters")
+            raise BadQuery(f"note is longer than {NOTE_MAX} characters", code="form.too_long",
+                           params={"field": "note", "max": NOTE_MAX})  # fmt: skip
         reason_raw = _field(form, "reason")
         try:
             reason = Reason(reason_raw) if reason_raw else None
         except ValueError:
-            raise BadQuery(f"reason must be one of {', '.join(r.value for r in Reason)}") from None
+            raise BadQuery(f"reason must be one of {REASON_VALUES}", code="query.bad_choice",
+                           params={"field": "reason", "choices": REASON_VALUES}) from None  # fmt: skip
         remove = [str(v) for v in form.getall("remove_item", [])]
         if any(len(v) > FIELD_MAX for v in remove):
-            raise BadQuery("not an item id")
+            raise BadQuery("not an item id", code="takedowns.bad_item_id")
         await service(request.app).edit(request_id, actor=who.actor, note=note, reason=reason, remove_items=remove)
         await audit(request, who, "takedowns.edit", target=request_id, result_count=len(remove), via="console")
         raise web.HTTPSeeOther("/console/review")
@@ -136,7 +139,7 @@ async def _draft_row(req: TakedownRequest, alerts: AlertRepo, report: str) -> di
                 "signal": details.get("signal_type", ""),
                 "distance": details.get("distance", ""),
                 "retroactive": bool(details.get("retroactive")),
-                "summary": (doc or {}).get("summary", "(alert not found)"),
+                "doc": doc,  # its summary is worded per kind in the reader's language (``summary(doc)``)
             }
         )
     return {
@@ -148,7 +151,7 @@ async def _draft_row(req: TakedownRequest, alerts: AlertRepo, report: str) -> di
         "policy": req.policy or "",
         "created_at": jsonable(req.created_at),
         "approved_by": req.approved_by or "",
-        "failures": [f"{f.channel}: {f.error}" for f in req.failures],
+        "failures": [{"channel": f.channel, "at": f.at, "error": f.error} for f in req.failures],
         "matches": matches,
         "items": [
             {

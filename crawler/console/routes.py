@@ -143,7 +143,8 @@ def _session_pages(routes: RouteTable) -> None:
         form = await request.post()
         lang = str(form.get("lang", ""))
         if lang not in LANGUAGES:
-            raise BadQuery(f"language must be one of {', '.join(LANGUAGES)}")
+            raise BadQuery(f"language must be one of {', '.join(LANGUAGES)}", code="query.bad_choice",
+                           params={"field": "lang", "choices": ", ".join(LANGUAGES)})  # fmt: skip
         await request.app[AUTH].sessions.set_lang(request.cookies.get(SESSION_COOKIE, ""), lang)
         raise web.HTTPSeeOther(safe_next(str(form.get("next", ""))))
 
@@ -254,7 +255,8 @@ def _evidence_pages(routes: RouteTable) -> None:
     async def message(request: web.Request, who: Principal, base: dict[str, Any]) -> web.StreamResponse:
         msg_id = request.match_info["msg_id"]
         if not msg_id.isdigit():
-            raise BadQuery(f"message id must be a positive integer, got {msg_id!r}")
+            raise BadQuery(f"message id must be a positive integer, got {msg_id!r}", code="query.bad_message_id",
+                           params={"value": msg_id[:40]})  # fmt: skip
         key = f"{request.match_info['channel'].lower()}/{int(msg_id)}"
         ctx = await (await investigate(request, who, via="console")).context(key)
         count = 1 + sum(len(ctx[k]) for k in ("before", "after", "album", "reply_chain", "replies"))
@@ -271,7 +273,8 @@ def _evidence_pages(routes: RouteTable) -> None:
     async def media(request: web.Request, who: Principal, base: dict[str, Any]) -> web.StreamResponse:
         sha = request.match_info["sha256"].lower()
         if len(sha) != 64 or any(c not in "0123456789abcdef" for c in sha):
-            raise BadQuery("sha256 must be 64 hexadecimal characters")
+            raise BadQuery("sha256 must be 64 hexadecimal characters", code="query.bad_hex",
+                           params={"field": "sha256", "length": 64})  # fmt: skip
         found = await (await investigate(request, who, via="console")).media(sha)
         await audit(request, who, "media.get", target=sha, result_count=len(found["sightings"]), via="console")
         channels = found["channels"]
@@ -311,7 +314,7 @@ def _operation_pages(routes: RouteTable) -> None:
         form = await request.post()
         key, status = str(form.get("key", "")), str(form.get("status", ""))
         if not key or len(key) > 300:
-            raise BadQuery("alert key is missing")
+            raise BadQuery("alert key is missing", code="form.required", params={"field": "alert"})
         cases = await CaseAccess(request.app[STORE]).cases_of(who)
         await ops(request).set_alert_status(key, status, who.actor, cases=cases)
         await audit(request, who, "alerts.status", target=key, filter={"status": status}, via="console")
@@ -323,7 +326,9 @@ def _operation_pages(routes: RouteTable) -> None:
         try:
             statuses = [CandidateStatus(status)] if status else [CandidateStatus.TRIAGED, CandidateStatus.NEW]
         except ValueError:
-            raise BadQuery("status must be new, triaged, approved or rejected") from None
+            choices = "new, triaged, approved, rejected"
+            raise BadQuery(f"status must be one of {choices}", code="query.bad_choice",
+                           params={"field": "status", "choices": choices}) from None  # fmt: skip
         docs = await DiscoveryService(request.app[STORE]).list(statuses=statuses, limit=200)
         await audit(request, who, "candidates.list", filter={"status": status}, result_count=len(docs), via="console")
         items = [summary_line(d) for d in docs]
@@ -335,14 +340,14 @@ def _operation_pages(routes: RouteTable) -> None:
         link, action = str(form.get("link", "")), str(form.get("action", ""))
         note = str(form.get("note", "")).strip()[:500] or None
         if not link or len(link) > 300:
-            raise BadQuery("candidate link is missing")
+            raise BadQuery("candidate link is missing", code="form.required", params={"field": "link"})
         service = DiscoveryService(request.app[STORE])
         if action == "approve":
             await service.approve(link, actor=who.actor, note=note)
         elif action == "reject":
             await service.reject(link, actor=who.actor, note=note)
         else:
-            raise BadQuery("action must be approve or reject")
+            raise BadQuery("action must be approve or reject", code="form.bad_action")
         raise web.HTTPSeeOther("/console/candidates")
 
     @page(routes, "GET", "/console/runs", OPERATIONS, "run status and health")
@@ -356,7 +361,9 @@ def _operation_pages(routes: RouteTable) -> None:
     async def hash_lists(request: web.Request, who: Principal, base: dict[str, Any]) -> web.StreamResponse:
         store = request.app[STORE]
         reviews = await AlertRepo(store).match_reviews()
-        rows = [{"name": d["_id"], "enabled": d.get("enabled", True), **list_row(d, reviews.get(d["_id"], {}))}
+        # the last sync as epoch seconds: shown as every console time (reader's zone, UTC on hover)
+        rows = [{"name": d["_id"], "enabled": d.get("enabled", True), **list_row(d, reviews.get(d["_id"], {})),
+                 "last_sync_at": (d.get("sync") or {}).get("last_sync_ts")}
                 for d in await HashListRepo(store).lists()]  # fmt: skip
         quarantined = await HashListRepo(store).quarantined()
         return render(request, "hashes.html", **base, rows=rows, quarantined=quarantined)

@@ -127,21 +127,24 @@ def _short(value: Any) -> str:
 def _field(form: Any, name: str, *, required: bool = False) -> str | None:
     value = str(form.get(name, "")).strip()
     if len(value) > FIELD_MAX:
-        raise BadQuery(f"{name} is longer than {FIELD_MAX} characters")
+        raise BadQuery(f"{name} is longer than {FIELD_MAX} characters", code="form.too_long",
+                       params={"field": name, "max": FIELD_MAX})  # fmt: skip
     if required and not value:
-        raise BadQuery(f"{name} is required")
+        raise BadQuery(f"{name} is required", code="form.required", params={"field": name})
     return value or None
 
 
 def _request_id(raw: str) -> str:
     value = raw.strip().upper()
     if not value or len(value) > 40 or not all(c.isalnum() or c == "-" for c in value):
-        raise BadQuery("not a takedown request id")
+        raise BadQuery("not a takedown request id", code="takedowns.bad_request_id")
     return value
 
 
 #: what the alerts page's "Create takedown" form offers (value, label)
 REASON_CHOICES = [(r.value, r.label) for r in Reason]
+#: the reasons a form may name, as an error message lists them
+REASON_VALUES = ", ".join(r.value for r in Reason)
 
 
 def register(routes: RouteTable) -> None:
@@ -153,7 +156,8 @@ def register(routes: RouteTable) -> None:
         try:
             reason = Reason(reason_raw or "")
         except ValueError:
-            raise BadQuery(f"reason must be one of {', '.join(r.value for r in Reason)}") from None
+            raise BadQuery(f"reason must be one of {REASON_VALUES}", code="query.bad_choice",
+                           params={"field": "reason", "choices": REASON_VALUES}) from None  # fmt: skip
         case = _field(form, "case")
         cases = await CaseAccess(request.app[STORE]).cases_of(who)  # a watchlist match: its case only
         req = await service(request.app).create(reason=reason, actor=who.actor, alert=alert, case=case, cases=cases)
@@ -163,7 +167,8 @@ def register(routes: RouteTable) -> None:
     async def takedowns(request: web.Request, who: Principal, base: dict[str, Any]) -> web.StreamResponse:
         tab = request.query.get("status", "open") or "open"
         if tab not in TABS:
-            raise BadQuery(f"status must be one of {', '.join(TABS)}")
+            raise BadQuery(f"status must be one of {', '.join(TABS)}", code="query.bad_choice",
+                           params={"field": "status", "choices": ", ".join(TABS)})  # fmt: skip
         statuses = [] if tab == "all" else parse_statuses(tab)
         svc = service(request.app)
         view = TakedownView(request, who, via="console")
@@ -220,7 +225,7 @@ def register(routes: RouteTable) -> None:
         try:
             await service(request.app).mark_sent(request_id, via=via, actor=who.actor, reference=reference)
         except ValueError as exc:
-            raise BadQuery(str(exc)) from None
+            raise BadQuery(str(exc), code="takedowns.via_required") from None
         raise web.HTTPSeeOther(f"/console/takedowns/{quote(request_id)}")
 
 

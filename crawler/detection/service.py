@@ -270,7 +270,11 @@ class DetectionService:
             sha256=verdict.sha256,
             summary=f"{verdict.detector} flagged media {verdict.sha256[:12]}"
             + (f" ({top[0]} {top[1]:.2f})" if top[0] else ""),
-            details={"labels": verdict.labels, "detector_version": verdict.detector_version},
+            details={
+                "labels": verdict.labels,
+                "detector": verdict.detector,
+                "detector_version": verdict.detector_version,
+            },
             channels=channels,
             raised_at=verdict.decided_at,
         )

@@ -268,7 +268,7 @@ class DiscoveryService:
         key = room.canonical if room is not None else link.strip()
         doc = await self.repo.get(key)
         if doc is None:
-            raise NotFound(f"no candidate {link!r}", url=key)
+            raise NotFound(f"no candidate {link!r}", url=key, code="candidates.unknown", params={"link": link[:200]})
         return doc
 
     async def approve(
@@ -305,22 +305,29 @@ class DiscoveryService:
         if authorization_id is None:
             raise NotAuthorized(
                 f"{doc['_id']} is an invite: approving it needs an active authorization that covers "
-                f"{invite_scope(invite_hash)!r} (--authorization ID)"
+                f"{invite_scope(invite_hash)!r} (--authorization ID)",
+                code="candidates.invite_needs_authorization",
+                params={"link": doc["_id"]},
             )
         auth = await AuthorizationRepo(self.store).get(authorization_id)
         if auth is None:
-            raise NotAuthorized(f"no authorization {authorization_id!r}")
+            raise NotAuthorized(f"no authorization {authorization_id!r}", code="authorizations.unknown",
+                                params={"id": authorization_id})  # fmt: skip
         if auth.get("revoked"):
-            raise NotAuthorized(f"authorization {authorization_id!r} is revoked")
+            raise NotAuthorized(f"authorization {authorization_id!r} is revoked", code="authorizations.revoked",
+                                params={"id": authorization_id})  # fmt: skip
         if float(auth.get("valid_until") or 0) <= time.time():
-            raise NotAuthorized(f"authorization {authorization_id!r} has expired")
+            raise NotAuthorized(f"authorization {authorization_id!r} has expired", code="authorizations.expired",
+                                params={"id": authorization_id})  # fmt: skip
         if invite_scope(invite_hash) not in (auth.get("scope") or []):
-            raise NotAuthorized(f"authorization {authorization_id!r} does not cover {invite_scope(invite_hash)!r}")
+            raise NotAuthorized(f"authorization {authorization_id!r} does not cover {invite_scope(invite_hash)!r}",
+                                code="authorizations.not_covering", params={"id": authorization_id})  # fmt: skip
 
     async def reject(self, link: str, *, actor: str, note: str | None = None) -> Doc:
         doc = await self._candidate(link)
         if doc.get("status") == CandidateStatus.APPROVED.value:
-            raise ReviewConflict(f"{doc['_id']} is approved (a target exists); pause the target instead")
+            raise ReviewConflict(f"{doc['_id']} is approved (a target exists); pause the target instead",
+                                 code="candidates.already_approved", params={"link": doc["_id"]})  # fmt: skip
         review = {"action": "rejected", "by": actor, "at": utcnow().isoformat(), "note": note}
         return await self._set_status(doc, CandidateStatus.REJECTED, review)
 

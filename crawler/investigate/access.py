@@ -118,4 +118,4 @@ async def require_case(request: web.Request, who: Principal, case_id: str | None
     if case_id is None or await CaseAccess(request.app[STORE]).may_open_case(who, case_id):
         return
     await audit(request, who, "case.refused", target=case_id, via=via, result_count=0)
-    raise NotAuthorized(f"you are not a member of case {case_id}")
+    raise NotAuthorized(f"you are not a member of case {case_id}", code="access.not_member", params={"case": case_id})

@@ -72,25 +72,30 @@ class MessageSearch:
         """Validate every parameter; anything wrong is a ``BadQuery`` naming the parameter."""
         unknown = set(query) - set(SEARCH_PARAMS) - {"format"}
         if unknown:
-            raise BadQuery(f"unknown parameter(s): {', '.join(sorted(unknown))}")
+            raise BadQuery(f"unknown parameter(s): {', '.join(sorted(unknown))}", code="query.unknown_params",
+                           params={"names": ", ".join(sorted(unknown))[:200]})  # fmt: skip
         text = (query.get("q") or "").strip() or None
         if text is not None and len(text) > TEXT_MAX:
-            raise BadQuery(f"q is longer than {TEXT_MAX} characters")
+            raise BadQuery(f"q is longer than {TEXT_MAX} characters", code="form.too_long",
+                           params={"field": "q", "max": TEXT_MAX})  # fmt: skip
         verdict = _blank(query.get("verdict"))
         if verdict is not None and verdict not in DECISIONS:
-            raise BadQuery(f"verdict must be one of {', '.join(DECISIONS)}, got {verdict!r}")
+            raise BadQuery(f"verdict must be one of {', '.join(DECISIONS)}, got {verdict!r}", code="query.bad_choice",
+                           params={"field": "verdict", "choices": ", ".join(DECISIONS)})  # fmt: skip
         since = _when(query.get("since"), "since")
         until = _when(query.get("until"), "until")
         if since and until and since >= until:
-            raise BadQuery("since must be before until")
+            raise BadQuery("since must be before until", code="query.since_after_until")
         case = _blank(query.get("case"))
         if case is not None and not is_case_id(case):
-            raise BadQuery(f"case must be a case id ({CASE_ID_RULE})")
+            raise BadQuery(f"case must be a case id ({CASE_ID_RULE})", code="query.bad_case_id",
+                           params={"rule": CASE_ID_RULE})  # fmt: skip
         channel = _blank(query.get("channel"))
         if channel is not None:
             channel = channel.rstrip("/").rsplit("/", 1)[-1].lstrip("@").lower()
             if not re.fullmatch(r"[a-z0-9_]{1,64}", channel):
-                raise BadQuery(f"channel must be a channel key or username, got {channel!r}")
+                raise BadQuery(f"channel must be a channel key or username, got {channel!r}", code="query.bad_channel",
+                               params={"value": channel[:80]})  # fmt: skip
         return cls(
             channel=channel,
             since=since,
@@ -128,7 +133,7 @@ def _flag(value: str | None, name: str) -> bool | None:
         return True
     if lowered in {"false", "0", "no", "off"}:
         return False
-    raise BadQuery(f"{name} must be true or false, got {value!r}")
+    raise BadQuery(f"{name} must be true or false, got {value!r}", code="query.bad_bool", params={"field": name})
 
 
 def _hex(value: str | None, length: int, name: str) -> str | None:
@@ -137,7 +142,8 @@ def _hex(value: str | None, length: int, name: str) -> str | None:
         return None
     value = value.lower()
     if len(value) != length or not HEX.match(value):
-        raise BadQuery(f"{name} must be {length} hexadecimal characters")
+        raise BadQuery(f"{name} must be {length} hexadecimal characters", code="query.bad_hex",
+                       params={"field": name, "length": length})  # fmt: skip
     return value
 
 
@@ -150,7 +156,8 @@ def _when(value: str | None, name: str) -> datetime | None:
             return datetime.combine(date.fromisoformat(value), time(), tzinfo=UTC)
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise BadQuery(f"{name} must be an ISO 8601 date or datetime, got {value!r}") from None
+        raise BadQuery(f"{name} must be an ISO 8601 date or datetime, got {value!r}", code="query.bad_date",
+                       params={"field": name, "value": value[:40]}) from None  # fmt: skip
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 

@@ -50,9 +50,11 @@ class OpsService:
         """A page of alerts; ``cases`` are the caller's (``CaseAccess.cases_of``: None for an admin):
         a watchlist match is listed only for its own case."""
         if status is not None and status not in ALERT_STATUSES:
-            raise BadQuery(f"status must be one of {', '.join(ALERT_STATUSES)}")
+            raise BadQuery(f"status must be one of {', '.join(ALERT_STATUSES)}", code="query.bad_choice",
+                           params={"field": "status", "choices": ", ".join(ALERT_STATUSES)})  # fmt: skip
         if kind is not None and kind not in ALERT_KINDS:
-            raise BadQuery(f"kind must be one of {', '.join(ALERT_KINDS)}")
+            raise BadQuery(f"kind must be one of {', '.join(ALERT_KINDS)}", code="query.bad_choice",
+                           params={"field": "kind", "choices": ", ".join(ALERT_KINDS)})  # fmt: skip
         docs = await self.alert_repo.page(
             status=status,
             kind=kind,
@@ -69,14 +71,15 @@ class OpsService:
         """Change an alert's status; a case-scoped alert only by its case's members (or an admin,
         ``cases`` None): for anyone else it does not exist."""
         if status not in ALERT_STATUSES:
-            raise BadQuery(f"status must be one of {', '.join(ALERT_STATUSES)}")
+            raise BadQuery(f"status must be one of {', '.join(ALERT_STATUSES)}", code="query.bad_choice",
+                           params={"field": "status", "choices": ", ".join(ALERT_STATUSES)})  # fmt: skip
         current = await self.alert_repo.get(key)
         if current is not None and cases is not None and current.get("kind") in CASE_SCOPED_KINDS:
             named = set((current.get("details") or {}).get("cases") or [])
             if not named & set(cases):
-                raise NotFound(f"no alert {key!r}")
+                raise NotFound(f"no alert {key!r}", code="alerts.unknown", params={"key": key})
         if not await self.alert_repo.set_status(key, status, by):
-            raise NotFound(f"no alert {key!r}")
+            raise NotFound(f"no alert {key!r}", code="alerts.unknown", params={"key": key})
         doc = await self.alert_repo.get(key)
         return with_key(doc or {"_id": key})
 
@@ -88,7 +91,7 @@ class OpsService:
         doc = await self._runs.get(run_id)
         errors = await self._errors.recent(50, run_id=run_id)
         if doc is None:
-            raise NotFound(f"no run {run_id!r}")
+            raise NotFound(f"no run {run_id!r}", code="runs.unknown", params={"id": run_id})
         return {**with_key(doc), "recent_errors": [with_key(e) for e in errors]}
 
     async def queues(self) -> dict[str, Any]:

@@ -59,9 +59,11 @@ def parse_limit(value: str | None, default: int = DEFAULT_LIMIT) -> int:
     try:
         limit = int(value)
     except ValueError:
-        raise BadQuery(f"limit must be an integer, got {value!r}") from None
+        raise BadQuery(f"limit must be an integer, got {value!r}", code="query.bad_limit",
+                       params={"max": MAX_LIMIT}) from None  # fmt: skip
     if not 1 <= limit <= MAX_LIMIT:
-        raise BadQuery(f"limit must be between 1 and {MAX_LIMIT}, got {limit}")
+        raise BadQuery(f"limit must be between 1 and {MAX_LIMIT}, got {limit}", code="query.bad_limit",
+                       params={"max": MAX_LIMIT})  # fmt: skip
     return limit
 
 
@@ -73,16 +75,16 @@ def page_of(query: Mapping[str, str], scope_params: Mapping[str, Any], default_l
     if not cursor:
         return Page(0, limit, scope)
     if len(cursor) > MAX_CURSOR_CHARS:
-        raise BadQuery("cursor is not one this server issued")
+        raise BadQuery("cursor is not one this server issued", code="query.bad_cursor")
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         data = json.loads(raw)
         offset = int(data["o"])
         made_for = str(data["f"])
     except (ValueError, KeyError, TypeError, OverflowError, RecursionError, binascii.Error):
-        raise BadQuery("cursor is not one this server issued") from None
+        raise BadQuery("cursor is not one this server issued", code="query.bad_cursor") from None
     if not 0 <= offset <= MAX_OFFSET:
-        raise BadQuery("cursor is not one this server issued")
+        raise BadQuery("cursor is not one this server issued", code="query.bad_cursor")
     if made_for != scope:
-        raise BadQuery("cursor was issued for other filters; start again without a cursor")
+        raise BadQuery("cursor was issued for other filters; start again without a cursor", code="query.stale_cursor")
     return Page(offset, limit, scope)

@@ -89,7 +89,9 @@ class InvestigateService:
             return
         if self._refused is not None:
             await self._refused(channel)
-        raise NotAuthorized("this channel is a private chat of a case you are not a member of")
+        raise NotAuthorized(
+            "this channel is a private chat of a case you are not a member of", code="access.private_chat"
+        )
 
     # -- channels ----------------------------------------------------------------------------
     async def channels(self, page: Page) -> list[dict[str, Any]]:
@@ -101,7 +103,7 @@ class InvestigateService:
         await self.require_readable(key)
         doc = await self._channels.get(key)
         if doc is None:
-            raise NotFound(f"no channel {name!r}")
+            raise NotFound(f"no channel {name!r}", code="channels.unknown", params={"name": name[:100]})
         out = with_key(doc)
         out["usernames"] = await self._usernames(key, doc)
         return out
@@ -166,7 +168,7 @@ class InvestigateService:
     async def message(self, key: str) -> Doc:
         doc = await self._messages.get(key)
         if doc is None:
-            raise NotFound(f"no message {key!r}")
+            raise NotFound(f"no message {key!r}", code="messages.unknown", params={"key": key[:100]})
         await self.require_readable(str(doc["channel"]))
         return doc
 
@@ -230,7 +232,7 @@ class InvestigateService:
         by_media = {"media": {"$elemMatch": {"sha256": sha256}}}
         messages = await self._messages.search(by_media, ORDER, limit=500, what="read media")
         if doc is None and not sightings and not messages:
-            raise NotFound(f"no media {sha256}")
+            raise NotFound(f"no media {sha256}", code="media.unknown", params={"sha": sha256[:12]})
         if self.view.hidden:
             seen_anywhere = {s["channel"] for s in sightings} | {m["channel"] for m in messages}
             sightings = [s for s in sightings if self.view.may_read(s["channel"])]

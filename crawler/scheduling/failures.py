@@ -40,7 +40,8 @@ async def raise_failure(store: Store, spec: TaskSpec, status: str, *, reason: st
         return
     alert = Alert(
         key=key, kind=kind, summary=summary, channels=_channels(spec.target), raised_at=now,
-        details={"target": spec.target, "task": spec.task_id, "status": status, "reason": reason[:500]},
+        details={"target": spec.target, "name": spec.name, "task": spec.task_id, "status": status,
+                 "reason": reason[:500]},
     )  # fmt: skip
     try:
         await AlertRepo(store).raise_alert(alert)

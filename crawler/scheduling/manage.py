@@ -51,19 +51,24 @@ def check_schedule(config: TargetsConfig, *, every: str | None, cron: str | None
                    jitter: str | None) -> None:  # fmt: skip
     """The schedule options a target may take; raises ``ConfigError`` with the reason."""
     if every and cron:
-        raise ConfigError("give an interval or a cron expression, not both")
-    try:
-        if every is not None and parse_duration(every) <= 0:
-            raise ConfigError(f"interval {every!r} must be positive")
-        if jitter is not None:
-            parse_duration(jitter)
-        if cron is not None:
+        raise ConfigError("give an interval or a cron expression, not both", code="targets.every_and_cron")
+    for field, value in (("every", every), ("jitter", jitter)):
+        try:
+            seconds = parse_duration(value) if value is not None else None
+        except ValueError as exc:
+            raise ConfigError(str(exc), code="targets.bad_duration", params={"field": field, "value": value}) from exc
+        if field == "every" and seconds is not None and seconds <= 0:
+            raise ConfigError(f"interval {every!r} must be positive", code="targets.every_positive",
+                              params={"value": every})  # fmt: skip
+    if cron is not None:
+        try:
             check_cron(cron)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from exc
+        except ValueError as exc:
+            raise ConfigError(str(exc), code="targets.bad_cron", params={"value": cron}) from exc
     if group is not None and group not in config.groups and group != "default":
         known = ", ".join(config.groups) or "none"
-        raise ConfigError(f"no [groups.{group}] in the configuration (known: {known})")
+        raise ConfigError(f"no [groups.{group}] in the configuration (known: {known})", code="targets.unknown_group",
+                          params={"group": group, "known": known})  # fmt: skip
 
 
 async def add_target(
@@ -82,7 +87,8 @@ async def add_target(
 ) -> tuple[Doc, Schedule]:
     """Add NAME or change its schedule; returns the stored document and the effective schedule."""
     if method not in ("web", "mtproto"):
-        raise ConfigError(f"method must be web or mtproto, got {method!r}")
+        raise ConfigError(f"method must be web or mtproto, got {method!r}", code="targets.bad_method",
+                          params={"value": method})  # fmt: skip
     check_schedule(config, every=every, cron=cron, group=group, jitter=jitter)
     doc = await TargetRepo(store).add(
         name, method=method, source=actor.via, every=every, cron=cron, group=group, jitter=jitter, priority=priority
@@ -102,7 +108,7 @@ async def remove_target(store: Store, config: TargetsConfig, audit: AuditLog, ac
     removed = await TargetRepo(store).remove(name)
     configured = _configured(config, key) is not None
     if not removed and not configured:
-        raise NotFound(f"no target {key}")
+        raise NotFound(f"no target {key}", code="targets.unknown", params={"name": key})
     await _audit(audit, actor, "targets.remove", key, still_configured=configured)
     return configured
 
@@ -116,7 +122,7 @@ async def set_paused(
     if not await repo.set_paused(name, paused):
         configured = next((t for t in config.targets if canonical_target(t.name)[0] == key), None)
         if configured is None:
-            raise NotFound(f"no target {key}")
+            raise NotFound(f"no target {key}", code="targets.unknown", params={"name": key})
         # a configured target is paused by a database overlay that only holds "paused"
         await repo.add(name, method=configured.method or "web", source="override", paused=paused)
         await repo.clear_method(name)
@@ -133,9 +139,9 @@ async def enqueue_now(store: Store, config: TargetsConfig, audit: AuditLog, acto
     key, _ = canonical_target(name)
     schedule = next((s for s in await schedules(store, config) if s.target == key), None)
     if schedule is None:
-        raise NotFound(f"no target {key}")
+        raise NotFound(f"no target {key}", code="targets.unknown", params={"name": key})
     if schedule.paused:
-        raise ConfigError(f"{key} is paused: resume it first")
+        raise ConfigError(f"{key} is paused: resume it first", code="targets.paused", params={"name": key})
     due = datetime.fromtimestamp(int(time.time()), UTC)
     now_schedule = Schedule(key, schedule.name, schedule.method, None, None, 0.0, RUN_NOW_PRIORITY, schedule.group,
                             schedule.source)  # fmt: skip

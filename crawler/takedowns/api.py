@@ -118,7 +118,9 @@ class TakedownView:
         if await self.may_see(req):
             return
         await audit(self._request, self._who, "case.refused", target=req.case, via=self._via, result_count=0)
-        raise NotAuthorized(f"you are not a member of case {req.case}")
+        raise NotAuthorized(
+            f"you are not a member of case {req.case}", code="access.not_member", params={"case": req.case}
+        )
 
     async def recent(
         self, svc: TakedownService, *, statuses: list[str] | None, before_ts: float | None, limit: int
@@ -166,7 +168,8 @@ def parse_statuses(raw: str | None) -> list[str]:
             out.append(RequestStatus(part).value)
         except ValueError:
             allowed = ", ".join([OPEN, *(s.value for s in RequestStatus)])
-            raise BadQuery(f"status must be one of {allowed}; got {part!r}") from None
+            raise BadQuery(f"status must be one of {allowed}; got {part!r}", code="query.bad_choice",
+                           params={"field": "status", "choices": allowed}) from None  # fmt: skip
     return list(dict.fromkeys(out))
 
 

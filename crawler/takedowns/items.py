@@ -40,26 +40,29 @@ class ItemBuilder:
             text = text.removeprefix(prefix)
         text = text.strip("/").lower()
         if not text:
-            raise NotFound(f"not a channel name: {name!r}")
+            raise NotFound(f"not a channel name: {name!r}", code="takedowns.bad_channel", params={"name": name[:100]})
         if await self._channels.get(text) is not None:
             return text
         key = await self._channels.resolve(ChannelRef(username=text)) if text.replace("_", "").isalnum() else None
         if key is None:
-            raise NotFound(f"no stored channel {name!r}: only collected channels can be reported")
+            raise NotFound(f"no stored channel {name!r}: only collected channels can be reported",
+                           code="takedowns.channel_not_stored", params={"name": name[:100]})  # fmt: skip
         return key
 
     async def message_key(self, ref: str) -> str:
         """``CHANNEL/ID`` (key, username or t.me link) → ``<channel_key>/<msg_id>``."""
         head, sep, tail = ref.strip().rstrip("/").rpartition("/")
         if not sep or not tail.isdigit() or not tail.isascii():
-            raise NotFound(f"not a message reference (CHANNEL/ID): {ref!r}")
+            raise NotFound(f"not a message reference (CHANNEL/ID): {ref!r}", code="takedowns.bad_message_ref",
+                           params={"ref": ref[:100]})  # fmt: skip
         return f"{await self.channel_key(head)}/{int(tail)}"
 
     async def message_items(self, keys: Sequence[str], at: datetime) -> list[TakedownItem]:
         docs = await self._messages.full(list(dict.fromkeys(keys)))
         missing = [k for k in keys if k not in docs]
         if missing:
-            raise NotFound(f"messages not stored: {', '.join(missing[:10])}")
+            raise NotFound(f"messages not stored: {', '.join(missing[:10])}", code="takedowns.messages_not_stored",
+                           params={"keys": ", ".join(missing[:10])})  # fmt: skip
         channels = {k: await self._channels.get(k) for k in {d["channel"] for d in docs.values()}}
         evidence = await self._message_evidence(list(docs.values()))
         media = await self._media({s for d in docs.values() for s in d.get("media_digests") or [] if s})
@@ -90,7 +93,7 @@ class ItemBuilder:
     async def channel_item(self, key: str, at: datetime) -> TakedownItem:
         channel = await self._channels.get(key)
         if channel is None:
-            raise NotFound(f"no stored channel {key!r}")
+            raise NotFound(f"no stored channel {key!r}", code="takedowns.channel_not_stored", params={"name": key})
         username = channel.get("username") or next(iter(channel.get("usernames") or []), None)
         latest = channel.get("latest") or {}
         seqs = await self._ledger.latest_seqs(f"channel:{key}", kind="capture", limit=CHANNEL_EVIDENCE)

@@ -57,7 +57,8 @@ class Dispatcher:
     async def send(self, request_id: str, *, actor: str) -> SendOutcome:
         req = await self.service.get(request_id)
         if req.rejected_at is not None:
-            raise Conflict(f"{req.id} was rejected ({req.reject_reason}); it is not sent")
+            raise Conflict(f"{req.id} was rejected ({req.reject_reason}); it is not sent",
+                           code="takedowns.already_rejected", params={"id": req.id, "by": req.rejected_by})  # fmt: skip
         if not self.senders:
             req = await self.service.mark_sent(req.id, via=NO_SENDER_VIA, actor=actor)
             return SendOutcome(req, sent=[NO_SENDER_VIA])

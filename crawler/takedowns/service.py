@@ -109,7 +109,8 @@ class TakedownService:
     async def get(self, request_id: str) -> TakedownRequest:
         doc = await self.repo.get(request_id.strip().upper())
         if doc is None:
-            raise NotFound(f"no takedown request {request_id!r}")
+            raise NotFound(f"no takedown request {request_id!r}", code="takedowns.unknown",
+                           params={"id": request_id[:40]})  # fmt: skip
         return TakedownRequest.from_doc(doc)
 
     async def recent(
@@ -154,7 +155,7 @@ class TakedownService:
         if alert is not None:
             doc = await self._alerts.get(alert)
             if doc is None or not _alert_visible(doc, cases):
-                raise NotFound(f"no alert {alert!r}")
+                raise NotFound(f"no alert {alert!r}", code="alerts.unknown", params={"key": alert[:300]})
             alerts.append(alert)
             raised = from_mongo_dt(doc.get("raised_at"))  # only this: the stored alert may carry more fields
             if raised is not None:
@@ -165,10 +166,13 @@ class TakedownService:
             items.append(await self.items.channel_item(await self.items.channel_key(channel), now))
         if len(items) > MAX_ITEMS:
             raise TooManyItems(
-                f"{len(items)} items in one request (at most {MAX_ITEMS}): split it, e.g. report the channel whole"
+                f"{len(items)} items in one request (at most {MAX_ITEMS}): split it, e.g. report the channel whole",
+                code="takedowns.too_many_items",
+                params={"count": len(items), "max": MAX_ITEMS},
             )
         if not items:
-            raise NotFound("nothing to report: name an alert with stored messages, messages or a channel")
+            raise NotFound("nothing to report: name an alert with stored messages, messages or a channel",
+                           code="takedowns.nothing_to_report")  # fmt: skip
         items = [i.model_copy(update={"next_check_at": now}) for i in items]
         detected += [i.first_seen_at for i in items if i.first_seen_at is not None]
         request_id = f"TD-{await self.repo.next_number():06d}"
@@ -287,7 +291,11 @@ class TakedownService:
         async def change(req: TakedownRequest) -> tuple[TakedownRequest, list[dict[str, Any]]]:
             _must_be_unsent(req, "approve")
             if req.approved_at is not None:  # two clicks at once must not send twice
-                raise Conflict(f"{req.id} was already approved by {req.approved_by}; use `takedown send` to retry")
+                raise Conflict(
+                    f"{req.id} was already approved by {req.approved_by}; use `takedown send` to retry",
+                    code="takedowns.already_approved",
+                    params={"id": req.id, "by": req.approved_by},
+                )
             now = self.clock()
             new = req.model_copy(update={"approved_at": now, "approved_by": actor})
             return new, [self._entry(req, "approved", actor, at=now, subjects=[])]
@@ -298,7 +306,7 @@ class TakedownService:
         """A reviewer decided a draft must not be sent: why, by whom (a ledger entry); its checks stop."""
         reason = reason.strip()
         if not reason:
-            raise InvalidChange("say why the draft is rejected (--reason)")
+            raise InvalidChange("say why the draft is rejected (--reason)", code="takedowns.reject_reason_required")
 
         async def change(req: TakedownRequest) -> tuple[TakedownRequest, list[dict[str, Any]]]:
             _must_be_unsent(req, "reject")
@@ -335,10 +343,13 @@ class TakedownService:
             if remove_items:
                 unknown = [i for i in remove_items if req.item(i) is None]
                 if unknown:
-                    raise NotFound(f"{req.id} has no item {unknown[0]!r}")
+                    raise NotFound(f"{req.id} has no item {unknown[0]!r}", code="takedowns.unknown_item",
+                                   params={"id": req.id, "item": unknown[0][:100]})  # fmt: skip
                 kept = [i for i in req.items if i.item_id not in set(remove_items)]
                 if not kept:
-                    raise InvalidChange("a request needs at least one item (reject it instead)")
+                    raise InvalidChange(
+                        "a request needs at least one item (reject it instead)", code="takedowns.last_item"
+                    )
                 update["items"] = kept
                 changes["removed_items"] = list(remove_items)
             if not update:
@@ -610,7 +621,8 @@ class TakedownService:
             appended = await self.ledger.append_many(entries) if entries else []
             new = new.model_copy(update={"ledger": [*req.ledger, *(a.seq for a in appended)], "rev": req.rev + 1})
             if not await self.repo.replace_locked(new.to_doc(), token):
-                raise Conflict(f"takedown request {request_id}: the lock expired during the change; try again")
+                raise Conflict(f"takedown request {request_id}: the lock expired during the change; try again",
+                               code="takedowns.busy", params={"id": request_id})  # fmt: skip
             token = ""  # released by the write
             return new
         finally:
@@ -622,18 +634,22 @@ class TakedownService:
         delay = 0.01
         while not await self.repo.lock(request_id.strip().upper(), token, time.time(), LOCK_SECONDS):
             if await self.repo.get(request_id.strip().upper()) is None:
-                raise NotFound(f"no takedown request {request_id!r}")
+                raise NotFound(f"no takedown request {request_id!r}", code="takedowns.unknown",
+                               params={"id": request_id[:40]})  # fmt: skip
             if time.monotonic() > deadline:
-                raise Conflict(f"takedown request {request_id} is locked by another change; try again")
+                raise Conflict(f"takedown request {request_id} is locked by another change; try again",
+                               code="takedowns.busy", params={"id": request_id})  # fmt: skip
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.5)
 
 
 def _must_be_unsent(req: TakedownRequest, what: str) -> None:
     if req.sendings:
-        raise Conflict(f"cannot {what} {req.id}: it was already sent ({req.status.value})")
+        raise Conflict(f"cannot {what} {req.id}: it was already sent ({req.status.value})",
+                       code="takedowns.already_sent", params={"id": req.id})  # fmt: skip
     if req.rejected_at is not None:
-        raise Conflict(f"cannot {what} {req.id}: it was rejected by {req.rejected_by} ({req.reject_reason})")
+        raise Conflict(f"cannot {what} {req.id}: it was rejected by {req.rejected_by} ({req.reject_reason})",
+                       code="takedowns.already_rejected", params={"id": req.id, "by": req.rejected_by})  # fmt: skip
 
 
 def _unknown(item: ProbeItem, method: str, reason: str, detail: str, at: datetime) -> ProbeResult:

@@ -80,7 +80,8 @@ def canonical_target(name: str) -> tuple[str, str]:
     text = name.strip()
     link = normalize(text if ("/" in text or text.startswith("@") or ":" in text) else "@" + text)
     if link is None or link.kind not in (LinkKind.USERNAME, LinkKind.INVITE):
-        raise ConfigError(f"not a channel username or t.me channel/invite link: {name!r}")
+        raise ConfigError(f"not a channel username or t.me channel/invite link: {name!r}", code="targets.bad_name",
+                          params={"name": name})  # fmt: skip
     return link.canonical, link.kind.value
 
 
@@ -100,7 +101,8 @@ class TargetRepo:
         """Add or replace a target (its ``created_at`` survives a replace). Returns the document."""
         key, kind = canonical_target(name)
         if kind == "invite" and method == "web":
-            raise ConfigError(f"{name!r} is an invite link: it has no web preview, use --method mtproto")
+            raise ConfigError(f"{name!r} is an invite link: it has no web preview, use --method mtproto",
+                              code="targets.invite_needs_mtproto", params={"name": name})  # fmt: skip
         doc: Doc = {
             "_id": key,
             "kind": kind,
