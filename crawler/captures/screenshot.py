@@ -71,8 +71,8 @@ async def shoot(url: str, policy: EgressPolicy, *, seconds: float = 45.0) -> Sho
         args = [
             browser, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
             "--disable-component-update", "--disable-sync", "--disable-extensions", "--hide-scrollbars",
-            "--mute-audio", "--no-proxy-server", f"--user-data-dir={Path(tmp) / 'profile'}", f"--window-size={WINDOW[0]},{WINDOW[1]}",
-            f"--host-resolver-rules={rules}", f"--screenshot={out}", url,
+            "--mute-audio", "--no-proxy-server", f"--user-data-dir={Path(tmp) / 'profile'}",
+            f"--window-size={WINDOW[0]},{WINDOW[1]}", f"--host-resolver-rules={rules}", f"--screenshot={out}", url,
         ]  # fmt: skip
         log = Path(tmp) / "browser.log"
         with log.open("wb") as errors:  # a file, not a pipe: helper processes must not hold our read open
