@@ -516,7 +516,8 @@ def register(routes: RouteTable) -> None:
         form = await request.post()
         action = str(form.get("action", ""))
         if action not in ("approve", "reject"):
-            raise BadQuery("action must be approve or reject")
+            raise BadQuery("action must be approve or reject", code="query.bad_choice",
+                           params={"field": "action", "choices": "approve, reject"})  # fmt: skip
         await manage.review_target(
             request.app[STORE], audit_log(request), _actor(who), _name(form), approve=action == "approve",
             reason=_optional(form, "reason"),

@@ -150,18 +150,19 @@ class TargetRepo:
         with translate_errors("review target"):
             doc = await self._coll.find_one({"_id": key})
             if doc is None:
-                raise NotFound(f"no target {key}")
+                raise NotFound(f"no target {key}", code="targets.unknown", params={"name": key})
             status = doc.get("status")
             allowed = REVIEW_STATES if approve else (PROPOSED,)
             if status not in allowed:
-                raise ConfigError(f"{key} is not a {' or '.join(allowed)} target (status {status or 'active'})")
+                raise ConfigError(f"{key} is not a {' or '.join(allowed)} target (status {status or 'active'})",
+                                  code="targets.not_reviewable", params={"name": key})  # fmt: skip
             new = {k: v for k, v in doc.items() if k != "status"}
             if not approve:
                 new["status"] = REJECTED
             new["review"] = decision
             res = await self._coll.replace_one({"_id": key, "status": status}, new)
         if not res.matched_count:
-            raise ConfigError(f"{key} was reviewed meanwhile")
+            raise ConfigError(f"{key} was reviewed meanwhile", code="targets.reviewed_meanwhile", params={"name": key})
         return new
 
     async def remove(self, name: str) -> bool:
