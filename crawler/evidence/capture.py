@@ -220,15 +220,21 @@ class CaptureStage:
 
 
 def _page_entry(page: WebPage, channel: str, who: dict[str, Any]) -> dict[str, Any]:
+    request = {"method": page.method, "url": page.url, "headers": [list(h) for h in page.request_headers]}
+    response = {
+        "protocol": page.protocol,
+        "status": page.status,
+        "reason": page.reason,
+        "headers": [list(h) for h in page.headers],
+    }
     return capture_page_entry(
         channel=channel,
         url=page.url,
         page_sha256=page.sha256,
         page_bytes=len(page.body),
         captured_at=page.fetched_at,
-        request={"method": page.method, "url": page.url, "headers": [list(h) for h in page.request_headers]},
-        response={"protocol": page.protocol, "status": page.status, "reason": page.reason,
-                  "headers": [list(h) for h in page.headers]},  # fmt: skip
+        request=request,
+        response=response,
         withheld_headers=page.withheld,
         who=who,
     )
