@@ -20,11 +20,12 @@ from foundation.contracts import IngestRecord as IngestRecord
 from foundation.contracts import IngestResult as IngestResult
 from foundation.errors import StoreError, TgwatchError
 from foundation.logs import get_logger
-from foundation.models import Channel, ChannelRef, Checkpoint, Deletion, Message, utcnow
+from foundation.models import Channel, ChannelRef, Checkpoint, Deletion, Message, WebPage, utcnow
 from storage.client import Doc, Store
 from storage.repos import ChannelRepo, CheckpointRepo, ErrorRepo, MessageRepo
 from storage.repos.audience import AudienceRepo
 from storage.repos.messages import MessageWrites
+from storage.repos.pages import PageRepo
 
 log = get_logger(__name__)
 
@@ -45,6 +46,8 @@ class Batch:
     errors: list[tuple[TgwatchError | dict[str, object], str | None]] = field(default_factory=list)
     #: alerts newly raised while this batch was processed (the takedown policy stage acts on them)
     alerts: list[Any] = field(default_factory=list)
+    #: the whole pages the batch's records were parsed from (web sources; stored by ``persist``)
+    pages: list[WebPage] = field(default_factory=list)
 
     def record_error(self, error: TgwatchError | dict[str, object], record: str | None = None) -> None:
         self.errors.append((error, record))
@@ -77,6 +80,7 @@ class NormalizeStage:
 
     async def __call__(self, batch: Batch) -> None:
         refs = [r.ref for r in batch.channels] + [m.ref for m in batch.messages] + [d.ref for d in batch.deletions]
+        refs += [p.ref for p in batch.pages]
         for ref in refs:
             batch.channel_keys[ref] = await self._key(ref)
         kept: list[Message] = []
@@ -166,12 +170,18 @@ class PersistStage:
     name = "persist"
     essential = True
 
-    def __init__(self, messages: MessageRepo, channels: ChannelRepo, audience: AudienceRepo | None = None) -> None:
+    def __init__(
+        self, messages: MessageRepo, channels: ChannelRepo, audience: AudienceRepo | None = None,
+        pages: PageRepo | None = None,
+    ) -> None:  # fmt: skip
         self._messages = messages
         self._channels = channels
         self._audience = audience
+        self._pages = pages
 
     async def __call__(self, batch: Batch) -> None:
+        if self._pages is not None and batch.pages:
+            await self._pages.put(batch.pages)
         await self._messages.write(batch.writes)
         await self._messages.add_sightings(batch.messages, batch.received_at)
         for channel in batch.channels:
@@ -205,7 +215,7 @@ class Ingest:
         self.stages: list[Stage] = [
             NormalizeStage(self._channels),
             VersionStage(self._messages),
-            PersistStage(self._messages, self._channels, AudienceRepo(store)),
+            PersistStage(self._messages, self._channels, AudienceRepo(store), PageRepo(store)),
         ]
         self._store_retry_seconds = store_retry_seconds
 
@@ -277,6 +287,7 @@ class Ingest:
             deletions=[r for r in records if isinstance(r, Deletion)],
             received_at=utcnow(),
             run_id=run_id,
+            pages=[r for r in records if isinstance(r, WebPage)],
         )
         for stage in self.stages:
             try:

@@ -17,11 +17,11 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from foundation.errors import TgwatchError
-from foundation.models import Channel, ChannelRef, Checkpoint, Deletion, Message, Record, Source, UtcDatetime
+from foundation.models import Channel, ChannelRef, Checkpoint, Deletion, Message, Record, Source, UtcDatetime, WebPage
 
 # --- the ingest door ---------------------------------------------------------------------------------
 
-IngestRecord = Channel | Message | Deletion
+IngestRecord = Channel | Message | Deletion | WebPage
 
 
 @dataclass

@@ -453,6 +453,78 @@ class Deletion(Record):
     seen_at: UtcDatetime
 
 
+#: headers a stored page never keeps, request or response: they carry sessions and credentials
+#: (cookies, the egress proxy's password, auth challenges), which a case bundle must not hand out
+#: and which prove nothing about what the page showed. Their names are kept (``withheld``).
+WITHHELD_HEADERS = frozenset(
+    {"set-cookie", "set-cookie2", "cookie", "authorization", "proxy-authorization", "www-authenticate",
+     "proxy-authenticate"}
+)  # fmt: skip
+MAX_PAGE_HEADERS = 200
+MAX_PAGE_HEADER_VALUE = 8192
+
+Headers = tuple[tuple[str, str], ...]
+
+
+def _kept_headers(pairs: list[tuple[str, str]], withheld: set[str]) -> Headers:
+    """The headers kept as they were sent; a secret one, an over-long one or one past the count
+    limit is left out whole (never shortened: a changed header would misstate what was sent) and
+    named in ``withheld``."""
+    kept: list[tuple[str, str]] = []
+    for name, value in pairs:
+        if name.lower() in WITHHELD_HEADERS or len(value) > MAX_PAGE_HEADER_VALUE or len(kept) >= MAX_PAGE_HEADERS:
+            if len(withheld) < MAX_PAGE_HEADERS:
+                withheld.add(name.lower()[:200])
+        else:
+            kept.append((name, value))
+    return tuple(kept)
+
+
+class WebPage(Record):
+    """One HTTP exchange of a web source, kept whole (status, headers, body) so that a web archive
+    replays what the server sent, not only the parts tgwatch parsed. The body is as the HTTP client
+    handed it over (content and transfer encodings undone); ``sha256`` is its digest. ``ref`` is the
+    channel the page belongs to (for the ledger's subjects and cases)."""
+
+    ref: ChannelRef
+    url: str
+    method: str = "GET"
+    request_headers: Headers = ()
+    protocol: str = "HTTP/1.1"
+    status: int
+    reason: str = ""
+    headers: Headers = ()
+    #: lower-case names of headers that were sent but not kept (``WITHHELD_HEADERS``)
+    withheld: tuple[str, ...] = ()
+    body: bytes
+    sha256: str
+    fetched_at: UtcDatetime
+
+    @classmethod
+    def of(
+        cls,
+        *,
+        ref: ChannelRef,
+        url: str,
+        status: int,
+        headers: list[tuple[str, str]],
+        body: bytes,
+        fetched_at: datetime,
+        method: str = "GET",
+        request_headers: list[tuple[str, str]] | None = None,
+        protocol: str | None = None,
+        reason: str = "",
+    ) -> WebPage:
+        withheld: set[str] = set()
+        kept_request = _kept_headers(request_headers or [], withheld)
+        kept = _kept_headers(headers, withheld)
+        return cls(
+            ref=ref, url=url, method=method, request_headers=kept_request, protocol=protocol or "HTTP/1.1",
+            status=status, reason=reason, headers=kept, withheld=tuple(sorted(withheld)), body=body,
+            sha256=hashlib.sha256(body).hexdigest(), fetched_at=fetched_at,
+        )  # fmt: skip
+
+
 class Checkpoint(Record):
     """How far a source has read one stream (e.g. ``web:durov``), saved only after its batch is stored.
 

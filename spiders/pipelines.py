@@ -28,7 +28,7 @@ from scrapy.exceptions import DropItem, NotConfigured
 from foundation.contracts import IngestResult
 from foundation.errors import StoreError, TgwatchError
 from foundation.logs import get_logger
-from foundation.models import Channel, Checkpoint, Deletion, Message
+from foundation.models import Channel, Checkpoint, Deletion, Message, WebPage
 from spiders.shared import shared
 
 if TYPE_CHECKING:
@@ -48,11 +48,13 @@ class PageItem:
     media_refs: int = 0
     undated: int = 0  # messages kept without a date footer (counted on the run)
     kind: str = "page"  # "page" | "state" (a channel-state record without messages)
+    #: the whole HTTP response the records were parsed from (kept for web archives), if any
+    page: WebPage | None = None
 
 
 class IngestLike(Protocol):
     async def submit(
-        self, records: list[Channel | Message | Deletion], *, checkpoint: Checkpoint | None = None
+        self, records: list[Channel | Message | Deletion | WebPage], *, checkpoint: Checkpoint | None = None
     ) -> IngestResult: ...
 
 
@@ -101,7 +103,8 @@ class IngestPipeline:
                 for _, stored in group:
                     stored.set_exception(DropItem(f"not stored after an earlier store failure: {self._failed}"))
                 continue
-            records = [record for item, _ in group for record in item.records]
+            records: list[Channel | Message | Deletion | WebPage] = [r for item, _ in group for r in item.records]
+            records += [item.page for item, _ in group if item.page is not None]
             checkpoint = next((item.checkpoint for item, _ in reversed(group) if item.checkpoint is not None), None)
             try:
                 result = await self.ingest.submit(records, checkpoint=checkpoint)

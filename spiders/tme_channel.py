@@ -33,6 +33,7 @@ from foundation.links import LinkKind, normalize
 from foundation.logs import get_logger
 from foundation.models import Channel, ChannelRef, ChannelState, Checkpoint, Counters, RawCapture, Source, utcnow
 from spiders.aggregator import map_failure
+from spiders.page_capture import web_page
 from spiders.parsing.channel import ChannelPage, parse_page
 from spiders.parsing.profile import EntityType, PageState, parse_profile
 from spiders.pipelines import PageItem
@@ -328,7 +329,7 @@ class TmeChannelSpider(scrapy.Spider):
         fetched_at = utcnow()
         path = urlsplit(response.url).path
         if not path.startswith("/s/"):
-            yield self._state_item(response, fetched_at)
+            yield self._with_page(self._state_item(response, fetched_at), response, fetched_at)
             return
         page = parse_page(response.text, response.url, fetched_at=fetched_at, username=self.username)
         if page.truncated and response.meta.get("truncated_retries", 0) < self.truncated_retries:
@@ -351,7 +352,8 @@ class TmeChannelSpider(scrapy.Spider):
             if page.channel is not None and not self.header_sent:
                 records.append(page.channel)
                 self.header_sent = True
-            yield PageItem(url=response.url, records=records, checkpoint=None, errors=[throttled], kind="error")
+            item = PageItem(url=response.url, records=records, checkpoint=None, errors=[throttled], kind="error")
+            yield self._with_page(item, response, fetched_at)
             return
         if page.kind != "channel" and not page.messages:
             err = BadPage(f"not a channel preview page ({page.kind})", url=response.url)
@@ -374,7 +376,14 @@ class TmeChannelSpider(scrapy.Spider):
         request = self._request(nxt)
         if request is not None:
             yield request
-        yield self._page_item(page, checkpoint)
+        yield self._with_page(self._page_item(page, checkpoint), response, fetched_at)
+
+    def _with_page(self, item: PageItem, response: Response, fetched_at: Any) -> PageItem:
+        """The whole response goes with the records parsed from it (kept once per page for web
+        archives); a page that yields no record is not kept."""
+        if item.records:
+            item.page = web_page(response, self.username, fetched_at)
+        return item
 
     def _page_item(self, page: ChannelPage, checkpoint: Checkpoint) -> PageItem:
         records: list[Any] = []

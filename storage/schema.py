@@ -364,6 +364,14 @@ COLLECTIONS: tuple[Collection, ...] = (
         [Index([("state", ASCENDING)], "state"), Index([("case", ASCENDING)], "case")],
         owner="storage.repos.watchlist:WatchlistRepo",
     ),
+    # -- whole web pages behind the web captures (crawler/captures) ----------------------------------
+    Collection(
+        "web_pages",
+        "sha256 of the page body: each distinct body stored once, zlib-compressed; the status line and"
+        " headers of each fetch are in its ledger entry (item: page)",
+        [],
+        owner="storage.repos.pages:PageRepo",
+    ),
 )
 
 BY_NAME = {c.name: c for c in COLLECTIONS}

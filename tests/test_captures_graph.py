@@ -10,6 +10,7 @@ import subprocess
 import sys
 from collections import Counter
 from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime
 from pathlib import Path
 from xml.etree import ElementTree
 
@@ -54,6 +55,11 @@ def check_gexf_structure(path: Path) -> tuple[int, int]:
     graph = root.find(f"{GEXF_NS}graph")
     assert graph is not None
     assert graph.get("defaultedgetype") == "directed" and graph.get("mode") in ("static", "dynamic")
+    # time data: a dynamic graph names its time format, and every start/end parses as it
+    timeformat = graph.get("timeformat")
+    assert (graph.get("mode") == "dynamic") == (timeformat is not None)
+    assert timeformat in (None, "date", "dateTime"), timeformat
+    parse_time = date.fromisoformat if timeformat == "date" else datetime.fromisoformat
     declared: dict[str, dict[str, str]] = {"node": {}, "edge": {}}  # class → attribute id → type
     for block in graph.findall(f"{GEXF_NS}attributes"):
         assert block.get("class") in declared and block.get("mode") in (None, "static", "dynamic")
@@ -95,6 +101,11 @@ def check_gexf_structure(path: Path) -> tuple[int, int]:
         assert label and (source, target, label) not in typed, edge.attrib
         typed.add((str(source), str(target), label))
         assert edge.get("type") in (None, "directed")
+        start, end = edge.get("start"), edge.get("end")
+        if start is not None or end is not None:
+            assert timeformat is not None, f"edge time without a dynamic graph: {edge.attrib}"
+        if start is not None and end is not None:
+            assert parse_time(start) <= parse_time(end), edge.attrib  # type: ignore[operator]
         values(edge, "edge")
     return len(node_ids), len(edge_ids)
 
@@ -146,6 +157,22 @@ async def test_forward_and_mention_network_of_the_sample_site(
     assert run.returncode == 0, run.stderr
     back = nx.read_gexf(gexf)
     assert check_gexf_structure(gexf) == (back.number_of_nodes(), back.number_of_edges())
+    # Gephi's timeline: a dynamic graph, each dated edge bounded by the UTC days of its first and
+    # last message, read back by networkx as written
+    root = ElementTree.parse(gexf).getroot().find(f"{GEXF_NS}graph")
+    assert root is not None and (root.get("mode"), root.get("timeformat")) == ("dynamic", "date")
+    assert back.graph["mode"] == "dynamic"
+
+    def day(iso: str) -> str:
+        at = datetime.fromisoformat(iso)
+        return (at.astimezone(UTC) if at.tzinfo else at).date().isoformat()
+
+    want_times = {(a, b, k): (day(d["first"]), day(d["last"])) for a, b, k, d in edges if d["first"]}
+    got_times = {(a, b, d["label"]): (d["start"], d["end"]) for a, b, d in back.edges(data=True) if "start" in d}
+    assert got_times == want_times and want_times
+    # the precise times stay as plain attributes
+    firsts = {(a, b, d["label"]): d["first"] for a, b, d in back.edges(data=True) if d.get("first")}
+    assert firsts == {(a, b, k): d["first"] for a, b, k, d in edges if d["first"]}
     assert {"daily_brief", "media_lab", "korea_now", "sample_helper_bot", "big_feed"} <= set(back.nodes)
     weights = Counter({(a, b, d["label"]): int(d["weight"]) for a, b, d in back.edges(data=True)})
     assert all(weights[k] == v for k, v in want.items())

@@ -1,7 +1,8 @@
 """Web archives opened by a real replay tool: a case bundle built from the sample site, its WACZ's
 WARC added to a pywb collection (pywb indexes it) and the WACZ itself (pywb takes our CDXJ), served
 by pywb's ``wayback`` on loopback; every stored record replays, in raw mode, byte for byte the
-capture the ledger signed, each post at its own URI.
+capture the ledger signed, each post at its own URI, and each page the crawl parsed whole, also in
+pywb's replay mode.
 
 pywb lives in its own venv (``make replay-deps``: its pins would downgrade tgwatch's werkzeug and
 cryptography); ``TGWATCH_PYWB_BIN`` names another ``bin`` directory holding ``wayback`` and
@@ -143,11 +144,14 @@ async def test_pywb_replays_every_capture_of_a_case_bundle_byte_for_byte(
     bundle = tmp_path / "C-REPLAY.zip"
     await Exporter(ledger, public, signer=ledger.signer).export("C-REPLAY", bundle, actor="officer", role="analyst")
     assert vb.verify_bundle(bundle).ok
-    signed = set()
+    signed, pages = set(), set()
     for doc in await ledger.entries():
         payload = json.loads(str(doc["payload"]))
         if payload.get("kind") == "capture" and payload.get("raw_sha256"):
             signed.add(str(payload["raw_sha256"]))
+        if payload.get("kind") == "capture" and payload.get("item") == "page":  # a whole page as served
+            pages.add((str(payload["source_url"]), str(payload["page_sha256"])))
+    signed |= {sha for _, sha in pages}
 
     root, base = wayback
     wacz_path = root / "case.wacz"
@@ -167,8 +171,11 @@ async def test_pywb_replays_every_capture_of_a_case_bundle_byte_for_byte(
     assert index_keys(pywb_index) == index_keys(our_index)
 
     records = stored_records(warc)
-    posts = [r for r in records if r[0] == "resource"]
-    assert len(posts) > 1 and all(uri.startswith("urn:tgwatch:post:") for _, uri, _, _ in posts)
+    posts = [r for r in records if r[0] == "resource" and r[1].startswith("urn:tgwatch:post:")]
+    assert len(posts) > 1
+    # every page the crawl parsed is a response record at its own URL holding the whole page
+    assert {(uri, sha) for kind, uri, _, sha in records if kind == "response"} == pages and len(pages) > 1
+    assert all(uri.startswith("urn:tgwatch:") for kind, uri, _, _ in records if kind == "resource")
     by_key = Counter((uri, stamp) for _, uri, stamp, _ in records)
     assert set(by_key.values()) == {1}  # every capture has its own URI and time: none hides another
     assert {sha for *_, sha in records} <= signed
@@ -179,6 +186,13 @@ async def test_pywb_replays_every_capture_of_a_case_bundle_byte_for_byte(
             status, body = get(f"{base}/{collection}/{stamp}id_/{uri}")
             assert status == 200, (collection, uri, body[:200])
             assert hashlib.sha256(body).hexdigest() == sha, (collection, uri)
+            if _kind == "response":
+                assert body.rstrip().endswith(b"</html>") and b"tgme_widget_message" in body
+        # and in replay mode (``mp_``: the page pywb frames, its links rewritten into the archive)
+        page_uri, page_stamp = next((uri, stamp) for kind, uri, stamp, _ in records if kind == "response")
+        status, body = get(f"{base}/{collection}/{page_stamp}mp_/{page_uri}")
+        assert status == 200 and b"tgme_widget_message" in body, (collection, page_uri)
+        assert f"/{collection}/{page_stamp}".encode() in body  # its links point into the archive
     # a post id the archive does not hold is not served from another record
     missing = posts[0][1].rsplit("/", 1)[0] + "/999999"
     status, _ = get(f"{base}/fromwarc/{posts[0][2]}id_/{missing}")

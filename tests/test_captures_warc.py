@@ -64,12 +64,15 @@ def read_warc(data: bytes) -> list[tuple[str, str, str, bytes]]:
 
 
 async def ledger_captures(ledger: Ledger) -> dict[str, dict[str, object]]:
-    """raw_sha256 → the capture entry's payload, for every web capture in the ledger."""
+    """raw_sha256 (or a whole page's page_sha256) → the capture entry's payload, for every web
+    capture in the ledger."""
     found = {}
     for doc in await ledger.entries():
         payload = json.loads(str(doc["payload"]))
         if payload.get("kind") == "capture" and payload.get("raw_sha256") and payload.get("source_url"):
             found[str(payload["raw_sha256"])] = payload
+        if payload.get("kind") == "capture" and payload.get("item") == "page":
+            found[str(payload["page_sha256"])] = payload
     return found
 
 
@@ -104,12 +107,16 @@ async def test_cli_warc_round_trips_and_matches_the_ledger(
     assert posts and len({(uri, date) for _, uri, date, _ in posts}) == len(posts)  # one URI per post and time
     for kind, uri, date, payload in stored:
         entry = ledger_raw[hashlib.sha256(payload).hexdigest()]  # every payload is a ledger digest
-        if kind == "resource":  # a message bubble: the post's own URN, cut from the page that was fetched
-            assert uri == f"urn:tgwatch:post:{entry['permalink']}" and entry["item"] == "message"
-        else:
-            assert uri == entry["source_url"] and uri.startswith(site.base_url)
+        if entry["item"] == "page":  # the whole page as the server sent it, at its own URL
+            assert kind == "response" and uri == entry["source_url"] and uri.startswith(site.base_url)
+            assert payload.rstrip().endswith(b"</html>")
+        elif kind == "resource" and entry["item"] == "message":  # a bubble: the post's own URN
+            assert uri == f"urn:tgwatch:post:{entry['permalink']}"
+        else:  # the channel header cut from a page kept whole: a URN of its own, not the page's URL
+            assert kind == "resource" and uri == f"urn:tgwatch:part:{entry['source_url']}"
         assert (str(entry["source_url"]), date) in requests  # the GET it came from
         assert date == stamp(entry["captured_at"])
+    assert sum(1 for *_, p in stored if ledger_raw[hashlib.sha256(p).hexdigest()]["item"] == "page") == len(requests)
     responses = stored
     assert any("안녕" in p.decode() or max(p.decode()) >= "\uac00" for *_, p in responses)
 

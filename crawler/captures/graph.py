@@ -5,8 +5,13 @@ username, which is the key they get if ever crawled) and bots (``via @bot``, ``@
 Edges are directed from the channel whose message says it to the one named, one edge per relation
 (``forward``, ``mention``, ``link``, ``via_bot``, ``shared_media``), with ``weight`` = how many
 messages, ``first``/``last`` = the dates of the first and last of them (ISO 8601, UTC) — so Gephi
-filters by weight and time. ``shared_media`` joins two channels that posted the same bytes
-(SHA-256), from the lower key to the higher, weighted by the number of digests they share.
+filters by weight and time. In GEXF the edges also carry ``start``/``end`` (the UTC days of the first
+and last message) as GEXF 1.2 time data (``mode="dynamic"``, ``timeformat="date"``), so Gephi's
+timeline plays the network out over time; days, not instants, because ``date`` is the one time
+format that networkx's GEXF reader reads back (it has no parser for ``dateTime``), and a network
+spanning months needs no finer step. GraphML has no time type; there ``first``/``last`` stay strings.
+``shared_media`` joins two channels that posted the same bytes (SHA-256), from the lower key to the
+higher, weighted by the number of digests they share.
 
 networkx builds the graph and writes GraphML and GEXF, the two formats Gephi opens natively.
 """
@@ -15,7 +20,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -194,13 +199,36 @@ def _edge_fields(graph: nx.MultiDiGraph, other: str, data: dict[str, Any]) -> di
     }
 
 
+def _utc_day(iso: object) -> str | None:
+    """``YYYY-MM-DD`` (UTC) of an ISO 8601 time, or None when there is none or it does not parse."""
+    if not isinstance(iso, str) or not iso:
+        return None
+    try:
+        at = datetime.fromisoformat(iso)
+    except ValueError:
+        return None
+    return (at.astimezone(UTC) if at.tzinfo else at).date().isoformat()
+
+
+def with_time_intervals(graph: nx.MultiDiGraph) -> nx.MultiDiGraph:
+    """A copy whose edges carry GEXF ``start``/``end`` (UTC days of ``first``/``last``); networkx's
+    GEXF writer turns them into edge time bounds and makes the graph ``dynamic`` with
+    ``timeformat="date"``. An edge without dates gets none (it exists at every time)."""
+    timed = graph.copy()
+    for _, _, data in timed.edges(data=True):
+        start, end = _utc_day(data.get("first")), _utc_day(data.get("last"))
+        if start and end:
+            data["start"], data["end"] = start, end
+    return timed
+
+
 def write_graph(graph: nx.MultiDiGraph, out: Path, fmt: str) -> None:
-    """GraphML or GEXF 1.2, written whole to a temporary name and renamed (never half a file)."""
+    """GraphML or GEXF 1.2 (dynamic), written whole to a temporary name and renamed (never half a file)."""
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
     try:
         if fmt == "gexf":
-            nx.write_gexf(graph, tmp)
+            nx.write_gexf(with_time_intervals(graph), tmp, version="1.2draft")
         elif fmt == "graphml":
             nx.write_graphml(graph, tmp)
         else:

@@ -16,10 +16,22 @@ Why these records look the way they do:
   A fragment (``page#msg-ID``) would be as truthful, but replay tools drop fragments when they look
   a URL up, so every bubble of a page would again share one key. Same convention as the
   ``urn:text:``/``urn:view:`` records of Browsertrix.
-- Anything else (a channel header, a whole page) is a ``response`` record for the page URL. Its
-  HTTP headers are written by tgwatch (``200``, ``text/html; charset=utf-8``, the payload's length):
-  the original headers were not kept, and ``Tgwatch-Capture: stored-html`` says the payload is the
-  HTML kept from that fetch, often one part of the page (the header).
+- The whole page (kept since pages are stored: a ledger ``capture`` entry ``item: page`` with the
+  request, the status line and headers as sent, and the body's digest ``page_sha256``; the body in
+  ``web_pages``) becomes a real ``request`` record (method, target, the request headers sent, plus
+  ``Host``) and a ``response`` record for the page URL with the server's status line and headers and
+  the whole body as payload (``WARC-Payload-Digest`` = the ledger's ``page_sha256``). Two header
+  changes make the record replayable and are said in the record: the body is stored decoded, so
+  ``Content-Length`` is the body's length and ``Transfer-Encoding`` is dropped, the server's values
+  kept as ``Tgwatch-Orig-Content-Length``/``Tgwatch-Orig-Transfer-Encoding`` (see
+  ``archived_headers``). Headers carrying secrets (cookies, credentials) were never kept.
+  Anything else kept from that fetch (the channel header) is then a ``resource`` record for
+  ``urn:tgwatch:part:<page URL>``, so it does not hide the page.
+- For a fetch whose page was not kept (captures made before pages were stored), anything else (a
+  channel header, a whole page) is a ``response`` record for the page URL, as before. Its HTTP
+  headers are written by tgwatch (``200``, ``text/html; charset=utf-8``, the payload's length), and
+  ``Tgwatch-Capture: stored-html`` says the payload is the HTML kept from that fetch, often one part
+  of the page (the header); its ``request`` record says it is reconstructed.
 - Screenshots are ``resource`` records (``image/png``) for the post's widget URL, with the
   screenshot's SHA-256 as their payload digest.
 
@@ -54,6 +66,11 @@ SOFTWARE = "tgwatch (warcio)"
 WACZ_VERSION = "1.1.1"
 WARC_NAME = "data.warc.gz"
 POST_URN = "urn:tgwatch:post:"
+PART_URN = "urn:tgwatch:part:"
+RECONSTRUCTED = "reconstructed-request; the GET tgwatch sends, not kept from the fetch"
+#: headers describing a transfer the stored (decoded) body no longer has: replaced in the archive
+#: (the verifier, ``verify_bundle.archived_headers``, applies the same rule)
+TRANSFER_HEADERS = ("content-length", "transfer-encoding")
 INDEX_NAME = "indexes/index.cdx"
 
 
@@ -74,6 +91,59 @@ class WebCapture:
     def record_url(self) -> str:
         """Where the record is replayed: the page URL, or ``urn:tgwatch:post:<permalink>`` for a bubble."""
         return f"{POST_URN}{self.post}" if self.post else self.url
+
+
+@dataclass(frozen=True)
+class HttpPage:
+    """One whole fetched page: the ledger's ``item: page`` entry and the body it digests."""
+
+    url: str
+    fetched_at: datetime
+    sha256: str
+    body: bytes
+    status: int
+    headers: tuple[tuple[str, str], ...]
+    reason: str = ""
+    protocol: str = "HTTP/1.1"
+    method: str = "GET"
+    request_headers: tuple[tuple[str, str], ...] = ()
+    seq: int | None = None
+    title: str = ""
+
+    @classmethod
+    def from_entry(cls, payload: dict[str, Any], body: bytes, seq: int | None = None) -> HttpPage | None:
+        """From a ledger ``item: page`` payload; None when it lacks what a record needs."""
+        request, response = payload.get("request"), payload.get("response")
+        url, sha, at = payload.get("source_url"), payload.get("page_sha256"), payload.get("captured_at")
+        if not (isinstance(request, dict) and isinstance(response, dict) and is_web_url(url)):
+            return None
+        if not isinstance(sha, str) or not isinstance(at, str) or not isinstance(response.get("status"), int):
+            return None
+        try:
+            fetched = datetime.fromisoformat(at)
+        except ValueError:
+            return None
+        return cls(
+            url=str(url), fetched_at=fetched, sha256=sha, body=body, status=int(response["status"]),
+            headers=_pairs(response.get("headers")), reason=str(response.get("reason") or ""),
+            protocol=str(response.get("protocol") or "HTTP/1.1"), method=str(request.get("method") or "GET"),
+            request_headers=_pairs(request.get("headers")), seq=seq, title=str(payload.get("channel") or ""),
+        )  # fmt: skip
+
+
+def _pairs(value: object) -> tuple[tuple[str, str], ...]:
+    if not isinstance(value, list):
+        return ()
+    return tuple((str(p[0]), str(p[1])) for p in value if isinstance(p, list | tuple) and len(p) == 2)
+
+
+def archived_headers(headers: Iterable[tuple[str, str]], body_length: int) -> list[tuple[str, str]]:
+    """The response headers as the archive writes them for a decoded body: the server's
+    ``Content-Length``/``Transfer-Encoding`` renamed ``Tgwatch-Orig-…``, the body's length added."""
+    out = [(k, v) for k, v in headers if k.lower() not in TRANSFER_HEADERS]
+    out += [(f"Tgwatch-Orig-{k}", v) for k, v in headers if k.lower() in TRANSFER_HEADERS]
+    out.append(("Content-Length", str(body_length)))
+    return out
 
 
 @dataclass(frozen=True)
@@ -116,23 +186,38 @@ def _warc_date(at: datetime) -> str:
     return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def write_warc(captures: Iterable[WebCapture], screenshots: Iterable[Screenshot] = ()) -> bytes:
-    """One gzip WARC (each record its own gzip member): warcinfo, then request/response pairs."""
+def write_warc(
+    captures: Iterable[WebCapture], screenshots: Iterable[Screenshot] = (), pages: Iterable[HttpPage] = ()
+) -> bytes:
+    """One gzip WARC (each record its own gzip member): warcinfo, then per fetch its request, its
+    whole page's response when kept, and the parts kept from it; then screenshots."""
     out = io.BytesIO()
     writer = WARCWriter(out, gzip=True, warc_version="WARC/1.1")
     info = {"software": SOFTWARE, "format": "WARC File Format 1.1", "description": "tgwatch captures"}
     writer.write_record(writer.create_warcinfo_record(WARC_NAME, info))
-    requests: dict[tuple[str, datetime], str] = {}  # one request record per fetch (URL, time)
+    kept = {(p.url, p.fetched_at): p for p in pages}
+    fetches: dict[tuple[str, datetime], str] = {}  # fetch (URL, time) → the record the parts refer to
     for cap in captures:
         date = _warc_date(cap.fetched_at)
-        request_id = requests.get((cap.url, cap.fetched_at))
-        if request_id is None:
-            request_id = _write_request(writer, cap.url, date)
-            requests[(cap.url, cap.fetched_at)] = request_id
-        extra = {"WARC-Date": date, "WARC-Payload-Digest": sha256_label(cap.sha256), "WARC-Concurrent-To": request_id}
+        fetch = (cap.url, cap.fetched_at)
+        if fetch not in fetches:
+            page = kept.get(fetch)
+            fetches[fetch] = _write_page(writer, page) if page else _write_request(writer, cap.url, date)
+        extra = {
+            "WARC-Date": date,
+            "WARC-Payload-Digest": sha256_label(cap.sha256),
+            "WARC-Concurrent-To": fetches[fetch],
+        }
         if cap.seq is not None:
             extra["Tgwatch-Ledger-Seq"] = str(cap.seq)
-        if cap.post:
+        if not cap.post and fetch in kept:  # the page itself is there: the part gets its own URI
+            extra["Tgwatch-Source-URL"] = cap.url
+            extra["Tgwatch-Capture"] = "stored-html; the part kept from the page at Tgwatch-Source-URL"
+            record = writer.create_warc_record(
+                f"{PART_URN}{cap.url}", "resource", payload=io.BytesIO(cap.content), length=len(cap.content),
+                warc_content_type="text/html; charset=utf-8", warc_headers_dict=extra,
+            )  # fmt: skip
+        elif cap.post:
             extra["Tgwatch-Source-URL"] = cap.url
             extra["Tgwatch-Capture"] = "stored-html; one message cut from the page at Tgwatch-Source-URL"
             record = writer.create_warc_record(
@@ -151,6 +236,9 @@ def write_warc(captures: Iterable[WebCapture], screenshots: Iterable[Screenshot]
                 warc_headers_dict=extra,
             )  # fmt: skip
         writer.write_record(record)
+    for fetch, page in kept.items():
+        if fetch not in fetches:  # a page none of whose parts is exported
+            fetches[fetch] = _write_page(writer, page)
     for shot in screenshots:
         extra = {"WARC-Date": _warc_date(shot.taken_at), "WARC-Payload-Digest": sha256_label(shot.sha256)}
         if shot.seq is not None:
@@ -163,20 +251,49 @@ def write_warc(captures: Iterable[WebCapture], screenshots: Iterable[Screenshot]
     return out.getvalue()
 
 
-def _write_request(writer: WARCWriter, url: str, date: str) -> str:
-    """The GET tgwatch sent for ``url``; returns its record id."""
+def request_target(url: str) -> str:
     parts = urlsplit(url)
+    return f"{parts.path or '/'}{'?' + parts.query if parts.query else ''}"
+
+
+def _write_request(writer: WARCWriter, url: str, date: str) -> str:
+    """The GET tgwatch sends for ``url``, for a fetch whose request was not kept; returns its record id."""
     request_headers = StatusAndHeaders(
-        f"GET {parts.path or '/'}{'?' + parts.query if parts.query else ''} HTTP/1.1",
-        [("Host", parts.netloc), ("User-Agent", "tgwatch")],
+        f"GET {request_target(url)} HTTP/1.1", [("Host", urlsplit(url).netloc), ("User-Agent", "tgwatch")],
         is_http_request=True,
-    )
+    )  # fmt: skip
     request = writer.create_warc_record(
         url, "request", payload=io.BytesIO(b""), length=0, http_headers=request_headers,
-        warc_headers_dict={"WARC-Date": date},
+        warc_headers_dict={"WARC-Date": date, "Tgwatch-Capture": RECONSTRUCTED},
     )  # fmt: skip
     writer.write_record(request)
     return str(request.rec_headers.get_header("WARC-Record-ID"))
+
+
+def _write_page(writer: WARCWriter, page: HttpPage) -> str:
+    """The kept request and the whole response of one fetch; returns the response's record id."""
+    date = _warc_date(page.fetched_at)
+    seq = {"Tgwatch-Ledger-Seq": str(page.seq)} if page.seq is not None else {}
+    sent = list(page.request_headers)
+    if not any(k.lower() == "host" for k, _ in sent):  # the HTTP client adds it itself
+        sent.insert(0, ("Host", urlsplit(page.url).netloc))
+    request = writer.create_warc_record(
+        page.url, "request", payload=io.BytesIO(b""), length=0,
+        http_headers=StatusAndHeaders(f"{page.method} {request_target(page.url)} HTTP/1.1", sent, is_http_request=True),
+        warc_headers_dict={"WARC-Date": date, **seq},
+    )  # fmt: skip
+    writer.write_record(request)
+    request_id = str(request.rec_headers.get_header("WARC-Record-ID"))
+    status = f"{page.status} {page.reason}".strip()
+    protocol = page.protocol if page.protocol.startswith("HTTP/") else "HTTP/1.1"
+    response = writer.create_warc_record(
+        page.url, "response", payload=io.BytesIO(page.body), length=len(page.body),
+        http_headers=StatusAndHeaders(status, archived_headers(page.headers, len(page.body)), protocol=protocol),
+        warc_headers_dict={"WARC-Date": date, "WARC-Payload-Digest": sha256_label(page.sha256),
+                           "WARC-Concurrent-To": request_id, **seq},
+    )  # fmt: skip
+    writer.write_record(response)
+    return str(response.rec_headers.get_header("WARC-Record-ID"))
 
 
 def surt(url: str) -> str:
@@ -252,14 +369,16 @@ def write_wacz(warc: bytes, pages: Iterable[dict[str, Any]], *, title: str, crea
     return out.getvalue()
 
 
-def pages_of(captures: Iterable[WebCapture], screenshots: Iterable[Screenshot] = ()) -> list[dict[str, Any]]:
+def pages_of(
+    captures: Iterable[WebCapture], screenshots: Iterable[Screenshot] = (), pages: Iterable[HttpPage] = ()
+) -> list[dict[str, Any]]:
     """One page entry per distinct URL (its first fetch), for ``pages/pages.jsonl``: the web URLs
-    that replay (page and header captures, screenshots); posts' ``urn:`` records are left out, a
-    page list is for web pages."""
+    that replay (whole pages, page and header captures, screenshots); posts' ``urn:`` records are
+    left out, a page list is for web pages."""
     seen: dict[str, dict[str, Any]] = {}
-    for url, at, title in [(c.url, c.fetched_at, c.title) for c in captures if not c.post] + [
-        (s.url, s.taken_at, "screenshot") for s in screenshots
-    ]:
+    listed = [(c.url, c.fetched_at, c.title) for c in captures if not c.post]
+    listed += [(p.url, p.fetched_at, p.title) for p in pages] + [(s.url, s.taken_at, "screenshot") for s in screenshots]
+    for url, at, title in listed:
         ts = at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         if url not in seen or ts < seen[url]["ts"]:
             seen[url] = {

@@ -15,7 +15,7 @@ from foundation.models import ChannelRef
 from storage.client import Store
 
 if TYPE_CHECKING:
-    from crawler.captures.warc import WebCapture
+    from crawler.captures.warc import HttpPage, WebCapture
     from crawler.ingest import Ingest
 
 
@@ -91,12 +91,13 @@ async def capture_warc(app: AppContext, channels: tuple[str, ...], out: Path) ->
 
     async with app.open() as opened:
         keys = [await _channel_key(opened.ingest, c) for c in channels]
-        captures = await _ledger_web_captures(opened.store, app, keys)
-        await _audit(opened.store, app, "capture warc", {"channels": keys}, len(captures))
-    warc = write_warc(captures)
-    data = write_wacz(warc, pages_of(captures), title="tgwatch captures") if out.suffix == ".wacz" else warc
+        captures, pages = await _ledger_web_captures(opened.store, app, keys)
+        await _audit(opened.store, app, "capture warc", {"channels": keys}, len(captures) + len(pages))
+    warc = write_warc(captures, (), pages)
+    listed = pages_of(captures, (), pages)
+    data = write_wacz(warc, listed, title="tgwatch captures") if out.suffix == ".wacz" else warc
     _write_file(out, data)
-    click.echo(f"wrote {out}: {len(captures)} captures as request/response records")
+    click.echo(f"wrote {out}: {len(pages)} whole pages and {len(captures)} captures as request/response records")
 
 
 @capture_group.command("screenshot")
@@ -134,21 +135,36 @@ async def capture_screenshot(app: AppContext, post: str, base_url: str | None, r
         click.echo(f"no screenshot of {result.message}: {result.unavailable} (recorded, ledger seq {result.seq})")
 
 
-async def _ledger_web_captures(store: Store, app: AppContext, keys: list[str]) -> list[WebCapture]:
-    """The ledger's web capture entries (URL, fetch time, raw digest) with the bytes they digest."""
+async def _ledger_web_captures(
+    store: Store, app: AppContext, keys: list[str]
+) -> tuple[list[WebCapture], list[HttpPage]]:
+    """The ledger's web capture entries (URL, fetch time, raw digest) with the bytes they digest, and
+    its whole pages (``item: page``) with their bodies."""
     import hashlib
 
-    from crawler.captures.warc import WebCapture, is_web_url, post_of
+    from crawler.captures.warc import HttpPage, WebCapture, is_web_url, post_of
     from crawler.evidence.capture import RecordStore
     from storage.repos.messages import MessageRepo
+    from storage.repos.pages import PageRepo
 
     ledger = build_ledger(store, app.settings)
     docs = await ledger.about("", [f"channel:{k}" for k in keys]) if keys else await ledger.entries()
-    records, messages = RecordStore(store), MessageRepo(store)
+    records, messages, bodies = RecordStore(store), MessageRepo(store), PageRepo(store)
     captures: list[WebCapture] = []
+    pages: list[HttpPage] = []
     seen: set[str] = set()
     for doc in docs:
         payload = json.loads(doc["payload"])
+        if payload.get("kind") == "capture" and payload.get("item") == "page":
+            page_sha = str(payload.get("page_sha256"))
+            body = await bodies.body(page_sha)
+            if body is None or hashlib.sha256(body).hexdigest() != page_sha:
+                click.echo(f"skipped page {page_sha}: bytes missing or altered in the store", err=True)
+                continue
+            page = HttpPage.from_entry(payload, body, int(doc["seq"]))
+            if page is not None:
+                pages.append(page)
+            continue
         sha, url = payload.get("raw_sha256"), payload.get("source_url")
         if payload.get("kind") != "capture" or not isinstance(sha, str) or sha in seen or not is_web_url(url):
             continue
@@ -164,7 +180,7 @@ async def _ledger_web_captures(store: Store, app: AppContext, keys: list[str]) -
         captures.append(WebCapture(url=str(url), fetched_at=fetched, sha256=sha, content=data, seq=int(doc["seq"]),
                                    title=str(payload.get("message") or payload.get("channel") or ""),
                                    post=post_of(payload)))  # fmt: skip
-    return captures
+    return captures, pages
 
 
 def _write_file(out: Path, data: bytes) -> None:

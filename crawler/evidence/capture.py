@@ -14,7 +14,9 @@ What one batch produces (one ``append_many``: one lease, one insert):
   and kind, the source URL or TL request, the capture time, every media digest;
 - ``item: media`` for each media item of those messages whose digest is known;
 - ``item: channel_snapshot`` for each channel header seen (record digest + raw digest);
-- ``item: deletion`` for each deletion observed.
+- ``item: deletion`` for each deletion observed;
+- ``item: page`` for each whole page the batch was parsed from (web sources): the body's digest (the
+  body itself is in ``web_pages``), the request, and the status line and headers as sent.
 
 Each names the collecting worker and account, the run, and the authorization (and its case) that
 covers the channel when one is active: that is how items collected under a case's authorization
@@ -32,13 +34,14 @@ from crawler.evidence.entries import (
     capture_deletion_entry,
     capture_media_entry,
     capture_message_entry,
+    capture_page_entry,
     capture_snapshot_entry,
     jsonable,
     record_bytes,
 )
 from crawler.evidence.ledger import Ledger
 from crawler.ingest import Batch, Ingest
-from foundation.models import Channel, RawCapture
+from foundation.models import Channel, RawCapture, WebPage
 from storage.client import Doc, Store, insert_new, translate_errors
 from storage.repos.authorizations import AuthorizationRepo, channel_scope
 
@@ -176,6 +179,9 @@ class CaptureStage:
                     )
         for snapshot in batch.channels:
             entries.append(self._snapshot(snapshot, batch, grants, records))
+        for page in batch.pages:
+            channel = batch.channel_keys[page.ref]
+            entries.append(_page_entry(page, channel, self._who(grants.get(channel), batch.run_id)))
         for deletion in batch.deletions:
             channel = batch.channel_keys[deletion.ref]
             entries.append(
@@ -211,6 +217,27 @@ class CaptureStage:
             raw=_raw_fields(channel.raw),
             who=self._who(grants.get(key), batch.run_id),
         )
+
+
+def _page_entry(page: WebPage, channel: str, who: dict[str, Any]) -> dict[str, Any]:
+    request = {"method": page.method, "url": page.url, "headers": [list(h) for h in page.request_headers]}
+    response = {
+        "protocol": page.protocol,
+        "status": page.status,
+        "reason": page.reason,
+        "headers": [list(h) for h in page.headers],
+    }
+    return capture_page_entry(
+        channel=channel,
+        url=page.url,
+        page_sha256=page.sha256,
+        page_bytes=len(page.body),
+        captured_at=page.fetched_at,
+        request=request,
+        response=response,
+        withheld_headers=page.withheld,
+        who=who,
+    )
 
 
 def install(ingest: Ingest, ledger: Ledger, *, worker: str | None = None, account: str | None = None) -> CaptureStage:

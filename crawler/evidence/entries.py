@@ -7,9 +7,10 @@ copied to the stored document for queries: ``cases`` (case ids the entry belongs
 
 Kinds:
 
-- ``capture``: ``item`` = ``message`` | ``media`` | ``channel_snapshot`` | ``deletion`` (built by
-  :mod:`.capture`): content digests, raw-capture digest, source URL or TL request, capture time,
-  collecting worker/account, authorization id;
+- ``capture``: ``item`` = ``message`` | ``media`` | ``channel_snapshot`` | ``deletion`` | ``page`` (built
+  by :mod:`.capture`): content digests, raw-capture digest, source URL or TL request, capture time,
+  collecting worker/account, authorization id; a ``page`` is one whole HTTP response (its body's
+  digest ``page_sha256``, the request and the status line and headers as sent, minus secrets);
 - ``join``: a private join made under an authorization;
 - ``refusal``: a join or private read refused for want of an authorization (``NotAuthorized``);
 - ``authorization``: grant / revoke (``action``);
@@ -232,6 +233,35 @@ def capture_snapshot_entry(
         **raw,
         **who,
         "subjects": [f"channel:{channel}"],
+    }
+
+
+def capture_page_entry(
+    *,
+    channel: str,
+    url: str,
+    page_sha256: str,
+    page_bytes: int,
+    captured_at: datetime,
+    request: Mapping[str, Any],
+    response: Mapping[str, Any],
+    withheld_headers: Sequence[str],
+    who: Mapping[str, Any],
+) -> dict[str, Any]:
+    """One fetched page, whole: what a web archive's request and response records are written from."""
+    return {
+        "kind": "capture",
+        "item": "page",
+        "channel": channel,
+        "source_url": url,
+        "captured_at": captured_at,
+        "page_sha256": page_sha256,
+        "page_bytes": page_bytes,
+        "request": dict(request),
+        "response": dict(response),
+        "withheld_headers": list(withheld_headers),
+        **who,
+        "subjects": [f"channel:{channel}", f"page:{page_sha256}"],
     }
 
 

@@ -46,7 +46,16 @@ from typing import Any, Protocol
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from crawler.captures.gaps import gap_report
-from crawler.captures.warc import Screenshot, WebCapture, is_web_url, pages_of, post_of, write_wacz, write_warc
+from crawler.captures.warc import (
+    HttpPage,
+    Screenshot,
+    WebCapture,
+    is_web_url,
+    pages_of,
+    post_of,
+    write_wacz,
+    write_warc,
+)
 from crawler.evidence import verify_bundle
 from crawler.evidence.access import BundleContent, CaseAccess, bundle_content
 from crawler.evidence.capture import RecordStore
@@ -62,10 +71,15 @@ from foundation.models import utcnow
 from storage.client import translate_errors
 from storage.repos.authorizations import AuthorizationRepo
 from storage.repos.messages import MessageRepo
+from storage.repos.pages import PageRepo
 
 FORMAT = verify_bundle.FORMAT
 WEB_ARCHIVE = verify_bundle.WEB_ARCHIVE
 GAP_REPORT = verify_bundle.GAP_REPORT
+
+
+def _is_sha256(value: object) -> bool:
+    return isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
 
 
 def _when(value: object) -> datetime | None:
@@ -78,9 +92,16 @@ def _when(value: object) -> datetime | None:
 
 
 def _archive(
-    payload: dict[str, Any], seq: int, sha: str, path: str, data: bytes, web: list[WebCapture], shots: list[Screenshot]
-) -> None:
-    """A bundled raw HTML capture fetched from the web, or a screenshot, also goes into the web archive."""
+    payload: dict[str, Any], seq: int, sha: str, path: str, data: bytes, web: list[WebCapture], shots: list[Screenshot],
+    pages: list[HttpPage],
+) -> None:  # fmt: skip
+    """A bundled raw HTML capture fetched from the web, a whole page, or a screenshot, also goes into
+    the web archive."""
+    if payload.get("item") == "page" and path.startswith("captures/pages/") and sha == payload.get("page_sha256"):
+        page = HttpPage.from_entry(payload, data, seq)
+        if page is not None:
+            pages.append(page)
+        return
     if payload.get("item") == "screenshot" and path.startswith("captures/media/") and is_web_url(payload.get("url")):
         taken = _when(payload.get("taken_at"))
         if taken is not None:
@@ -279,6 +300,8 @@ class Exporter:
         messages = MessageRepo(self.ledger.store)
         web: list[WebCapture] = []
         shots: list[Screenshot] = []
+        pages: list[HttpPage] = []
+        page_bodies = PageRepo(self.ledger.store)
         case_channels: set[str] = set()
         for doc in selected:
             payload = json.loads(doc["payload"])
@@ -295,6 +318,8 @@ class Exporter:
                 wanted.append((payload["raw_sha256"], f"captures/{payload['raw_sha256']}.{ext}"))
             if payload.get("item") in ("media", "screenshot") and isinstance(payload.get("sha256"), str):
                 wanted.append((payload["sha256"], "media"))
+            if payload.get("item") == "page" and _is_sha256(payload.get("page_sha256")):
+                wanted.append((payload["page_sha256"], f"captures/pages/{payload['page_sha256']}"))
             for sha, path in wanted:
                 if sha in bound:
                     continue
@@ -311,7 +336,9 @@ class Exporter:
                 else:
                     reason = None
                     data = (await self.records.get([sha])).get(sha)
-                    if data is None and path.startswith("captures/"):
+                    if data is None and path.startswith("captures/pages/"):
+                        data = await page_bodies.body(sha)
+                    elif data is None and path.startswith("captures/"):
                         with translate_errors("read raw capture"):
                             raw = await messages.raw_capture(sha)
                         data = raw["content"].encode("utf-8") if raw else None
@@ -324,16 +351,17 @@ class Exporter:
                 else:
                     files[path] = data
                     manifest_files.append({"path": path, "sha256": sha, "seq": seq})
-                    _archive(payload, seq, sha, path, data, web, shots)
+                    _archive(payload, seq, sha, path, data, web, shots, pages)
 
         extras: dict[str, dict[str, Any]] = {}  # manifest members for the derived files below
         derived: dict[str, bytes] = {}
-        if web or shots:
-            warc = await asyncio.to_thread(write_warc, web, shots)
-            wacz = await asyncio.to_thread(write_wacz, warc, pages_of(web, shots), title=f"tgwatch case {case_id}")
+        if web or shots or pages:
+            warc = await asyncio.to_thread(write_warc, web, shots, pages)
+            listed = pages_of(web, shots, pages)
+            wacz = await asyncio.to_thread(write_wacz, warc, listed, title=f"tgwatch case {case_id}")
             derived[WEB_ARCHIVE] = wacz
             extras["web_archive"] = {"path": WEB_ARCHIVE, "sha256": hashlib.sha256(wacz).hexdigest(),
-                                     "records": len(web) + len(shots)}  # fmt: skip
+                                     "records": len(web) + len(shots) + len(pages)}  # fmt: skip
         reports = [(await gap_report(self.ledger.store, key)).to_dict() for key in sorted(case_channels)]
         if reports:
             gaps = json.dumps({"channels": reports}, indent=2, ensure_ascii=False).encode("utf-8")

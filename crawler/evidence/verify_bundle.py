@@ -39,9 +39,13 @@ Bundle layout (a zip archive; every name is a relative POSIX path inside the zip
     Records (JSON) and raw captures / media, each listed in the manifest.
 ``web/archive.wacz`` (optional; the manifest's ``"web_archive": {"path", "sha256", "records"}``)
     A WACZ 1.1.1 web archive (``archive/*.warc.gz``, ``indexes/index.cdx``, ``pages/pages.jsonl``,
-    ``datapackage.json``) of the bundled web captures and screenshots, for replay tools
+    ``datapackage.json``) of the bundled web captures, whole pages and screenshots, for replay tools
     (ReplayWeb.page, pywb). Each response/resource record's ``WARC-Payload-Digest`` is
-    ``sha256:<base32>`` of its payload, the digest a bundled ledger entry records.
+    ``sha256:<base32>`` of its payload, the digest a bundled ledger entry records. A whole page's
+    ``request`` and ``response`` records name their ``capture`` entry (``item: page``) in
+    ``Tgwatch-Ledger-Seq`` and are written from it: method, URL and request headers; status line,
+    headers (``Content-Length`` = the stored body's length, the server's ``Content-Length`` and
+    ``Transfer-Encoding`` renamed ``Tgwatch-Orig-…``) and body (``page_sha256``).
 ``reports/gaps.json`` (optional; the manifest's ``"gap_report": {"path", "sha256"}``)
     For each of the case's channels: message ids held, deleted and recorded, missing and why.
 ``verify_bundle.py``, ``HOW-TO-VERIFY.txt``
@@ -68,7 +72,9 @@ What is checked, in this order (the first failure is reported)
 8. the web archive and the gap report are present exactly when the manifest names them, with its
    SHA-256; inside the WACZ every ``datapackage.json`` resource has its digest, and every WARC
    response/resource record's payload has the SHA-256 its ``WARC-Payload-Digest`` gives, a digest
-   that a bundled ledger entry records (so the archive replays exactly what the ledger signed).
+   that a bundled ledger entry records (so the archive replays exactly what the ledger signed); a
+   request or response record naming a page entry (``Tgwatch-Ledger-Seq``) has that entry's URL,
+   method and request headers, or status line, response headers and body digest.
 
 Hostile input is bounded: JSON nesting (64 levels), member sizes (1 MiB for a proof or the head,
 32 MiB for the manifest, 8 MiB per ledger line) and the member count; each failure is a ``FAIL``
@@ -91,6 +97,7 @@ import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 FORMAT = "tgwatch-evidence-bundle/2"
 REQUIRED = ("manifest.json", "ledger/entries.jsonl", "tree_head.json")
@@ -701,6 +708,105 @@ def _warc_records(item: str, data: bytes) -> list[tuple[dict[str, str], bytes]]:
     return records
 
 
+#: response headers the archive rewrites for a stored (decoded) body; tgwatch's writer
+#: (``crawler.captures.warc.archived_headers``) applies the same rule
+TRANSFER_HEADERS = ("content-length", "transfer-encoding")
+
+
+def archived_headers(headers: list[tuple[str, str]], body_length: int) -> list[tuple[str, str]]:
+    out = [(k, v) for k, v in headers if k.lower() not in TRANSFER_HEADERS]
+    out += [(f"Tgwatch-Orig-{k}", v) for k, v in headers if k.lower() in TRANSFER_HEADERS]
+    out.append(("Content-Length", str(body_length)))
+    return out
+
+
+def _http_head(where: str, block: bytes) -> tuple[list[str], list[tuple[str, str]], bytes]:
+    """(first line's three parts, headers, body) of an ``application/http`` record block."""
+    split = block.find(b"\r\n\r\n")
+    if split < 0:
+        raise BundleError(where, "the HTTP message has no end of headers")
+    lines = block[:split].decode("utf-8", "replace").split("\r\n")
+    first = lines[0].split(" ", 2)
+    headers = [(k.strip(), v.strip()) for k, _, v in (line.partition(":") for line in lines[1:])]
+    return first, headers, block[split + 4 :]
+
+
+def _pair_list(value: object) -> list[tuple[str, str]] | None:
+    if not isinstance(value, list):
+        return None
+    out = []
+    for pair in value:
+        if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(x, str) for x in pair)):
+            return None
+        out.append((pair[0], pair[1]))
+    return out
+
+
+def _same_headers(got: list[tuple[str, str]], want: list[tuple[str, str]]) -> bool:
+    """Equal in order, names case-insensitively; a value that is not ASCII is written %-encoded by
+    WARC writers (RFC 8187), so for it only the name is compared."""
+    if len(got) != len(want):
+        return False
+    for (gk, gv), (wk, wv) in zip(got, want, strict=True):
+        if gk.lower() != wk.lower() or (wv.isascii() and gv != wv.strip()):
+            return False
+    return True
+
+
+def _target(url: str) -> str:
+    """The request target of ``url`` (path and query), as the archive writes it."""
+    parts = urlsplit(url)
+    return f"{parts.path or '/'}{'?' + parts.query if parts.query else ''}"
+
+
+def _page_entry(where: str, headers: dict[str, str], entries: _Entries) -> dict[str, object] | None:
+    """The ``item: page`` entry a record names in ``Tgwatch-Ledger-Seq``, or None if it names none."""
+    raw = headers.get("tgwatch-ledger-seq")
+    if raw is None:
+        return None
+    try:
+        seq = int(raw)
+    except ValueError:
+        raise BundleError(where, f"Tgwatch-Ledger-Seq {raw!r} is not a number") from None
+    if seq not in entries:
+        raise BundleError(where, f"names ledger entry seq {seq}, which is not in the bundle")
+    payload = entries[seq][1]
+    if not isinstance(payload, dict) or payload.get("item") != "page":
+        return None
+    if payload.get("source_url") != headers.get("warc-target-uri"):
+        raise BundleError(where, f"is for {headers.get('warc-target-uri')!r}, ledger entry seq {seq} for another URL")
+    return payload
+
+
+def _check_request(where: str, block: bytes, page: dict[str, object]) -> None:
+    request = page.get("request")
+    sent = _pair_list(_obj_get(request, "headers"))
+    if sent is None:
+        raise BundleError(where, "its ledger entry has no request headers")
+    first, headers, _ = _http_head(where, block)
+    if first[:2] != [_obj_get(request, "method"), _target(str(page.get("source_url")))]:
+        raise BundleError(where, f"request line {' '.join(first)!r} is not the one the ledger entry records")
+    if not any(k.lower() == "host" for k, _ in sent):  # the HTTP client adds it; so does the archive
+        headers = [(k, v) for k, v in headers if k.lower() != "host"]
+    if not _same_headers(headers, sent):
+        raise BundleError(where, "request headers differ from the ones the ledger entry records")
+
+
+def _check_response(where: str, block: bytes, page: dict[str, object]) -> None:
+    response = page.get("response")
+    kept = _pair_list(_obj_get(response, "headers"))
+    if kept is None:
+        raise BundleError(where, "its ledger entry has no response headers")
+    first, headers, body = _http_head(where, block)
+    status = _obj_get(response, "status")
+    if len(first) < 2 or first[1] != str(status):
+        raise BundleError(where, f"status line {' '.join(first)!r} is not status {status} the ledger entry records")
+    if not _same_headers(headers, archived_headers(kept, len(body))):
+        raise BundleError(where, "response headers differ from the ones the ledger entry records")
+    if hashlib.sha256(body).hexdigest() != page.get("page_sha256"):
+        raise BundleError(where, "the body is not the page whose SHA-256 the ledger entry records")
+
+
 def _web_archive(zf: zipfile.ZipFile, entries: _Entries) -> int:
     """Every response/resource record of the WACZ's WARCs: its payload has the SHA-256 its
     ``WARC-Payload-Digest`` gives, and a bundled ledger entry records that digest."""
@@ -741,9 +847,13 @@ def _web_archive(zf: zipfile.ZipFile, entries: _Entries) -> int:
         for name in sorted(n for n in inner_names if n.startswith("archive/") and not n.endswith("/")):
             for headers, block in _warc_records(f"{item} {name}", _read(inner, name, MAX_WEB_ARCHIVE)):
                 kind = headers.get("warc-type")
+                where = f"{item} {name} record {headers.get('warc-record-id', '?')}"
+                if kind in ("request", "response"):
+                    page = _page_entry(where, headers, entries)
+                    if page is not None:
+                        (_check_request if kind == "request" else _check_response)(where, block, page)
                 if kind not in ("response", "resource"):
                     continue
-                where = f"{item} {name} record {headers.get('warc-record-id', '?')}"
                 body = block
                 if kind == "response" and headers.get("content-type", "").startswith("application/http"):
                     split = block.find(b"\r\n\r\n")
