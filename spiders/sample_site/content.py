@@ -221,8 +221,9 @@ class Channel:
     def has_preview(self) -> bool:
         return self.kind is ChannelKind.PUBLIC
 
-    @property
+    @cached_property
     def ids(self) -> tuple[int, ...]:
+        """Ascending, as ``messages`` is: the server bisects a page out of them."""
         return tuple(m.id for m in self.messages)
 
     def message(self, msg_id: int) -> Message | None:
@@ -251,11 +252,6 @@ class Channel:
             if value:
                 out[name] = value
         return out
-
-    @cached_property
-    def sorted_ids(self) -> tuple[int, ...]:
-        """``messages``' ids, ascending (as ``messages`` is), for bisecting a page out of them."""
-        return tuple(m.id for m in self.messages)
 
     def pages(self, page_size: int = PAGE_SIZE) -> list[list[Message]]:
         """The ``/s/NAME`` pages, newest first, each ascending by id (as the server serves them)."""

@@ -264,10 +264,10 @@ class SampleSite:
         size = self.world.page_size
         msgs = ch.messages  # ascending by id: a page is a slice found by bisection
         if before is not None:
-            end = bisect.bisect_left(ch.sorted_ids, before)
+            end = bisect.bisect_left(ch.ids, before)
             page = list(msgs[max(0, end - size) : end])
         elif after is not None:
-            start = bisect.bisect_right(ch.sorted_ids, after)
+            start = bisect.bisect_right(ch.ids, after)
             page = list(msgs[start : start + size])
         else:
             page = list(msgs[-size:])
