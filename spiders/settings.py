@@ -80,6 +80,14 @@ def build_scrapy_settings(
         "ITEM_PIPELINES": {"spiders.pipelines.IngestPipeline": 300},
         "TGWATCH_INGEST": Shared(ingest) if ingest is not None else None,
         "TGWATCH_HOOKS": Shared(hooks) if hooks is not None else None,
+        # Scrapy starts this many asyncio tasks for *every* response to work through its callback's
+        # output (default 100); ours yield one or two things a page, and those 100 tasks cost a
+        # page about as much CPU as parsing a fifth of it (bench/crawl.py, issue 3)
+        "CONCURRENT_ITEMS": 8,
+        # a development lint (a generator callback returning a value): its cache is keyed weakly by
+        # the bound method each Request holds, so it misses on every response and re-reads and
+        # re-parses the callback's source (inspect + ast) for every page fetched
+        "WARN_ON_GENERATOR_RETURN_VALUE": False,
     }
     if overrides:
         values.update(overrides)

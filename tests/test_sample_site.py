@@ -452,3 +452,25 @@ def test_command_line_world_options(world: World) -> None:
     assert msg_id not in served.channels["media_lab"].ids
     with pytest.raises(SystemExit):
         world_of(parse_args(["--remove", "media_lab"]))
+
+
+# speed (bench/crawl.py): a page is bisected out of the sorted ids instead of filtering every post
+async def test_pages_before_and_after_any_id_hold_the_posts_next_to_it(
+    world: World, site: SampleSite, http: aiohttp.ClientSession
+) -> None:
+    """``?before=N`` serves the ``page_size`` posts just below N, ``?after=N`` those just above, for any
+    N: a post's id, an id inside an album or a gap, and ids beyond either end."""
+    ch = world.channels["media_lab"]
+    size = world.page_size
+    probes = sorted({0, 1, *ch.ids[::7], *(i + 1 for i in ch.ids[::5]), ch.ids[-1], ch.ids[-1] + 5})
+    for n in probes:
+        for arg, want in (
+            ("before", [i for i in ch.ids if i < n][-size:]),
+            ("after", [i for i in ch.ids if i > n][:size]),
+        ):
+            sel = Selector(text=await get_text(http, site.url(f"/s/media_lab?{arg}={n}")))
+            got = [int(p.split("/")[1]) for p in sel.css("div.tgme_widget_message::attr(data-post)").getall()]
+            assert got == want, (arg, n)
+    assert world.channels["media_lab"].counters == ch.counters  # counted once, handed out as a copy
+    ch.counters["subscribers"] = -1
+    assert ch.counters["subscribers"] != -1

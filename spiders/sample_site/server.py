@@ -22,6 +22,7 @@ and spends one use. Every request is recorded in ``site.hits`` with its status a
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import fnmatch
 import re
@@ -34,7 +35,7 @@ from aiohttp import web
 
 from spiders.sample_site import aggregator, render
 from spiders.sample_site import media as media_mod
-from spiders.sample_site.content import Media, Message, World, build_world
+from spiders.sample_site.content import Media, World, build_world
 
 
 class FaultKind(StrEnum):
@@ -261,13 +262,15 @@ class SampleSite:
             raise web.HTTPFound(f"/{name}")
         before, after = _int_arg(request, "before"), _int_arg(request, "after")
         size = self.world.page_size
-        msgs: list[Message] = list(ch.messages)
+        msgs = ch.messages  # ascending by id: a page is a slice found by bisection
         if before is not None:
-            page = [m for m in msgs if m.id < before][-size:]
+            end = bisect.bisect_left(ch.ids, before)
+            page = list(msgs[max(0, end - size) : end])
         elif after is not None:
-            page = [m for m in msgs if m.id > after][:size]
+            start = bisect.bisect_right(ch.ids, after)
+            page = list(msgs[start : start + size])
         else:
-            page = msgs[-size:]
+            page = list(msgs[-size:])
         older = page and msgs[0].id < page[0].id
         newer = page and msgs[-1].id > page[-1].id
         html = render.render_channel_page(
