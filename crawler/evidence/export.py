@@ -429,7 +429,7 @@ def _manifest_bytes(
     files: list[dict[str, Any]],
     verifier: bytes,
     how_to: bytes,
-    extras: dict[str, dict[str, Any]] | None = None,
+    extras: dict[str, Any] | None = None,
 ) -> bytes:
     """The manifest as hashed into the export entry: it names no part of that entry, so no cycle."""
     manifest = {

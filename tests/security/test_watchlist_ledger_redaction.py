@@ -42,6 +42,7 @@ from storage.repos.alerts import AlertRepo
 from storage.repos.verdicts import VerdictRepo
 from storage.repos.watchlist import WatchlistRepo
 from storage.workqueue import WorkQueue
+from tests.security.support import serve, sign_in
 
 KEY = base64.urlsafe_b64encode(b"r" * 32).decode()
 PNG = base64.b64decode(
@@ -332,3 +333,24 @@ async def test_a_takedown_made_from_a_watchlist_match_does_not_name_her_to_its_r
     assert shown["kind"] == "withheld" and shown["payload"] is None and shown["leaf_hash"]
     status, context = await call(api, tokens["inv-case"], "/api/v1/messages/wl_channel/1/context")
     assert status == 200 and PERSON in json.dumps(context)
+
+
+async def test_the_console_audit_trail_withholds_watchlist_targets_in_korean_and_english(
+    store: Store, settings: Settings, api: TestServer
+) -> None:
+    tokens = await world(store, settings, api)
+    (alert,) = [a for a in await AlertRepo(store).list(limit=10) if a["kind"] == "watchlist_match"]
+    async with aiohttp.ClientSession() as http:
+        url = str(api.make_url(f"/api/v1/alerts/{alert['_id']}/status"))
+        headers = {"Authorization": f"Bearer {tokens['inv-case']}"}
+        async with http.post(url, json={"status": "acknowledged"}, headers=headers) as resp:
+            assert resp.status == 200
+    pages = {}
+    for lang in ("en", "ko"):
+        headers = {"Accept-Language": lang}
+        async with serve(store, settings) as client:
+            assert (await sign_in(client, tokens["aud"], headers)).status == 303
+            pages[lang] = await (await client.get("/console/audit", headers=headers)).text()
+    english, korean = pages["en"], pages["ko"]
+    assert PERSON not in english and PERSON not in korean and alert["_id"] not in english
+    assert "Withheld (consent-based watchlist" in english and "비공개(동의 기반 감시 목록" in korean
