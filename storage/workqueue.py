@@ -113,7 +113,13 @@ class WorkQueue:
             )
 
     async def claim(
-        self, consumer: str, n: int = 1, lease_seconds: float = 60.0, *, where: Doc | None = None
+        self,
+        consumer: str,
+        n: int = 1,
+        lease_seconds: float = 60.0,
+        *,
+        where: Doc | None = None,
+        holder: str | None = None,
     ) -> list[Lease]:
         """Lease up to ``n`` jobs: expired leases first (they are oldest), then ready jobs by priority.
 
@@ -123,25 +129,29 @@ class WorkQueue:
         cheaper than a sorted ``find_one_and_update`` on the embedded server, and exclusivity is the
         same. Expired leases are looked for at most every ``reclaim_interval`` seconds, and always
         when nothing is ready. ``where`` narrows the jobs (e.g. ``{"payload.detector": "faces"}``).
+        ``holder`` is who authenticated the claim (a token id; ``lease_holder``), not a name the
+        consumer picked: a caller may check that the lease it settles is one it was given.
         """
         if where:
-            return await self._claim_where(consumer, n, lease_seconds, where)
+            return await self._claim_where(consumer, n, lease_seconds, where, holder)
         leases: list[Lease] = []
         if self._clock() >= self._next_reclaim:
             self._next_reclaim = self._clock() + self.reclaim_interval
-            while len(leases) < n and (doc := await self._reclaim_one(consumer, lease_seconds)) is not None:
+            while len(leases) < n and (doc := await self._reclaim_one(consumer, lease_seconds, holder)) is not None:
                 leases.append(_lease(doc))
         while len(leases) < n:
-            got = await self._claim_ready(consumer, n - len(leases), lease_seconds)
+            got = await self._claim_ready(consumer, n - len(leases), lease_seconds, holder)
             if not got:
                 break
             leases += got
         if not leases:
-            while len(leases) < n and (doc := await self._reclaim_one(consumer, lease_seconds)) is not None:
+            while len(leases) < n and (doc := await self._reclaim_one(consumer, lease_seconds, holder)) is not None:
                 leases.append(_lease(doc))
         return leases
 
-    async def _claim_where(self, consumer: str, n: int, lease_seconds: float, where: Doc) -> list[Lease]:
+    async def _claim_where(
+        self, consumer: str, n: int, lease_seconds: float, where: Doc, holder: str | None = None
+    ) -> list[Lease]:
         """Claim only jobs matching ``where``: expired leases first, then ready jobs by priority
         (one guarded ``find_one_and_update`` each; simpler than the unfiltered path, same exclusivity)."""
         leases: list[Lease] = []
@@ -155,7 +165,7 @@ class WorkQueue:
                 ),
             ):
                 while len(leases) < n:
-                    update = self._lease_update(consumer, lease_seconds)
+                    update = self._lease_update(consumer, lease_seconds, holder)
                     doc = await self._coll.find_one_and_update(
                         query, update, sort=sort, return_document=ReturnDocument.AFTER
                     )
@@ -167,23 +177,24 @@ class WorkQueue:
                     leases.append(_lease(doc))
         return leases
 
-    def _lease_update(self, consumer: str, lease_seconds: float) -> Doc:
+    def _lease_update(self, consumer: str, lease_seconds: float, holder: str | None = None) -> Doc:
         return {
             "$set": {
                 "state": LEASED,
                 "lease_owner": consumer,
+                "lease_holder": holder,
                 "lease_token": uuid.uuid4().hex,
                 "lease_until": self._clock() + lease_seconds,
             },
             "$inc": {"attempts": 1},
         }
 
-    async def _reclaim_one(self, consumer: str, lease_seconds: float) -> Doc | None:
+    async def _reclaim_one(self, consumer: str, lease_seconds: float, holder: str | None = None) -> Doc | None:
         while True:
             with translate_errors("claim"):
                 expired = await self._coll.find_one_and_update(
                     {"state": LEASED, "lease_until": {"$lt": self._clock()}},
-                    self._lease_update(consumer, lease_seconds),
+                    self._lease_update(consumer, lease_seconds, holder),
                     sort=[("lease_until", ASCENDING)],
                     return_document=ReturnDocument.AFTER,
                 )
@@ -191,7 +202,7 @@ class WorkQueue:
                     return expired
                 await self._bury(expired, "lease expired too many times")  # it keeps killing its consumers
 
-    async def _claim_ready(self, consumer: str, n: int, lease_seconds: float) -> list[Lease]:
+    async def _claim_ready(self, consumer: str, n: int, lease_seconds: float, holder: str | None = None) -> list[Lease]:
         for _ in range(5):  # candidates all taken by other consumers meanwhile: look again
             with translate_errors("claim"):
                 cursor = (
@@ -209,7 +220,7 @@ class WorkQueue:
                         break
                     doc = await self._coll.find_one_and_update(
                         {"_id": job_id, "state": READY},
-                        self._lease_update(consumer, lease_seconds),
+                        self._lease_update(consumer, lease_seconds, holder),
                         return_document=ReturnDocument.AFTER,
                     )
                     if doc is not None:

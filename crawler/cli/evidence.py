@@ -121,7 +121,12 @@ async def sign_head(app: AppContext) -> None:
 @click.option("--case", "case_id", required=True, callback=case_id_param)
 @click.option("--from", "since", help="first day/time (UTC) of entries to include")
 @click.option("--to", "until", help="last day/time (UTC) of entries to include")
-@click.option("--role", default="operator", show_default=True, help="recipient role (decides media vs digests)")
+@click.option(
+    "--role",
+    default="operator",
+    show_default=True,
+    help="recipient role (decides media vs digests, and whether watchlist entries are withheld)",
+)
 @click.option("--media-dir", type=click.Path(file_okay=False, path_type=Path), help="media files named by SHA-256")
 @actor_option
 @click.argument("out", type=click.Path(dir_okay=False, path_type=Path))

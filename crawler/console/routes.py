@@ -34,6 +34,7 @@ from crawler.console.takedowns import REASON_CHOICES
 from crawler.discovery.models import CandidateStatus
 from crawler.discovery.service import DiscoveryService, summary_line
 from crawler.evidence.access import CaseAccess
+from crawler.evidence.redaction import readership
 from crawler.growth import growth_of
 from crawler.investigate.access import (
     CSRF_FIELD,
@@ -372,6 +373,6 @@ def _operation_pages(routes: RouteTable) -> None:
     async def audit_trail(request: web.Request, who: Principal, base: dict[str, Any]) -> web.StreamResponse:
         actor = request.query.get("actor") or None
         pg = page_of(request.query, {"actor": actor, "action": None})
-        items = await ops(request).audit(pg, actor=actor)
+        items = await ops(request).audit(pg, readers=await readership(request.app[STORE], who), actor=actor)
         await audit(request, who, "audit.list", filter={"actor": actor}, result_count=len(items), via="console")
         return render(request, "audit.html", **base, items=items, actor=actor, next_cursor=pg.next_cursor(len(items)))

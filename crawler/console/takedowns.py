@@ -19,6 +19,7 @@ from crawler.api.app import SETTINGS, STORE
 from crawler.console.pages import page
 from crawler.console.render import render, request_language
 from crawler.evidence.access import CaseAccess
+from crawler.evidence.redaction import readership, without_watchlist_alerts
 from crawler.investigate.access import audit
 from crawler.investigate.pagination import BadQuery
 from crawler.investigate.serialize import jsonable
@@ -194,14 +195,14 @@ def register(routes: RouteTable) -> None:
         await audit(request, who, "takedowns.get", target=req.id, result_count=len(req.items), via="console")
         history = None
         if who.role in HISTORY_READERS:
-            entries = await svc.history(req.id)
+            entries = await svc.history(req.id, readers=await readership(request.app[STORE], who))
             await audit(request, who, "takedowns.history", target=req.id, result_count=len(entries), via="console")
             history = history_rows(entries)
         return render(
             request,
             "takedown.html",
             **base,
-            req=req,
+            req=req.model_copy(update={"alerts": without_watchlist_alerts(req.alerts)}),
             created_at=jsonable(req.created_at),
             removed_at=jsonable(req.removed_at) or "",
             open=req.status in OPEN_STATUSES,

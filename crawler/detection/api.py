@@ -77,8 +77,9 @@ def register(
     )
     async def claim(request: web.Request) -> web.StreamResponse:
         body: ClaimIn = await json_body(request, ClaimIn)
+        who = principal(request)
         jobs = await service(request).claim(
-            body.consumer or principal(request).name, body.n, body.lease_seconds, detector=body.detector
+            body.consumer or who.name, body.n, body.lease_seconds, detector=body.detector, holder=who.token_id
         )
         return json_response({"jobs": [j.to_json() for j in jobs]})
 
@@ -105,7 +106,7 @@ def register(
     )
     async def ack(request: web.Request) -> web.StreamResponse:
         body: AckIn = await json_body(request, AckIn)
-        verdict = await service(request).ack(body.job_id, body.token, body.verdict)
+        verdict = await service(request).ack(body.job_id, body.token, body.verdict, holder=principal(request).token_id)
         return json_response({"job_id": body.job_id, "verdict": verdict.model_dump(mode="json")})
 
     @routes.add(
@@ -118,7 +119,7 @@ def register(
     )
     async def nack(request: web.Request) -> web.StreamResponse:
         body: NackIn = await json_body(request, NackIn)
-        state = await service(request).nack(body.job_id, body.token, body.error)
+        state = await service(request).nack(body.job_id, body.token, body.error, holder=principal(request).token_id)
         return json_response({"job_id": body.job_id, "state": state})
 
     @routes.add(

@@ -26,7 +26,7 @@ from storage.repos.alerts import AlertRepo
 from storage.repos.channels import ChannelRepo
 from storage.repos.media import MediaRepo
 from storage.repos.verdicts import VerdictRepo
-from storage.workqueue import DONE, Lease, WorkQueue
+from storage.workqueue import DONE, LEASED, Lease, LeaseLost, WorkQueue
 
 log = get_logger(__name__)
 
@@ -182,12 +182,21 @@ class DetectionService:
 
     # -- consuming ---------------------------------------------------------------------------
     async def claim(
-        self, consumer: str, n: int = 1, lease_seconds: float | None = None, *, detector: str | None = None
+        self,
+        consumer: str,
+        n: int = 1,
+        lease_seconds: float | None = None,
+        *,
+        detector: str | None = None,
+        holder: str | None = None,
     ) -> list[ClaimedJob]:
         """Lease jobs; ``detector`` takes only that detector's jobs (a faces detector must not
-        settle another detector's job)."""
+        settle another detector's job); ``holder`` is the token id that claims them (only it may
+        settle them: :meth:`ack`)."""
         where = {"payload.detector": detector} if detector else None
-        leases = await self.queue.claim(consumer, n, lease_seconds or self._settings.lease_seconds, where=where)
+        leases = await self.queue.claim(
+            consumer, n, lease_seconds or self._settings.lease_seconds, where=where, holder=holder
+        )
         return [self._job(lease) for lease in leases]
 
     def _job(self, lease: Lease) -> ClaimedJob:
@@ -206,17 +215,30 @@ class DetectionService:
     async def extend(self, job_id: str, token: str, lease_seconds: float | None = None) -> float:
         return await self.queue.extend(job_id, token, lease_seconds or self._settings.lease_seconds)
 
-    async def nack(self, job_id: str, token: str, error: str) -> str:
+    async def nack(self, job_id: str, token: str, error: str, *, holder: str | None = None) -> str:
+        if holder is not None:
+            job = await self.queue.get(job_id)
+            if job is not None and job.get("lease_token") == token and job.get("lease_holder") != holder:
+                raise LeaseLost(f"job {job_id!r} is leased to another token")
         return await self.queue.nack(job_id, token, error)
 
-    async def ack(self, job_id: str, token: str, verdict_in: VerdictIn) -> Verdict:
+    async def ack(self, job_id: str, token: str, verdict_in: VerdictIn, *, holder: str | None = None) -> Verdict:
         """Record the verdict, then settle the job. A positive verdict raises an alert and the
-        risk score of every channel the media was seen in."""
+        risk score of every channel the media was seen in.
+
+        ``holder`` (the API caller's token id) must be the one the lease was given to: a verdict,
+        above all a ``watchlist_match``, is accepted only from the token that leased that very job
+        (a lease token seen elsewhere, or a job claimed by another detector's token, is not enough).
+        The lease is checked before the verdict is looked at."""
         job = await self.queue.get(job_id)
         if job is None:
             from storage.workqueue import UnknownJob
 
             raise UnknownJob(f"no job {job_id!r}")
+        if job.get("lease_token") != token or job.get("state") not in (LEASED, DONE):
+            raise LeaseLost(f"job {job_id!r} is {job.get('state')} and not leased with this token")
+        if holder is not None and job.get("lease_holder") != holder:
+            raise LeaseLost(f"job {job_id!r} is leased to another token")
         verdict = Verdict(
             sha256=job["payload"]["sha256"],
             detector=job["payload"]["detector"],

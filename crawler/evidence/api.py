@@ -15,6 +15,7 @@ from aiohttp import web
 from crawler.detection.quarantine import Quarantine
 from crawler.evidence.access import CaseAccess
 from crawler.evidence.export import Exporter, QuarantineMediaSource
+from crawler.evidence.redaction import readership, redact_entries
 from crawler.evidence.signing import load_public_key
 from crawler.routes.context import AUDIT, LEDGER, SETTINGS, STORE, json_response, problem
 from crawler.routes.table import RouteTable, principal
@@ -55,7 +56,8 @@ def register(routes: RouteTable) -> None:
         "GET",
         "/api/v1/ledger/entries",
         roles={Role.AUDITOR},
-        summary="ledger entries in seq order (payload, leaf hash)",
+        summary="ledger entries in seq order (payload, leaf hash); a watchlist entry of a case the caller is"
+        " not a principal of is withheld: seq and leaf hash only",
         tag="ledger",
         query={"from": "first seq (default 0)", "limit": f"at most {MAX_ENTRIES}"},
     )
@@ -63,8 +65,9 @@ def register(routes: RouteTable) -> None:
         start = _int(request, "from", 0)
         limit = min(_int(request, "limit", 100, low=1), MAX_ENTRIES)
         docs = await request.app[LEDGER].entries(start, limit=limit)
-        out = [{k: d[k] for k in ("seq", "payload", "leaf_hash")} for d in docs]
-        await _audit(request, "ledger.entries", {"from": start, "limit": limit}, len(out))
+        shown = [{k: d[k] for k in ("seq", "payload", "leaf_hash")} for d in docs]
+        out, held = redact_entries(shown, await readership(request.app[STORE], principal(request)))
+        await _audit(request, "ledger.entries", {"from": start, "limit": limit, "withheld": held or None}, len(out))
         return json_response({"entries": out})
 
     @routes.add("GET", "/api/v1/ledger/heads", roles=READERS, summary="signed tree heads, oldest first", tag="ledger")

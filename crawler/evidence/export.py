@@ -63,6 +63,7 @@ from crawler.evidence.cases import Cases
 from crawler.evidence.entries import export_entry
 from crawler.evidence.heads import HeadSigner, sign_head_now
 from crawler.evidence.ledger import Ledger
+from crawler.evidence.redaction import Readership, entry_restriction, readership, shell_readership
 from crawler.evidence.signing import TreeHead, key_id, public_key_pem
 from crawler.tokens import Principal
 from foundation.case_ids import validate_case_id
@@ -74,6 +75,7 @@ from storage.repos.messages import MessageRepo
 from storage.repos.pages import PageRepo
 
 FORMAT = verify_bundle.FORMAT
+WITHHELD_ENTRY = verify_bundle.WITHHELD_ENTRY
 WEB_ARCHIVE = verify_bundle.WEB_ARCHIVE
 GAP_REPORT = verify_bundle.GAP_REPORT
 
@@ -200,7 +202,11 @@ You need nothing but this zip file and Python 3.11 or newer. Nothing is download
 
 4. Items listed in manifest.json with "withheld" were not handed over (media the recipient's role or
    the authorization does not allow, or bytes no longer in the store); their SHA-256 is still bound
-   to a signed ledger entry, so bytes obtained later can be checked against it.
+   to a signed ledger entry, so bytes obtained later can be checked against it. Ledger entries with
+   "withheld" instead of a payload (listed in the manifest's "withheld_entries") concern a
+   consent-based watchlist enrollment or match of a case the recipient is not a principal of:
+   their leaf hash and inclusion proof are checked like every other entry's, their content is not
+   handed over.
 
 5. web/archive.wacz, when present, is a standard web archive (WACZ: WARC records inside) of the
    pages and screenshots handed over: open it with a replay tool such as ReplayWeb.page or pywb.
@@ -293,6 +299,12 @@ class Exporter:
         if not selected:
             raise NotFound(f"case {case_id!r} has no ledger entries" + (" in that span" if since or until else ""))
         seqs = [int(d["seq"]) for d in selected]
+        # watchlist entries of a case the recipient is no principal of: leaf hash and proof only
+        readers: Readership = (
+            await readership(self.ledger.store, viewer) if viewer is not None else shell_readership(role, case_id)
+        )
+        hidden = [int(d["seq"]) for d in selected if not readers.may_read(entry_restriction(d))]
+        hidden_set = set(hidden)
 
         files: dict[str, bytes] = {}
         manifest_files: list[dict[str, Any]] = []
@@ -306,7 +318,7 @@ class Exporter:
         for doc in selected:
             payload = json.loads(doc["payload"])
             seq = int(doc["seq"])
-            if payload.get("kind") != "capture":
+            if payload.get("kind") != "capture" or seq in hidden_set:
                 continue
             if isinstance(payload.get("channel"), str):
                 case_channels.add(payload["channel"])
@@ -384,7 +396,18 @@ class Exporter:
         ).encode("utf-8")
         verifier = await asyncio.to_thread(Path(verify_bundle.__file__).read_bytes)
         manifest_bytes = _manifest_bytes(
-            case_id, created, actor, role, since, until, signing_key_id, seqs, manifest_files, verifier, how_to, extras
+            case_id,
+            created,
+            actor,
+            role,
+            since,
+            until,
+            signing_key_id,
+            seqs,
+            manifest_files,
+            verifier,
+            how_to,
+            {**extras, **({"withheld_entries": hidden} if hidden else {})},
         )
         export_seq = await self.ledger.append(
             export_entry(case_id, actor, role, since, until, seqs, hashlib.sha256(manifest_bytes).hexdigest())
@@ -398,9 +421,12 @@ class Exporter:
         proofs: dict[str, bytes] = {}
         for doc in selected:
             seq = int(doc["seq"])
-            entries_lines.append(
-                json.dumps({"seq": seq, "payload": doc["payload"], "leaf_hash": doc["leaf_hash"]}, ensure_ascii=False)
+            line = (
+                {"seq": seq, "leaf_hash": doc["leaf_hash"], "withheld": WITHHELD_ENTRY}
+                if seq in hidden_set
+                else {"seq": seq, "payload": doc["payload"], "leaf_hash": doc["leaf_hash"]}
             )
+            entries_lines.append(json.dumps(line, ensure_ascii=False))
             audit_path = await self.ledger.inclusion_proof(seq, head.size)
             proof = {"seq": seq, "leaf_index": seq, "tree_size": head.size, "audit_path": [p.hex() for p in audit_path]}
             proofs[f"proofs/{seq}.json"] = json.dumps(proof).encode()
@@ -431,7 +457,7 @@ def _manifest_bytes(
     files: list[dict[str, Any]],
     verifier: bytes,
     how_to: bytes,
-    extras: dict[str, dict[str, Any]] | None = None,
+    extras: dict[str, Any] | None = None,
 ) -> bytes:
     """The manifest as hashed into the export entry: it names no part of that entry, so no cycle."""
     manifest = {

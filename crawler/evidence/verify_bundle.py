@@ -24,6 +24,11 @@ Bundle layout (a zip archive; every name is a relative POSIX path inside the zip
     ``seqs`` plus the export entry: a payload ``{"kind": "export", "case": …, "seqs": [N, …],
     "manifest_sha256": "<SHA-256 of manifest.json>", …}`` appended to the log when the bundle was
     made. The export entry names the manifest, not the other way round, so there is no cycle.
+    A line may instead be ``{"seq": N, "leaf_hash": "<hex>", "withheld": "<why>"}`` (no payload):
+    an entry whose content the recipient may not read (a consent-based watchlist entry of a case
+    they are not a principal of). Its inclusion proof is checked from the leaf hash as given; the
+    manifest's ``"withheld_entries": [N, …]`` lists exactly these seqs (the export entry, which
+    commits to the manifest, is never withheld, and no file is bound to a withheld entry).
 ``proofs/<seq>.json``
     One per entry: ``{"seq": N, "leaf_index": N, "tree_size": S, "audit_path": ["<hex>", …]}``, the
     RFC 9162 §2.1.3 inclusion proof of that entry in the tree of size S = the signed head's size.
@@ -59,7 +64,7 @@ What is checked, in this order (the first failure is reported)
 2. the public key parses, ``key_id`` matches it, the tree head signature verifies, and the key id
    is the expected one when ``--expect-key`` is given;
 3. each ledger line: well-formed, ``seq`` unique and below the head's size, ``leaf_hash`` equals
-   SHA-256(0x00 ‖ payload);
+   SHA-256(0x00 ‖ payload) (a withheld line: ``leaf_hash`` is well-formed; the manifest lists it);
 4. each entry's inclusion proof verifies against the signed root (RFC 9162 §2.1.3.2), and there is
    no proof without an entry;
 5. one export entry commits to the SHA-256 of ``manifest.json``; its ``case`` and ``seqs`` equal the
@@ -100,6 +105,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 FORMAT = "tgwatch-evidence-bundle/2"
+#: what a withheld ledger line says instead of its payload (see ``ledger/entries.jsonl`` above)
+WITHHELD_ENTRY = "content withheld from this recipient (consent-based watchlist); leaf hash and proof only"
 REQUIRED = ("manifest.json", "ledger/entries.jsonl", "tree_head.json")
 CONTENT_DIRS = ("records/", "captures/")
 VERIFIER_FILES = ("verify_bundle.py", "HOW-TO-VERIFY.txt")
@@ -272,6 +279,7 @@ class BundleCheck:
     export_seq: int = -1
     case: str = ""
     web_records: int = 0
+    withheld_entries: int = 0
 
     def summary(self) -> str:
         if not self.ok:
@@ -286,6 +294,11 @@ class BundleCheck:
             f" against the signed tree head of size {self.tree_size}; case {self.case!r}, handed over in export"
             f" entry seq {self.export_seq}"
             + (f"; web archive: {self.web_records} records match the ledger" if self.web_records else "")
+            + (
+                f"; {self.withheld_entries} entries withheld from this recipient (leaf hash and proof verified)"
+                if self.withheld_entries
+                else ""
+            )
             + f"\n{key_line}"
         )
 
@@ -473,6 +486,12 @@ def _entries(zf: zipfile.ZipFile, tree_size: int) -> _Entries:
             if seq >= tree_size:
                 raise BundleError(item, f"not covered by the signed tree head (size {tree_size})")
             payload, stored = entry.get("payload"), entry.get("leaf_hash")
+            if payload is None and isinstance(entry.get("withheld"), str):
+                if not _is_hex(stored):
+                    raise BundleError(item, "a withheld entry still gives its leaf_hash (64 lower-case hex digits)")
+                assert isinstance(stored, str)
+                out[seq] = (bytes.fromhex(stored), None)
+                continue
             if not isinstance(payload, str):
                 raise BundleError(item, "payload must be the canonical JSON text")
             leaf = hashlib.sha256(b"\x00" + payload.encode("utf-8")).digest()
@@ -566,6 +585,23 @@ def _export(entries: _Entries, manifest: dict[str, object], digest: str) -> int:
     if extra:
         raise BundleError(f"ledger entry seq {extra[0]}", f"in the bundle but not listed in {item}")
     return export_seq
+
+
+def _withheld(entries: _Entries, manifest: dict[str, object]) -> int:
+    """The entries bundled without a payload are exactly the ones the manifest lists as withheld."""
+    listed = manifest.get("withheld_entries", [])
+    declared = set(_seq_list("manifest.json withheld_entries", listed))
+    bare = {seq for seq, (_, payload) in entries.items() if payload is None}
+    for seq in sorted(bare ^ declared):
+        if seq in bare:
+            raise BundleError(f"ledger entry seq {seq}", "has no payload but the manifest does not list it as withheld")
+        raise BundleError(
+            f"ledger entry seq {seq}",
+            "listed as withheld in the manifest but bundled with its payload"
+            if seq in entries
+            else "listed as withheld in the manifest but missing from the bundle",
+        )
+    return len(bare)
 
 
 def _obj_get(value: object, name: str) -> object:
@@ -894,6 +930,7 @@ def verify_bundle(path: str | Path, *, expect_key: str | None = None) -> BundleC
             _proofs(zf, names, entries, size, root)
             manifest, digest = _manifest(zf)
             export_seq = _export(entries, manifest, digest)
+            withheld_entries = _withheld(entries, manifest)
             files, withheld = _files(zf, names, entries, manifest)
             _verifier_files(zf, names, manifest)
             web_records = 0
@@ -919,6 +956,7 @@ def verify_bundle(path: str | Path, *, expect_key: str | None = None) -> BundleC
         export_seq=export_seq,
         case=str(manifest.get("case")),
         web_records=web_records,
+        withheld_entries=withheld_entries,
     )
 
 

@@ -11,6 +11,7 @@ from aiohttp import web
 
 from crawler.audit import AuditLog
 from crawler.evidence.access import CaseAccess
+from crawler.evidence.redaction import readership
 from crawler.investigate.ops import OpsService
 from crawler.investigate.service import InvestigateService
 from crawler.routes import auth
@@ -36,7 +37,8 @@ async def investigate(request: web.Request, who: Principal, *, via: str = "api")
     async def refused(channel: str) -> None:
         await audit(request, who, "channel.refused", target=channel, via=via, result_count=0)
 
-    return InvestigateService(request.app[STORE], view, refused)
+    readers = await readership(request.app[STORE], who)
+    return InvestigateService(request.app[STORE], view, refused, readers=readers)
 
 
 def ops(request: web.Request) -> OpsService:

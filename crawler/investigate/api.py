@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 
 from crawler.detection.quarantine import QuarantineError
 from crawler.evidence.access import CaseAccess
+from crawler.evidence.redaction import readership
 from crawler.hashing.sniff import sniff
 from crawler.investigate.access import (
     CSRF_HEADER,
@@ -323,7 +324,8 @@ def _operations(routes: RouteTable) -> None:
     async def audit_trail(request: web.Request) -> web.StreamResponse:
         actor, action = request.query.get("actor") or None, request.query.get("action") or None
         page = page_of(request.query, {"actor": actor, "action": action})
-        items = await ops(request).audit(page, actor=actor, action=action)
+        readers = await readership(request.app[STORE], principal(request))
+        items = await ops(request).audit(page, readers=readers, actor=actor, action=action)
         await audit(
             request,
             principal(request),

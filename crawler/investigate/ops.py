@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from crawler.audit import AuditLog
+from crawler.evidence.redaction import Readership, redact_audit
 from crawler.investigate.pagination import BadQuery, Page
 from crawler.investigate.serialize import jsonable, with_key
 from foundation.errors import NotFound
@@ -113,6 +114,10 @@ class OpsService:
             "queues": await self.queues(),
         }
 
-    async def audit(self, page: Page, *, actor: str | None = None, action: str | None = None) -> list[dict[str, Any]]:
+    async def audit(
+        self, page: Page, *, readers: Readership, actor: str | None = None, action: str | None = None
+    ) -> list[dict[str, Any]]:
+        """A page of the audit trail; which watchlist item a record names is withheld but from admins."""
         docs = await self._audit.page(actor=actor, action=action, skip=page.offset, limit=page.limit)
-        return [jsonable({**{k: v for k, v in d.items() if k != "_id"}, "id": d["_id"]}) for d in docs]
+        shown = redact_audit(docs, readers)
+        return [jsonable({**{k: v for k, v in d.items() if k != "_id"}, "id": d["_id"]}) for d in shown]

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from crawler.evidence.ledger import Ledger
+from crawler.evidence.redaction import Readership, entry_restriction, withheld
 from crawler.investigate.serialize import jsonable
 from storage.client import Store
 
@@ -17,8 +18,9 @@ MAX_ENTRIES = 20
 HEAD_FIELDS = ("size", "root_hash", "timestamp", "signature", "key_id")
 
 
-async def subject_proofs(store: Store, subject: str) -> dict[str, Any]:
-    """Entries naming ``subject`` (e.g. ``message:<channel>/<id>``), each with its inclusion proof."""
+async def subject_proofs(store: Store, subject: str, readers: Readership) -> dict[str, Any]:
+    """Entries naming ``subject`` (e.g. ``message:<channel>/<id>``), each with its inclusion proof; a
+    watchlist entry (a takedown made from a watchlist match) ``readers`` may not read is withheld."""
     ledger = Ledger(store)
     docs = await ledger.naming(subject, MAX_ENTRIES)
     head = await ledger.latest_head()
@@ -33,6 +35,8 @@ async def subject_proofs(store: Store, subject: str) -> dict[str, Any]:
             "leaf_hash": doc.get("leaf_hash"),
             "payload": doc.get("payload"),
         }
+        if not readers.may_read(entry_restriction(doc)):
+            item.update(withheld(doc), at=None)
         if seq < size:
             path = await ledger.inclusion_proof(seq, size)
             item.update(status="proved", tree_size=size, inclusion_proof=[p.hex() for p in path])

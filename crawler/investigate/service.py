@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from crawler.evidence.access import EVERYTHING, ChannelView
+from crawler.evidence.redaction import NO_CASE, Readership
 from crawler.investigate.filters import MessageSearch, merge, resolve_channel, to_mongo
 from crawler.investigate.pagination import Page
 from crawler.investigate.proofs import subject_proofs
@@ -76,8 +77,17 @@ class InvestigateService:
     """Queries as seen by one reader: ``view`` hides the case-restricted channels they may not read
     (``CaseAccess.visible_channels``); lists leave them out, direct reads refuse them."""
 
-    def __init__(self, store: Store, view: ChannelView = EVERYTHING, refused: Refused | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        view: ChannelView = EVERYTHING,
+        refused: Refused | None = None,
+        *,
+        readers: Readership = NO_CASE,
+    ) -> None:
         self._store = store
+        #: whose watchlist ledger entries this reader may read (none unless the door says)
+        self.readers = readers
         self._messages = MessageRepo(store)
         self._channels = ChannelRepo(store)
         self.view = view
@@ -190,7 +200,7 @@ class InvestigateService:
         replies = await find({"channel": channel, "reply_to": msg_id}, [("msg_id", 1)], limit=50, what=what)
         chain = await self._reply_chain(doc)
         versions = await self._messages.versions(key)
-        ledger = await subject_proofs(self._store, f"message:{key}")
+        ledger = await subject_proofs(self._store, f"message:{key}", self.readers)
         return {
             "message": message_json(doc),
             "before": [message_json(d) for d in reversed(before)],

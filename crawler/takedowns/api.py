@@ -21,6 +21,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from crawler.evidence.access import CaseAccess
+from crawler.evidence.redaction import readership, without_watchlist_alerts
 from crawler.investigate.access import CSRF_HEADER, audit, require_csrf_for_cookie_auth
 from crawler.investigate.pagination import BadQuery
 from crawler.investigate.serialize import jsonable
@@ -213,7 +214,7 @@ def summary_json(req: TakedownRequest) -> dict[str, Any]:
             "sent_at": req.sent_at,
             "removed_at": req.removed_at,
             "next_check_at": req.next_check_at(),
-            "alerts": req.alerts,
+            "alerts": without_watchlist_alerts(req.alerts),
         }
     )
 
@@ -240,6 +241,7 @@ async def detail_json(svc: TakedownService, req: TakedownRequest) -> dict[str, A
         "reason_label": req.reason.label,
         "sent_at": jsonable(req.sent_at),
         "next_check_at": jsonable(req.next_check_at()),
+        "alerts": without_watchlist_alerts(req.alerts),
     }
     for item in out["items"]:
         item["last_check"] = last.get(item["item_id"])
@@ -346,7 +348,7 @@ def _reads(routes: RouteTable) -> None:
         svc = service(request.app)
         request_id = request.match_info["id"]
         await TakedownView(request, principal(request)).get(svc, request_id)
-        entries = await svc.history(request_id)
+        entries = await svc.history(request_id, readers=await readership(request.app[STORE], principal(request)))
         await audit(
             request, principal(request), "takedowns.history", target=request_id.strip().upper(),
             result_count=len(entries),

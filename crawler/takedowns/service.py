@@ -25,6 +25,7 @@ from typing import Any
 from config.takedowns import TakedownSettings
 from crawler.evidence.entries import takedown_entry
 from crawler.evidence.ledger import Ledger
+from crawler.evidence.redaction import EVERY_CASE, Readership, redact_payloads
 from crawler.takedowns.items import ItemBuilder
 from crawler.takedowns.models import (
     ItemStatus,
@@ -122,10 +123,12 @@ class TakedownService:
     async def all(self) -> list[TakedownRequest]:
         return [TakedownRequest.from_doc(d) for d in await self.repo.all()]
 
-    async def history(self, request_id: str) -> list[dict[str, Any]]:
-        """The request's ledger entries (payloads), oldest first: the whole story, verifiable."""
+    async def history(self, request_id: str, readers: Readership = EVERY_CASE) -> list[dict[str, Any]]:
+        """The request's ledger entries (payloads), oldest first: the whole story, verifiable. An
+        entry naming a watchlist alert is withheld from ``readers`` outside its case (the API and the
+        console pass the caller's; the default is the shell operator's, who reads everything)."""
         req = await self.get(request_id)
-        return await self.ledger.payloads(req.ledger)
+        return redact_payloads(await self.ledger.payloads(req.ledger), readers)
 
     # -- creating --------------------------------------------------------------------------------
     async def create(
@@ -152,11 +155,14 @@ class TakedownService:
         keys: list[str] = [await self.items.message_key(m) for m in messages]
         detected: list[datetime] = []
         alerts: list[str] = []
+        alert_cases: list[str] = []
         if alert is not None:
             doc = await self._alerts.get(alert)
             if doc is None or not _alert_visible(doc, cases):
                 raise NotFound(f"no alert {alert!r}", code="alerts.unknown", params={"key": alert[:300]})
             alerts.append(alert)
+            if doc.get("kind") in CASE_SCOPED_KINDS:  # a watchlist match: the entry naming it is her case's
+                alert_cases = sorted(str(c) for c in (doc.get("details") or {}).get("cases") or [])
             raised = from_mongo_dt(doc.get("raised_at"))  # only this: the stored alert may carry more fields
             if raised is not None:
                 detected.append(raised)
@@ -180,13 +186,13 @@ class TakedownService:
             id=request_id, reason=reason, case=case, note=note, items=items, alerts=alerts,
             detected_at=min(detected) if detected else None, created_at=now, created_by=actor, policy=policy,
         )  # fmt: skip
-        seq = await self.ledger.append(
-            self._entry(
-                req, "create", actor, at=now,
-                items=[_item_summary(i) for i in items], alerts=alerts, note=note,
-                detected_at=req.detected_at, policy=policy,
-            )
+        entry = self._entry(
+            req, "create", actor, at=now,
+            items=[_item_summary(i) for i in items], alerts=alerts, note=note,
+            detected_at=req.detected_at, policy=policy,
         )  # fmt: skip
+        entry["cases"] = sorted({*entry["cases"], *alert_cases})
+        seq = await self.ledger.append(entry)
         req = req.model_copy(update={"ledger": [seq]})
         await self.repo.insert(req.to_doc())
         # reported media are evidence of the request: their quarantined bytes are never purged

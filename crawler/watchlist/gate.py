@@ -15,7 +15,7 @@ from typing import Any
 from crawler.watchlist.detector import DETECTOR_NAME
 from crawler.watchlist.service import WatchlistService
 from foundation.errors import TgwatchError
-from foundation.models import Alert, AlertKind, Decision, Verdict
+from foundation.models import Alert, AlertKind, Decision, Verdict, utcnow
 from storage.repos.alerts import AlertRepo
 from storage.repos.media import MediaRepo
 
@@ -43,7 +43,11 @@ class WatchlistReview:
         kept: list[dict[str, Any]] = []
         for match in verdict.matches:
             doc = await self.service.active(str(match.get("person")))
-            if doc is not None and float(match.get("distance", 9.0)) <= self.service.settings.threshold:
+            # enrolled and unexpired now (``active`` withdrew what had expired; the clock is checked
+            # again here so an expiry that falls between the two reads is not matched either)
+            if doc is None or float(doc.get("expires_ts") or 0) <= utcnow().timestamp():
+                continue
+            if float(match.get("distance", 9.0)) <= self.service.settings.threshold:
                 kept.append({**match, "case": doc["case"]})
         if kept:
             return verdict.model_copy(update={"matches": kept})
