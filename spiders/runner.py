@@ -42,13 +42,15 @@ def ensure_asyncio_reactor() -> None:
             "Twisted's asyncio reactor is bound to another event loop; run every crawl of one process on "
             "one loop (pytest: a session-scoped loop)"
         )
+    # The reactor is never stopped, so its thread pool's shutdown trigger never fires: daemon
+    # threads keep idle DNS workers from holding the process open at exit. Checked on every crawl,
+    # not only the first: a pool stopped between crawls (``stop_twisted_threads``) is replaced by
+    # a new one with Twisted's default, non-daemon threads (a test run once hung at exit on them).
+    pool = reactor.getThreadPool()
+    pool.threadFactory = functools.partial(threading.Thread, daemon=True)
     if not reactor.running:
         # reactor.run() would run the loop, which already runs: only fire the startup triggers
-        # (thread pool for DNS, etc.) and mark the reactor as running. The reactor is never
-        # stopped, so its thread pool's shutdown trigger never fires: daemon threads keep those
-        # idle DNS workers from holding the process open at exit.
-        pool = reactor.getThreadPool()
-        pool.threadFactory = functools.partial(threading.Thread, daemon=True)
+        # (thread pool for DNS, etc.) and mark the reactor as running
         reactor.startRunning(installSignalHandlers=False)
 
 
