@@ -446,7 +446,7 @@ def test_console_raise_sites_carry_a_code() -> None:
     for path in files:
         source = path.read_text(encoding="utf-8")
         for match in RAISE.finditer(source):
-            call = source[match.end(): source.find("\n\n", match.end())]
+            call = source[match.end() : source.find("\n\n", match.end())]
             if "code=" not in call.split("raise ", 1)[0]:
                 bare.append(f"{path.name}:{source[: match.start()].count(chr(10)) + 1}")
     assert not bare, bare

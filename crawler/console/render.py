@@ -145,6 +145,7 @@ def translator(request: web.Request) -> dict[str, Any]:
     here = request.path_qs if request.method == "GET" else "/console/"
     query = {k: v for k, v in request.query.items() if k != "lang"}
     switch = {code: request.path + "?" + urlencode({**query, "lang": code}) for code in LANGUAGES}
+
     def summary(alert: dict[str, Any]) -> Markup | str:
         """An alert's summary in the reader's language (``crawler.console.alert_words``)."""
         return alert_summary(t, label, alert)
