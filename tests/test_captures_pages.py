@@ -25,16 +25,14 @@ from crawler.crawl_web import crawl_channel
 from crawler.evidence.capture import install
 from crawler.evidence.cases import Cases
 from crawler.evidence.export import Exporter
-from crawler.evidence.heads import HeadSigner
 from crawler.evidence.ledger import Ledger
-from crawler.evidence.signing import generate_key, load_private_key, load_public_key
+from crawler.evidence.signing import load_public_key
 from crawler.ingest import Ingest
 from spiders.tme_channel import CrawlMode
 from storage.client import Store
 from storage.repos.pages import PageRepo
+from tests.captures_support import FAST, signed_ledger
 from tests.page_site import TmeLikeSite
-
-FAST = {"AUTOTHROTTLE_ENABLED": False, "TGWATCH_RETRY_BASE_DELAY": 0.05, "TGWATCH_RETRY_MAX_DELAY": 0.2}
 
 
 @pytest.fixture
@@ -45,9 +43,7 @@ async def site() -> AsyncIterator[TmeLikeSite]:
 
 @pytest.fixture
 def ledger(store: Store, tmp_path: Path) -> Ledger:
-    keys = generate_key(tmp_path / "keys")
-    signer = HeadSigner(load_private_key(keys.private_path), every_entries=10_000, every_seconds=3600)
-    return Ledger(store, signer=signer)
+    return signed_ledger(store, tmp_path)
 
 
 async def page_entries(ledger: Ledger) -> list[dict[str, Any]]:

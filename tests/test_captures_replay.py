@@ -33,16 +33,15 @@ from crawler.crawl_web import crawl_channel
 from crawler.evidence.capture import install
 from crawler.evidence.cases import Cases
 from crawler.evidence.export import Exporter
-from crawler.evidence.heads import HeadSigner
 from crawler.evidence.ledger import Ledger
-from crawler.evidence.signing import generate_key, load_private_key, load_public_key
+from crawler.evidence.signing import load_public_key
 from crawler.ingest import Ingest
 from spiders.sample_site import SampleSite
 from storage.client import Store
+from tests.captures_support import FAST, signed_ledger
 
 pytestmark = pytest.mark.replay
 
-FAST = {"AUTOTHROTTLE_ENABLED": False, "TGWATCH_RETRY_BASE_DELAY": 0.05, "TGWATCH_RETRY_MAX_DELAY": 0.2}
 PYWB_BIN = Path(os.environ.get("TGWATCH_PYWB_BIN") or Path(__file__).resolve().parents[1] / ".venv-replay" / "bin")
 
 
@@ -61,9 +60,7 @@ async def site() -> AsyncIterator[SampleSite]:
 
 @pytest.fixture
 def ledger(store: Store, tmp_path: Path) -> Ledger:
-    keys = generate_key(tmp_path / "keys")
-    signer = HeadSigner(load_private_key(keys.private_path), every_entries=10_000, every_seconds=3600)
-    return Ledger(store, signer=signer)
+    return signed_ledger(store, tmp_path)
 
 
 def free_port() -> int:
