@@ -240,6 +240,18 @@ async def _consumer(url: str, token: str, script: Path, *extra: str, mode: str =
     )  # fmt: skip
 
 
+async def until_leased(svc: DetectionService, consumer: asyncio.subprocess.Process, guard: float = 180.0) -> None:
+    """Wait until a job is leased, however slow the machine: bounded by the consumer itself (it must
+    still be running) and by a generous hang guard, never by a guess at its start-up time."""
+    deadline = time.monotonic() + guard
+    while not (await svc.stats())["leased"]:
+        if consumer.returncode is not None:
+            _, err = await consumer.communicate()
+            raise AssertionError(f"the consumer exited {consumer.returncode} before leasing: {err.decode()[-800:]}")
+        assert time.monotonic() < deadline, f"no job leased within {guard:g}s"
+        await asyncio.sleep(0.05)
+
+
 @pytest.mark.slow
 async def test_four_consumers_one_killed_mid_lease(
     store: Store, server: TestServer, settings: Settings, tmp_path: Path
@@ -253,10 +265,7 @@ async def test_four_consumers_one_killed_mid_lease(
     url, token = str(server.make_url("/")).rstrip("/"), await _detector_token(store)
     # the victim leases a job with a short lease, then hangs in the detector and is killed
     victim = await _consumer(url, token, script, "--lease", "3", mode="hang")
-    for _ in range(200):
-        if (await svc.stats())["leased"]:
-            break
-        await asyncio.sleep(0.05)
+    await until_leased(svc, victim)
     leased = await store["detection_jobs"].find_one({"state": "leased"})
     assert leased is not None
     victim.send_signal(signal.SIGKILL)

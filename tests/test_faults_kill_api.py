@@ -25,7 +25,7 @@ import config
 from crawler.detection.service import DetectionService
 from crawler.tokens import Role, TokenRepo, server_secret
 from storage.client import open_store
-from tests.test_detection import DETECTOR, synthetic_png
+from tests.test_detection import DETECTOR, synthetic_png, until_leased
 
 JOBS = 6
 GUARD_SECONDS = 120.0  # hang guard only
@@ -90,10 +90,7 @@ async def test_api_killed_mid_lease_then_restarted_completes_every_job_once(tmp_
         try:
             # a consumer leases a job (short lease) and hangs in its detector, heartbeating the API
             victim = await _consumer(data, url, token, script, "--lease", "3", mode="hang")
-            for _ in range(400):
-                if (await svc.stats())["leased"]:
-                    break
-                await asyncio.sleep(0.05)
+            await until_leased(svc, victim)
             leased = await store["detection_jobs"].find_one({"state": "leased"})
             assert leased is not None, "the consumer never got a job"
             api.send_signal(signal.SIGKILL)
