@@ -113,10 +113,15 @@ async def test_api_killed_mid_lease_then_restarted_completes_every_job_once(tmp_
             await asyncio.sleep(0.1)
 
         api2, url2 = await _serve(data)
+        workers: list[asyncio.subprocess.Process] = []
         try:
             workers = [await _consumer(data, url2, token, script, "--until-empty") for _ in range(2)]
             outputs = await asyncio.wait_for(asyncio.gather(*(w.communicate() for w in workers)), GUARD_SECONDS)
         finally:
+            for worker in workers:  # only when the guard fired: never leave a consumer behind
+                if worker.returncode is None:
+                    worker.kill()
+                    await worker.wait()
             api2.send_signal(signal.SIGTERM)
             try:
                 await asyncio.wait_for(api2.wait(), 30)
