@@ -346,7 +346,12 @@ async def test_resume_after_kill_9_loses_and_duplicates_nothing(
     rerun = await asyncio.create_subprocess_exec(
         *args, env=env, cwd=tmp_path, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
     )
-    _, err = await asyncio.wait_for(rerun.communicate(), timeout=120)
+    try:
+        _, err = await asyncio.wait_for(rerun.communicate(), timeout=180)
+    finally:  # the guard fired: do not leave the rerun behind
+        if rerun.returncode is None:
+            rerun.kill()
+            await rerun.wait()
     assert rerun.returncode == 0, err.decode()[-2000:]
     assert await _stored_ids(store) == list(range(1, 61))  # nothing missing, no duplicate _id possible
     assert await store["messages"].count_documents({"channel": "chanx"}) == 60
