@@ -154,3 +154,13 @@ async def test_sigterm_stops_daemon_and_children_without_orphans(
         assert alive == [], [p.pid for p in alive]
     assert await store["crawl_tasks"].count_documents({"state": "leased"}) == 0  # finished or given back
     assert await store["runs"].count_documents({"status": "running"}) == 0
+
+
+def test_a_child_is_killed_only_after_its_own_worst_clean_stop() -> None:
+    """``run`` SIGKILLs a worker child ``--grace`` + slack after SIGTERM; the child itself needs the grace,
+    then up to a spider's stop bound to cancel its crawl and give the task back (on a loaded machine it took
+    longer than the old 5 s slack, and the killed child left its task leased)."""
+    from crawler.scheduling.children import STOP_SLACK_SECONDS
+    from spiders.runner import STOP_SPIDER_SECONDS
+
+    assert STOP_SLACK_SECONDS > STOP_SPIDER_SECONDS
