@@ -240,6 +240,18 @@ async def _consumer(url: str, token: str, script: Path, *extra: str, mode: str =
     )  # fmt: skip
 
 
+async def until_leased(svc: DetectionService, consumer: asyncio.subprocess.Process, guard: float = 180.0) -> None:
+    """Wait until a job is leased, however slow the machine: bounded by the consumer itself (it must
+    still be running) and by a generous hang guard, never by a guess at its start-up time."""
+    deadline = time.monotonic() + guard
+    while not (await svc.stats())["leased"]:
+        if consumer.returncode is not None:
+            _, err = await consumer.communicate()
+            raise AssertionError(f"the consumer exited {consumer.returncode} before leasing: {err.decode()[-800:]}")
+        assert time.monotonic() < deadline, f"no job leased within {guard:g}s"
+        await asyncio.sleep(0.05)
+
+
 @pytest.mark.slow
 async def test_four_consumers_one_killed_mid_lease(
     store: Store, server: TestServer, settings: Settings, tmp_path: Path
@@ -253,21 +265,28 @@ async def test_four_consumers_one_killed_mid_lease(
     url, token = str(server.make_url("/")).rstrip("/"), await _detector_token(store)
     # the victim leases a job with a short lease, then hangs in the detector and is killed
     victim = await _consumer(url, token, script, "--lease", "3", mode="hang")
-    for _ in range(200):
-        if (await svc.stats())["leased"]:
-            break
-        await asyncio.sleep(0.05)
-    leased = await store["detection_jobs"].find_one({"state": "leased"})
-    assert leased is not None
-    victim.send_signal(signal.SIGKILL)
-    await victim.wait()
+    try:
+        await until_leased(svc, victim)
+        leased = await store["detection_jobs"].find_one({"state": "leased"})
+        assert leased is not None
+        victim.send_signal(signal.SIGKILL)
+    finally:  # a failed wait must not leave the hanging consumer behind (its detector dies with it)
+        if victim.returncode is None:
+            victim.kill()
+        await victim.wait()
     for _ in range(200):  # the victim's last heartbeat may have extended the lease: wait until it runs out
         job = await store["detection_jobs"].find_one({"_id": leased["_id"]})
         if job is not None and job["lease_until"] < time.time() - 0.2:
             break
         await asyncio.sleep(0.1)
     workers = [await _consumer(url, token, script, "--until-empty", "--concurrency", "2") for _ in range(4)]
-    outputs = [await w.communicate() for w in workers]
+    try:
+        outputs = await asyncio.wait_for(asyncio.gather(*(w.communicate() for w in workers)), 240)
+    finally:
+        for w in workers:
+            if w.returncode is None:
+                w.kill()
+                await w.wait()
     assert all(w.returncode == 0 for w in workers), [o[1].decode()[-800:] for o in outputs]
     summaries = [json.loads(o[0].decode().strip().splitlines()[-1]) for o in outputs]
     assert sum(s["acked"] for s in summaries) == 24

@@ -25,7 +25,7 @@ from pymongo import AsyncMongoClient
 
 from spiders.sample_site.content import build_world
 from spiders.sample_site.server import SampleSite
-from storage._embedded_state import Layout, read_state, same_process
+from storage._embedded_state import Layout, read_state, same_process, try_lock
 
 ROOT = Path(__file__).resolve().parents[1]
 CHANNEL = "big_feed"
@@ -135,12 +135,19 @@ async def test_serve_brings_a_killed_server_back_and_readyz_recovers(tmp_path: P
         drain = asyncio.create_task(serve.stderr.read())  # never let its log pipe fill up
         assert await _readyz(url) == 200
 
-        old_pid = _kill_server(data)
-        await _until(lambda: _readyz_is(url, 503), 30, "/readyz to report the store gone")
+        # the test holds the store's lock across the kill: serve cannot bring the server back before
+        # /readyz has reported the outage (without it a fast restart could hide the outage from a
+        # slow poll: readyz waits for a server to come back before it gives up)
+        hold = await _until(lambda: _try_lock(Layout.for_data_dir(data).lock), 30, "the embedded store's lock")
+        try:
+            old_pid = _kill_server(data)
+            await _until(lambda: _readyz_is(url, 503), 30, "/readyz to report the store gone")
+        finally:
+            os.close(hold)  # closing the descriptor releases the flock: the restart may go ahead
         gone_at = time.monotonic()
         await _until(lambda: _readyz_is(url, 200), 60, "/readyz to be ready again")
         took = time.monotonic() - gone_at
-        assert took < READY_AGAIN_BOUND_SECONDS, f"ready again only {took:.1f}s after the 503"
+        assert took < READY_AGAIN_BOUND_SECONDS, f"ready again only {took:.1f}s after the restart could begin"
 
         state = read_state(Layout.for_data_dir(data).state)
         assert state is not None and state.server_pid != old_pid
@@ -159,6 +166,10 @@ async def test_serve_brings_a_killed_server_back_and_readyz_recovers(tmp_path: P
                 serve.kill()
                 await serve.wait()
     drain.cancel()
+
+
+async def _try_lock(path: Path) -> int | None:
+    return try_lock(path)
 
 
 async def _readyz_is(url: str, status: int) -> bool:

@@ -25,7 +25,7 @@ import config
 from crawler.detection.service import DetectionService
 from crawler.tokens import Role, TokenRepo, server_secret
 from storage.client import open_store
-from tests.test_detection import DETECTOR, synthetic_png
+from tests.test_detection import DETECTOR, synthetic_png, until_leased
 
 JOBS = 6
 GUARD_SECONDS = 120.0  # hang guard only
@@ -90,10 +90,7 @@ async def test_api_killed_mid_lease_then_restarted_completes_every_job_once(tmp_
         try:
             # a consumer leases a job (short lease) and hangs in its detector, heartbeating the API
             victim = await _consumer(data, url, token, script, "--lease", "3", mode="hang")
-            for _ in range(400):
-                if (await svc.stats())["leased"]:
-                    break
-                await asyncio.sleep(0.05)
+            await until_leased(svc, victim)
             leased = await store["detection_jobs"].find_one({"state": "leased"})
             assert leased is not None, "the consumer never got a job"
             api.send_signal(signal.SIGKILL)
@@ -116,10 +113,15 @@ async def test_api_killed_mid_lease_then_restarted_completes_every_job_once(tmp_
             await asyncio.sleep(0.1)
 
         api2, url2 = await _serve(data)
+        workers: list[asyncio.subprocess.Process] = []
         try:
             workers = [await _consumer(data, url2, token, script, "--until-empty") for _ in range(2)]
             outputs = await asyncio.wait_for(asyncio.gather(*(w.communicate() for w in workers)), GUARD_SECONDS)
         finally:
+            for worker in workers:  # only when the guard fired: never leave a consumer behind
+                if worker.returncode is None:
+                    worker.kill()
+                    await worker.wait()
             api2.send_signal(signal.SIGTERM)
             try:
                 await asyncio.wait_for(api2.wait(), 30)

@@ -165,10 +165,12 @@ async def test_stop_abandons_a_crawl_past_its_grace(store: Store, ingest: Ingest
         stop = asyncio.Event()
         worker = Worker(RunContext(settings, store, ingest, consumer="w"), poll_seconds=0.05, grace_seconds=0.3)
         running = asyncio.create_task(worker.run(stop))
-        for _ in range(100):
+        for _ in range(1200):  # until the crawl is under way (a hang guard, not a guess at the start-up)
             if site.hits or await store["runs"].count_documents({}):
                 break
             await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the worker never started its crawl")
         stop.set()
         report = await asyncio.wait_for(running, 30)
         await asyncio.sleep(1.5)  # the request in flight is answered (the server logs it then) …

@@ -83,15 +83,23 @@ async def test_kill_dash_nine_mid_walk_then_rerun(
     seen = 0
     for _ in range(2):  # two kills at different depths
         proc = start(script, embedded_uri, db.name, latency=0.02)
-        seen = await wait_for_progress(db, proc, seen + 200)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
+        try:
+            seen = await asyncio.wait_for(wait_for_progress(db, proc, seen + 200), 240)  # hang guard only
+        finally:  # killed mid-walk, or (the wait failed) killed anyway: never left behind
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
     cp_doc = await db["checkpoints"].find_one({})
     assert cp_doc is not None
     cp = Checkpoint.from_doc(cp_doc)
     assert cp.walk_low is not None and not cp.complete  # really killed mid-walk
     final = start(script, embedded_uri, db.name, latency=0.0)
-    assert final.wait(timeout=120) == 0, final.stderr.read().decode() if final.stderr else ""
+    try:
+        _, err = final.communicate(timeout=240)
+    finally:
+        if final.poll() is None:
+            final.kill()
+            final.wait()
+    assert final.returncode == 0, err.decode()
     ids = [d["msg_id"] async for d in db["messages"].find({}, {"msg_id": 1})]
     assert sorted(ids) == list(range(1, TOTAL + 1))  # none missing, none twice
     assert await db["message_versions"].count_documents({}) == 0  # replays created no versions

@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -325,11 +326,14 @@ async def test_resume_after_kill_9_loses_and_duplicates_nothing(
     args = [sys.executable, str(script), embedded_uri, store.db.name, site.base_url]
     child = subprocess.Popen(args, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        for _ in range(600):  # until a few pages are stored, then kill mid-walk
+        deadline = time.monotonic() + 180  # hang guard only: the child's own progress is what we wait for
+        while True:  # until a few pages are stored, then kill mid-walk
             await asyncio.sleep(0.05)
             cp = await ingest.checkpoint("web:chanx")
             if cp is not None and cp.oldest_id is not None and cp.oldest_id <= 36:
                 break
+            assert child.poll() is None, f"the crawl ended before the kill: {child.communicate()[1].decode()[-800:]}"
+            assert time.monotonic() < deadline, "the crawl stored no pages within 180 s"
         child.send_signal(signal.SIGKILL)
     finally:
         child.wait(timeout=30)
@@ -342,7 +346,12 @@ async def test_resume_after_kill_9_loses_and_duplicates_nothing(
     rerun = await asyncio.create_subprocess_exec(
         *args, env=env, cwd=tmp_path, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
     )
-    _, err = await asyncio.wait_for(rerun.communicate(), timeout=120)
+    try:
+        _, err = await asyncio.wait_for(rerun.communicate(), timeout=180)
+    finally:  # the guard fired: do not leave the rerun behind
+        if rerun.returncode is None:
+            rerun.kill()
+            await rerun.wait()
     assert rerun.returncode == 0, err.decode()[-2000:]
     assert await _stored_ids(store) == list(range(1, 61))  # nothing missing, no duplicate _id possible
     assert await store["messages"].count_documents({"channel": "chanx"}) == 60

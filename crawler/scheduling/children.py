@@ -18,6 +18,12 @@ from foundation.logs import get_logger
 
 log = get_logger(__name__)
 
+#: what a child may take beyond ``--grace`` to stop cleanly before it is killed: after the grace it
+#: cancels its crawls, and a Scrapy spider may take up to ``spiders.runner.STOP_SPIDER_SECONDS``
+#: (15 s) to stop, then the task is given back; killed sooner, it leaves its task leased until the
+#: lease runs out (on a loaded machine a child took well over the old 5 s)
+STOP_SLACK_SECONDS = 20.0
+
 
 class Children:
     def __init__(self, argv: Sequence[str]) -> None:

@@ -19,7 +19,7 @@ from config.targets import TargetsConfig
 from crawler.evidence.hooks import notification_hook
 from crawler.evidence.wiring import build_ledger
 from crawler.notify.service import notifier
-from crawler.scheduling.children import Children
+from crawler.scheduling.children import STOP_SLACK_SECONDS, Children
 from crawler.scheduling.daemon import Daemon
 from crawler.scheduling.groups import target_groups
 from crawler.scheduling.plan import exchange_schedule, takedown_schedule
@@ -111,7 +111,7 @@ async def run_service(
             await stack.enter_async_context(notifier(ctx.store, ctx.settings, on_sent=on_sent, channel_groups=groups))
         stack.push_async_callback(ctx.aclose)
         if opts.workers:
-            stack.push_async_callback(children.stop, opts.grace_seconds + 5.0)
+            stack.push_async_callback(children.stop, opts.grace_seconds + STOP_SLACK_SECONDS)
             await children.start(opts.workers)
             info["children"] = children.pids
         info["targets"] = len(daemon.current)
