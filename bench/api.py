@@ -26,8 +26,8 @@ from aiohttp import web
 
 import config
 from crawler.api.app import build_app
-from crawler.api.modules import ALL_MODULES
 from crawler.ingest import Ingest
+from crawler.server_modules import ALL_MODULES
 from crawler.tokens import Role, TokenRepo, server_secret
 from foundation.models import ChannelRef, Deletion, MediaKind, MediaRef, Message, Source
 from storage import schema

@@ -14,6 +14,7 @@ import asyncio
 import email
 import email.policy
 import hashlib
+import io
 import json
 import logging
 import os
@@ -25,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from aiohttp import web
+from PIL import Image
 
 from config import Settings
 from crawler.evidence.ledger import Ledger
@@ -291,9 +293,34 @@ async def _approve_and_send(
         echo("  fake Telegram recorded no in-app report")
 
 
+def listed_variants(world: Any, n: int = 2) -> list[tuple[str, str]]:
+    """PDQ hashes of altered copies (half size, JPEG quality 55) of ``n`` photos of ``daily_brief``.
+
+    The site serves the originals, so matching them proves near-duplicate detection, not just
+    byte equality. Returns (pdq, label) pairs.
+    """
+    from spiders.sample_site.content import MediaKind
+    from spiders.sample_site.media import picture
+
+    seeds: list[tuple[str, int, int]] = []
+    for msg in world.channel("daily_brief").messages:
+        for m in msg.media:
+            if m.kind is MediaKind.PHOTO and m.content_seed not in {s for s, _, _ in seeds}:
+                seeds.append((m.content_seed, m.width or 320, m.height or 240))
+    out = []
+    for seed, w, h in seeds[:n]:
+        img = Image.open(io.BytesIO(picture(seed, w, h, "jpg"))).convert("RGB")
+        small = img.resize((max(1, w // 2), max(1, h // 2)))
+        buf = io.BytesIO()
+        small.save(buf, "JPEG", quality=55)
+        pdq = hash_image(buf.getvalue()).pdq
+        if pdq is not None:
+            out.append((pdq.hash, f"demo list entry for picture {seed}"))
+    return out
+
+
 async def late_import(settings: Settings, store: Store, ledger: Ledger, world: Any, echo: Echo) -> None:
     """A list made from an older post's picture arrives after the crawl: retroactive matching finds it."""
-    from crawler.demo_site import listed_variants
     from crawler.media.retro import retro_match
     from crawler.pipeline import policy_hook
 

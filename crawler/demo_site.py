@@ -9,7 +9,6 @@ evidence — through the same library calls the commands use.
 
 from __future__ import annotations
 
-import io
 import tempfile
 import zipfile
 from collections.abc import Callable
@@ -17,12 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from PIL import Image
 
 from config import Settings
 from crawler import demo_alerts
 from crawler.api.app import build_app
-from crawler.api.modules import ALL_MODULES
 from crawler.detection.client import DetectionClient
 from crawler.detection.consumer import callable_detector, run_consumer
 from crawler.detection.service import DetectionService
@@ -36,8 +33,8 @@ from crawler.evidence.screenshots import Screenshots
 from crawler.evidence.signing import load_public_key
 from crawler.evidence.verify_bundle import verify_bundle
 from crawler.evidence.verify_ledger import verify_ledger_async
-from crawler.hashing.images import hash_image
 from crawler.ingest import Ingest
+from crawler.server_modules import ALL_MODULES
 from crawler.tokens import Role, TokenRepo, server_secret
 from foundation.models import utcnow
 from storage.client import Store
@@ -53,32 +50,6 @@ CRAWLED = ("daily_brief", "korea_now", "media_lab", "quiet_room", "closed_club",
 CASE = "DEMO-CASE-1"
 
 
-def listed_variants(world: Any, n: int = 2) -> list[tuple[str, str]]:
-    """PDQ hashes of altered copies (half size, JPEG quality 55) of ``n`` photos of ``daily_brief``.
-
-    The site serves the originals, so matching them proves near-duplicate detection, not just
-    byte equality. Returns (pdq, label) pairs.
-    """
-    from spiders.sample_site.content import MediaKind
-    from spiders.sample_site.media import picture
-
-    seeds: list[tuple[str, int, int]] = []
-    for msg in world.channel("daily_brief").messages:
-        for m in msg.media:
-            if m.kind is MediaKind.PHOTO and m.content_seed not in {s for s, _, _ in seeds}:
-                seeds.append((m.content_seed, m.width or 320, m.height or 240))
-    out = []
-    for seed, w, h in seeds[:n]:
-        img = Image.open(io.BytesIO(picture(seed, w, h, "jpg"))).convert("RGB")
-        small = img.resize((max(1, w // 2), max(1, h // 2)))
-        buf = io.BytesIO()
-        small.save(buf, "JPEG", quality=55)
-        pdq = hash_image(buf.getvalue()).pdq
-        if pdq is not None:
-            out.append((pdq.hash, f"demo list entry for picture {seed}"))
-    return out
-
-
 async def run(settings: Settings, store: Store, ingest: Ingest, ledger: Ledger, echo: Echo) -> None:
     from crawler.crawl_web import StoreRunRecorder, crawl_channel
     from crawler.discovery.run import crawl_aggregator, run_triage
@@ -87,7 +58,7 @@ async def run(settings: Settings, store: Store, ingest: Ingest, ledger: Ledger, 
 
     world = build_world(generation=1, big_size=60)
     echo("== 2. a known-hash list (PDQ of altered copies of two sample pictures) ==")
-    entries = listed_variants(world)
+    entries = demo_alerts.listed_variants(world)
     await HashListRepo(store).add_entries("demo-known", "csv", [("pdq", p, label) for p, label in entries])
     echo(f"imported {len(entries)} PDQ entries into list 'demo-known'")
     auth = Authorizations(ledger)

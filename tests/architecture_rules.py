@@ -48,6 +48,7 @@ LAYER_OF: dict[str, str] = {
     "crawler.__main__": "shell",
     "crawler.cli": "shell",
     "crawler.api": "shell",
+    "crawler.server_modules": "shell",  # every feature that adds routes to the HTTP server: a composition root
     "crawler.console": "shell",
     "crawler.scheduling": "shell",
     "crawler.demo": "shell",
@@ -109,7 +110,6 @@ DECLARED_EDGES: frozenset[tuple[str, str]] = frozenset(
         ("takedowns", "routes"),
         ("routes", "tokens"),
         ("routes", "audit"),
-        ("routes", "evidence"),
         # the consent-based watchlist (docs/watchlist.md): a detector on the detection client, ledger
         # consent records, safe decoding from the hashing library, its one route
         ("watchlist", "detection"),  # client (the faces detector consumes the queue like any other)

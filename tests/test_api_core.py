@@ -12,8 +12,8 @@ from pydantic import BaseModel
 
 import config
 from crawler.api.app import ROUTES, FailureLimiter, build_app, json_response
-from crawler.api.modules import ALL_MODULES
 from crawler.routes.table import RouteTable, json_body, principal
+from crawler.server_modules import ALL_MODULES
 from crawler.tokens import Role, TokenRepo, server_secret
 from storage.client import Store
 

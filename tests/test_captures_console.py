@@ -13,8 +13,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from crawler.api.app import build_app
-from crawler.api.modules import ALL_MODULES
 from crawler.ingest import Ingest
+from crawler.server_modules import ALL_MODULES
 from crawler.tokens import Role
 from foundation.models import ChannelRef, ForwardInfo, Message, Source
 from storage.client import Store

@@ -9,13 +9,13 @@ from aiohttp.test_utils import TestClient, TestServer
 
 import config
 from crawler.api.app import build_app
-from crawler.api.modules import ALL_MODULES
 from crawler.evidence.cases import Cases
 from crawler.evidence.members import CaseMembers
 from crawler.evidence.signing import generate_key
 from crawler.evidence.verify_bundle import verify_bundle
 from crawler.evidence.wiring import build_ledger
 from crawler.pipeline import open_pipeline
+from crawler.server_modules import ALL_MODULES
 from crawler.tokens import Role, TokenRepo, server_secret
 from foundation.models import ChannelRef, Message, RawCapture, Source
 from storage.client import Store

@@ -27,13 +27,13 @@ from tests.test_scheduling_support import env_for, many_channels
 #: what a crawl-only process must never import (the API, the console, the HTTP server, Telethon, PyAV)
 NOT_FOR_CRAWLING = ("crawler.api", "crawler.console", "aiohttp.web", "jinja2", "telethon", "av")
 
-#: runs ``python -m crawler.scheduling ARGS`` and writes its ``sys.modules`` to argv[1] at exit
+#: runs ``python -m crawler ARGS`` and writes its ``sys.modules`` to argv[1] at exit
 DUMP_MODULES = """
 import atexit, json, runpy, sys
 out = sys.argv.pop(1)
 atexit.register(lambda: open(out, "w").write(json.dumps(sorted(sys.modules))))
 sys.argv[0] = "tgwatch"
-runpy.run_module("crawler.scheduling", run_name="__main__")
+runpy.run_module("crawler", run_name="__main__")
 """
 
 

@@ -12,8 +12,8 @@ from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient, TestServer
 
 from crawler.api.app import build_app
-from crawler.api.modules import ALL_MODULES
 from crawler.ingest import Ingest
+from crawler.server_modules import ALL_MODULES
 from crawler.tokens import Role
 from storage.client import Store
 from storage.repos.authorizations import AuthorizationRepo, channel_scope

@@ -20,10 +20,10 @@ import pytest
 from aiohttp import web
 
 from crawler.api.app import build_app
-from crawler.api.modules import ALL_MODULES
 from crawler.evidence.members import CaseMembers
 from crawler.evidence.wiring import build_ledger
 from crawler.ingest import Ingest
+from crawler.server_modules import ALL_MODULES
 from crawler.tokens import Role
 from foundation.models import Alert, AlertKind, utcnow
 from storage.client import Store

@@ -18,10 +18,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from crawler.api.app import build_app
-from crawler.api.modules import ALL_MODULES
 from crawler.console.render import TEMPLATES, environment
 from crawler.ingest import Ingest
 from crawler.investigate.ops import ALERT_KINDS
+from crawler.server_modules import ALL_MODULES
 from foundation import i18n
 from storage.client import Store
 from tests.console_world import PROBLEM_PAGES, World, build_world, seed_problems

@@ -10,8 +10,8 @@ from pathlib import Path
 from urllib.parse import quote
 
 from crawler.api.app import build_app
-from crawler.api.modules import ALL_MODULES
 from crawler.ingest import Ingest
+from crawler.server_modules import ALL_MODULES
 from foundation import i18n
 from storage.client import Store
 from storage.repos.targets import TargetRepo

@@ -16,9 +16,9 @@ from aiohttp.test_utils import TestClient, TestServer
 from PIL import Image, ImageStat
 
 from crawler.api.app import build_app
-from crawler.api.modules import ALL_MODULES
 from crawler.console.media_review import PREVIEW_SIDE, blurred_thumbnail
 from crawler.ingest import Ingest
+from crawler.server_modules import ALL_MODULES
 from storage.client import Store
 from tests.console_world import World, build_world
 from tests.test_console import sign_in

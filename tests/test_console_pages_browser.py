@@ -14,8 +14,8 @@ import re
 from pathlib import Path
 
 from crawler.api.app import build_app
-from crawler.api.modules import ALL_MODULES
 from crawler.ingest import Ingest
+from crawler.server_modules import ALL_MODULES
 from storage.client import Store
 from tests.console_world import build_world
 from tests.test_console_browser import ARTIFACTS, console_in_chromium, pytestmark  # noqa: F401

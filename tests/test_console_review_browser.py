@@ -13,10 +13,10 @@ from pathlib import Path
 
 import config
 from crawler.api.app import build_app
-from crawler.api.modules import ALL_MODULES
 from crawler.media.matcher import MatchHit, raise_match_alerts
 from crawler.notify.dispatcher import Dispatcher as NotifyDispatcher
 from crawler.notify.rules import NotifyRule
+from crawler.server_modules import ALL_MODULES
 from crawler.takedowns.autodraft import PolicyHook
 from crawler.takedowns.sending import NO_SENDER_VIA, Dispatcher
 from crawler.takedowns.service import TakedownService

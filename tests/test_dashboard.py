@@ -18,12 +18,12 @@ from aiohttp.test_utils import TestClient, TestServer
 
 import config
 from crawler.api.app import build_app
-from crawler.api.modules import ALL_MODULES
 from crawler.console import charts
 from crawler.discovery.models import Sighting, SourceKind, TriageResult
 from crawler.discovery.service import DiscoveryService
 from crawler.growth import ranking
 from crawler.ingest import Ingest
+from crawler.server_modules import ALL_MODULES
 from crawler.takedowns.models import (
     ItemKind,
     ItemStatus,

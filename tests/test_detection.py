@@ -19,11 +19,11 @@ from PIL import Image, ImageDraw
 import config
 from config import Settings
 from crawler.api.app import build_app
-from crawler.api.modules import ALL_MODULES
 from crawler.detection.api import SERVICE
 from crawler.detection.client import DetectionApiError, DetectionClient
 from crawler.detection.quarantine import Quarantine, QuarantineError
 from crawler.detection.service import DetectionService, VerdictIn
+from crawler.server_modules import ALL_MODULES
 from crawler.tokens import Role, TokenRepo, server_secret
 from foundation.models import Decision
 from storage.client import Store

@@ -11,11 +11,11 @@ from aiohttp.test_utils import TestClient, TestServer
 
 import config
 from crawler.api.app import build_app
-from crawler.api.modules import ALL_MODULES
 from crawler.audit import AuditLog
 from crawler.discovery.models import InvalidLink, ReviewConflict
 from crawler.discovery.service import DiscoveryService
 from crawler.discovery.targets import get_target
+from crawler.server_modules import ALL_MODULES
 from crawler.tokens import Role, TokenRepo, server_secret
 from foundation.errors import NotAuthorized, NotFound
 from storage.client import Store

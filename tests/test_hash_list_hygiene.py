@@ -16,7 +16,6 @@ from aiohttp.test_utils import TestClient, TestServer
 import config
 from config import Settings
 from crawler.api.app import build_app
-from crawler.api.modules import ALL_MODULES
 from crawler.hashing import synthetic
 from crawler.hashing.images import hash_image
 from crawler.hashing.pool import hash_media_sync
@@ -24,6 +23,7 @@ from crawler.media.hygiene import list_row
 from crawler.media.matcher import Matcher
 from crawler.media.retro import RetroMatcher
 from crawler.pipeline import open_pipeline
+from crawler.server_modules import ALL_MODULES
 from crawler.tokens import Role, TokenRepo, server_secret
 from foundation.models import ChannelRef, MediaKind, MediaRef, Message, Source
 from storage.client import Store

@@ -16,9 +16,9 @@ from aiohttp.test_utils import TestClient, TestServer
 
 import config
 from crawler.api.app import build_app
-from crawler.api.modules import ALL_MODULES
 from crawler.hashing import signals, synthetic
 from crawler.hashing.pool import hash_media_sync
+from crawler.server_modules import ALL_MODULES
 from crawler.tokens import Role, TokenRepo, server_secret
 from storage.client import Store
 from storage.repos.hashlists import HashListRepo

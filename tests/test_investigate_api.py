@@ -21,10 +21,10 @@ import config
 from config import Settings
 from crawler.api.app import build_app
 from crawler.api.auth import AUTH
-from crawler.api.modules import ALL_MODULES
 from crawler.detection.service import DetectionService
 from crawler.hashing.digests import digest_bytes
 from crawler.ingest import Ingest
+from crawler.server_modules import ALL_MODULES
 from crawler.tokens import Role, TokenRepo, server_secret
 from foundation.models import (
     Alert,

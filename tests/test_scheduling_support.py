@@ -47,4 +47,4 @@ def env_for(uri: str, database: str, base_url: str, data_dir: Path) -> dict[str,
 
 
 def tgwatch(*args: str) -> list[str]:
-    return [PYTHON, "-m", "crawler.scheduling", *args]
+    return [PYTHON, "-m", "crawler", *args]

@@ -20,7 +20,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 import config
 from crawler.api.app import ROUTES, FailureLimiter, build_app, openapi
-from crawler.api.modules import ALL_MODULES
+from crawler.server_modules import ALL_MODULES
 from crawler.tokens import Role, TokenRepo, server_secret
 from storage.client import Store
 from telegram_watch.crypto import generate_key

@@ -22,13 +22,13 @@ from aiohttp.test_utils import TestClient, TestServer
 import config
 from config import Settings
 from crawler.api.app import LEDGER, build_app
-from crawler.api.modules import ALL_MODULES
 from crawler.evidence.capture import install as install_capture
 from crawler.evidence.heads import sign_head_now
 from crawler.evidence.ledger import Ledger
 from crawler.evidence.members import CaseMembers
 from crawler.evidence.signing import generate_key
 from crawler.ingest import Ingest
+from crawler.server_modules import ALL_MODULES
 from crawler.takedowns.models import ItemStatus, ProbeResult, Reason
 from crawler.takedowns.render import SCHEMA
 from crawler.takedowns.service import TakedownService

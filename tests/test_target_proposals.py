@@ -161,7 +161,7 @@ async def test_the_console_lists_proposals_in_both_languages_and_reviews_them_wi
 
     import config
     from crawler.api.app import build_app
-    from crawler.api.modules import ALL_MODULES
+    from crawler.server_modules import ALL_MODULES
     from crawler.tokens import Role
     from storage.repos.targets import bot_proposal
     from tests.test_console import CSRF, sign_in

@@ -16,11 +16,11 @@ from aiohttp import web
 
 from config import Settings
 from crawler.api.auth import AUTH, AuthContext, FailureLimiter, auth_middleware, is_secure, parse_networks
+from crawler.evidence.app_key import LEDGER as LEDGER
 from crawler.evidence.wiring import audit_log, build_ledger
 
 # What a feature's handlers find on the app lives below the shell (crawler.routes); re-exported here.
 from crawler.routes.context import AUDIT as AUDIT
-from crawler.routes.context import LEDGER as LEDGER
 from crawler.routes.context import ROUTES as ROUTES
 from crawler.routes.context import SETTINGS as SETTINGS
 from crawler.routes.context import STORE as STORE

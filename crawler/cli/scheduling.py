@@ -307,7 +307,7 @@ async def run_now_cmd(app: AppContext, selector: str) -> None:
 
 
 def _child_argv(app: AppContext, lease: float, grace: float) -> list[str]:
-    argv = [sys.executable, "-m", "crawler.scheduling"]
+    argv = [sys.executable, "-m", "crawler"]
     if app.config_path is not None:
         argv += ["--config", str(app.config_path)]
     for flag in ("data_dir", "log_format", "log_level"):
@@ -334,7 +334,7 @@ async def run_cmd(
     grace: float, sync_seconds: float,
 ) -> None:  # fmt: skip
     """Run the scheduler daemon until SIGTERM/Ctrl-C (twice: abandon crawls in flight)."""
-    from crawler.api.modules import ALL_MODULES
+    from crawler.server_modules import ALL_MODULES
 
     opts = ServiceOptions(
         work=work, concurrency=concurrency, workers=workers, child_argv=_child_argv(app, lease, grace),

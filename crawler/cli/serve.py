@@ -10,12 +10,12 @@ import click
 from aiohttp import web
 
 from crawler.api.app import build_app, runner_args
-from crawler.api.modules import ALL_MODULES
 from crawler.cli.app import AppContext, async_command, pass_app
 from crawler.evidence.hooks import notification_hook
 from crawler.evidence.wiring import build_ledger
 from crawler.notify.service import notifier
 from crawler.scheduling.groups import target_groups
+from crawler.server_modules import ALL_MODULES
 from crawler.tokens import Role, TokenRepo, server_secret
 
 

@@ -20,7 +20,6 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from config.targets import TargetsConfig
-from crawler.api.app import SETTINGS, STORE
 from crawler.console import charts
 from crawler.console.pages import page
 from crawler.console.render import render, request_language, translator
@@ -30,6 +29,7 @@ from crawler.growth import KINDS, Growth, growth_of, ranking
 from crawler.investigate.access import audit, audit_log, investigate
 from crawler.investigate.ops import ALERT_KINDS
 from crawler.investigate.pagination import BadQuery, page_of
+from crawler.routes.context import SETTINGS, STORE
 from crawler.routes.table import RouteTable
 from crawler.scheduling import manage
 from crawler.takedowns.api import TakedownView, figures, service

@@ -21,7 +21,6 @@ from typing import Any
 from aiohttp import web
 from PIL import Image, ImageFilter, ImageOps
 
-from crawler.api.app import STORE
 from crawler.console.pages import page, safe_next
 from crawler.console.render import as_datetime, render
 from crawler.detection.api import service as detection_service
@@ -31,6 +30,7 @@ from crawler.hashing.images import ImageLimits, open_checked
 from crawler.investigate.access import audit, investigate, media_authorization
 from crawler.investigate.pagination import BadQuery
 from crawler.investigate.serialize import jsonable
+from crawler.routes.context import STORE
 from crawler.routes.table import RouteTable
 from crawler.tokens import Principal, Role
 from foundation.errors import NotFound

@@ -23,10 +23,10 @@ from babel.dates import format_datetime
 from babel.numbers import format_decimal
 from markupsafe import Markup, escape
 
-from crawler.api.app import SETTINGS
 from crawler.api.auth import SESSION_LANG
 from crawler.console.alert_words import alert_summary
 from crawler.console.problems import Problem, stored
+from crawler.routes.context import SETTINGS
 from foundation.i18n import LANGUAGES, translated
 
 TEMPLATES = Path(__file__).parent / "templates"

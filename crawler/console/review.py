@@ -15,7 +15,6 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from crawler.api.app import SETTINGS, STORE
 from crawler.console.pages import page
 from crawler.console.render import render
 from crawler.console.takedowns import FIELD_MAX, READERS, REASON_CHOICES, REASON_VALUES, SENDERS, _field, _request_id
@@ -23,6 +22,7 @@ from crawler.investigate.access import audit
 from crawler.investigate.pagination import BadQuery
 from crawler.investigate.serialize import jsonable
 from crawler.notify.service import NotifyService
+from crawler.routes.context import SETTINGS, STORE
 from crawler.routes.table import RouteTable
 from crawler.takedowns.api import TakedownView, dispatcher, service
 from crawler.takedowns.models import Reason, RequestStatus, TakedownRequest

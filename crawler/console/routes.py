@@ -17,7 +17,6 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from crawler.api.app import STORE
 from crawler.api.auth import AUTH, SESSION_COOKIE, client_address
 from crawler.captures.graph import channel_neighbours
 from crawler.console import dashboard, media_review, review, takedowns
@@ -48,6 +47,7 @@ from crawler.investigate.filters import SEARCH_PARAMS, MessageSearch
 from crawler.investigate.ops import ALERT_KINDS, ALERT_STATUSES
 from crawler.investigate.pagination import BadQuery, page_of
 from crawler.media.hygiene import list_row
+from crawler.routes.context import STORE
 from crawler.routes.table import RouteTable
 from crawler.tokens import Principal, Role
 from foundation.case_ids import CASE_ID_RULE, is_case_id

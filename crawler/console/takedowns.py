@@ -15,7 +15,6 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from crawler.api.app import SETTINGS, STORE
 from crawler.console.pages import page
 from crawler.console.render import render, request_language
 from crawler.evidence.access import CaseAccess
@@ -23,6 +22,7 @@ from crawler.evidence.redaction import readership, without_watchlist_alerts
 from crawler.investigate.access import audit
 from crawler.investigate.pagination import BadQuery
 from crawler.investigate.serialize import jsonable
+from crawler.routes.context import SETTINGS, STORE
 from crawler.routes.table import RouteTable
 from crawler.takedowns.api import TakedownView, figures, latest_checks, parse_statuses, service
 from crawler.takedowns.models import OPEN_STATUSES, ItemStatus, Reason, RequestStatus, TakedownItem, TakedownRequest

@@ -14,10 +14,11 @@ from aiohttp import web
 
 from crawler.detection.quarantine import Quarantine
 from crawler.evidence.access import CaseAccess
+from crawler.evidence.app_key import LEDGER
 from crawler.evidence.export import Exporter, QuarantineMediaSource
 from crawler.evidence.redaction import readership, redact_entries
 from crawler.evidence.signing import load_public_key
-from crawler.routes.context import AUDIT, LEDGER, SETTINGS, STORE, json_response, problem
+from crawler.routes.context import AUDIT, SETTINGS, STORE, json_response, problem
 from crawler.routes.table import RouteTable, principal
 from crawler.tokens import Role
 from foundation import keys

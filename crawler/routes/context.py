@@ -14,14 +14,12 @@ from aiohttp import web
 
 from config import Settings
 from crawler.audit import AuditLog
-from crawler.evidence.ledger import Ledger
 from crawler.routes.table import RouteTable
 from storage.client import Store
 
 STORE: web.AppKey[Store] = web.AppKey("store", Store)
 SETTINGS: web.AppKey[Settings] = web.AppKey("settings", Settings)
 ROUTES: web.AppKey[RouteTable] = web.AppKey("routes", RouteTable)
-LEDGER: web.AppKey[Ledger] = web.AppKey("ledger", Ledger)
 #: the one audit log of the server: every entry is also a ``query`` entry in the ledger
 AUDIT: web.AppKey[AuditLog] = web.AppKey("audit", AuditLog)
 

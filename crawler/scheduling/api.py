@@ -11,7 +11,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from config.takedowns import TakedownSettings
-from crawler.api.app import SETTINGS, STORE
+from crawler.routes.context import SETTINGS, STORE
 from crawler.routes.table import RouteTable
 from crawler.tokens import Role
 from foundation import metrics

@@ -21,11 +21,12 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from crawler.evidence.access import CaseAccess
+from crawler.evidence.app_key import LEDGER
 from crawler.evidence.redaction import readership, without_watchlist_alerts
 from crawler.investigate.access import CSRF_HEADER, audit, require_csrf_for_cookie_auth
 from crawler.investigate.pagination import BadQuery
 from crawler.investigate.serialize import jsonable
-from crawler.routes.context import LEDGER, SETTINGS, STORE, json_response, problem
+from crawler.routes.context import SETTINGS, STORE, json_response, problem
 from crawler.routes.table import RouteTable, json_body, principal
 from crawler.takedowns.models import OPEN_STATUSES, ItemStatus, Reason, RequestStatus, TakedownRequest
 from crawler.takedowns.render import render_json, render_text, tree_head

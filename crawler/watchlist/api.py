@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from crawler.routes.context import AUDIT, LEDGER, SETTINGS, STORE, json_response, problem
+from crawler.evidence.app_key import LEDGER
+from crawler.routes.context import AUDIT, SETTINGS, STORE, json_response, problem
 from crawler.routes.table import RouteTable, principal
 from crawler.tokens import Role
 from crawler.watchlist.faces import MODEL_VERSION

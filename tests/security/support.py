@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient, TestServer
 import config
 from config import Settings
 from crawler.api.app import FailureLimiter, build_app, runner_args
-from crawler.api.modules import ALL_MODULES
+from crawler.server_modules import ALL_MODULES
 from crawler.tokens import Role, TokenRepo, server_secret
 from storage.client import Store
 

@@ -20,10 +20,10 @@ from aiohttp.test_utils import TestClient, TestServer
 
 import config
 from crawler.api.app import build_app
-from crawler.api.modules import ALL_MODULES
 from crawler.evidence.authorizations import Authorizations
 from crawler.evidence.cases import Cases
 from crawler.evidence.members import CaseMembers
+from crawler.server_modules import ALL_MODULES
 from crawler.tokens import Role, TokenRepo, server_secret
 from foundation.case_ids import InvalidCaseId, validate_case_id
 from storage.client import Store

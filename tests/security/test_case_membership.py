@@ -15,9 +15,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from crawler.api.app import build_app
-from crawler.api.modules import ALL_MODULES
 from crawler.evidence.members import CaseMembers
 from crawler.evidence.verify_bundle import verify_bundle
+from crawler.server_modules import ALL_MODULES
 from storage.client import Store
 from tests.security.case_world import SECRET_TEXT, World, build_world
 

@@ -12,8 +12,8 @@ from aiohttp.test_utils import TestClient, TestServer
 
 import config
 from crawler.api.app import build_app
-from crawler.api.modules import ALL_MODULES
 from crawler.ingest import Ingest
+from crawler.server_modules import ALL_MODULES
 from crawler.tokens import Role
 from foundation.models import Channel, ChannelRef, Counters, Source, utcnow
 from storage.client import Store

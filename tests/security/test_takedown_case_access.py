@@ -17,7 +17,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 import config
 from crawler.api.app import build_app
-from crawler.api.modules import ALL_MODULES
+from crawler.server_modules import ALL_MODULES
 from crawler.tokens import Role, TokenRepo, server_secret
 from storage.client import Store
 from tests.security.case_world import World, build_world

@@ -26,7 +26,6 @@ from aiohttp.test_utils import TestServer
 import config
 from config import Settings
 from crawler.api.app import build_app
-from crawler.api.modules import ALL_MODULES
 from crawler.detection.client import DetectionClient
 from crawler.evidence.entries import watchlist_entry
 from crawler.evidence.members import CaseMembers
@@ -34,6 +33,7 @@ from crawler.evidence.signing import generate_key
 from crawler.evidence.verify_bundle import verify_bundle, verify_inclusion
 from crawler.evidence.wiring import build_ledger
 from crawler.pipeline import open_pipeline
+from crawler.server_modules import ALL_MODULES
 from crawler.tokens import Role, TokenRepo, server_secret
 from crawler.watchlist.sealing import Sealer, watchlist_key
 from foundation.models import ChannelRef, Message, Source, utcnow

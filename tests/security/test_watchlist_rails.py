@@ -31,10 +31,10 @@ from aiohttp.test_utils import TestServer
 import config
 from config import Settings
 from crawler.api.app import build_app
-from crawler.api.modules import ALL_MODULES
 from crawler.detection.client import DetectionApiError, DetectionClient
 from crawler.detection.service import DetectionService, VerdictIn
 from crawler.evidence.ledger import Ledger
+from crawler.server_modules import ALL_MODULES
 from crawler.tokens import Role, TokenRepo, server_secret
 from crawler.watchlist.gate import NotAWatchlistJob, WatchlistReview
 from crawler.watchlist.sealing import Sealer, watchlist_key

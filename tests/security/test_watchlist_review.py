@@ -32,12 +32,12 @@ pytest.importorskip("dlib", reason="the faces extra is not installed: pip instal
 import config
 from config import Settings
 from crawler.api.app import build_app
-from crawler.api.modules import ALL_MODULES
 from crawler.crawl_web import crawl_channel
 from crawler.detection.client import DetectionClient
 from crawler.detection.service import DetectionService
 from crawler.evidence.ledger import Ledger
 from crawler.pipeline import open_pipeline
+from crawler.server_modules import ALL_MODULES
 from crawler.takedowns.policy import PolicyRefused, TakedownPolicy, check_policy, effective_policy
 from crawler.tokens import Role, TokenRepo, server_secret
 from crawler.watchlist.faces import FaceModel
