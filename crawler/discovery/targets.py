@@ -29,11 +29,14 @@ async def create_target(
     """Create (or return the existing) crawl target for a canonical room link."""
     parsed = normalize(link)
     if parsed is None or parsed.kind not in (LinkKind.USERNAME, LinkKind.INVITE):
-        raise ConfigError(f"{link!r} is not a room link a target can be made of")
+        raise ConfigError(f"{link!r} is not a room link a target can be made of", code="targets.bad_name",
+                          params={"name": link})  # fmt: skip
     if method not in METHODS:
-        raise ConfigError(f"method must be one of {METHODS}, got {method!r}")
+        raise ConfigError(f"method must be one of {METHODS}, got {method!r}", code="targets.bad_method",
+                          params={"value": method})  # fmt: skip
     if parsed.kind is LinkKind.INVITE and method != "mtproto":
-        raise ConfigError("an invite can only be followed over MTProto (method 'mtproto')")
+        raise ConfigError("an invite can only be followed over MTProto (method 'mtproto')",
+                          code="targets.invite_needs_mtproto", params={"name": link})  # fmt: skip
     doc: Doc = {
         "_id": parsed.canonical,
         "kind": parsed.kind.value,

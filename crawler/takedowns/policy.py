@@ -37,16 +37,20 @@ def check_policy(policy: TakedownPolicy | str, *, trusted: bool, alert_kind: str
     try:
         chosen = TakedownPolicy(policy)
     except ValueError:
-        raise PolicyRefused(f"unknown takedown policy {policy!r} (manual, draft or auto)") from None
+        raise PolicyRefused(f"unknown takedown policy {policy!r} (manual, draft or auto)",
+                            code="policy.unknown", params={"value": str(policy)}) from None  # fmt: skip
     if alert_kind in REVIEW_ONLY_KINDS and chosen is not TakedownPolicy.MANUAL:
         raise PolicyRefused(
-            f"{alert_kind} alerts go to human review only: no policy drafts or sends for them (only 'manual')"
-        )
+            f"{alert_kind} alerts go to human review only: no policy drafts or sends for them (only 'manual')",
+            code="policy.review_only", params={"kind": alert_kind},
+        )  # fmt: skip
     if chosen is TakedownPolicy.AUTO:
         if alert_kind in GUESS_KINDS:
-            raise PolicyRefused(f"'auto' is never allowed for {alert_kind} alerts: a person reviews them (use 'draft')")
+            raise PolicyRefused(f"'auto' is never allowed for {alert_kind} alerts: a person reviews them (use 'draft')",
+                                code="policy.auto_never", params={"kind": alert_kind})  # fmt: skip
         if not trusted:
-            raise PolicyRefused("'auto' needs a trusted list (an admin marks it --trusted); use 'draft'")
+            raise PolicyRefused("'auto' needs a trusted list (an admin marks it --trusted); use 'draft'",
+                                code="policy.auto_needs_trusted")  # fmt: skip
     return chosen
 
 
