@@ -217,13 +217,11 @@ async def test_https_through_the_proxy_is_a_checked_connect_tunnel(
     """TLS through the proxy: a ``CONNECT`` only for an allowed host, and the certificate still
     verified against the target's name inside the tunnel."""
     import http.server
-    import ssl
-    import threading
 
     import requests
 
     from crawler.hashing.exchange_egress import guard_session
-    from tests.security.test_exchange_egress import _self_signed
+    from tests.security.test_exchange_egress import serving_tls
 
     class Hello(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -235,31 +233,20 @@ async def test_https_through_the_proxy_is_a_checked_connect_tunnel(
         def log_message(self, *args: Any) -> None:
             pass
 
-    cert, key = _self_signed(tmp_path, "localhost")
-    server = http.server.HTTPServer(("127.0.0.1", 0), Hello)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert, key)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    target = f"https://localhost:{server.server_address[1]}/"
+    with serving_tls(tmp_path, Hello) as (port, cert):
+        target = f"https://localhost:{port}/"
 
-    def get(policy: EgressPolicy, proxy: str) -> str:
-        with guard_session(requests.Session(), policy, proxy=proxy) as session:
-            return session.get(target, verify=str(cert)).text
+        def get(policy: EgressPolicy, proxy: str) -> str:
+            with guard_session(requests.Session(), policy, proxy=proxy) as session:
+                return session.get(target, verify=str(cert)).text
 
-    try:
         async with proxying() as (proxy, proxy_url):
             with pytest.raises(EgressDenied, match="localhost resolves to non-public address"):
                 await asyncio.to_thread(get, EgressPolicy(frozenset({"127.0.0.1"})), proxy_url)
             assert proxy.asked == []
             allowed = EgressPolicy(frozenset({"127.0.0.1", "localhost"}))
             assert await asyncio.to_thread(get, allowed, proxy_url) == "hello"
-        assert proxy.asked == [f"CONNECT localhost:{server.server_address[1]}"]
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
+        assert proxy.asked == [f"CONNECT localhost:{port}"]
 
 
 def test_the_cli_says_once_that_an_environment_proxy_is_ignored(tmp_path: Path) -> None:

@@ -11,7 +11,11 @@ host to a private address is refused at its own connection."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+import http.server
+import ssl
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -164,11 +168,25 @@ def _self_signed(directory: Path, name: str) -> tuple[Path, Path]:
     return cert_path, key_path
 
 
-def test_a_pinned_https_connection_still_verifies_the_certificate_against_the_host_name(tmp_path: Path) -> None:
-    import http.server
-    import ssl
-    import threading
+@contextlib.contextmanager
+def serving_tls(directory: Path, handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[tuple[int, Path]]:
+    """An HTTPS server on 127.0.0.1 whose certificate names ``localhost``: its port and the certificate."""
+    cert, key = _self_signed(directory, "localhost")
+    server = http.server.HTTPServer(("127.0.0.1", 0), handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1], cert
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
 
+
+def test_a_pinned_https_connection_still_verifies_the_certificate_against_the_host_name(tmp_path: Path) -> None:
     import requests
 
     from crawler.hashing.exchange_egress import guard_session
@@ -183,15 +201,7 @@ def test_a_pinned_https_connection_still_verifies_the_certificate_against_the_ho
         def log_message(self, *args: Any) -> None:
             pass
 
-    cert, key = _self_signed(tmp_path, "localhost")
-    server = http.server.HTTPServer(("127.0.0.1", 0), Hello)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert, key)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    port = server.server_address[1]
-    try:
+    with serving_tls(tmp_path, Hello) as (port, cert):
         with guard_session(requests.Session(), EgressPolicy(frozenset({"localhost", "127.0.0.1"}))) as session:
             answer = session.get(f"https://localhost:{port}/", verify=str(cert))
             assert answer.status_code == 200 and answer.text == f"localhost:{port}"
@@ -200,7 +210,3 @@ def test_a_pinned_https_connection_still_verifies_the_certificate_against_the_ho
                 session.get(f"https://127.0.0.1:{port}/", verify=str(cert))
         with guard_session(requests.Session(), EgressPolicy()) as session, pytest.raises(EgressDenied):
             session.get(f"https://localhost:{port}/", verify=str(cert))
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
